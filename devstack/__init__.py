@@ -1,0 +1,1 @@
+"""Docker-free local stack: DynamoDB Local, tables from template.yaml, SAM CLI local API Gateway."""

@@ -1,0 +1,1 @@
+"""Contacts domain: models, rules and DynamoDB access shared by every function."""
