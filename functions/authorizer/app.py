@@ -1,5 +1,17 @@
-"""placeholder"""
+"""Lambda REQUEST authorizer (HTTP API, payload 2.0, simple responses): API key → org_id."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import (
+    APIGatewayAuthorizerEventV2,
+    event_source,
+)
+from contacts_core.auth import org_for_authorization
 
 
-def handler(event, context):
-    return {"statusCode": 200, "body": "{}"}
+@event_source(data_class=APIGatewayAuthorizerEventV2)
+def handler(event: APIGatewayAuthorizerEventV2, context: Any) -> dict[str, Any]:
+    org_id = org_for_authorization((event.headers or {}).get("authorization"))
+    if org_id is None:
+        return {"isAuthorized": False}
+    return {"isAuthorized": True, "context": {"org_id": org_id}}

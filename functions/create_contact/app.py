@@ -1,5 +1,11 @@
-"""placeholder"""
+"""POST /v1/contacts → 201 contact, or 409 identity_conflict naming the holder."""
+
+from contacts_core.contacts import create_contact
+from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.models import ContactCreate
 
 
-def handler(event, context):
-    return {"statusCode": 200, "body": "{}"}
+@api_handler
+def handler(request: ApiRequest) -> ApiResponse:
+    contact = create_contact(request.org_id, request.body(ContactCreate))
+    return json_response(201, contact, contact.version)

@@ -1,5 +1,10 @@
-"""placeholder"""
+"""DELETE /v1/contacts/{id} → 204; a second delete → 404; If-Match → 412 when stale."""
+
+from contacts_core.contacts import delete_contact
+from contacts_core.http import ApiRequest, ApiResponse, api_handler
 
 
-def handler(event, context):
-    return {"statusCode": 200, "body": "{}"}
+@api_handler
+def handler(request: ApiRequest) -> ApiResponse:
+    delete_contact(request.org_id, request.path("id"), request.if_match())
+    return ApiResponse(204)

@@ -1,5 +1,10 @@
-"""placeholder"""
+"""GET /v1/contacts/{id} → 200 contact with ETag, or 404."""
+
+from contacts_core.contacts import get_contact
+from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
 
 
-def handler(event, context):
-    return {"statusCode": 200, "body": "{}"}
+@api_handler
+def handler(request: ApiRequest) -> ApiResponse:
+    contact = get_contact(request.org_id, request.path("id"))
+    return json_response(200, contact, contact.version)

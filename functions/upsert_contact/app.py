@@ -1,5 +1,11 @@
-"""placeholder"""
+"""POST /v1/contacts/upsert → 201 created, or 200 updated/unchanged with matched_on."""
+
+from contacts_core.contacts import upsert_contact
+from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.models import ContactUpsert
 
 
-def handler(event, context):
-    return {"statusCode": 200, "body": "{}"}
+@api_handler
+def handler(request: ApiRequest) -> ApiResponse:
+    result, created = upsert_contact(request.org_id, request.body(ContactUpsert))
+    return json_response(201 if created else 200, result, result.contact.version)

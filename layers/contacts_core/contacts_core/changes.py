@@ -1,0 +1,145 @@
+"""What a write does to a contact: built from a request, applied to a stored item.
+
+A :class:`ContactChanges` is the one description of a create/upsert/PATCH write. The
+data-access module turns it into a single ``UpdateItem`` expression when the current
+item need not be read; :meth:`ContactChanges.apply` computes the same result in Python
+when it has been read (identity changes, retries). Tests check that both agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ids import new_contact_id
+from .models import CHANNELS, ContactFields, ContactItem
+from .names import display_name, name_key
+from .phones import normalise_phone
+
+IDENTITY_FIELDS = ("phone", "email")
+# Top-level scalar/list fields a request sets or clears as a whole.
+_PLAIN_FIELDS = ("first_name", "last_name", "name", "phone", "email", "language", "tags",
+                 "suppressed", "source")
+
+
+@dataclass
+class ContactChanges:
+    """Field-level changes: ``assign``/``clear`` top-level fields, merge ``attributes``
+    (RFC 7396: ``attributes_remove`` keys, or all of them with ``clear_attributes``) and
+    ``consent`` per channel. Derived fields (``country_code``, ``name_key``) are added by
+    :meth:`with_derived` once the contact id is known.
+    """
+
+    assign: dict[str, Any] = field(default_factory=dict)
+    clear: set[str] = field(default_factory=set)
+    attributes_set: dict[str, Any] = field(default_factory=dict)
+    attributes_remove: set[str] = field(default_factory=set)
+    clear_attributes: bool = False
+    consent_set: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_request(cls, body: ContactFields) -> ContactChanges:
+        """Changes for the fields the client sent; ``null`` means clear."""
+        given = body.given()
+        changes = cls()
+        for name in _PLAIN_FIELDS:
+            if name not in given:
+                continue
+            value = getattr(body, name)
+            if name == "tags" and value is None:
+                value = []
+            if value is None:
+                changes.clear.add(name)
+            else:
+                changes.assign[name] = value
+        if "attributes" in given:
+            if body.attributes is None:
+                changes.clear_attributes = True
+            else:
+                for key, value in body.attributes.items():
+                    if value is None:
+                        changes.attributes_remove.add(key)
+                    else:
+                        changes.attributes_set[key] = value
+        if body.consent is not None:
+            changes.consent_set = body.consent.model_dump(exclude_none=True)
+        return changes
+
+    def is_empty(self) -> bool:
+        """True when the request named no field that a write would change."""
+        return not (self.assign or self.clear or self.attributes_set or self.attributes_remove
+                    or self.clear_attributes or self.consent_set)
+
+    def touches_identity(self) -> bool:
+        """True when phone or email is set or cleared (guards must change in a transaction)."""
+        return any(f in self.assign or f in self.clear for f in IDENTITY_FIELDS)
+
+    def without_identities(self) -> ContactChanges:
+        """These changes minus phone/email (for a contact that already holds them)."""
+        return ContactChanges({k: v for k, v in self.assign.items() if k not in IDENTITY_FIELDS},
+                              self.clear - set(IDENTITY_FIELDS), dict(self.attributes_set),
+                              set(self.attributes_remove), self.clear_attributes,
+                              dict(self.consent_set))
+
+    def with_derived(self, contact_id: str) -> ContactChanges:
+        """Add derived fields: ``country_code`` from a new phone, ``name_key`` from a new name."""
+        derived = ContactChanges(dict(self.assign), set(self.clear), dict(self.attributes_set),
+                                 set(self.attributes_remove), self.clear_attributes,
+                                 dict(self.consent_set))
+        if "phone" in self.assign:
+            region = normalise_phone(self.assign["phone"]).region
+            if region:
+                derived.assign["country_code"] = region
+            else:
+                derived.clear.add("country_code")
+        elif "phone" in self.clear:
+            derived.clear.add("country_code")
+        if "name" in self.assign:
+            derived.assign["name_key"] = name_key(self.assign["name"], contact_id)
+        elif "name" in self.clear:
+            derived.assign["name_key"] = name_key(None, contact_id)
+        return derived
+
+    def new_item(self, org_id: str) -> ContactItem:
+        """The item a create writes: version 1, ``name`` defaulting to ``first last``."""
+        contact_id, created_at = new_contact_id()
+        values = dict(self.assign)
+        if "name" not in values:
+            default = display_name(values.get("first_name"), values.get("last_name"))
+            if default:
+                values["name"] = default
+        consent = dict.fromkeys(CHANNELS, "unknown") | self.consent_set
+        base = ContactChanges(assign=values).with_derived(contact_id)
+        base.assign.setdefault("name_key", name_key(None, contact_id))
+        return ContactItem(
+            org_id=org_id,
+            contact_id=contact_id,
+            version=1,
+            created_at=created_at,
+            updated_at=created_at,
+            attributes=dict(self.attributes_set),
+            consent=consent,
+            **base.assign,
+        )
+
+    def apply(self, item: ContactItem, updated_at: str) -> ContactItem:
+        """The item after this write (version + 1); the Python twin of the UpdateItem path."""
+        changes = self.with_derived(item.contact_id)
+        data = item.model_dump()
+        for name in changes.clear:
+            data[name] = None
+        data.update(changes.assign)
+        attributes = {} if changes.clear_attributes else dict(item.attributes)
+        for key in changes.attributes_remove:
+            attributes.pop(key, None)
+        attributes.update(changes.attributes_set)
+        data["attributes"] = attributes
+        data["consent"] = dict(item.consent) | changes.consent_set
+        data["version"] = item.version + 1
+        data["updated_at"] = updated_at
+        return ContactItem(**data)
+
+    def changes_nothing(self, item: ContactItem) -> bool:
+        """True when applying these changes to ``item`` would leave every field as it is."""
+        after = self.apply(item, item.updated_at)
+        return after.model_dump(exclude={"version"}) == item.model_dump(exclude={"version"})

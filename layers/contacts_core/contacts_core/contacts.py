@@ -1,0 +1,291 @@
+"""Contact operations: the domain functions the handlers call, one per operation.
+
+Round trips to DynamoDB per call (asserted by tests): get 1; create 1; update without an
+identity change 1; upsert 2 (guards, then one write) unless it moves a phone/email of the
+matched contact (3: guards, read, transaction); delete 2. Retries happen only under
+contention or a lost race and always re-read.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .changes import IDENTITY_FIELDS, ContactChanges
+from .cursor import decode_cursor, encode_cursor
+from .errors import (
+    Conflict,
+    ContactNotFound,
+    IdentityConflict,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from .ids import CONTACT_PREFIX, now
+from .models import (
+    MAX_ATTRIBUTES,
+    Contact,
+    ContactCreate,
+    ContactItem,
+    ContactPage,
+    ContactPatch,
+    ContactUpsert,
+    UpsertResult,
+)
+from .names import fold
+from .phones import InvalidPhone, looks_like_phone, normalise_phone
+from .store import ContactStore, Contention, Index, VersionConflict
+
+MAX_ATTEMPTS = 8
+
+
+class _Retry(Exception):
+    """Internal: the world changed under us; read again."""
+
+
+def _with_retries[T](attempt: Callable[[], T]) -> T:
+    """Run ``attempt`` until it stops raising a retryable error (jittered backoff)."""
+    for n in range(MAX_ATTEMPTS):
+        try:
+            return attempt()
+        except (_Retry, VersionConflict, Contention):
+            if n == MAX_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0, 0.005 * 2**n))
+    raise AssertionError("unreachable")
+
+
+def _store(store: ContactStore | None) -> ContactStore:
+    return store or ContactStore()
+
+
+def _check_attribute_count(item: ContactItem) -> None:
+    if len(item.attributes) > MAX_ATTRIBUTES:
+        raise ValidationFailed.single("attributes", f"at most {MAX_ATTRIBUTES} keys per contact")
+
+
+def get_contact(org_id: str, contact_id: str, store: ContactStore | None = None) -> Contact:
+    """The contact ``contact_id`` of ``org_id``.
+
+    Raises:
+        ContactNotFound: absent, or it belongs to another org.
+    """
+    item = _store(store).get(org_id, contact_id) if contact_id.startswith(CONTACT_PREFIX) else None
+    if item is None:
+        raise ContactNotFound(contact_id)
+    return Contact.from_item(item)
+
+
+def create_contact(org_id: str, body: ContactCreate, store: ContactStore | None = None) -> Contact:
+    """Create a contact with one ``TransactWriteItems`` (contact + identity guards).
+
+    Raises:
+        IdentityConflict: the phone or email belongs to another contact of the org.
+    """
+    item = ContactChanges.from_request(body).new_item(org_id)
+    _store(store).create(item)
+    return Contact.from_item(item)
+
+
+def _expected_version(if_match: int | None, current: ContactItem) -> None:
+    if if_match is not None and current.version != if_match:
+        raise PreconditionFailed(if_match, current.version)
+
+
+def _rewrite(store: ContactStore, org_id: str, contact_id: str, changes: ContactChanges,
+             if_match: int | None) -> ContactItem:
+    """Read-modify-write under a version condition (identity changes, big merges)."""
+    current = store.get(org_id, contact_id)
+    if current is None:
+        raise ContactNotFound(contact_id)
+    _expected_version(if_match, current)
+    new = changes.apply(current, now())
+    _check_attribute_count(new)
+    store.replace(current, new)
+    return new
+
+
+def update_contact(org_id: str, contact_id: str, body: ContactPatch, if_match: int | None = None,
+                   store: ContactStore | None = None) -> Contact:
+    """Apply a PATCH: only given fields change, ``null`` clears, attributes merge (RFC 7396).
+
+    Without a phone/email change this is one conditional ``UpdateItem``; otherwise a
+    consistent read and a transaction that moves the guards.
+
+    Raises:
+        ValidationFailed: empty body ("No valid fields to update") or too many attributes.
+        ContactNotFound, PreconditionFailed (``if_match`` stale), IdentityConflict.
+    """
+    db = _store(store)
+    changes = ContactChanges.from_request(body)
+    if changes.is_empty():
+        raise ValidationFailed.single("body", "No valid fields to update")
+    if not contact_id.startswith(CONTACT_PREFIX):
+        raise ContactNotFound(contact_id)
+    if not changes.touches_identity():
+        outcome = db.update_fields(org_id, contact_id, changes, now(), expected_version=if_match)
+        if outcome.item is not None:
+            return Contact.from_item(outcome.item)
+        if outcome.current is None:
+            raise ContactNotFound(contact_id)
+        _expected_version(if_match, outcome.current)
+    # Identity change, or the attribute-room bound failed: decide on the exact item.
+    return Contact.from_item(_with_retries(
+        lambda: _rewrite(db, org_id, contact_id, changes, if_match)))
+
+
+def delete_contact(org_id: str, contact_id: str, if_match: int | None = None,
+                   store: ContactStore | None = None) -> None:
+    """Delete the contact and release its guards in one transaction (after one read).
+
+    Raises:
+        ContactNotFound: absent (a second delete answers this), or another org's id.
+        PreconditionFailed: ``if_match`` is stale.
+    """
+    db = _store(store)
+    if not contact_id.startswith(CONTACT_PREFIX):
+        raise ContactNotFound(contact_id)
+
+    def attempt() -> None:
+        current = db.get(org_id, contact_id)
+        if current is None:
+            raise ContactNotFound(contact_id)
+        _expected_version(if_match, current)
+        db.delete(current)
+
+    _with_retries(attempt)
+
+
+MatchedOn = Literal["phone", "email", "phone_and_email"]
+
+
+@dataclass
+class _Match:
+    contact_id: str
+    matched_on: MatchedOn
+    moves_identity: bool
+
+
+def _match(org_id: str, identities: dict[str, str], held: dict[str, str]) -> _Match | None:
+    holders = set(held.values())
+    if len(holders) > 1:
+        raise IdentityConflict([Conflict(f, held[f]) for f in IDENTITY_FIELDS if f in held])
+    if not holders:
+        return None
+    matched = [f for f in IDENTITY_FIELDS if f in held]
+    on: MatchedOn = "phone_and_email" if len(matched) == 2 else matched[0]  # type: ignore[assignment]
+    return _Match(holders.pop(), on, moves_identity=len(matched) < len(identities))
+
+
+def upsert_contact(org_id: str, body: ContactUpsert,
+                   store: ContactStore | None = None) -> tuple[UpsertResult, bool]:
+    """Create, or update the contact matched by phone and/or email (guards, consistent read).
+
+    Returns ``(result, created)``. ``unchanged`` writes nothing: the update is conditioned
+    on some value differing. Under races (two upserts of one new phone) the loser re-reads
+    the guards and updates the winner's contact, so no duplicate is ever created (I1, I3).
+
+    Raises:
+        IdentityConflict: the phone matches one contact and the email another.
+    """
+    db = _store(store)
+    changes = ContactChanges.from_request(body)
+    identities = {f: getattr(body, f) for f in IDENTITY_FIELDS if getattr(body, f)}
+
+    def attempt() -> tuple[UpsertResult, bool]:
+        match = _match(org_id, identities, db.read_guards(org_id, identities))
+        if match is None:
+            try:
+                return UpsertResult(result="created", matched_on=None,
+                                    contact=create_contact(org_id, body, db)), True
+            except IdentityConflict as err:
+                raise _Retry() from err
+        if not match.moves_identity:
+            outcome = db.update_fields(org_id, match.contact_id, changes.without_identities(),
+                                       now(), only_if_changed=True)
+            if outcome.item is not None:
+                return _upserted("updated", match, outcome.item), False
+            if outcome.current is None:
+                raise _Retry()
+            if changes.changes_nothing(outcome.current):
+                return _upserted("unchanged", match, outcome.current), False
+        current = db.get(org_id, match.contact_id)
+        if current is None:
+            raise _Retry()
+        if changes.changes_nothing(current):
+            return _upserted("unchanged", match, current), False
+        new = changes.apply(current, now())
+        _check_attribute_count(new)
+        try:
+            db.replace(current, new)
+        except IdentityConflict as err:
+            raise _Retry() from err
+        return _upserted("updated", match, new), False
+
+    return _with_retries(attempt)
+
+
+def _upserted(result: Literal["updated", "unchanged"], match: _Match,
+              item: ContactItem) -> UpsertResult:
+    return UpsertResult(result=result, matched_on=match.matched_on,
+                        contact=Contact.from_item(item))
+
+
+# ---------------------------------------------------------------------- list / search
+class ListQuery(BaseModel):
+    """Query parameters of ``GET /v1/contacts``: ``limit`` 1–100 (default 20), opaque
+    ``cursor``, ``search``, ``tag``, ``sort`` (``created_at`` default, or ``name``) and
+    ``order`` (``desc`` default). Unknown parameters are rejected.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=2048)
+    search: str | None = Field(None, min_length=1, max_length=256)
+    tag: str | None = Field(None, min_length=1, max_length=64)
+    sort: Literal["created_at", "name"] = "created_at"
+    order: Literal["asc", "desc"] = "desc"
+
+
+def _plan(query: ListQuery) -> tuple[Index, dict[str, object]]:
+    """Which index serves ``query`` and with which key condition."""
+    search = (query.search or "").strip()
+    if not search:
+        return ("name" if query.sort == "name" else "created"), {}
+    if "@" in search:
+        return "email", {"equals": search.lower()}
+    if looks_like_phone(search):
+        try:
+            return "phone", {"equals": normalise_phone(search).e164}
+        except InvalidPhone as err:
+            raise ValidationFailed.single("search", f"phone search: {err}") from err
+    return "name", {"prefix": fold(search)}
+
+
+def list_contacts(org_id: str, query: ListQuery, store: ContactStore | None = None) -> ContactPage:
+    """One page of the org's contacts.
+
+    ``search`` containing ``@`` is an exact email match (email-index); phone-like input in
+    E.164 is an exact phone match (phone-index); anything else is a case- and
+    accent-insensitive prefix of the display name (name-index, which also serves
+    ``sort=name``). ``tag`` filters. Walking ``next_cursor`` returns every item once.
+
+    Raises:
+        ValidationFailed: on ``cursor`` (tampered, foreign) or ``search`` (bad phone).
+    """
+    index, key = _plan(query)
+    signed_query = {"search": query.search, "tag": query.tag, "sort": query.sort,
+                    "order": query.order}
+    start = decode_cursor(query.cursor, org_id, signed_query) if query.cursor else None
+    items, last_key = _store(store).query(
+        org_id, index, ascending=query.order == "asc", tag=query.tag, limit=query.limit,
+        start_key=start, **key)  # type: ignore[arg-type]
+    return ContactPage(
+        data=[Contact.from_item(i) for i in items],
+        next_cursor=encode_cursor(org_id, signed_query, last_key) if last_key else None,
+    )

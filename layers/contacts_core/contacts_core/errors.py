@@ -1,0 +1,119 @@
+"""Domain errors. Each carries what the HTTP layer needs to build an RFC 9457 problem.
+
+The mapping to HTTP status codes lives in one place (:mod:`contacts_core.problems`);
+domain code raises these and never builds responses itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid input field: ``field`` is a dotted path (``"phone"``, ``"tags.3"``)."""
+
+    field: str
+    message: str
+
+
+class DomainError(Exception):
+    """Base of every error the API answers with a 4xx problem body."""
+
+    code = "error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def extensions(self) -> dict[str, object]:
+        """Extra members of the problem body (RFC 9457 §3.2 extension members)."""
+        return {}
+
+
+class ValidationFailed(DomainError):
+    """Input is malformed or breaks a rule; ``errors`` names every offending field."""
+
+    code = "validation_error"
+
+    def __init__(self, errors: list[FieldError], detail: str | None = None) -> None:
+        super().__init__(detail or "; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+    def extensions(self) -> dict[str, object]:
+        return {"errors": [{"field": e.field, "message": e.message} for e in self.errors]}
+
+    @classmethod
+    def single(cls, field_name: str, message: str) -> ValidationFailed:
+        """Shortcut for one invalid field."""
+        return cls([FieldError(field_name, message)])
+
+
+class PayloadTooLarge(ValidationFailed):
+    """A request or one contact in it is over a size limit (SPEC §7)."""
+
+    code = "payload_too_large"
+
+
+class ContactNotFound(DomainError):
+    """No contact with that id in the caller's org (other orgs' ids look the same, I4)."""
+
+    code = "not_found"
+
+    def __init__(self, contact_id: str) -> None:
+        super().__init__(f"Contact {contact_id} not found")
+
+
+@dataclass
+class Conflict:
+    """Which identity collided and the contact that holds it."""
+
+    field: str
+    contact_id: str
+
+
+class IdentityConflict(DomainError):
+    """A phone or email is already held by another contact of the same org (I1).
+
+    ``conflicts`` lists each colliding field with the id of the contact that holds it;
+    for upsert, a phone matching contact A and an email matching B≠A names both.
+    """
+
+    code = "identity_conflict"
+
+    def __init__(self, conflicts: list[Conflict]) -> None:
+        described = ", ".join(f"{c.field} is held by {c.contact_id}" for c in conflicts)
+        super().__init__(f"Identity already in use: {described}")
+        self.conflicts = conflicts
+
+    def extensions(self) -> dict[str, object]:
+        first = self.conflicts[0]
+        ext: dict[str, object] = {
+            "field": first.field,
+            "conflicting_contact_id": first.contact_id,
+        }
+        if len(self.conflicts) > 1:
+            ext["conflicts"] = [
+                {"field": c.field, "conflicting_contact_id": c.contact_id} for c in self.conflicts
+            ]
+        return ext
+
+
+class PreconditionFailed(DomainError):
+    """``If-Match`` named a version that is no longer current (RFC 9110 §13.1.1)."""
+
+    code = "precondition_failed"
+
+    def __init__(self, expected: int, current: int) -> None:
+        super().__init__(f"If-Match version {expected} is stale; current version is {current}")
+        self.current = current
+
+    def extensions(self) -> dict[str, object]:
+        return {"current_version": self.current}
+
+
+@dataclass
+class Unauthorized(Exception):
+    """The API key is missing, unknown or revoked (raised by the authorizer only)."""
+
+    reason: str = field(default="invalid API key")

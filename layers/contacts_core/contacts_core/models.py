@@ -1,0 +1,311 @@
+"""Pydantic models by role: request bodies, the stored DynamoDB item, and API output.
+
+Limits come from SPEC §5/§7: tags ≤ 50 of 1–64 characters, attributes ≤ 50 keys with
+values ≤ 1 KB (UTF-8), one contact ≤ 16 KB as sent.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Self
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from .phones import InvalidPhone, normalise_phone
+
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 64
+MAX_ATTRIBUTES = 50
+MAX_ATTRIBUTE_VALUE_BYTES = 1024
+
+ConsentStatus = Literal["opted_in", "opted_out", "unknown"]
+CHANNELS = ("whatsapp", "sms", "email", "voice")
+AttributeValue = StrictBool | StrictInt | StrictFloat | StrictStr
+Tag = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TAG_LENGTH)]
+AttributeKey = Annotated[str, Field(min_length=1, max_length=100)]
+ShortText = Annotated[StrictStr, Field(max_length=256)]
+LanguageTag = Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]  # BCP 47
+
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ConsentPatch(BaseModel):
+    """Per-channel consent; channels left out keep their value."""
+
+    model_config = _STRICT
+
+    whatsapp: ConsentStatus | None = None
+    sms: ConsentStatus | None = None
+    email: ConsentStatus | None = None
+    voice: ConsentStatus | None = None
+
+
+class ContactFields(BaseModel):
+    """Writable contact fields shared by create, upsert and update (PATCH) bodies.
+
+    ``phone`` is normalised to E.164 using ``country_code`` as the region hint for
+    national formats (``country_code`` is declared first so it is validated first);
+    ``email`` is syntax-checked and lower-cased. Unknown fields are rejected.
+    """
+
+    model_config = _STRICT
+
+    country_code: Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{2}$")] | None = None
+    phone: Annotated[StrictStr, Field(max_length=64)] | None = None
+    email: Annotated[StrictStr, Field(max_length=254)] | None = None
+    first_name: ShortText | None = None
+    last_name: ShortText | None = None
+    name: ShortText | None = None
+    language: LanguageTag | None = None
+    tags: list[Tag] | None = None
+    attributes: dict[AttributeKey, AttributeValue | None] | None = None
+    consent: ConsentPatch | None = None
+    suppressed: StrictBool | None = None
+    source: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone_to_e164(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalise_phone(value, info.data.get("country_code")).e164
+        except InvalidPhone as err:
+            raise ValueError(str(err)) from err
+
+    @field_validator("email")
+    @classmethod
+    def _email_lowercase(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            checked = validate_email(value, check_deliverability=False)
+        except EmailNotValidError as err:
+            raise ValueError(str(err)) from err
+        return checked.normalized.lower()
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_unique(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        unique = list(dict.fromkeys(value))
+        if len(unique) > MAX_TAGS:
+            raise ValueError(f"at most {MAX_TAGS} distinct tags")
+        return unique
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes_bounded(
+        cls, value: dict[str, AttributeValue | None] | None
+    ) -> dict[str, AttributeValue | None] | None:
+        if value is None:
+            return None
+        if len(value) > MAX_ATTRIBUTES:
+            raise ValueError(f"at most {MAX_ATTRIBUTES} keys")
+        for key, item in value.items():
+            if isinstance(item, str) and len(item.encode()) > MAX_ATTRIBUTE_VALUE_BYTES:
+                raise ValueError(f"value of {key!r} is over {MAX_ATTRIBUTE_VALUE_BYTES} bytes")
+        return value
+
+    def given(self) -> set[str]:
+        """Names of the fields the client sent (``null`` included), minus the parsing hint."""
+        return set(self.model_fields_set) - {"country_code"}
+
+
+class FieldRuleError(ValueError):
+    """A rule about one field, raised from a model-level validator so the error names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _require_identity(fields: ContactFields) -> None:
+    if fields.phone is None and fields.email is None:
+        raise FieldRuleError("phone", "at least one of phone or email is required")
+
+
+class ContactCreate(ContactFields):
+    """Body of ``POST /v1/contacts``: at least one of ``phone`` or ``email``."""
+
+    @model_validator(mode="after")
+    def _has_identity(self) -> Self:
+        _require_identity(self)
+        return self
+
+
+class ContactUpsert(ContactCreate):
+    """Body of ``POST /v1/contacts/upsert``: matched by ``phone`` and/or ``email``.
+
+    On a match, given fields change as in PATCH (``null`` clears, ``attributes`` merge,
+    ``tags`` replace); fields left out keep their value.
+    """
+
+
+class ContactPatch(ContactFields):
+    """Body of ``PATCH /v1/contacts/{id}``: only given fields change; ``null`` clears.
+
+    ``attributes`` follows JSON Merge Patch (RFC 7396): a key set to ``null`` is removed,
+    ``"attributes": null`` removes them all. ``tags`` replaces the list. ``suppressed``,
+    ``source`` and ``consent`` cannot be ``null``.
+    """
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Self:
+        for name in ("suppressed", "source", "consent"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise FieldRuleError(name, "cannot be null")
+        return self
+
+
+class ContactItem(BaseModel):
+    """A contact as stored in the Contacts table (PK ``org_id``, SK ``contact_id``).
+
+    ``name_key`` is the sort key of ``name-index`` (see :func:`contacts_core.names.name_key`);
+    ``phone``/``email`` are the keys of ``phone-index``/``email-index`` and are absent,
+    never empty, when unset. ``version`` starts at 1 and grows by one per write.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    org_id: str
+    contact_id: str
+    version: int
+    created_at: str
+    updated_at: str
+    name_key: str
+    first_name: str | None = None
+    last_name: str | None = None
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    country_code: str | None = None
+    language: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    consent: dict[str, ConsentStatus] = Field(
+        default_factory=lambda: dict.fromkeys(CHANNELS, "unknown")
+    )
+    suppressed: bool = False
+    source: str = "api"
+
+    def identities(self) -> dict[str, str]:
+        """The identity values this contact holds: ``{"phone": e164, "email": address}``."""
+        return {k: v for k, v in (("phone", self.phone), ("email", self.email)) if v}
+
+
+class Channels(BaseModel):
+    """Deliverability flags derived server-side from the identifiers on the record."""
+
+    has_whatsapp: bool
+    has_sms: bool
+    has_voice: bool
+    has_email: bool
+
+
+class Consent(BaseModel):
+    """Consent per channel: ``opted_in``, ``opted_out`` or ``unknown``."""
+
+    whatsapp: ConsentStatus = "unknown"
+    sms: ConsentStatus = "unknown"
+    email: ConsentStatus = "unknown"
+    voice: ConsentStatus = "unknown"
+
+
+class Contact(BaseModel):
+    """A contact as the API returns it (SPEC §5 Contact object)."""
+
+    id: str
+    first_name: str | None
+    last_name: str | None
+    name: str | None
+    phone: str | None
+    email: str | None
+    country_code: str | None
+    language: str | None
+    tags: list[str]
+    attributes: dict[str, AttributeValue]
+    channels: Channels
+    consent: Consent
+    suppressed: bool
+    source: str
+    version: int
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_item(cls, item: ContactItem) -> Contact:
+        """Render a stored item; ``channels`` follow from which identifiers are present."""
+        has_phone = item.phone is not None
+        return cls(
+            id=item.contact_id,
+            first_name=item.first_name,
+            last_name=item.last_name,
+            name=item.name,
+            phone=item.phone,
+            email=item.email,
+            country_code=item.country_code,
+            language=item.language,
+            tags=item.tags,
+            attributes=item.attributes,
+            channels=Channels(
+                has_whatsapp=has_phone,
+                has_sms=has_phone,
+                has_voice=has_phone,
+                has_email=item.email is not None,
+            ),
+            consent=Consent(**item.consent),
+            suppressed=item.suppressed,
+            source=item.source,
+            version=item.version,
+            created_at=item.created_at,
+            updated_at=item.updated_at,
+        )
+
+
+class UpsertResult(BaseModel):
+    """Answer of upsert: what happened, what matched, and the contact as it now is."""
+
+    result: Literal["created", "updated", "unchanged"]
+    matched_on: Literal["phone", "email", "phone_and_email"] | None
+    contact: Contact
+
+
+class ContactPage(BaseModel):
+    """One page of a list: pass ``next_cursor`` back as ``cursor``; ``null`` on the last page."""
+
+    data: list[Contact]
+    next_cursor: str | None
+
+
+class ProblemFieldError(BaseModel):
+    """One invalid field of a validation problem."""
+
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (``application/problem+json``) with our extension members."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str | None = None
+    errors: list[ProblemFieldError] | None = None

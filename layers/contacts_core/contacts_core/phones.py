@@ -1,0 +1,63 @@
+"""Phone number normalisation to E.164 with Google's libphonenumber data (phonenumbers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import NumberParseException, ValidationResult
+
+_REASONS = {
+    ValidationResult.INVALID_COUNTRY_CODE: "unknown country calling code",
+    ValidationResult.TOO_SHORT: "too short",
+    ValidationResult.TOO_LONG: "too long",
+    ValidationResult.INVALID_LENGTH: "invalid length for the region",
+    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "a local-only number; add the area code",
+}
+
+
+class InvalidPhone(ValueError):
+    """The input is not a valid phone number; ``str(err)`` is a human-readable reason."""
+
+
+@dataclass(frozen=True)
+class NormalisedPhone:
+    """A valid number: ``e164`` like ``"+27821234567"`` and its ISO 3166-1 ``region`` (``"ZA"``)."""
+
+    e164: str
+    region: str | None
+
+
+def normalise_phone(raw: str, country_code: str | None = None) -> NormalisedPhone:
+    """Parse ``raw`` (E.164, international or national format) into E.164.
+
+    ``country_code`` is the ISO 3166-1 alpha-2 region used to read national formats
+    (``"082 123 4567"`` + ``"ZA"`` → ``+27821234567``); it is ignored for input that starts
+    with ``+``. Validity is libphonenumber's ``is_valid_number``.
+
+    Raises:
+        InvalidPhone: unparseable, impossible, or not valid for its region; the message says why.
+    """
+    region = country_code.upper() if country_code else None
+    try:
+        number = phonenumbers.parse(raw, region)
+    except NumberParseException as err:
+        if err.error_type == NumberParseException.INVALID_COUNTRY_CODE and not region:
+            raise InvalidPhone(
+                "not in E.164; give a leading + and country code, or a country_code"
+            ) from err
+        raise InvalidPhone(str(err.args[0] if err.args else err).rstrip(".").lower()) from err
+    if not phonenumbers.is_valid_number(number):
+        reason = phonenumbers.is_possible_number_with_reason(number)
+        why = _REASONS.get(reason, "not a valid number for its region")
+        raise InvalidPhone(f"not a valid phone number ({why})")
+    return NormalisedPhone(
+        e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        region=phonenumbers.region_code_for_number(number),
+    )
+
+
+def looks_like_phone(text: str) -> bool:
+    """True when ``text`` is made of phone characters and holds at least five digits."""
+    digits = sum(ch.isdigit() for ch in text)
+    return digits >= 5 and all(ch.isdigit() or ch in "+-(). " for ch in text.strip())

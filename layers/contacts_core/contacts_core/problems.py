@@ -1,0 +1,83 @@
+"""The one mapping from domain errors to HTTP: RFC 9457 ``application/problem+json`` bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import (
+    ContactNotFound,
+    DomainError,
+    FieldError,
+    IdentityConflict,
+    PayloadTooLarge,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from .models import FieldRuleError
+
+PROBLEM_TYPE = "urn:contacts-api:problem:{code}"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+# (status, title) per error class; the most specific class is looked up first.
+_HTTP: list[tuple[type[DomainError], int, str]] = [
+    (PayloadTooLarge, 413, "Payload too large"),
+    (ValidationFailed, 400, "Invalid request"),
+    (ContactNotFound, 404, "Not found"),
+    (IdentityConflict, 409, "Identity conflict"),
+    (PreconditionFailed, 412, "Precondition failed"),
+]
+
+
+def status_of(err: DomainError) -> tuple[int, str]:
+    """HTTP status and title for a domain error (400 for an unmapped one)."""
+    for cls, status, title in _HTTP:
+        if isinstance(err, cls):
+            return status, title
+    return 400, "Bad request"
+
+
+def problem(code: str, status: int, title: str, detail: str, request_id: str | None,
+            **extensions: Any) -> dict[str, Any]:
+    """A problem response as API Gateway expects it from a Lambda proxy integration."""
+    body = {"type": PROBLEM_TYPE.format(code=code), "title": title, "status": status,
+            "detail": detail, "code": code, "request_id": request_id, **extensions}
+    return {"statusCode": status, "headers": {"Content-Type": PROBLEM_CONTENT_TYPE},
+            "body": json.dumps(body)}
+
+
+def domain_problem(err: DomainError, request_id: str | None) -> dict[str, Any]:
+    """The problem response for a domain error, with its extension members."""
+    status, title = status_of(err)
+    return problem(err.code, status, title, err.detail, request_id, **err.extensions())
+
+
+def internal_problem(request_id: str | None) -> dict[str, Any]:
+    """500 without internals; the traceback goes to the logs under ``request_id``."""
+    return problem("internal_error", 500, "Internal server error",
+                   "An unexpected error occurred; quote the request_id when reporting it.",
+                   request_id)
+
+
+def _field_of(error: Any) -> str:
+    raised = (error.get("ctx") or {}).get("error")
+    if isinstance(raised, FieldRuleError):
+        return raised.field
+    return ".".join(str(part) for part in error["loc"]) or "body"
+
+
+def _message_of(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    raised = (error.get("ctx") or {}).get("error")
+    if isinstance(raised, ValueError):
+        return str(raised)
+    return str(error["msg"])
+
+
+def from_validation_error(exc: ValidationError, prefix: str = "") -> ValidationFailed:
+    """Translate pydantic errors into one :class:`ValidationFailed` naming every field."""
+    return ValidationFailed([FieldError(prefix + _field_of(e), _message_of(e))
+                             for e in exc.errors()])

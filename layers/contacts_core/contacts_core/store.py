@@ -1,0 +1,454 @@
+"""DynamoDB access for contacts, identity guards and API keys — the only module that uses boto3.
+
+Tables (names from the environment set by template.yaml):
+
+* Contacts ``CONTACTS_TABLE``: PK ``org_id``, SK ``contact_id``; GSIs ``phone-index``,
+  ``email-index``, ``name-index``.
+* ContactIdentities ``IDENTITIES_TABLE``: PK ``identity`` = ``{org_id}#phone#{e164}`` or
+  ``{org_id}#email#{email}``; attribute ``contact_id``. A guard and the contact that holds
+  its value are always written in the same ``TransactWriteItems`` (invariants I1, I2).
+* ApiKeys ``API_KEYS_TABLE``: PK ``key_hash`` (SHA-256 hex of the key).
+
+Transactions hold at most 100 actions and 4 MB (DynamoDB limits); ours hold at most five.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from typing import Any, Literal
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from .changes import IDENTITY_FIELDS, ContactChanges
+from .errors import Conflict, IdentityConflict
+from .models import MAX_ATTRIBUTES, ContactItem
+
+Index = Literal["created", "name", "phone", "email"]
+_INDEX_NAMES: dict[Index, str | None] = {
+    "created": None, "name": "name-index", "phone": "phone-index", "email": "email-index",
+}
+_INDEX_KEYS: dict[Index, tuple[str, ...]] = {
+    "created": ("org_id", "contact_id"),
+    "name": ("org_id", "contact_id", "name_key"),
+    "phone": ("org_id", "contact_id", "phone"),
+    "email": ("org_id", "contact_id", "email"),
+}
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class VersionConflict(Exception):
+    """The contact changed (or vanished) between our read and our conditional write."""
+
+
+class Contention(Exception):
+    """DynamoDB cancelled a transaction because another one touched the same items."""
+
+
+@cache
+def dynamodb_client() -> Any:
+    """The process-wide DynamoDB client (reused across warm invocations).
+
+    Endpoint and credentials follow boto3's own configuration, so the local stack and the
+    tests point it at DynamoDB Local with ``AWS_ENDPOINT_URL_DYNAMODB``.
+    """
+    return boto3.client("dynamodb")
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+def serialize(item: dict[str, Any]) -> dict[str, Any]:
+    """Plain dict → DynamoDB attribute values (``None`` values are left out)."""
+    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
+
+
+def deserialize(item: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB attribute values → plain dict with ``int``/``float`` instead of ``Decimal``."""
+    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _value(value: Any) -> Any:
+    return _serializer.serialize(_to_dynamo(value))
+
+
+def _contact_item(raw: dict[str, Any] | None) -> ContactItem | None:
+    return ContactItem(**deserialize(raw)) if raw else None
+
+
+@dataclass
+class FieldUpdate:
+    """Outcome of :meth:`ContactStore.update_fields`.
+
+    ``item`` is the contact after a successful write; when the condition failed, ``item``
+    is None and ``current`` is the contact as it was (None when it does not exist).
+    """
+
+    item: ContactItem | None
+    current: ContactItem | None
+
+
+class _Expression:
+    """Collects placeholders for one DynamoDB update/condition expression."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+
+    def name(self, *path: str) -> str:
+        parts = []
+        for part in path:
+            placeholder = f"#n{len(self.names)}"
+            self.names[placeholder] = part
+            parts.append(placeholder)
+        return ".".join(parts)
+
+    def value(self, value: Any) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = _value(value)
+        return placeholder
+
+
+def _update_clauses(expr: _Expression, changes: ContactChanges, updated_at: str) -> str:
+    sets = [f"{expr.name(f)} = {expr.value(v)}" for f, v in changes.assign.items()]
+    removes = [expr.name(f) for f in changes.clear]
+    if changes.clear_attributes:
+        sets.append(f"{expr.name('attributes')} = {expr.value({})}")
+    sets += [f"{expr.name('attributes', k)} = {expr.value(v)}"
+             for k, v in changes.attributes_set.items()]
+    removes += [expr.name("attributes", k) for k in changes.attributes_remove]
+    sets += [f"{expr.name('consent', c)} = {expr.value(v)}" for c, v in changes.consent_set.items()]
+    version = expr.name("version")
+    sets.append(f"{version} = {version} + {expr.value(1)}")
+    sets.append(f"{expr.name('updated_at')} = {expr.value(updated_at)}")
+    clause = "SET " + ", ".join(sets)
+    return clause + (" REMOVE " + ", ".join(removes) if removes else "")
+
+
+def _unchanged_condition(expr: _Expression, changes: ContactChanges) -> str:
+    """A condition that holds when the stored item already has every requested value."""
+    parts = [f"{expr.name(f)} = {expr.value(v)}" for f, v in changes.assign.items()
+             if f not in ("name_key", "country_code")]
+    parts += [f"attribute_not_exists({expr.name(f)})" for f in changes.clear
+              if f != "country_code"]
+    if changes.clear_attributes:
+        parts.append(f"size({expr.name('attributes')}) = {expr.value(0)}")
+    parts += [f"{expr.name('attributes', k)} = {expr.value(v)}"
+              for k, v in changes.attributes_set.items()]
+    parts += [f"attribute_not_exists({expr.name('attributes', k)})"
+              for k in changes.attributes_remove]
+    parts += [f"{expr.name('consent', c)} = {expr.value(v)}"
+              for c, v in changes.consent_set.items()]
+    return " AND ".join(parts)
+
+
+class ContactStore:
+    """Contacts and their identity guards in DynamoDB.
+
+    Every method scopes its keys by ``org_id`` (tenant isolation, I4). Reads that decide
+    anything are strongly consistent (I3); GSIs serve listing and search only.
+    """
+
+    def __init__(self, client: Any | None = None, contacts_table: str | None = None,
+                 identities_table: str | None = None) -> None:
+        self.client = client or dynamodb_client()
+        self.contacts_table = contacts_table or os.environ["CONTACTS_TABLE"]
+        self.identities_table = identities_table or os.environ["IDENTITIES_TABLE"]
+
+    # ------------------------------------------------------------------ reads
+    def get(self, org_id: str, contact_id: str) -> ContactItem | None:
+        """One strongly consistent ``GetItem``; None when absent in this org."""
+        response = self.client.get_item(
+            TableName=self.contacts_table,
+            Key={"org_id": {"S": org_id}, "contact_id": {"S": contact_id}},
+            ConsistentRead=True,
+        )
+        return _contact_item(response.get("Item"))
+
+    @staticmethod
+    def guard_id(org_id: str, field: str, value: str) -> str:
+        """The guard key of one identity value: ``{org_id}#{field}#{value}``."""
+        return f"{org_id}#{field}#{value}"
+
+    def read_guards(self, org_id: str, identities: dict[str, str]) -> dict[str, str]:
+        """Which contact holds each identity: ``{"phone": contact_id, ...}`` for held ones.
+
+        One strongly consistent ``BatchGetItem`` (UnprocessedKeys retried with backoff).
+        """
+        if not identities:
+            return {}
+        field_of = {self.guard_id(org_id, f, v): f for f, v in identities.items()}
+        keys = [{"identity": {"S": k}} for k in field_of]
+        held: dict[str, str] = {}
+        for attempt in range(8):
+            response = self.client.batch_get_item(RequestItems={
+                self.identities_table: {"Keys": keys, "ConsistentRead": True}})
+            for raw in response["Responses"].get(self.identities_table, []):
+                held[field_of[raw["identity"]["S"]]] = raw["contact_id"]["S"]
+            keys = response.get("UnprocessedKeys", {}).get(self.identities_table, {}).get("Keys")
+            if not keys:
+                return held
+            time.sleep(min(1.0, 0.02 * 2**attempt) * random.random())
+        raise Contention("guard reads stayed unprocessed")
+
+    def query(self, org_id: str, index: Index, *, equals: str | None = None,
+              prefix: str | None = None, ascending: bool = True, tag: str | None = None,
+              limit: int = 20, start_key: dict[str, str] | None = None,
+              ) -> tuple[list[ContactItem], dict[str, str] | None]:
+        """A page of contacts from the table or one GSI, plus the key to resume after.
+
+        ``equals`` is the phone or email for the identity indexes; ``prefix`` a folded
+        name prefix on ``name-index``; ``tag`` filters. Reads until ``limit`` items pass the
+        filter or the index ends, so the resume key is None exactly on the last page.
+        """
+        expr = _Expression()
+        if index in ("phone", "email"):
+            condition = (f"{expr.name(index)} = {expr.value(equals)} AND "
+                         f"{expr.name('org_id')} = {expr.value(org_id)}")
+        else:
+            condition = f"{expr.name('org_id')} = {expr.value(org_id)}"
+            if prefix:
+                condition += f" AND begins_with({expr.name('name_key')}, {expr.value(prefix)})"
+        params: dict[str, Any] = {"TableName": self.contacts_table,
+                                  "KeyConditionExpression": condition,
+                                  "ScanIndexForward": ascending, "Limit": limit + 1}
+        if tag is not None:
+            params["FilterExpression"] = f"contains({expr.name('tags')}, {expr.value(tag)})"
+        params["ExpressionAttributeNames"] = expr.names
+        params["ExpressionAttributeValues"] = expr.values
+        if _INDEX_NAMES[index]:
+            params["IndexName"] = _INDEX_NAMES[index]
+        items: list[ContactItem] = []
+        esk = {k: {"S": v} for k, v in start_key.items()} if start_key else None
+        while len(items) <= limit:
+            if esk:
+                params["ExclusiveStartKey"] = esk
+            response = self.client.query(**params)
+            items += [ContactItem(**deserialize(raw)) for raw in response["Items"]]
+            esk = response.get("LastEvaluatedKey")
+            if not esk:
+                break
+        if len(items) <= limit:
+            return items, None
+        page = items[:limit]
+        last = page[-1].model_dump()
+        return page, {k: last[k] for k in _INDEX_KEYS[index]}
+
+    # ------------------------------------------------------------------ writes
+    def _guard_put(self, org_id: str, field: str, value: str, contact_id: str) -> dict[str, Any]:
+        return {"Put": {
+            "TableName": self.identities_table,
+            "Item": {"identity": {"S": self.guard_id(org_id, field, value)},
+                     "contact_id": {"S": contact_id}, "org_id": {"S": org_id}},
+            "ConditionExpression": "attribute_not_exists(#i) OR #c = :c",
+            "ExpressionAttributeNames": {"#i": "identity", "#c": "contact_id"},
+            "ExpressionAttributeValues": {":c": {"S": contact_id}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }}
+
+    def _guard_delete(self, org_id: str, field: str, value: str, contact_id: str
+                      ) -> dict[str, Any]:
+        return {"Delete": {
+            "TableName": self.identities_table,
+            "Key": {"identity": {"S": self.guard_id(org_id, field, value)}},
+            "ConditionExpression": "#c = :c",
+            "ExpressionAttributeNames": {"#c": "contact_id"},
+            "ExpressionAttributeValues": {":c": {"S": contact_id}},
+        }}
+
+    def _transact(self, actions: list[dict[str, Any]], guard_fields: dict[int, str]) -> None:
+        """Run one ``TransactWriteItems``; map cancellation reasons to domain errors.
+
+        ``guard_fields`` maps the index of each guard *put* to its field, so a failed
+        condition there becomes :class:`IdentityConflict` naming the holder.
+        Raises:
+            IdentityConflict: a guard is held by another contact.
+            VersionConflict: the contact's own condition failed.
+            Contention: another transaction was touching the same items.
+        """
+        try:
+            self.client.transact_write_items(TransactItems=actions)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = err.response.get("CancellationReasons", [])
+            conflicts = [
+                Conflict(guard_fields[i], reason.get("Item", {}).get("contact_id", {}).get("S", ""))
+                for i, reason in enumerate(reasons)
+                if i in guard_fields and reason.get("Code") == "ConditionalCheckFailed"
+            ]
+            if conflicts:
+                raise IdentityConflict(conflicts) from err
+            if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
+                raise VersionConflict() from err
+            raise Contention(str(err)) from err
+
+    def create(self, item: ContactItem) -> None:
+        """Write a new contact and its guards in one ``TransactWriteItems``.
+
+        Raises:
+            IdentityConflict: phone or email already guarded for another contact.
+            Contention: a concurrent transaction touched the same guard.
+        """
+        actions: list[dict[str, Any]] = [{"Put": {
+            "TableName": self.contacts_table,
+            "Item": serialize(item.model_dump()),
+            "ConditionExpression": "attribute_not_exists(contact_id)",
+        }}]
+        guard_fields: dict[int, str] = {}
+        for field, value in item.identities().items():
+            guard_fields[len(actions)] = field
+            actions.append(self._guard_put(item.org_id, field, value, item.contact_id))
+        self._transact(actions, guard_fields)
+
+    def update_fields(self, org_id: str, contact_id: str, changes: ContactChanges,
+                      updated_at: str, *, expected_version: int | None = None,
+                      only_if_changed: bool = False) -> FieldUpdate:
+        """Apply non-identity changes with one conditional ``UpdateItem`` (no read first).
+
+        The condition requires the contact to exist, ``expected_version`` when given, room
+        for new attribute keys (``size(attributes)`` bound), and with ``only_if_changed``
+        that some value differs — so an unchanged upsert writes nothing. On a failed
+        condition the stored item comes back (``ReturnValuesOnConditionCheckFailure``).
+        """
+        if changes.touches_identity():
+            raise ValueError("identity changes need replace(): guards must move with them")
+        changes = changes.with_derived(contact_id)
+        expr = _Expression()
+        update = _update_clauses(expr, changes, updated_at)
+        conditions = [f"attribute_exists({expr.name('contact_id')})"]
+        if expected_version is not None:
+            conditions.append(f"{expr.name('version')} = {expr.value(expected_version)}")
+        if changes.attributes_set:
+            room = MAX_ATTRIBUTES - len(changes.attributes_set)
+            conditions.append(f"size({expr.name('attributes')}) <= {expr.value(room)}")
+        if only_if_changed:
+            conditions.append(f"NOT ({_unchanged_condition(expr, changes)})")
+        try:
+            response = self.client.update_item(
+                TableName=self.contacts_table,
+                Key={"org_id": {"S": org_id}, "contact_id": {"S": contact_id}},
+                UpdateExpression=update,
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=expr.names,
+                ExpressionAttributeValues=expr.values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return FieldUpdate(None, _contact_item(err.response.get("Item")))
+        return FieldUpdate(_contact_item(response["Attributes"]), None)
+
+    def replace(self, current: ContactItem, new: ContactItem) -> None:
+        """Write ``new`` over ``current`` if it is still at ``current.version``.
+
+        Guards for phone/email values that change are put and released in the same
+        ``TransactWriteItems``; without identity changes it is one conditional ``PutItem``.
+        Raises:
+            IdentityConflict, VersionConflict, Contention: as :meth:`_transact`.
+        """
+        put: dict[str, Any] = {
+            "TableName": self.contacts_table,
+            "Item": serialize(new.model_dump()),
+            "ConditionExpression": "#v = :v",
+            "ExpressionAttributeNames": {"#v": "version"},
+            "ExpressionAttributeValues": {":v": {"N": str(current.version)}},
+        }
+        actions: list[dict[str, Any]] = [{"Put": put}]
+        guard_fields: dict[int, str] = {}
+        for field in IDENTITY_FIELDS:
+            old_value, new_value = getattr(current, field), getattr(new, field)
+            if old_value == new_value:
+                continue
+            if new_value:
+                guard_fields[len(actions)] = field
+                actions.append(self._guard_put(new.org_id, field, new_value, new.contact_id))
+            if old_value:
+                actions.append(self._guard_delete(current.org_id, field, old_value,
+                                                  current.contact_id))
+        if len(actions) > 1:
+            self._transact(actions, guard_fields)
+            return
+        try:
+            self.client.put_item(**put)
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise VersionConflict() from err
+            raise
+
+    def delete(self, item: ContactItem) -> None:
+        """Delete the contact (if still at ``item.version``) and release its guards atomically.
+
+        Raises:
+            VersionConflict: the contact changed or was deleted since it was read.
+        """
+        actions: list[dict[str, Any]] = [{"Delete": {
+            "TableName": self.contacts_table,
+            "Key": {"org_id": {"S": item.org_id}, "contact_id": {"S": item.contact_id}},
+            "ConditionExpression": "#v = :v",
+            "ExpressionAttributeNames": {"#v": "version"},
+            "ExpressionAttributeValues": {":v": {"N": str(item.version)}},
+        }}]
+        actions += [self._guard_delete(item.org_id, f, v, item.contact_id)
+                    for f, v in item.identities().items()]
+        self._transact(actions, {})
+
+    # ------------------------------------------------------------ diagnostics
+    def scan_guards(self) -> Iterator[tuple[str, str]]:
+        """Every guard as ``(identity, contact_id)`` — for invariant checks and ops tooling."""
+        for page in self.client.get_paginator("scan").paginate(TableName=self.identities_table):
+            for raw in page["Items"]:
+                yield raw["identity"]["S"], raw["contact_id"]["S"]
+
+    def scan_contacts(self) -> Iterator[ContactItem]:
+        """Every contact of every org — for invariant checks and ops tooling."""
+        for page in self.client.get_paginator("scan").paginate(TableName=self.contacts_table):
+            for raw in page["Items"]:
+                yield ContactItem(**deserialize(raw))
+
+
+class ApiKeyStore:
+    """API keys by SHA-256 hash (``ApiKeys`` table, PK ``key_hash``)."""
+
+    def __init__(self, client: Any | None = None, table: str | None = None) -> None:
+        self.client = client or dynamodb_client()
+        self.table = table or os.environ["API_KEYS_TABLE"]
+
+    def put(self, record: dict[str, Any]) -> None:
+        """Store a new key record; refuses to overwrite an existing hash."""
+        self.client.put_item(TableName=self.table, Item=serialize(record),
+                             ConditionExpression="attribute_not_exists(key_hash)")
+
+    def get(self, key_hash: str) -> dict[str, Any] | None:
+        """The record for ``key_hash`` or None (one ``GetItem``)."""
+        response = self.client.get_item(TableName=self.table, Key={"key_hash": {"S": key_hash}})
+        raw = response.get("Item")
+        return deserialize(raw) if raw else None
