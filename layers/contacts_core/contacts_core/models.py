@@ -40,6 +40,14 @@ LanguageTag = Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+class FieldRuleError(ValueError):
+    """A rule about one field, raised from a model-level validator so the error names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class ConsentPatch(BaseModel):
     """Per-channel consent; channels left out keep their value."""
 
@@ -69,7 +77,7 @@ class ContactFields(BaseModel):
     name: ShortText | None = None
     language: LanguageTag | None = None
     tags: list[Tag] | None = None
-    attributes: dict[AttributeKey, AttributeValue | None] | None = None
+    attributes: dict[AttributeKey, Any] | None = None
     consent: ConsentPatch | None = None
     suppressed: StrictBool | None = None
     source: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
@@ -108,13 +116,15 @@ class ContactFields(BaseModel):
     @field_validator("attributes")
     @classmethod
     def _attributes_bounded(
-        cls, value: dict[str, AttributeValue | None] | None
-    ) -> dict[str, AttributeValue | None] | None:
+        cls, value: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
         if value is None:
             return None
         if len(value) > MAX_ATTRIBUTES:
             raise ValueError(f"at most {MAX_ATTRIBUTES} keys")
         for key, item in value.items():
+            if item is not None and not isinstance(item, str | int | float | bool):
+                raise FieldRuleError(f"attributes.{key}", "must be a string, number or boolean")
             if isinstance(item, str) and len(item.encode()) > MAX_ATTRIBUTE_VALUE_BYTES:
                 raise ValueError(f"value of {key!r} is over {MAX_ATTRIBUTE_VALUE_BYTES} bytes")
         return value
@@ -122,14 +132,6 @@ class ContactFields(BaseModel):
     def given(self) -> set[str]:
         """Names of the fields the client sent (``null`` included), minus the parsing hint."""
         return set(self.model_fields_set) - {"country_code"}
-
-
-class FieldRuleError(ValueError):
-    """A rule about one field, raised from a model-level validator so the error names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def _require_identity(fields: ContactFields) -> None:
