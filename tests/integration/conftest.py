@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,37 +19,10 @@ from typing import Any
 
 import pytest
 
-from devstack.tables import load_template
+from devstack.routes import template_routes
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_EVENT = json.loads((REPO / "events" / "http_api_proxy.json").read_text())
-
-
-@dataclass
-class Route:
-    method: str
-    path: str
-    pattern: re.Pattern[str]
-    code_uri: Path
-
-
-def template_routes() -> list[Route]:
-    """Every ``HttpApi`` event of template.yaml as a route with its function's code folder."""
-    template = load_template(REPO / "template.yaml", {"CursorSecret": "x" * 32})
-    routes = []
-    for resource in template["Resources"].values():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        props = resource["Properties"]
-        for event in (props.get("Events") or {}).values():
-            if event.get("Type") != "HttpApi":
-                continue
-            path = event["Properties"]["Path"]
-            regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$"
-            routes.append(Route(event["Properties"]["Method"].upper(), path, re.compile(regex),
-                                REPO / props["CodeUri"]))
-    # Literal segments win over parameters, as in API Gateway (/contacts/upsert vs /{id}).
-    return sorted(routes, key=lambda r: r.path.count("{"))
 
 
 @dataclass

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .changes import IDENTITY_FIELDS, ContactChanges
@@ -61,7 +62,8 @@ def dynamodb_client() -> Any:
     Endpoint and credentials follow boto3's own configuration, so the local stack and the
     tests point it at DynamoDB Local with ``AWS_ENDPOINT_URL_DYNAMODB``.
     """
-    return boto3.client("dynamodb")
+    return boto3.client("dynamodb", config=Config(max_pool_connections=32,
+                                                  retries={"mode": "standard"}))
 
 
 def _to_dynamo(value: Any) -> Any:

@@ -1,0 +1,90 @@
+"""DynamoDB round trips per operation (issue outcome 6), counted on the real client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from contacts_core.contacts import (
+    create_contact,
+    delete_contact,
+    get_contact,
+    update_contact,
+    upsert_contact,
+)
+from contacts_core.models import ContactCreate, ContactPatch, ContactUpsert
+from contacts_core.store import dynamodb_client
+
+
+class CallLog:
+    """Names of the DynamoDB API calls made while a block runs."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def record(self, model, **_: object) -> None:
+        self.calls.append(model.name)
+
+    def during(self, action):
+        self.calls.clear()
+        result = action()
+        return result, list(self.calls)
+
+
+@pytest.fixture
+def log(dynamodb: str) -> Iterator[CallLog]:
+    calls = CallLog()
+    events = dynamodb_client().meta.events
+    events.register("before-call.dynamodb", calls.record)
+    yield calls
+    events.unregister("before-call.dynamodb", calls.record)
+
+
+SAM = ContactCreate(phone="+27821234567", email="sam@example.com", first_name="Sam")
+
+
+def test_get_is_one_get_item(log, org_id):
+    contact = create_contact(org_id, SAM)
+    _, calls = log.during(lambda: get_contact(org_id, contact.id))
+    assert calls == ["GetItem"]
+
+
+def test_create_is_one_transaction(log, org_id):
+    _, calls = log.during(lambda: create_contact(org_id, SAM))
+    assert calls == ["TransactWriteItems"]
+
+
+@pytest.mark.parametrize("patch", [
+    {"first_name": "Samuel", "tags": ["vip", "renewed"]},
+    {"attributes": {"tier": "gold", "old": None}, "consent": {"sms": "opted_out"}},
+    {"suppressed": True, "name": "Sam M.", "language": "en-ZA"},
+])
+def test_update_without_identity_change_is_one_update_item(log, org_id, patch):
+    contact = create_contact(org_id, SAM)
+    _, calls = log.during(
+        lambda: update_contact(org_id, contact.id, ContactPatch.model_validate(patch)))
+    assert calls == ["UpdateItem"]
+
+
+def test_update_with_identity_change_reads_then_transacts(log, org_id):
+    contact = create_contact(org_id, SAM)
+    _, calls = log.during(lambda: update_contact(
+        org_id, contact.id, ContactPatch(email="sam.new@example.com")))
+    assert calls == ["GetItem", "TransactWriteItems"]
+
+
+def test_upsert_is_at_most_two_calls_when_creating_updating_or_unchanged(log, org_id):
+    body = ContactUpsert(phone="+27821234567", email="sam@example.com", first_name="Sam")
+    (created, _), calls = log.during(lambda: upsert_contact(org_id, body))
+    assert created.result == "created" and calls == ["BatchGetItem", "TransactWriteItems"]
+    (same, _), calls = log.during(lambda: upsert_contact(org_id, body))
+    assert same.result == "unchanged" and calls == ["BatchGetItem", "UpdateItem"]
+    changed = body.model_copy(update={"first_name": "Samuel"})
+    (updated, _), calls = log.during(lambda: upsert_contact(org_id, changed))
+    assert updated.result == "updated" and calls == ["BatchGetItem", "UpdateItem"]
+
+
+def test_delete_is_a_read_and_a_transaction(log, org_id):
+    contact = create_contact(org_id, SAM)
+    _, calls = log.during(lambda: delete_contact(org_id, contact.id))
+    assert calls == ["GetItem", "TransactWriteItems"]

@@ -1,0 +1,64 @@
+"""Request models: normalisation, limits and field-naming errors."""
+
+from __future__ import annotations
+
+import pytest
+from contacts_core.changes import ContactChanges
+from contacts_core.models import ContactCreate, ContactItem, ContactPatch
+from contacts_core.names import fold, name_key
+from contacts_core.problems import from_validation_error
+from pydantic import ValidationError
+
+
+def fields_of(exc: ValidationError) -> list[str]:
+    return [e.field for e in from_validation_error(exc).errors]
+
+
+def test_tags_keep_order_and_drop_duplicates():
+    assert ContactCreate(email="a@b.co", tags=["b", "a", "b"]).tags == ["b", "a"]
+
+
+def test_sixty_tags_with_duplicates_down_to_fifty_are_fine():
+    tags = [f"t{i}" for i in range(50)] * 2
+    assert len(ContactCreate(email="a@b.co", tags=tags).tags or []) == 50
+
+
+def test_email_is_stored_lowercase():
+    assert ContactCreate(email="Ahmed@Example.COM").email == "ahmed@example.com"
+
+
+def test_missing_identity_names_phone():
+    with pytest.raises(ValidationError) as err:
+        ContactCreate(first_name="x")
+    assert fields_of(err.value) == ["phone"]
+
+
+def test_patch_cannot_null_suppressed():
+    with pytest.raises(ValidationError) as err:
+        ContactPatch.model_validate({"suppressed": None})
+    assert fields_of(err.value) == ["suppressed"]
+
+
+def test_patch_knows_null_from_absent():
+    changes = ContactChanges.from_request(ContactPatch.model_validate(
+        {"email": None, "attributes": {"a": None, "b": 2}, "tags": None}))
+    assert changes.clear == {"email"} and changes.assign == {"tags": []}
+    assert changes.attributes_remove == {"a"} and changes.attributes_set == {"b": 2}
+    assert changes.touches_identity()
+    assert ContactChanges.from_request(ContactPatch.model_validate({})).is_empty()
+
+
+def test_apply_is_a_merge_patch():
+    item = ContactItem(org_id="o", contact_id="con_1", version=3, created_at="t", updated_at="t",
+                       name_key=name_key("Sam", "con_1"), name="Sam", phone="+27821234567",
+                       attributes={"a": 1, "b": 2})
+    patch = ContactPatch.model_validate({"phone": None, "name": "Zoë",
+                                         "attributes": {"a": None, "c": True}})
+    after = ContactChanges.from_request(patch).apply(item, "later")
+    assert after.phone is None and after.country_code is None
+    assert after.attributes == {"b": 2, "c": True}
+    assert after.name_key == "zoe#con_1" and after.version == 4 and after.updated_at == "later"
+
+
+def test_fold_strips_case_accents_and_spacing():
+    assert fold("  Zoë   ÅSE ") == "zoe ase"
