@@ -2,16 +2,17 @@
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import (
+from aws_lambda_powertools.utilities.data_classes import event_source
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerEventV2,
-    event_source,
+    APIGatewayAuthorizerResponseV2,
 )
+
 from contacts_core.auth import org_for_authorization
 
 
 @event_source(data_class=APIGatewayAuthorizerEventV2)
 def handler(event: APIGatewayAuthorizerEventV2, context: Any) -> dict[str, Any]:
-    org_id = org_for_authorization((event.headers or {}).get("authorization"))
-    if org_id is None:
-        return {"isAuthorized": False}
-    return {"isAuthorized": True, "context": {"org_id": org_id}}
+    org_id = org_for_authorization(event.headers.get("authorization"))
+    allowed = org_id is not None
+    return APIGatewayAuthorizerResponseV2(allowed, {"org_id": org_id} if allowed else None).asdict()

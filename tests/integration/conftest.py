@@ -36,6 +36,7 @@ class Api:
     """In-process API: route like API Gateway, invoke the function's handler, parse JSON."""
 
     def __init__(self) -> None:
+        self.repo = REPO
         self.routes = template_routes()
         self._modules: dict[Path, ModuleType] = {}
 

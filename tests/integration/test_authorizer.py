@@ -1,0 +1,54 @@
+"""API keys and the Lambda REQUEST authorizer (SPEC §4), against DynamoDB Local."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from contacts_core.auth import hash_api_key, mint_api_key
+from contacts_core.store import ApiKeyStore, deserialize
+
+SAMPLE = json.loads((Path(__file__).parents[2] / "events" / "authorizer_request_v2.json")
+                    .read_text())
+
+
+def authorize(api, authorization: str | None) -> dict:
+    event = copy.deepcopy(SAMPLE)
+    event["headers"].pop("authorization")
+    if authorization is not None:
+        event["headers"]["authorization"] = authorization
+        event["identitySource"] = [authorization]
+    return api.handler_module(api.repo / "functions" / "authorizer").handler(event, None)
+
+
+def test_minted_key_authorizes_its_org(api, org_id):
+    key = mint_api_key(org_id, "ci")
+    assert key.startswith("ck_") and len(key) >= 35
+    assert authorize(api, f"Bearer {key}") == {"isAuthorized": True,
+                                               "context": {"org_id": org_id}}
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Basic abc",
+                                    "Bearer ck_unknown" + "x" * 40, "ck_" + "x" * 43])
+def test_missing_malformed_or_unknown_keys_are_refused(api, header):
+    assert authorize(api, header) == {"isAuthorized": False}
+
+
+def test_revoked_key_is_refused(api, org_id, dynamodb):
+    key = mint_api_key(org_id)
+    store = ApiKeyStore()
+    store.client.update_item(TableName=store.table, Key={"key_hash": {"S": hash_api_key(key)}},
+                             UpdateExpression="SET revoked = :t",
+                             ExpressionAttributeValues={":t": {"BOOL": True}})
+    assert authorize(api, f"Bearer {key}") == {"isAuthorized": False}
+
+
+def test_only_the_sha256_of_a_key_is_stored(api, org_id, dynamodb):
+    key = mint_api_key(org_id, "audit")
+    store = ApiKeyStore()
+    items = [deserialize(i) for i in store.client.scan(TableName=store.table)["Items"]]
+    mine = [i for i in items if i["org_id"] == org_id]
+    assert [i["key_hash"] for i in mine] == [hash_api_key(key)]
+    assert key not in json.dumps(items)
