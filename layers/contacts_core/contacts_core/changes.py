@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .ids import new_contact_id
-from .models import CHANNELS, ContactFields, ContactItem
+from .models import ConsentStatus, ContactFields, ContactItem, default_consent
 from .names import display_name, name_key
 from .phones import normalise_phone
 
@@ -35,7 +35,7 @@ class ContactChanges:
     attributes_set: dict[str, Any] = field(default_factory=dict)
     attributes_remove: set[str] = field(default_factory=set)
     clear_attributes: bool = False
-    consent_set: dict[str, str] = field(default_factory=dict)
+    consent_set: dict[str, ConsentStatus] = field(default_factory=dict)
 
     @classmethod
     def from_request(cls, body: ContactFields) -> ContactChanges:
@@ -108,7 +108,7 @@ class ContactChanges:
             default = display_name(values.get("first_name"), values.get("last_name"))
             if default:
                 values["name"] = default
-        consent = dict.fromkeys(CHANNELS, "unknown") | self.consent_set
+        consent = default_consent() | self.consent_set
         base = ContactChanges(assign=values).with_derived(contact_id)
         base.assign.setdefault("name_key", name_key(None, contact_id))
         return ContactItem(

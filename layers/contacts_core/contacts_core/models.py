@@ -48,6 +48,11 @@ class FieldRuleError(ValueError):
         self.field = field
 
 
+def default_consent() -> dict[str, ConsentStatus]:
+    """Consent of a new contact: ``unknown`` on every channel."""
+    return dict.fromkeys(CHANNELS, "unknown")
+
+
 class ConsentPatch(BaseModel):
     """Per-channel consent; channels left out keep their value."""
 
@@ -197,9 +202,7 @@ class ContactItem(BaseModel):
     language: str | None = None
     tags: list[str] = Field(default_factory=list)
     attributes: dict[str, Any] = Field(default_factory=dict)
-    consent: dict[str, ConsentStatus] = Field(
-        default_factory=lambda: dict.fromkeys(CHANNELS, "unknown")
-    )
+    consent: dict[str, ConsentStatus] = Field(default_factory=lambda: default_consent())
     suppressed: bool = False
     source: str = "api"
 

@@ -299,7 +299,8 @@ class ContactStore:
         except ClientError as err:
             if err.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
-            reasons = err.response.get("CancellationReasons", [])
+            reasons: list[dict[str, Any]] = err.response.get(  # type: ignore[assignment]
+                "CancellationReasons", [])
             conflicts = [
                 Conflict(guard_fields[i], reason.get("Item", {}).get("contact_id", {}).get("S", ""))
                 for i, reason in enumerate(reasons)
@@ -366,7 +367,8 @@ class ContactStore:
         except ClientError as err:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            return FieldUpdate(None, _contact_item(err.response.get("Item")))
+            old: dict[str, Any] | None = err.response.get("Item")  # type: ignore[assignment]
+            return FieldUpdate(None, _contact_item(old))
         return FieldUpdate(_contact_item(response["Attributes"]), None)
 
     def replace(self, current: ContactItem, new: ContactItem) -> None:
