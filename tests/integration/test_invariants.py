@@ -138,3 +138,15 @@ def test_get_of_a_deleted_contact_is_not_found(dynamodb, org_id):
     delete_contact(org_id, contact.id)
     with pytest.raises(ContactNotFound):
         delete_contact(org_id, contact.id)
+
+
+def test_the_invariant_checker_catches_an_orphan_guard(dynamodb, org_id):
+    # Given a consistent org, When a guard is written behind the domain's back
+    create_contact(org_id, ContactCreate(email="ravi@example.com"))
+    store = ContactStore()
+    store.client.put_item(TableName=store.identities_table, Item={
+        "identity": {"S": store.guard_id(org_id, "phone", "+919123456789")},
+        "contact_id": {"S": "con_01JD8Q2M6W3YQ0V4C7N5T9KX2B"}})
+    # Then the checker reports it
+    with pytest.raises(AssertionError, match="orphan guard"):
+        assert_identity_invariants(org_id)
