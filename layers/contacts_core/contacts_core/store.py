@@ -371,22 +371,36 @@ class ContactStore:
             return FieldUpdate(None, _contact_item(old))
         return FieldUpdate(_contact_item(response["Attributes"]), None)
 
-    def replace(self, current: ContactItem, new: ContactItem) -> None:
-        """Write ``new`` over ``current`` if it is still at ``current.version``.
+    def _diff_update(self, current: ContactItem, new: ContactItem) -> dict[str, Any]:
+        """An ``Update`` turning ``current`` into ``new`` if still at ``current.version``.
 
-        Guards for phone/email values that change are put and released in the same
-        ``TransactWriteItems``; without identity changes it is one conditional ``PutItem``.
-        Raises:
-            IdentityConflict, VersionConflict, Contention: as :meth:`_transact`.
+        Only fields that differ are written, so attributes this model does not know
+        (bookkeeping such as audience memberships) are left as they are.
         """
-        put: dict[str, Any] = {
+        expr = _Expression()
+        before, after = current.model_dump(), new.model_dump()
+        sets = [f"{expr.name(k)} = {expr.value(v)}" for k, v in after.items()
+                if v is not None and v != before.get(k)]
+        removes = [expr.name(k) for k, v in after.items()
+                   if v is None and before.get(k) is not None]
+        clause = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        return {
             "TableName": self.contacts_table,
-            "Item": serialize(new.model_dump()),
-            "ConditionExpression": "#v = :v",
-            "ExpressionAttributeNames": {"#v": "version"},
-            "ExpressionAttributeValues": {":v": {"N": str(current.version)}},
+            "Key": {"org_id": {"S": current.org_id}, "contact_id": {"S": current.contact_id}},
+            "UpdateExpression": clause,
+            "ConditionExpression": f"{expr.name('version')} = {expr.value(current.version)}",
+            "ExpressionAttributeNames": expr.names,
+            "ExpressionAttributeValues": expr.values,
         }
-        actions: list[dict[str, Any]] = [{"Put": put}]
+
+    def replace_actions(self, current: ContactItem, new: ContactItem
+                        ) -> tuple[list[dict[str, Any]], dict[int, str]]:
+        """Transaction actions that write ``new`` over ``current`` and move its guards.
+
+        Returns the actions and, for each guard put, its index → field (for
+        :meth:`_transact`'s conflict mapping).
+        """
+        actions: list[dict[str, Any]] = [{"Update": self._diff_update(current, new)}]
         guard_fields: dict[int, str] = {}
         for field in IDENTITY_FIELDS:
             old_value, new_value = getattr(current, field), getattr(new, field)
@@ -398,11 +412,22 @@ class ContactStore:
             if old_value:
                 actions.append(self._guard_delete(current.org_id, field, old_value,
                                                   current.contact_id))
+        return actions, guard_fields
+
+    def replace(self, current: ContactItem, new: ContactItem) -> None:
+        """Write ``new`` over ``current`` if it is still at ``current.version``.
+
+        Guards for phone/email values that change are put and released in the same
+        ``TransactWriteItems``; without identity changes it is one conditional ``UpdateItem``.
+        Raises:
+            IdentityConflict, VersionConflict, Contention: as :meth:`_transact`.
+        """
+        actions, guard_fields = self.replace_actions(current, new)
         if len(actions) > 1:
             self._transact(actions, guard_fields)
             return
         try:
-            self.client.put_item(**put)
+            self.client.update_item(**actions[0]["Update"])
         except ClientError as err:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise VersionConflict() from err
