@@ -55,13 +55,39 @@ class PayloadTooLarge(ValidationFailed):
     code = "payload_too_large"
 
 
-class ContactNotFound(DomainError):
-    """No contact with that id in the caller's org (other orgs' ids look the same, I4)."""
+class NotFound(DomainError):
+    """No such resource in the caller's org (other orgs' ids look the same, I4)."""
 
     code = "not_found"
+    resource = "Resource"
 
-    def __init__(self, contact_id: str) -> None:
-        super().__init__(f"Contact {contact_id} not found")
+    def __init__(self, resource_id: str) -> None:
+        super().__init__(f"{self.resource} {resource_id} not found")
+
+
+class ContactNotFound(NotFound):
+    """No contact with that id in the caller's org."""
+
+    resource = "Contact"
+
+
+class AudienceNotFound(NotFound):
+    """No audience with that id in the caller's org (or it is being deleted)."""
+
+    resource = "Audience"
+
+
+class AudienceNameTaken(DomainError):
+    """Another audience of the org already has this name (compared case- and accent-folded)."""
+
+    code = "audience_name_conflict"
+
+    def __init__(self, name: str, audience_id: str) -> None:
+        super().__init__(f"An audience named {name!r} already exists: {audience_id}")
+        self.audience_id = audience_id
+
+    def extensions(self) -> dict[str, object]:
+        return {"field": "name", "conflicting_audience_id": self.audience_id}
 
 
 @dataclass

@@ -205,6 +205,10 @@ class ContactItem(BaseModel):
     consent: dict[str, ConsentStatus] = Field(default_factory=lambda: default_consent())
     suppressed: bool = False
     source: str = "api"
+    # Bookkeeping, never in the API: audiences this contact belongs to, and a counter bumped
+    # by every membership change so a delete can be conditioned on them (I5).
+    audience_ids: set[str] = Field(default_factory=set)
+    membership_rev: int = 0
 
     def identities(self) -> dict[str, str]:
         """The identity values this contact holds: ``{"phone": e164, "email": address}``."""

@@ -8,10 +8,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import (
-    ContactNotFound,
+    AudienceNameTaken,
     DomainError,
     FieldError,
     IdentityConflict,
+    NotFound,
     PayloadTooLarge,
     PreconditionFailed,
     ValidationFailed,
@@ -25,8 +26,9 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 _HTTP: list[tuple[type[DomainError], int, str]] = [
     (PayloadTooLarge, 413, "Payload too large"),
     (ValidationFailed, 400, "Invalid request"),
-    (ContactNotFound, 404, "Not found"),
+    (NotFound, 404, "Not found"),
     (IdentityConflict, 409, "Identity conflict"),
+    (AudienceNameTaken, 409, "Audience name taken"),
     (PreconditionFailed, 412, "Precondition failed"),
 ]
 

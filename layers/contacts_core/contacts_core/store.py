@@ -87,8 +87,10 @@ def _from_dynamo(value: Any) -> Any:
 
 
 def serialize(item: dict[str, Any]) -> dict[str, Any]:
-    """Plain dict → DynamoDB attribute values (``None`` values are left out)."""
-    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
+    """Plain dict → DynamoDB attribute values (``None`` and empty sets are left out, as
+    DynamoDB has no empty set)."""
+    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items()
+            if v is not None and v != set()}
 
 
 def deserialize(item: dict[str, Any]) -> dict[str, Any]:
@@ -102,6 +104,56 @@ def _value(value: Any) -> Any:
 
 def _contact_item(raw: dict[str, Any] | None) -> ContactItem | None:
     return ContactItem(**deserialize(raw)) if raw else None
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(min(1.0, 0.02 * 2**attempt) * random.random())
+
+
+def batch_get(client: Any, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Strongly consistent ``BatchGetItem`` of any number of keys of one table.
+
+    Keys go 100 per call (the BatchGetItem limit); ``UnprocessedKeys`` are retried with
+    jittered exponential backoff, as AWS recommends. Returns the raw items found.
+    Raises:
+        Contention: keys stayed unprocessed after 8 attempts.
+    """
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), 100):
+        pending: list[dict[str, Any]] | None = keys[start:start + 100]
+        for attempt in range(8):
+            response = client.batch_get_item(
+                RequestItems={table: {"Keys": pending, "ConsistentRead": True}})
+            found += response["Responses"].get(table, [])
+            pending = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys")
+            if not pending:
+                break
+            _backoff(attempt)
+        else:
+            raise Contention("batch reads stayed unprocessed")
+    return found
+
+
+def cancellation_reasons(err: ClientError) -> list[str] | None:
+    """Codes of a cancelled ``TransactWriteItems``, one per action (None if not a cancel)."""
+    if err.response["Error"]["Code"] != "TransactionCanceledException":
+        return None
+    reasons: list[dict[str, Any]] = err.response.get(  # type: ignore[assignment]
+        "CancellationReasons", [])
+    return [r.get("Code", "None") for r in reasons]
+
+
+def transact(client: Any, actions: list[dict[str, Any]]) -> list[str] | None:
+    """Run one ``TransactWriteItems`` (≤ 100 actions); None on success, else the
+    per-action cancellation codes (``ConditionalCheckFailed``, ``TransactionConflict``…)."""
+    try:
+        client.transact_write_items(TransactItems=actions)
+    except ClientError as err:
+        codes = cancellation_reasons(err)
+        if codes is None:
+            raise
+        return codes
+    return None
 
 
 @dataclass
@@ -170,6 +222,28 @@ def _unchanged_condition(expr: _Expression, changes: ContactChanges) -> str:
     return " AND ".join(parts)
 
 
+def read_page(client: Any, params: dict[str, Any], limit: int,
+               start_key: dict[str, str] | None, key_fields: tuple[str, ...]
+               ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+    """Query (``params`` with ``Limit`` set) until ``limit`` items pass the filter or the
+    range ends. Returns the raw items and the resume key: the last returned item's
+    ``key_fields`` (table and index keys), None exactly when nothing follows."""
+    items: list[dict[str, Any]] = []
+    esk = {k: {"S": v} for k, v in start_key.items()} if start_key else None
+    while len(items) <= limit:
+        if esk:
+            params["ExclusiveStartKey"] = esk
+        response = client.query(**params)
+        items += response["Items"]
+        esk = response.get("LastEvaluatedKey")
+        if not esk:
+            break
+    if len(items) <= limit:
+        return items, None
+    page = items[:limit]
+    return page, {k: page[-1][k]["S"] for k in key_fields}
+
+
 class ContactStore:
     """Contacts and their identity guards in DynamoDB.
 
@@ -177,11 +251,12 @@ class ContactStore:
     anything are strongly consistent (I3); GSIs serve listing and search only.
     """
 
-    def __init__(self, client: Any | None = None, contacts_table: str | None = None,
-                 identities_table: str | None = None) -> None:
+    def __init__(self, client: Any | None = None) -> None:
         self.client = client or dynamodb_client()
-        self.contacts_table = contacts_table or os.environ["CONTACTS_TABLE"]
-        self.identities_table = identities_table or os.environ["IDENTITIES_TABLE"]
+        self.contacts_table = os.environ["CONTACTS_TABLE"]
+        self.identities_table = os.environ["IDENTITIES_TABLE"]
+        self.audiences_table = os.environ.get("AUDIENCES_TABLE", "")
+        self.members_table = os.environ.get("MEMBERS_TABLE", "")
 
     # ------------------------------------------------------------------ reads
     def get(self, org_id: str, contact_id: str) -> ContactItem | None:
@@ -206,18 +281,18 @@ class ContactStore:
         if not identities:
             return {}
         field_of = {self.guard_id(org_id, f, v): f for f, v in identities.items()}
-        keys = [{"identity": {"S": k}} for k in field_of]
-        held: dict[str, str] = {}
-        for attempt in range(8):
-            response = self.client.batch_get_item(RequestItems={
-                self.identities_table: {"Keys": keys, "ConsistentRead": True}})
-            for raw in response["Responses"].get(self.identities_table, []):
-                held[field_of[raw["identity"]["S"]]] = raw["contact_id"]["S"]
-            keys = response.get("UnprocessedKeys", {}).get(self.identities_table, {}).get("Keys")
-            if not keys:
-                return held
-            time.sleep(min(1.0, 0.02 * 2**attempt) * random.random())
-        raise Contention("guard reads stayed unprocessed")
+        raw = batch_get(self.client, self.identities_table,
+                        [{"identity": {"S": k}} for k in field_of])
+        return {field_of[r["identity"]["S"]]: r["contact_id"]["S"] for r in raw}
+
+    def get_many(self, org_id: str, contact_ids: list[str]) -> dict[str, ContactItem]:
+        """Contacts of ``org_id`` by id (strongly consistent, 100 keys per call); ids that
+        do not exist in this org are absent from the result."""
+        keys = [{"org_id": {"S": org_id}, "contact_id": {"S": cid}}
+                for cid in dict.fromkeys(contact_ids)]
+        items = [ContactItem(**deserialize(r)) for r in batch_get(self.client,
+                                                                  self.contacts_table, keys)]
+        return {i.contact_id: i for i in items}
 
     def query(self, org_id: str, index: Index, *, equals: str | None = None,
               prefix: str | None = None, ascending: bool = True, tag: str | None = None,
@@ -246,21 +321,8 @@ class ContactStore:
         params["ExpressionAttributeValues"] = expr.values
         if _INDEX_NAMES[index]:
             params["IndexName"] = _INDEX_NAMES[index]
-        items: list[ContactItem] = []
-        esk = {k: {"S": v} for k, v in start_key.items()} if start_key else None
-        while len(items) <= limit:
-            if esk:
-                params["ExclusiveStartKey"] = esk
-            response = self.client.query(**params)
-            items += [ContactItem(**deserialize(raw)) for raw in response["Items"]]
-            esk = response.get("LastEvaluatedKey")
-            if not esk:
-                break
-        if len(items) <= limit:
-            return items, None
-        page = items[:limit]
-        last = page[-1].model_dump()
-        return page, {k: last[k] for k in _INDEX_KEYS[index]}
+        raw, last = read_page(self.client, params, limit, start_key, _INDEX_KEYS[index])
+        return [ContactItem(**deserialize(r)) for r in raw], last
 
     # ------------------------------------------------------------------ writes
     def _guard_put(self, org_id: str, field: str, value: str, contact_id: str) -> dict[str, Any]:
@@ -433,21 +495,48 @@ class ContactStore:
                 raise VersionConflict() from err
             raise
 
-    def delete(self, item: ContactItem) -> None:
-        """Delete the contact (if still at ``item.version``) and release its guards atomically.
-
-        Raises:
-            VersionConflict: the contact changed or was deleted since it was read.
+    def delete_actions(self, item: ContactItem) -> list[dict[str, Any]]:
+        """Actions deleting ``item`` (if still at its version and memberships), its guards
+        and its memberships; audience counts are left to the caller (see
+        :func:`audience_count_updates`), because one transaction may touch an audience once.
         """
+        expr = _Expression()
+        condition = (f"{expr.name('version')} = {expr.value(item.version)} AND "
+                     f"{expr.name('membership_rev')} = {expr.value(item.membership_rev)}")
         actions: list[dict[str, Any]] = [{"Delete": {
             "TableName": self.contacts_table,
             "Key": {"org_id": {"S": item.org_id}, "contact_id": {"S": item.contact_id}},
-            "ConditionExpression": "#v = :v",
-            "ExpressionAttributeNames": {"#v": "version"},
-            "ExpressionAttributeValues": {":v": {"N": str(item.version)}},
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": expr.names,
+            "ExpressionAttributeValues": expr.values,
         }}]
         actions += [self._guard_delete(item.org_id, f, v, item.contact_id)
                     for f, v in item.identities().items()]
+        actions += [{"Delete": {
+            "TableName": self.members_table,
+            "Key": {"audience_id": {"S": aud}, "contact_id": {"S": item.contact_id}},
+        }} for aud in sorted(item.audience_ids)]
+        return actions
+
+    def audience_count_updates(self, org_id: str, deltas: dict[str, int]) -> list[dict[str, Any]]:
+        """One ``Update`` per audience adding ``delta`` to ``contact_count`` (I5)."""
+        return [{"Update": {
+            "TableName": self.audiences_table,
+            "Key": {"org_id": {"S": org_id}, "audience_id": {"S": aud}},
+            "UpdateExpression": "ADD contact_count :d",
+            "ConditionExpression": "attribute_exists(audience_id)",
+            "ExpressionAttributeValues": {":d": {"N": str(delta)}},
+        }} for aud, delta in sorted(deltas.items()) if delta]
+
+    def delete(self, item: ContactItem) -> None:
+        """Delete the contact, release its guards and leave its audiences, atomically.
+
+        Raises:
+            VersionConflict: the contact or its memberships changed since it was read.
+        """
+        actions = self.delete_actions(item)
+        actions += self.audience_count_updates(item.org_id,
+                                               dict.fromkeys(item.audience_ids, -1))
         self._transact(actions, {})
 
     # ------------------------------------------------------------ diagnostics

@@ -1,0 +1,11 @@
+"""PATCH /v1/audiences/{id} → 200 audience; 409 when the new name is taken."""
+
+from contacts_core.audience_models import AudiencePatch
+from contacts_core.audiences import update_audience
+from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
+
+
+@api_handler
+def handler(request: ApiRequest) -> ApiResponse:
+    audience = update_audience(request.org_id, request.path("id"), request.body(AudiencePatch))
+    return json_response(200, audience)

@@ -1,0 +1,118 @@
+"""Pydantic models of audiences and memberships: requests, stored item, API output."""
+
+from __future__ import annotations
+
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+
+from .models import FieldRuleError
+
+MAX_MEMBERS_PER_REQUEST = 1000  # SPEC §7
+AudienceName = Annotated[StrictStr, Field(min_length=1, max_length=128)]
+Description = Annotated[StrictStr, Field(max_length=1024)]
+ContactIds = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=64)]],
+                       Field(min_length=1, max_length=MAX_MEMBERS_PER_REQUEST)]
+
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AudienceCreate(BaseModel):
+    """Body of ``POST /v1/audiences``; ``name`` is unique per org (case- and accent-insensitive)."""
+
+    model_config = _STRICT
+
+    name: AudienceName
+    description: Description | None = None
+
+
+class AudiencePatch(BaseModel):
+    """Body of ``PATCH /v1/audiences/{id}``: rename and/or describe (``null`` clears it)."""
+
+    model_config = _STRICT
+
+    name: AudienceName | None = None
+    description: Description | None = None
+
+    @model_validator(mode="after")
+    def _name_not_null(self) -> Self:
+        if "name" in self.model_fields_set and self.name is None:
+            raise FieldRuleError("name", "cannot be null")
+        return self
+
+
+class MembersRequest(BaseModel):
+    """Body of ``POST /v1/audiences/{id}/contacts`` and ``…/contacts/remove`` (≤ 1000 ids)."""
+
+    model_config = _STRICT
+
+    contact_ids: ContactIds
+
+
+class AddToAudienceRequest(MembersRequest):
+    """Body of the seed route ``POST /v1/contacts/add-to-audience``."""
+
+    audience_id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+class AudienceItem(BaseModel):
+    """An audience as stored (Audiences table, PK ``org_id``, SK ``audience_id``).
+
+    ``contact_count`` is changed only in the transactions that add or remove memberships
+    (I5). ``deleting`` is set while a delete removes the memberships.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    org_id: str
+    audience_id: str
+    name: str
+    description: str | None = None
+    contact_count: int = 0
+    created_at: str
+    updated_at: str
+    deleting: bool = False
+
+
+class Audience(BaseModel):
+    """An audience as the API returns it."""
+
+    id: str
+    name: str
+    description: str | None
+    contact_count: int
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_item(cls, item: AudienceItem) -> Audience:
+        """Render a stored audience."""
+        return cls(id=item.audience_id, name=item.name, description=item.description,
+                   contact_count=item.contact_count, created_at=item.created_at,
+                   updated_at=item.updated_at)
+
+
+class AudiencePage(BaseModel):
+    """One page of audiences, oldest first; ``next_cursor`` is ``null`` on the last page."""
+
+    data: list[Audience]
+    next_cursor: str | None
+
+
+class MembersAdded(BaseModel):
+    """Outcome of adding contacts: counts, the ids that are not contacts of the org, and
+    the audience's ``contact_count`` afterwards."""
+
+    added: int
+    already_members: int
+    not_found: list[str]
+    contact_count: int
+
+
+class MembersRemoved(BaseModel):
+    """Outcome of removing contacts from an audience."""
+
+    removed: int
+    not_members: int
+    not_found: list[str]
+    contact_count: int

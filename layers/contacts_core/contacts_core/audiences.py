@@ -1,0 +1,232 @@
+"""Audience operations: CRUD with per-org unique names, and memberships with exact counts.
+
+``contact_count`` changes only inside the transactions that add or remove membership
+items (one ``ADD contact_count ±n`` per transaction), so it always equals the number of
+members, also under concurrent and repeated adds and removes (I5).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from itertools import batched
+
+from pydantic import BaseModel, ConfigDict, Field
+from ulid import ULID
+
+from .audience_models import (
+    Audience,
+    AudienceCreate,
+    AudienceItem,
+    AudiencePage,
+    AudiencePatch,
+    MembersAdded,
+    MembersRemoved,
+)
+from .audience_store import AUDIENCE_PREFIX, MAX_AUDIENCES_PER_CONTACT, AudienceStore
+from .cursor import decode_cursor, encode_cursor
+from .errors import AudienceNotFound, ValidationFailed
+from .ids import iso_timestamp, now
+from .models import Contact, ContactItem, ContactPage
+from .store import ContactStore, Contention
+
+MEMBERS_PER_TRANSACTION = 49  # 2 actions each + the audience's count: ≤ 100 actions
+MAX_ATTEMPTS = 8
+
+
+class PageQuery(BaseModel):
+    """``limit`` (1–100, default 20) and ``cursor`` of a paged audience listing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=2048)
+
+
+def _existing(store: AudienceStore, org_id: str, audience_id: str) -> AudienceItem:
+    audience = store.get(org_id, audience_id)
+    if audience is None or audience.deleting:
+        raise AudienceNotFound(audience_id)
+    return audience
+
+
+def create_audience(org_id: str, body: AudienceCreate,
+                    store: AudienceStore | None = None) -> Audience:
+    """Create an audience. Raises AudienceNameTaken when the org has one of that name."""
+    ulid = ULID()
+    created = iso_timestamp(ulid.datetime)
+    item = AudienceItem(org_id=org_id, audience_id=f"{AUDIENCE_PREFIX}{ulid}", name=body.name,
+                        description=body.description, created_at=created, updated_at=created)
+    (store or AudienceStore()).create(item)
+    return Audience.from_item(item)
+
+
+def get_audience(org_id: str, audience_id: str, store: AudienceStore | None = None) -> Audience:
+    """The audience with its current ``contact_count``. Raises AudienceNotFound."""
+    return Audience.from_item(_existing(store or AudienceStore(), org_id, audience_id))
+
+
+def list_audiences(org_id: str, query: PageQuery,
+                   store: AudienceStore | None = None) -> AudiencePage:
+    """One page of the org's audiences, oldest first. Raises ValidationFailed on ``cursor``."""
+    signed = {"list": "audiences"}
+    start = decode_cursor(query.cursor, org_id, signed) if query.cursor else None
+    items, last = (store or AudienceStore()).page(org_id, query.limit, start)
+    return AudiencePage(data=[Audience.from_item(i) for i in items],
+                        next_cursor=encode_cursor(org_id, signed, last) if last else None)
+
+
+def update_audience(org_id: str, audience_id: str, body: AudiencePatch,
+                    store: AudienceStore | None = None) -> Audience:
+    """Rename and/or describe. Raises ValidationFailed (empty body), AudienceNotFound,
+    AudienceNameTaken."""
+    db = store or AudienceStore()
+    if not body.model_fields_set:
+        raise ValidationFailed.single("body", "No valid fields to update")
+    current = _existing(db, org_id, audience_id)
+    changes = {k: getattr(body, k) for k in body.model_fields_set}
+    new = current.model_copy(update=changes | {"updated_at": now()})
+    if not db.update(current, new):
+        raise AudienceNotFound(audience_id)
+    return Audience.from_item(new)
+
+
+def _member_ids(contact_ids: list[str]) -> list[str]:
+    return list(dict.fromkeys(contact_ids))
+
+
+class _MemberChange:
+    """Adds or removes contacts in transactions of ≤ 49, retrying only what is retryable."""
+
+    def __init__(self, audiences: AudienceStore, audience: AudienceItem, add: bool) -> None:
+        self.audiences, self.audience, self.add = audiences, audience, add
+        self.changed = 0
+        self.skipped: list[ContactItem] = []  # already (not) members, or gone meanwhile
+
+    def run(self, contacts: list[ContactItem]) -> None:
+        for chunk in batched(contacts, MEMBERS_PER_TRANSACTION, strict=False):
+            self._chunk(list(chunk))
+
+    def _chunk(self, pending: list[ContactItem]) -> None:
+        for attempt in range(MAX_ATTEMPTS):
+            if not pending:
+                return
+            codes = self.audiences.change_members(self.audience, pending, self.add, now())
+            if codes is None:
+                self.changed += len(pending)
+                return
+            if codes[-1] == "ConditionalCheckFailed":
+                raise AudienceNotFound(self.audience.audience_id)
+            failed = {i for i in range(len(pending))
+                      if "ConditionalCheckFailed" in (codes[2 * i], codes[2 * i + 1])}
+            self.skipped += [pending[i] for i in failed]
+            pending = [c for i, c in enumerate(pending) if i not in failed]
+            if not failed:  # cancelled by a concurrent transaction: back off and retry
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))
+        if pending:
+            raise Contention("membership change kept conflicting")
+
+
+def _change(org_id: str, audience_id: str, contact_ids: list[str], add: bool,
+            store: AudienceStore | None, contacts: ContactStore | None
+            ) -> tuple[_MemberChange, list[str], int, list[str], int]:
+    db = store or AudienceStore()
+    audience = _existing(db, org_id, audience_id)
+    wanted = _member_ids(contact_ids)
+    found = (contacts or ContactStore()).get_many(
+        org_id, [i for i in wanted if i.startswith("con_")])
+    not_found = [i for i in wanted if i not in found]
+    todo = [found[i] for i in wanted if i in found
+            and (audience_id in found[i].audience_ids) != add]
+    over_limit = []
+    if add:
+        over_limit = [c.contact_id for c in todo
+                      if len(c.audience_ids) >= MAX_AUDIENCES_PER_CONTACT]
+        todo = [c for c in todo if c.contact_id not in over_limit]
+    change = _MemberChange(db, audience, add)
+    change.run(todo)
+    unchanged = len(found) - len(todo) - len(over_limit)
+    final = db.get(org_id, audience_id)
+    return change, not_found, unchanged, over_limit, final.contact_count if final else 0
+
+
+def add_members(org_id: str, audience_id: str, contact_ids: list[str],
+                store: AudienceStore | None = None,
+                contacts: ContactStore | None = None) -> MembersAdded:
+    """Add contacts (≤ 1000). Repeated adds are no-ops counted in ``already_members``;
+    ids that are not contacts of the org are listed in ``not_found``.
+
+    Raises:
+        AudienceNotFound: no such audience in the org (or it is being deleted).
+        ValidationFailed: a contact is already in the maximum of 45 audiences.
+    """
+    change, not_found, unchanged, over_limit, count = _change(
+        org_id, audience_id, contact_ids, True, store, contacts)
+    gone = [c.contact_id for c in change.skipped if c.contact_id not in not_found]
+    if over_limit:
+        raise ValidationFailed.single(
+            "contact_ids", f"{', '.join(over_limit)} already in {MAX_AUDIENCES_PER_CONTACT} "
+                           "audiences (the maximum); the other contacts were added")
+    return MembersAdded(added=change.changed, already_members=unchanged + len(gone),
+                        not_found=not_found, contact_count=count)
+
+
+def remove_members(org_id: str, audience_id: str, contact_ids: list[str],
+                   store: AudienceStore | None = None,
+                   contacts: ContactStore | None = None) -> MembersRemoved:
+    """Remove contacts (≤ 1000); ids that are not members are counted in ``not_members``.
+
+    Raises:
+        AudienceNotFound: no such audience in the org.
+    """
+    change, not_found, unchanged, _, count = _change(
+        org_id, audience_id, contact_ids, False, store, contacts)
+    return MembersRemoved(removed=change.changed, not_members=unchanged + len(change.skipped),
+                          not_found=not_found, contact_count=count)
+
+
+def list_members(org_id: str, audience_id: str, query: PageQuery,
+                 store: AudienceStore | None = None,
+                 contacts: ContactStore | None = None) -> ContactPage:
+    """A page of the audience's contacts (contact objects, in contact id order)."""
+    db = store or AudienceStore()
+    _existing(db, org_id, audience_id)
+    signed = {"list": "members", "audience": audience_id}
+    start = decode_cursor(query.cursor, org_id, signed) if query.cursor else None
+    ids, last = db.member_page(audience_id, query.limit, start)
+    found = (contacts or ContactStore()).get_many(org_id, ids)
+    return ContactPage(data=[Contact.from_item(found[i]) for i in ids if i in found],
+                       next_cursor=encode_cursor(org_id, signed, last) if last else None)
+
+
+def delete_audience(org_id: str, audience_id: str, store: AudienceStore | None = None,
+                    contacts: ContactStore | None = None) -> None:
+    """Delete the audience and its memberships; contacts stay. Adds stop at once (the
+    audience is flagged ``deleting``), members are removed in transactions of 49, then the
+    empty audience and its name guard go.
+
+    Raises:
+        AudienceNotFound: no such audience in the org.
+    """
+    db = store or AudienceStore()
+    contact_store = contacts or ContactStore()
+    audience = db.get(org_id, audience_id)
+    if audience is None or not db.mark_deleting(audience):
+        raise AudienceNotFound(audience_id)
+    while True:
+        ids, _ = db.member_page(audience_id, 500, None)
+        if not ids:
+            break
+        members = list(contact_store.get_many(org_id, ids).values())
+        change = _MemberChange(db, audience, add=False)
+        change.run(members)
+        if not members or change.changed == 0:
+            break  # only orphans are left; nothing more can be removed safely
+    for attempt in range(MAX_ATTEMPTS):
+        current = db.get(org_id, audience_id)
+        if current is None or db.finish_delete(current):
+            return
+        time.sleep(random.uniform(0, 0.01 * 2**attempt))
+    raise Contention("audience still has members")
+
+

@@ -1,0 +1,144 @@
+"""Audiences and memberships through their handlers, against DynamoDB Local (SPEC §5, I5)."""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from contacts_core.audience_store import AudienceStore
+
+
+@pytest.fixture
+def people(api, org_id):
+    return [api.request("POST", "/v1/contacts", org_id=org_id,
+                        json_body={"email": f"p{i}@example.com", "name": f"Person {i}"}).body["id"]
+            for i in range(6)]
+
+
+def new_audience(api, org_id, name="VIP customers"):
+    response = api.request("POST", "/v1/audiences", org_id=org_id,
+                           json_body={"name": name, "description": "Top spenders"})
+    assert response.status == 201, response.body
+    return response.body
+
+
+def test_audience_names_are_unique_per_org(api, org_id):
+    vip = new_audience(api, org_id)
+    assert vip["id"].startswith("aud_") and vip["contact_count"] == 0
+    taken = api.request("POST", "/v1/audiences", org_id=org_id, json_body={"name": "vip CUSTOMERS"})
+    assert taken.status == 409 and taken.body["conflicting_audience_id"] == vip["id"]
+    other_org = api.request("POST", "/v1/audiences", org_id=org_id + "x",
+                            json_body={"name": "VIP customers"})
+    assert other_org.status == 201
+    second = new_audience(api, org_id, "Newsletter")
+    rename = api.request("PATCH", f"/v1/audiences/{second['id']}", org_id=org_id,
+                         json_body={"name": "VIP Customers"})
+    assert rename.status == 409
+    renamed = api.request("PATCH", f"/v1/audiences/{vip['id']}", org_id=org_id,
+                          json_body={"name": "Gold", "description": None})
+    assert renamed.body["name"] == "Gold" and renamed.body["description"] is None
+    assert api.request("POST", "/v1/audiences", org_id=org_id,
+                       json_body={"name": "VIP customers"}).status == 201
+    listed = api.request("GET", "/v1/audiences", org_id=org_id, query={"limit": "2"})
+    assert [a["name"] for a in listed.body["data"]] == ["Gold", "Newsletter"]
+    rest = api.request("GET", "/v1/audiences", org_id=org_id,
+                       query={"limit": "2", "cursor": listed.body["next_cursor"]})
+    assert [a["name"] for a in rest.body["data"]] == ["VIP customers"]
+    assert rest.body["next_cursor"] is None
+
+
+def test_add_is_idempotent_and_reports_unknown_ids(api, org_id, people):
+    vip = new_audience(api, org_id)
+    path = f"/v1/audiences/{vip['id']}/contacts"
+    first = api.request("POST", path, org_id=org_id,
+                        json_body={"contact_ids": [*people[:4], "con_nope", people[0]]})
+    assert first.body == {"added": 4, "already_members": 0, "not_found": ["con_nope"],
+                          "contact_count": 4}
+    again = api.request("POST", "/v1/contacts/add-to-audience", org_id=org_id,
+                        json_body={"audience_id": vip["id"], "contact_ids": people[2:6]})
+    assert again.body == {"added": 2, "already_members": 2, "not_found": [],
+                          "contact_count": 6}
+    members = api.request("GET", path, org_id=org_id, query={"limit": "4"})
+    page2 = api.request("GET", path, org_id=org_id,
+                        query={"limit": "4", "cursor": members.body["next_cursor"]})
+    assert sorted(c["id"] for c in members.body["data"] + page2.body["data"]) == sorted(people)
+    removed = api.request("POST", f"{path}/remove", org_id=org_id,
+                          json_body={"contact_ids": people[:2] + people[:1]})
+    assert removed.body == {"removed": 2, "not_members": 0, "not_found": [],
+                            "contact_count": 4}
+    # another org's audience or contacts are not found
+    assert api.request("POST", path, org_id=org_id + "x",
+                       json_body={"contact_ids": people}).status == 404
+
+
+def test_deleting_a_contact_leaves_its_audiences_with_exact_counts(api, org_id, people):
+    a, b = new_audience(api, org_id, "A"), new_audience(api, org_id, "B")
+    for aud in (a, b):
+        api.request("POST", f"/v1/audiences/{aud['id']}/contacts", org_id=org_id,
+                    json_body={"contact_ids": people})
+    assert api.request("DELETE", f"/v1/contacts/{people[0]}", org_id=org_id).status == 204
+    for aud in (a, b):
+        fetched = api.request("GET", f"/v1/audiences/{aud['id']}", org_id=org_id).body
+        assert fetched["contact_count"] == 5
+        listed = api.request("GET", f"/v1/audiences/{aud['id']}/contacts", org_id=org_id)
+        assert people[0] not in [c["id"] for c in listed.body["data"]]
+
+
+def test_deleting_an_audience_removes_memberships_not_contacts(api, org_id, people):
+    vip = new_audience(api, org_id)
+    api.request("POST", f"/v1/audiences/{vip['id']}/contacts", org_id=org_id,
+                json_body={"contact_ids": people})
+    assert api.request("DELETE", f"/v1/audiences/{vip['id']}", org_id=org_id).status == 204
+    assert api.request("GET", f"/v1/audiences/{vip['id']}", org_id=org_id).status == 404
+    assert api.request("DELETE", f"/v1/audiences/{vip['id']}", org_id=org_id).status == 404
+    for person in people:
+        assert api.request("GET", f"/v1/contacts/{person}", org_id=org_id).status == 200
+    again = new_audience(api, org_id)  # the name is free again
+    added = api.request("POST", f"/v1/audiences/{again['id']}/contacts", org_id=org_id,
+                        json_body={"contact_ids": people})
+    assert added.body["added"] == 6
+    # and the contacts can be deleted cleanly afterwards
+    assert api.request("DELETE", f"/v1/contacts/{people[1]}", org_id=org_id).status == 204
+
+
+@pytest.mark.parametrize(("body", "field"), [({"contact_ids": []}, "contact_ids"),
+                                             ({"contact_ids": ["x"] * 1001}, "contact_ids"),
+                                             ({"ids": ["x"]}, "ids")])
+def test_bad_member_requests_answer_400(api, org_id, body, field):
+    vip = new_audience(api, org_id)
+    response = api.request("POST", f"/v1/audiences/{vip['id']}/contacts", org_id=org_id,
+                           json_body=body)
+    assert response.status == 400 and field in [e["field"] for e in response.body["errors"]]
+
+
+def test_contact_count_stays_exact_under_concurrent_adds_and_removes(api, org_id):
+    # Given 30 contacts and one audience
+    ids = [api.request("POST", "/v1/contacts", org_id=org_id,
+                       json_body={"email": f"c{i}@example.com"}).body["id"] for i in range(30)]
+    vip = new_audience(api, org_id)
+    path = f"/v1/audiences/{vip['id']}/contacts"
+
+    # When 8 threads add and remove random overlapping subsets, repeatedly
+    def churn(seed):
+        rng = random.Random(seed)
+        for _ in range(12):
+            subset = rng.sample(ids, rng.randint(1, 12))
+            suffix = "" if rng.random() < 0.6 else "/remove"
+            response = api.request("POST", path + suffix, org_id=org_id,
+                                   json_body={"contact_ids": subset})
+            assert response.status == 200, response.body
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(churn, range(8)))
+    # Then contact_count equals the number of membership items, and each side agrees
+    store = AudienceStore()
+    members, _ = store.member_page(vip["id"], 1000, None)
+    count = api.request("GET", f"/v1/audiences/{vip['id']}", org_id=org_id).body["contact_count"]
+    assert count == len(members)
+    for contact_id in ids:
+        contact_item = store.client.get_item(
+            TableName=store.contacts_table, ConsistentRead=True,
+            Key={"org_id": {"S": org_id}, "contact_id": {"S": contact_id}})["Item"]
+        in_set = vip["id"] in contact_item.get("audience_ids", {}).get("SS", [])
+        assert in_set == (contact_id in members)
