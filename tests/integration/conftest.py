@@ -72,9 +72,10 @@ class Api:
             raw_body = json.dumps(json_body)
         event["body"] = raw_body
         result = self.handler_module(route.code_uri).handler(event, _Context())
-        body = result.get("body")
-        return Response(result["statusCode"], result.get("headers", {}),
-                        json.loads(body) if body else None)
+        body, headers = result.get("body"), result.get("headers", {})
+        if body and "json" in headers.get("Content-Type", ""):
+            body = json.loads(body)
+        return Response(result["statusCode"], headers, body or None)
 
 
 class _Context:

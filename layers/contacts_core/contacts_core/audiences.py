@@ -7,8 +7,6 @@ members, also under concurrent and repeated adds and removes (I5).
 
 from __future__ import annotations
 
-import random
-import time
 from itertools import batched
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,7 +26,7 @@ from .cursor import decode_cursor, encode_cursor
 from .errors import AudienceNotFound, ValidationFailed
 from .ids import iso_timestamp, now
 from .models import Contact, ContactItem, ContactPage
-from .store import ContactStore, Contention
+from .store import ContactStore, Contention, backoff
 
 MEMBERS_PER_TRANSACTION = 49  # 2 actions each + the audience's count: ≤ 100 actions
 MAX_ATTEMPTS = 8
@@ -122,7 +120,7 @@ class _MemberChange:
             self.skipped += [pending[i] for i in failed]
             pending = [c for i, c in enumerate(pending) if i not in failed]
             if not failed:  # cancelled by a concurrent transaction: back off and retry
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))
+                backoff(attempt)
         if pending:
             raise Contention("membership change kept conflicting")
 
@@ -226,7 +224,7 @@ def delete_audience(org_id: str, audience_id: str, store: AudienceStore | None =
         current = db.get(org_id, audience_id)
         if current is None or db.finish_delete(current):
             return
-        time.sleep(random.uniform(0, 0.01 * 2**attempt))
+        backoff(attempt)
     raise Contention("audience still has members")
 
 

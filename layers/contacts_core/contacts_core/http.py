@@ -103,6 +103,7 @@ class ApiResponse:
     status: int
     body: BaseModel | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    text: str | None = None  # a non-JSON body; ``headers`` carries its Content-Type
 
 
 def json_response(status: int, body: BaseModel | None, version: int | None = None) -> ApiResponse:
@@ -115,6 +116,8 @@ def _render(response: ApiResponse) -> dict[str, Any]:
     if response.body is not None:
         rendered["headers"]["Content-Type"] = "application/json"
         rendered["body"] = response.body.model_dump_json()
+    elif response.text is not None:
+        rendered["body"] = response.text
     return rendered
 
 

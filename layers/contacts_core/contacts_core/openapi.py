@@ -14,7 +14,19 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .contacts import ListQuery
+from .audience_models import (
+    AddToAudienceRequest,
+    Audience,
+    AudienceCreate,
+    AudiencePage,
+    AudiencePatch,
+    MembersAdded,
+    MembersRemoved,
+    MembersRequest,
+)
+from .audiences import PageQuery
+from .bulk import BulkDeleteRequest, BulkDeleteResult, BulkUpsertRequest, BulkUpsertResult
+from .contacts import ExportQuery, ListQuery
 from .models import Contact, ContactCreate, ContactPage, ContactPatch, ContactUpsert, Problem
 from .models import UpsertResult as UpsertResultModel
 
@@ -42,6 +54,7 @@ class Operation:
     errors: tuple[int, ...] = ()
     conditional: bool = False
     extra_status: tuple[int, ...] = ()
+    media_type: str = "application/json"
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -59,11 +72,40 @@ OPERATIONS: dict[str, Operation] = {
                                        conditional=True),
     "DeleteContactFunction": Operation("Delete a contact", 204, errors=(404, 412),
                                        conditional=True),
+    "BulkUpsertContactsFunction": Operation(
+        "Upsert up to 1000 contacts; per-item results in input order", 200, BulkUpsertResult,
+        BulkUpsertRequest, errors=(400, 413)),
+    "BulkDeleteContactsFunction": Operation(
+        "Delete up to 1000 contacts", 200, BulkDeleteResult, BulkDeleteRequest, errors=(400,)),
+    "ExportContactsFunction": Operation(
+        "Export the org's contacts as CSV (about 4 MB per part; follow Link rel=next)", 200,
+        query=ExportQuery, errors=(400,), media_type="text/csv"),
+    "CreateAudienceFunction": Operation("Create an audience", 201, Audience, AudienceCreate,
+                                        errors=(400, 409)),
+    "ListAudiencesFunction": Operation("List audiences", 200, AudiencePage, query=PageQuery,
+                                       errors=(400,)),
+    "GetAudienceFunction": Operation("Get an audience", 200, Audience, errors=(404,)),
+    "UpdateAudienceFunction": Operation("Rename or describe an audience", 200, Audience,
+                                        AudiencePatch, errors=(400, 404, 409)),
+    "DeleteAudienceFunction": Operation("Delete an audience (its memberships, not contacts)",
+                                        204, errors=(404,)),
+    "AddAudienceMembersFunction": Operation(
+        "Add contacts to an audience (repeated adds are no-ops)", 200, MembersAdded,
+        AddToAudienceRequest, errors=(400, 404)),
+    "RemoveAudienceMembersFunction": Operation(
+        "Remove contacts from an audience", 200, MembersRemoved, MembersRequest,
+        errors=(400, 404)),
+    "ListAudienceMembersFunction": Operation("List an audience's contacts", 200, ContactPage,
+                                             query=PageQuery, errors=(400, 404)),
 }
+# Routes whose body differs from their function's default request model.
+PATH_REQUESTS: dict[str, type[BaseModel]] = {"/v1/audiences/{id}/contacts": MembersRequest}
 
 
 def _schemas(operations: Iterable[Operation]) -> dict[str, Any]:
-    models: list[tuple[type[BaseModel], Any]] = [(Problem, "serialization")]
+    models: list[tuple[type[BaseModel], Any]] = [(Problem, "serialization"),
+                                                 *[(m, "validation") for m in
+                                                   PATH_REQUESTS.values()]]
     for op in operations:
         if op.request:
             models.append((op.request, "validation"))
@@ -97,17 +139,22 @@ def _operation(function_id: str, path: str, op: Operation) -> dict[str, Any]:
     for status in (op.status, *op.extra_status):
         answer: dict[str, Any] = {"description": op.summary}
         if op.response:
-            answer["content"] = {"application/json": {"schema": _ref(op.response)}}
+            answer["content"] = {op.media_type: {"schema": _ref(op.response)}}
+        elif op.media_type != "application/json":
+            answer["content"] = {op.media_type: {"schema": {"type": "string"}}}
         responses[str(status)] = answer
     for status in sorted({*op.errors, 401, 403}):
         responses[str(status)] = {"description": _ERROR_TEXT[status], "content": {
             "application/problem+json": {"schema": _ref(Problem)}}}
-    spec: dict[str, Any] = {"operationId": function_id.removesuffix("Function"),
+    operation_id = function_id.removesuffix("Function") + ("FromSeedRoute" if path ==
+                                                            "/v1/contacts/add-to-audience" else "")
+    spec: dict[str, Any] = {"operationId": operation_id,
                             "summary": op.summary, "parameters": _parameters(path, op),
                             "responses": responses}
-    if op.request:
+    request = PATH_REQUESTS.get(path, op.request)
+    if request:
         spec["requestBody"] = {"required": True, "content": {
-            "application/json": {"schema": _ref(op.request)}}}
+            "application/json": {"schema": _ref(request)}}}
     return spec
 
 

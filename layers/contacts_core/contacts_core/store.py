@@ -106,7 +106,8 @@ def _contact_item(raw: dict[str, Any] | None) -> ContactItem | None:
     return ContactItem(**deserialize(raw)) if raw else None
 
 
-def _backoff(attempt: int) -> None:
+def backoff(attempt: int) -> None:
+    """Sleep a jittered exponential backoff: uniform in [0, min(1 s, 20 ms × 2^attempt))."""
     time.sleep(min(1.0, 0.02 * 2**attempt) * random.random())
 
 
@@ -128,7 +129,7 @@ def batch_get(client: Any, table: str, keys: list[dict[str, Any]]) -> list[dict[
             pending = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys")
             if not pending:
                 break
-            _backoff(attempt)
+            backoff(attempt)
         else:
             raise Contention("batch reads stayed unprocessed")
     return found
@@ -278,12 +279,41 @@ class ContactStore:
 
         One strongly consistent ``BatchGetItem`` (UnprocessedKeys retried with backoff).
         """
-        if not identities:
-            return {}
-        field_of = {self.guard_id(org_id, f, v): f for f, v in identities.items()}
+        held = self.guard_owners(org_id, list(identities.items()))
+        return {field: held[(field, value)] for field, value in identities.items()
+                if (field, value) in held}
+
+    def guard_owners(self, org_id: str, identities: list[tuple[str, str]]
+                     ) -> dict[tuple[str, str], str]:
+        """Holder of each ``(field, value)`` identity that is guarded (consistent reads,
+        100 keys per ``BatchGetItem``)."""
+        pair_of = {self.guard_id(org_id, f, v): (f, v) for f, v in identities}
         raw = batch_get(self.client, self.identities_table,
-                        [{"identity": {"S": k}} for k in field_of])
-        return {field_of[r["identity"]["S"]]: r["contact_id"]["S"] for r in raw}
+                        [{"identity": {"S": k}} for k in pair_of])
+        return {pair_of[r["identity"]["S"]]: r["contact_id"]["S"] for r in raw}
+
+    def guard_transfer(self, org_id: str, field: str, value: str, before: str | None,
+                       after: str | None) -> dict[str, Any]:
+        """One action moving a guard from contact ``before`` to ``after`` (either None):
+        put if new, overwrite if still ``before``'s, delete if released."""
+        if after is None:
+            assert before is not None
+            return self._guard_delete(org_id, field, value, before)
+        action = self._guard_put(org_id, field, value, after)
+        if before is not None:
+            action["Put"]["ConditionExpression"] = "#c = :b"
+            action["Put"]["ExpressionAttributeNames"] = {"#c": "contact_id"}
+            action["Put"]["ExpressionAttributeValues"] = {":b": {"S": before}}
+        return action
+
+    def put_new_action(self, item: ContactItem) -> dict[str, Any]:
+        """The ``Put`` of a new contact (fails if the id exists)."""
+        return {"Put": {"TableName": self.contacts_table, "Item": serialize(item.model_dump()),
+                        "ConditionExpression": "attribute_not_exists(contact_id)"}}
+
+    def diff_update_action(self, current: ContactItem, new: ContactItem) -> dict[str, Any]:
+        """The ``Update`` turning ``current`` into ``new`` under a version condition."""
+        return {"Update": self._diff_update(current, new)}
 
     def get_many(self, org_id: str, contact_ids: list[str]) -> dict[str, ContactItem]:
         """Contacts of ``org_id`` by id (strongly consistent, 100 keys per call); ids that
@@ -381,11 +411,7 @@ class ContactStore:
             IdentityConflict: phone or email already guarded for another contact.
             Contention: a concurrent transaction touched the same guard.
         """
-        actions: list[dict[str, Any]] = [{"Put": {
-            "TableName": self.contacts_table,
-            "Item": serialize(item.model_dump()),
-            "ConditionExpression": "attribute_not_exists(contact_id)",
-        }}]
+        actions = [self.put_new_action(item)]
         guard_fields: dict[int, str] = {}
         for field, value in item.identities().items():
             guard_fields[len(actions)] = field

@@ -1,0 +1,393 @@
+"""Bulk upsert and bulk delete: batched reads, packed transactions, per-item outcomes.
+
+Bulk upsert gives the same outcome as upserting the items one by one in input order
+(two items with one phone: the second updates the first), but with few round trips:
+
+1. every item is validated on its own (an invalid item fails alone, with its index);
+2. all guards are read with ``BatchGetItem`` (≤ 100 keys a call, consistent), then the
+   matched existing contacts;
+3. the items are applied in order to that snapshot in memory (the same rules as
+   :func:`contacts_core.contacts.upsert_contact`);
+4. the net change — new contacts, updated contacts, guards put, moved or released — is
+   written in ``TransactWriteItems`` of ≤ 100 actions. Contacts that share a guard go in
+   the same transaction; independent transactions run concurrently;
+5. a cancelled transaction's reasons are mapped back to the contacts that caused them:
+   only those are retried, one by one, through the single-item upsert (which re-reads),
+   and the rest of the transaction is written again without them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .changes import IDENTITY_FIELDS, ContactChanges
+from .contacts import MatchedOn, delete_contact, upsert_contact
+from .errors import (
+    Conflict,
+    ContactNotFound,
+    DomainError,
+    IdentityConflict,
+    ValidationFailed,
+)
+from .http import MAX_CONTACT_BYTES
+from .ids import now
+from .models import MAX_ATTRIBUTES, Contact, ContactItem, ContactUpsert
+from .problems import from_validation_error
+from .store import ContactStore, Contention, backoff, transact
+
+MAX_BULK_ITEMS = 1000  # SPEC §7
+MAX_ACTIONS = 100  # TransactWriteItems limit
+WRITERS = 8  # transactions in flight at once
+
+Pair = tuple[str, str]  # (field, value) of an identity
+Status = Literal["created", "updated", "unchanged", "failed"]
+
+
+class BulkUpsertRequest(BaseModel):
+    """Body of ``POST /v1/contacts/bulk``: ``contacts``, 1–1000 upsert bodies."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contacts: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BULK_ITEMS)
+
+
+class BulkDeleteRequest(BaseModel):
+    """Body of ``POST /v1/contacts/bulk-delete``: ``contact_ids``, 1–1000 ids."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contact_ids: list[str] = Field(min_length=1, max_length=MAX_BULK_ITEMS)
+
+
+class BulkItemError(BaseModel):
+    """Why one item failed: the problem ``code``, a message, and the fields involved."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    message: str
+    errors: list[dict[str, str]] | None = None
+
+
+class BulkItemResult(BaseModel):
+    """One item's outcome, at its input ``index``; ``contact`` is the contact as that item
+    left it."""
+
+    index: int
+    status: Status
+    id: str | None = None
+    matched_on: MatchedOn | None = None
+    contact: Contact | None = None
+    error: BulkItemError | None = None
+
+
+class BulkUpsertResult(BaseModel):
+    """Counts per status and every item's result, in input order."""
+
+    created: int
+    updated: int
+    unchanged: int
+    failed: int
+    results: list[BulkItemResult]
+
+
+class BulkDeleteResult(BaseModel):
+    """How many contacts were deleted and which ids were not contacts of the org."""
+
+    deleted: int
+    not_found: list[str]
+
+
+def _error(err: DomainError) -> BulkItemError:
+    return BulkItemError(code=err.code, message=err.detail, **err.extensions())  # type: ignore[arg-type]
+
+
+@dataclass
+class _Item:
+    index: int
+    body: ContactUpsert
+    changes: ContactChanges
+
+    def identities(self) -> list[Pair]:
+        return [(f, getattr(self.body, f)) for f in IDENTITY_FIELDS if getattr(self.body, f)]
+
+
+def _parse(raw: dict[str, Any], index: int) -> _Item | BulkItemResult:
+    if len(json.dumps(raw, separators=(",", ":"))) > MAX_CONTACT_BYTES:
+        return BulkItemResult(index=index, status="failed", error=BulkItemError(
+            code="payload_too_large", message=f"contact is over {MAX_CONTACT_BYTES} bytes"))
+    try:
+        body = ContactUpsert.model_validate(raw)
+    except ValidationError as err:
+        return BulkItemResult(index=index, status="failed",
+                              error=_error(from_validation_error(err)))
+    return _Item(index, body, ContactChanges.from_request(body))
+
+
+@dataclass
+class _Plan:
+    """The batch applied in memory to the snapshot read from DynamoDB."""
+
+    org_id: str
+    owners_before: dict[Pair, str]
+    originals: dict[str, ContactItem]
+    owners: dict[Pair, str] = field(default_factory=dict)
+    contacts: dict[str, ContactItem] = field(default_factory=dict)
+    results: dict[int, BulkItemResult] = field(default_factory=dict)
+    items_of: dict[str, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.owners = dict(self.owners_before)
+        self.contacts = dict(self.originals)
+
+    def apply(self, item: _Item, stamp: str) -> None:
+        pairs = item.identities()
+        held = {pair: self.owners[pair] for pair in pairs if pair in self.owners}
+        holders = set(held.values())
+        if len(holders) > 1:
+            raise IdentityConflict([Conflict(pair[0], held[pair]) for pair in held])
+        if holders and next(iter(holders)) not in self.contacts:
+            raise Contention("a guard points at a contact that is gone")
+        if not holders:
+            new = item.changes.new_item(self.org_id)
+            self._claim(new, pairs)
+            self._record(item, "created", new, None)
+            return
+        contact_id = holders.pop()
+        current = self.contacts[contact_id]
+        matched = [f for f, _ in held]
+        on: MatchedOn = "phone_and_email" if len(matched) == 2 else matched[0]  # type: ignore[assignment]
+        if item.changes.changes_nothing(current):
+            self._record(item, "unchanged", current, on)
+            return
+        new = item.changes.apply(current, stamp)
+        if len(new.attributes) > MAX_ATTRIBUTES:
+            raise ValidationFailed.single("attributes", f"at most {MAX_ATTRIBUTES} keys")
+        for f in IDENTITY_FIELDS:
+            old_value = getattr(current, f)
+            if old_value and old_value != getattr(new, f):
+                self.owners.pop((f, old_value), None)
+        self._claim(new, pairs)
+        self._record(item, "updated", new, on)
+
+    def _claim(self, contact: ContactItem, pairs: Iterable[Pair]) -> None:
+        self.contacts[contact.contact_id] = contact
+        for pair in pairs:
+            self.owners[pair] = contact.contact_id
+
+    def _record(self, item: _Item, status: Status, contact: ContactItem,
+                on: MatchedOn | None) -> None:
+        self.results[item.index] = BulkItemResult(
+            index=item.index, status=status, id=contact.contact_id, matched_on=on,
+            contact=Contact.from_item(contact))
+        self.items_of.setdefault(contact.contact_id, []).append(item.index)
+
+
+@dataclass
+class _Group:
+    """Contacts that must be written together, and their actions."""
+
+    contact_ids: list[str]
+    actions: list[dict[str, Any]]
+
+
+def _groups(plan: _Plan, store: ContactStore) -> list[_Group]:
+    """Net writes, grouped so contacts linked by a moved guard share a transaction."""
+    changed = {cid for cid, c in plan.contacts.items() if plan.originals.get(cid) != c}
+    parent = {cid: cid for cid in changed}
+
+    def root(cid: str) -> str:
+        while parent[cid] != cid:
+            parent[cid] = parent[parent[cid]]
+            cid = parent[cid]
+        return cid
+
+    guard_actions: list[tuple[str, dict[str, Any]]] = []
+    for pair in set(plan.owners_before) | set(plan.owners):
+        before, after = plan.owners_before.get(pair), plan.owners.get(pair)
+        if before == after:
+            continue
+        linked = [c for c in (before, after) if c is not None and c in parent]
+        for other in linked[1:]:
+            parent[root(other)] = root(linked[0])
+        guard_actions.append((linked[0], store.guard_transfer(plan.org_id, *pair, before, after)))
+    groups: dict[str, _Group] = {}
+    for cid in sorted(changed):
+        group = groups.setdefault(root(cid), _Group([], []))
+        group.contact_ids.append(cid)
+        original = plan.originals.get(cid)
+        group.actions.append(store.put_new_action(plan.contacts[cid]) if original is None
+                             else store.diff_update_action(original, plan.contacts[cid]))
+    for owner, action in guard_actions:
+        groups[root(owner)].actions.append(action)
+    return list(groups.values())
+
+
+def _pack(groups: list[_Group]) -> list[list[_Group]]:
+    """Groups packed into transactions of at most 100 actions (first fit, in order)."""
+    batches: list[list[_Group]] = []
+    sizes: list[int] = []
+    for group in groups:
+        for i, size in enumerate(sizes):
+            if size + len(group.actions) <= MAX_ACTIONS:
+                batches[i].append(group)
+                sizes[i] += len(group.actions)
+                break
+        else:
+            batches.append([group])
+            sizes.append(len(group.actions))
+    return batches
+
+
+def _write(store: ContactStore, batch: list[_Group]) -> list[_Group]:
+    """Write one transaction; returns the groups that failed (the rest are written)."""
+    failed: list[_Group] = []
+    pending = list(batch)
+    for attempt in range(8):
+        if not pending:
+            return failed
+        actions = [a for g in pending for a in g.actions]
+        if len(actions) > MAX_ACTIONS:
+            return failed + pending  # one group too big for a transaction
+        codes = transact(store.client, actions)
+        if codes is None:
+            return failed
+        bad, offset = [], 0
+        for group in pending:
+            span = codes[offset:offset + len(group.actions)]
+            offset += len(group.actions)
+            if any(code not in ("None", "TransactionConflict") for code in span):
+                bad.append(group)
+        failed += bad
+        pending = [g for g in pending if g not in bad]
+        if not bad:
+            backoff(attempt)
+    return failed + pending
+
+
+def bulk_upsert(org_id: str, raw_items: list[dict[str, Any]],
+                store: ContactStore | None = None) -> BulkUpsertResult:
+    """Upsert up to 1000 contacts; the outcome equals upserting them one by one in order.
+
+    Raises:
+        ValidationFailed: more than 1000 items (checked by :class:`BulkUpsertRequest`).
+    """
+    db = store or ContactStore()
+    parsed = [_parse(raw, i) for i, raw in enumerate(raw_items)]
+    items = [p for p in parsed if isinstance(p, _Item)]
+    pairs = list(dict.fromkeys(pair for item in items for pair in item.identities()))
+    owners = db.guard_owners(org_id, pairs)
+    originals = db.get_many(org_id, list(set(owners.values())))
+    plan = _Plan(org_id, owners, originals)
+    retry_alone: list[_Item] = []
+    stamp = now()
+    for item in items:
+        try:
+            plan.apply(item, stamp)
+        except Contention:
+            retry_alone.append(item)
+        except DomainError as err:
+            plan.results[item.index] = BulkItemResult(index=item.index, status="failed",
+                                                      error=_error(err))
+    groups = _groups(plan, db)
+    with ThreadPoolExecutor(WRITERS) as pool:
+        failed_groups = [g for failed in pool.map(lambda b: _write(db, b), _pack(groups))
+                         for g in failed]
+    failed_ids = {cid for g in failed_groups for cid in g.contact_ids}
+    retry_alone += [i for i in items if i.index in
+                    {ix for cid in failed_ids for ix in plan.items_of.get(cid, [])}]
+    for item in sorted(retry_alone, key=lambda i: i.index):
+        plan.results[item.index] = _upsert_alone(org_id, item, db)
+    results = [r if isinstance(r, BulkItemResult) else plan.results[r.index] for r in parsed]
+    counts = {s: sum(r.status == s for r in results)
+              for s in ("created", "updated", "unchanged", "failed")}
+    return BulkUpsertResult(**counts, results=results)
+
+
+def _upsert_alone(org_id: str, item: _Item, store: ContactStore) -> BulkItemResult:
+    try:
+        outcome, _ = upsert_contact(org_id, item.body, store)
+    except DomainError as err:
+        return BulkItemResult(index=item.index, status="failed", error=_error(err))
+    return BulkItemResult(index=item.index, status=outcome.result, id=outcome.contact.id,
+                          matched_on=outcome.matched_on, contact=outcome.contact)
+
+
+def _delete_batches(store: ContactStore, contacts: list[ContactItem]) -> list[list[ContactItem]]:
+    """Contacts packed so that each batch's deletes plus one count update per audience
+    fit in one transaction."""
+    batches: list[list[ContactItem]] = []
+    size, audiences = MAX_ACTIONS + 1, set[str]()
+    for contact in contacts:
+        own = len(store.delete_actions(contact))
+        extra = len(contact.audience_ids - audiences)
+        if size + own + extra > MAX_ACTIONS:
+            batches.append([])
+            size, audiences = 0, set()
+            extra = len(contact.audience_ids)
+        batches[-1].append(contact)
+        size += own + extra
+        audiences |= contact.audience_ids
+    return batches
+
+
+def _delete_batch(store: ContactStore, org_id: str, batch: list[ContactItem]
+                  ) -> list[ContactItem]:
+    """Delete a batch in one transaction; returns the contacts that must be retried alone."""
+    pending = list(batch)
+    for attempt in range(8):
+        if not pending:
+            return []
+        deltas: dict[str, int] = {}
+        spans: list[tuple[int, int]] = []
+        actions: list[dict[str, Any]] = []
+        for contact in pending:
+            own = store.delete_actions(contact)
+            spans.append((len(actions), len(own)))
+            actions += own
+            for audience_id in contact.audience_ids:
+                deltas[audience_id] = deltas.get(audience_id, 0) - 1
+        actions += store.audience_count_updates(org_id, deltas)
+        codes = transact(store.client, actions)
+        if codes is None:
+            return []
+        if any(c not in ("None", "TransactionConflict") for c in codes[len(actions)
+                                                                         - len(deltas):]):
+            return pending  # an audience changed under us: settle each contact alone
+        bad = [c for c, (start, n) in zip(pending, spans, strict=True)
+               if any(code not in ("None", "TransactionConflict")
+                      for code in codes[start:start + n])]
+        if not bad:
+            backoff(attempt)
+        pending = [c for c in pending if c not in bad]
+        if bad:
+            return bad + _delete_batch(store, org_id, pending)
+    return pending
+
+
+def bulk_delete(org_id: str, contact_ids: list[str],
+                store: ContactStore | None = None) -> BulkDeleteResult:
+    """Delete up to 1000 contacts: their guards and memberships go with them, audience
+    counts stay exact. Ids that are not contacts of the org are listed in ``not_found``."""
+    db = store or ContactStore()
+    wanted = list(dict.fromkeys(contact_ids))
+    found = db.get_many(org_id, [i for i in wanted if i.startswith("con_")])
+    not_found = [i for i in wanted if i not in found]
+    contacts = [found[i] for i in wanted if i in found]
+    with ThreadPoolExecutor(WRITERS) as pool:
+        retry = [c for left in pool.map(lambda b: _delete_batch(db, org_id, b),
+                                        _delete_batches(db, contacts)) for c in left]
+    deleted = len(contacts) - len(retry)
+    for contact in retry:
+        try:
+            delete_contact(org_id, contact.contact_id, store=db)
+            deleted += 1
+        except ContactNotFound:
+            not_found.append(contact.contact_id)
+    return BulkDeleteResult(deleted=deleted, not_found=not_found)

@@ -1,0 +1,86 @@
+"""The CSV form of contacts, shared by export (``GET /v1/contacts/export``) and the importer.
+
+Columns, in order: ``id, first_name, last_name, name, phone, email, country_code,
+language, tags, attributes, consent_whatsapp, consent_sms, consent_email, consent_voice,
+suppressed, source, created_at, updated_at``. ``tags`` is a JSON array and ``attributes`` a
+JSON object (so any value round-trips); ``suppressed`` is ``true``/``false``; empty cells
+are empty. RFC 4180 quoting, UTF-8, a header row.
+
+On import, ``id``, ``created_at`` and ``updated_at`` are ignored (contacts are matched by
+phone/email), ``country_code`` is the parsing hint for national-format phones, ``tags``
+may also be ``a;b;c``, and empty cells are left out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from .models import CHANNELS, Contact
+
+COLUMNS = ["id", "first_name", "last_name", "name", "phone", "email", "country_code",
+           "language", "tags", "attributes", *[f"consent_{c}" for c in CHANNELS],
+           "suppressed", "source", "created_at", "updated_at"]
+_IGNORED_ON_IMPORT = {"id", "created_at", "updated_at"}
+
+
+def contact_row(contact: Contact) -> list[str]:
+    """One CSV row for ``contact``, in :data:`COLUMNS` order."""
+    data = contact.model_dump()
+    row = []
+    for column in COLUMNS:
+        if column == "tags":
+            row.append(json.dumps(contact.tags, ensure_ascii=False))
+        elif column == "attributes":
+            row.append(json.dumps(contact.attributes, ensure_ascii=False, sort_keys=True))
+        elif column.startswith("consent_"):
+            row.append(data["consent"][column.removeprefix("consent_")])
+        elif column == "suppressed":
+            row.append("true" if contact.suppressed else "false")
+        else:
+            value = data[column]
+            row.append("" if value is None else str(value))
+    return row
+
+
+def write_rows(rows: list[list[str]], header: bool) -> str:
+    """Rows as CSV text (with the header row first when ``header``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    if header:
+        writer.writerow(COLUMNS)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def upsert_body(row: dict[str, str]) -> dict[str, Any]:
+    """An upsert body from one CSV row (keyed by header); unknown columns are kept so the
+    API names them in its error.
+
+    Raises:
+        ValueError: ``tags``, ``attributes`` or ``suppressed`` cannot be read.
+    """
+    body: dict[str, Any] = {}
+    consent: dict[str, str] = {}
+    for column, raw in row.items():
+        value = (raw or "").strip()
+        if column in _IGNORED_ON_IMPORT or not value or column is None:
+            continue
+        if column == "tags":
+            body["tags"] = json.loads(value) if value.startswith("[") else [
+                t.strip() for t in value.split(";") if t.strip()]
+        elif column == "attributes":
+            body["attributes"] = json.loads(value)
+        elif column.startswith("consent_"):
+            consent[column.removeprefix("consent_")] = value
+        elif column == "suppressed":
+            if value.lower() not in ("true", "false"):
+                raise ValueError("suppressed must be true or false")
+            body["suppressed"] = value.lower() == "true"
+        else:
+            body[column] = value
+    if consent:
+        body["consent"] = consent
+    return body

@@ -1,0 +1,145 @@
+"""Bulk upsert and bulk delete against DynamoDB Local (SPEC §5, issue 3 outcomes 2–4)."""
+
+from __future__ import annotations
+
+import pytest
+
+from contacts_core.contacts import upsert_contact
+from contacts_core.errors import DomainError
+from contacts_core.models import ContactUpsert
+from contacts_core.store import ContactStore, dynamodb_client
+
+from .test_invariants import assert_identity_invariants
+
+EXISTING = [
+    {"phone": "+27821234567", "email": "sam@example.com", "first_name": "Sam"},
+    {"email": "ahmed@example.com", "name": "Ahmed Hassan"},
+    {"phone": "+14155557890", "name": "Sarah Johnson"},
+]
+MIXED = [
+    {"phone": "+919876543210", "name": "Priya Sharma", "language": "hi-IN"},  # new
+    {"phone": "098765 43210", "country_code": "IN", "attributes": {"city": "Mumbai"}},  # same
+    {"phone": "+919876543210", "email": "priya@example.com"},  # adds email to the new one
+    {"phone": "+27821234567", "first_name": "Samuel", "tags": ["vip"]},  # existing, update
+    {"phone": "+27821234567", "email": "sam@example.com", "first_name": "Samuel"},  # no-op
+    {"phone": "+27821234567", "email": "ahmed@example.com"},  # phone→Sam, email→Ahmed: 409
+    {"phone": "not a phone"},  # invalid
+    {"first_name": "No identity"},  # invalid
+    {"email": "ahmed@example.com", "phone": "+971501234567"},  # Ahmed gains a phone
+    {"phone": "+971501234567", "email": "ahmed.new@example.com"},  # moves Ahmed's email
+    {"email": "ahmed@example.com", "name": "Someone else"},  # the released email: new contact
+    {"phone": "+14155557890", "nickname": "x"},  # unknown field
+    {"phone": "+14155557890", "suppressed": True, "consent": {"sms": "opted_out"}},
+    {"email": "ravi@example.com", "name": "Ravi Kumar"},
+    {"email": "RAVI@example.com", "tags": ["dup"]},  # same person, other case
+]
+
+
+def comparable(org_id: str) -> list[dict]:
+    """The org's contacts without ids and timestamps, in a stable order."""
+    rows = []
+    for c in ContactStore().scan_contacts():
+        if c.org_id == org_id:
+            row = c.model_dump(exclude={"org_id", "contact_id", "created_at", "updated_at",
+                                        "name_key", "audience_ids", "membership_rev"})
+            rows.append(row)
+    return sorted(rows, key=lambda r: (r["phone"] or "", r["email"] or ""))
+
+
+def seed(api, org_id):
+    for body in EXISTING:
+        assert api.request("POST", "/v1/contacts", org_id=org_id, json_body=body).status == 201
+
+
+def test_bulk_equals_one_by_one_upserts_in_input_order(api, org_id):
+    bulk_org, single_org = org_id, org_id + "_single"
+    seed(api, bulk_org)
+    seed(api, single_org)
+    # When the same mixed input goes through bulk on one org and single upserts on another
+    response = api.request("POST", "/v1/contacts/bulk", org_id=bulk_org,
+                           json_body={"contacts": MIXED})
+    assert response.status == 200, response.body
+    singles = []
+    for raw in MIXED:
+        try:
+            outcome, _ = upsert_contact(single_org, ContactUpsert.model_validate(raw))
+            singles.append(outcome.result)
+        except (DomainError, ValueError):
+            singles.append("failed")
+    # Then every item has the same outcome and the orgs hold the same contacts
+    statuses = [r["status"] for r in response.body["results"]]
+    assert statuses == singles
+    assert [r["index"] for r in response.body["results"]] == list(range(len(MIXED)))
+    assert comparable(bulk_org) == comparable(single_org)
+    counts = response.body
+    assert (counts["created"], counts["updated"], counts["unchanged"], counts["failed"]) == (
+        statuses.count("created"), statuses.count("updated"), statuses.count("unchanged"),
+        statuses.count("failed"))
+    assert_identity_invariants(bulk_org)
+
+
+def test_failed_items_say_why_with_their_index(api, org_id):
+    seed(api, org_id)
+    response = api.request("POST", "/v1/contacts/bulk", org_id=org_id,
+                           json_body={"contacts": MIXED})
+    results = response.body["results"]
+    assert results[5]["error"]["code"] == "identity_conflict"
+    assert {c["field"] for c in results[5]["error"]["conflicts"]} == {"phone", "email"}
+    assert results[6]["error"]["errors"][0]["field"] == "phone"
+    assert results[7]["error"]["errors"][0]["field"] == "phone"
+    assert results[11]["error"]["errors"][0]["field"] == "nickname"
+    assert results[1]["status"] == "updated" and results[1]["id"] == results[0]["id"]
+    assert results[1]["contact"]["attributes"] == {"city": "Mumbai"}
+    assert results[14]["matched_on"] == "email" and results[14]["contact"]["tags"] == ["dup"]
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ({"contacts": [{"email": f"x{i}@example.com"} for i in range(1001)]}, 400),
+    ({"contacts": []}, 400), ({"items": []}, 400), ({"contacts": "x"}, 400)])
+def test_bad_bulk_requests_answer_400_and_write_nothing(api, org_id, body, status):
+    response = api.request("POST", "/v1/contacts/bulk", org_id=org_id, json_body=body)
+    assert response.status == status
+    assert next(iter(body)) in [e["field"] for e in response.body["errors"]]
+    assert comparable(org_id) == []
+
+
+def test_1000_new_contacts_take_at_most_60_dynamodb_calls(api, org_id):
+    contacts = [{"phone": f"+2782{i:07d}", "email": f"person{i}@example.com",
+                 "first_name": f"P{i}"} for i in range(1000)]
+    calls: list[str] = []
+    events = dynamodb_client().meta.events
+
+    def record(model, **_):
+        calls.append(model.name)
+
+    events.register("before-call.dynamodb", record)
+    try:
+        response = api.request("POST", "/v1/contacts/bulk", org_id=org_id,
+                               json_body={"contacts": contacts})
+    finally:
+        events.unregister("before-call.dynamodb", record)
+    assert response.body["created"] == 1000, response.body["results"][:3]
+    assert len(calls) <= 60, f"{len(calls)} calls: {set(calls)}"
+    assert calls.count("BatchGetItem") == 20  # 2000 guard keys, 100 per call
+    assert len(comparable(org_id)) == 1000
+    again = api.request("POST", "/v1/contacts/bulk", org_id=org_id,
+                        json_body={"contacts": contacts})
+    assert again.body["unchanged"] == 1000
+
+
+def test_bulk_delete_releases_guards_and_memberships(api, org_id):
+    ids = [api.request("POST", "/v1/contacts", org_id=org_id,
+                       json_body={"phone": f"+2782123{i:04d}"}).body["id"] for i in range(120)]
+    audience = api.request("POST", "/v1/audiences", org_id=org_id,
+                           json_body={"name": "Everyone"}).body
+    api.request("POST", f"/v1/audiences/{audience['id']}/contacts", org_id=org_id,
+                json_body={"contact_ids": ids[:80]})
+    response = api.request("POST", "/v1/contacts/bulk-delete", org_id=org_id,
+                           json_body={"contact_ids": [*ids[:100], "con_missing", ids[0]]})
+    assert response.body == {"deleted": 100, "not_found": ["con_missing"]}
+    fetched = api.request("GET", f"/v1/audiences/{audience['id']}", org_id=org_id).body
+    assert fetched["contact_count"] == 0
+    assert len(comparable(org_id)) == 20
+    assert_identity_invariants(org_id)
+    assert api.request("POST", "/v1/contacts", org_id=org_id,
+                       json_body={"phone": "+27821230000"}).status == 201
