@@ -7,6 +7,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerEventV2,
     APIGatewayAuthorizerResponseV2,
 )
+
 from contacts_core.auth import org_for_authorization
 
 

@@ -6,6 +6,7 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from contacts_core.audience_store import AudienceStore
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from contacts_core.auth import hash_api_key, mint_api_key
 from contacts_core.store import ApiKeyStore, deserialize
 

@@ -7,6 +7,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from contacts_core.contacts import (
     ListQuery,
     create_contact,

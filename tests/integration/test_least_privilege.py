@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from contacts_core.store import dynamodb_client
 from samcli.yamlhelper import parse_yaml_file
 
+from contacts_core.store import dynamodb_client
 from devstack.routes import TEMPLATE
 
 TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",

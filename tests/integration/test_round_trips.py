@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from contacts_core.contacts import (
     create_contact,
     delete_contact,

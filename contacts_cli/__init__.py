@@ -1,0 +1,1 @@
+"""Command-line tools for integrators: CSV import through the bulk endpoint."""
