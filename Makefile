@@ -15,7 +15,7 @@ NAME ?= default
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup dev test build validate lint openapi api-key clean
+.PHONY: setup dev test build validate lint openapi api-key bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ openapi: setup
 api-key: setup
 	@test -n "$(ORG)" || { echo "usage: make api-key ORG=<org_id> [NAME=<label>]"; exit 2; }
 	$(BIN)/contacts-api-key --org "$(ORG)" --name "$(NAME)"
+
+## make bench: 1000 new contacts via the bulk endpoint vs raw BatchWriteItem (ratio)
+bench: setup
+	$(BIN)/python bench/bulk_upsert.py
 
 clean:
 	rm -rf .aws-sam .dev .pytest_cache .mypy_cache .ruff_cache
