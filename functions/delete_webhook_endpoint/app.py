@@ -1,0 +1,10 @@
+"""DELETE /v1/webhook-endpoints/{id} → 204, or 404."""
+
+from contacts_core.http import ApiRequest, ApiResponse, api_handler
+from contacts_core.webhooks import delete_endpoint
+
+
+@api_handler
+def handler(request: ApiRequest) -> ApiResponse:
+    delete_endpoint(request.org_id, request.path("id"))
+    return ApiResponse(204)

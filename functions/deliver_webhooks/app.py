@@ -1,0 +1,35 @@
+"""SQS (FIFO) → signed POST to the endpoint; failures are postponed by the retry schedule
+and dead-lettered by SQS after the last attempt (partial batch response, Powertools)."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from contacts_core.delivery import DeliveryFailed, delay_after, deliver
+from contacts_core.queue import Delivery, postpone
+
+logger = Logger()
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+
+
+def record_handler(record: SQSRecord) -> None:
+    delivery = Delivery.model_validate_json(record.body)
+    attempt = int(record.attributes.approximate_receive_count)
+    try:
+        outcome = deliver(delivery)
+    except DeliveryFailed as err:
+        delay = delay_after(attempt)
+        logger.warning("delivery failed", event_id=delivery.event.id, attempt=attempt,
+                       endpoint_id=delivery.endpoint_id, reason=str(err), retry_in=delay)
+        postpone(record.receipt_handle, delay)
+        raise
+    logger.info("delivery done", event_id=delivery.event.id, endpoint_id=delivery.endpoint_id,
+                attempt=attempt, outcome=str(outcome))
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler,
+                                    processor=processor, context=context)

@@ -1,0 +1,99 @@
+"""Deliver one webhook: sign it (Standard Webhooks), POST it, and say what happened.
+
+* 2xx → delivered. 410 Gone → the endpoint is disabled and the delivery dropped.
+* Anything else (status, timeout after 10 s, connection error, blocked address) →
+  :class:`DeliveryFailed`; the caller postpones the message by the next delay of
+  ``WEBHOOK_RETRY_DELAYS`` and SQS dead-letters it after the last attempt.
+* Deleted or disabled endpoints: the delivery is dropped.
+
+Headers (https://www.standardwebhooks.com): ``webhook-id`` (the event id, the same on every
+retry), ``webhook-timestamp`` (Unix seconds of this attempt), ``webhook-signature``
+(``v1,<base64 HMAC-SHA256 of id.timestamp.body>`` with the endpoint's ``whsec_`` key).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+import urllib3
+from standardwebhooks import Webhook
+
+from .ids import now
+from .queue import Delivery
+from .webhook_models import EndpointItem
+from .webhook_store import EndpointStore
+from .webhooks import resolves_safely
+
+TIMEOUT_SECONDS = 10.0  # SPEC §6
+DEFAULT_DELAYS = "60,300,900,1800,3600"
+_http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=TIMEOUT_SECONDS))
+
+
+class Outcome(StrEnum):
+    """What became of a delivery that did not fail."""
+
+    DELIVERED = "delivered"
+    DROPPED = "dropped"  # endpoint deleted or disabled
+    DISABLED = "disabled"  # the endpoint answered 410 and is now disabled
+
+
+class DeliveryFailed(Exception):
+    """This attempt failed; the delivery is to be retried later (or dead-lettered)."""
+
+
+def retry_delays() -> list[int]:
+    """Seconds before each retry, from ``WEBHOOK_RETRY_DELAYS`` (template parameter)."""
+    raw = os.environ.get("WEBHOOK_RETRY_DELAYS", DEFAULT_DELAYS)
+    return [int(part) for part in raw.split(",") if part.strip()]
+
+
+def delay_after(attempt: int) -> int:
+    """How long to hide a delivery whose ``attempt``-th try (1-based) failed; 0 after the
+    last one, so SQS moves it to the dead-letter queue at once."""
+    delays = retry_delays()
+    return delays[attempt - 1] if attempt <= len(delays) else 0
+
+
+def signed_headers(endpoint: EndpointItem, delivery: Delivery, body: str,
+                   at: datetime | None = None) -> dict[str, str]:
+    """The Standard Webhooks headers for ``body`` sent to ``endpoint``."""
+    moment = at or datetime.now(UTC)
+    signature = Webhook(endpoint.secret).sign(delivery.event.id, moment, body)
+    return {"webhook-id": delivery.event.id,
+            "webhook-timestamp": str(int(moment.timestamp())),
+            "webhook-signature": signature,
+            "content-type": "application/json",
+            "user-agent": "contacts-api-webhooks/1"}
+
+
+def deliver(delivery: Delivery, store: EndpointStore | None = None) -> Outcome:
+    """Make one delivery attempt.
+
+    Raises:
+        DeliveryFailed: non-2xx other than 410, timeout, connection error, unsafe address.
+    """
+    db = store or EndpointStore()
+    endpoint = db.get(delivery.org_id, delivery.endpoint_id)
+    if endpoint is None or not endpoint.enabled:
+        return Outcome.DROPPED
+    host = urlsplit(endpoint.url).hostname or ""
+    if not resolves_safely(host):
+        raise DeliveryFailed(f"{host} resolves to a private or loopback address")
+    body = delivery.event.model_dump_json()
+    try:
+        response = _http.request("POST", endpoint.url, body=body.encode(),
+                                 headers=signed_headers(endpoint, delivery, body),
+                                 redirect=False, preload_content=True)
+    except urllib3.exceptions.HTTPError as err:
+        raise DeliveryFailed(f"{type(err).__name__}: {err}") from err
+    if 200 <= response.status < 300:
+        return Outcome.DELIVERED
+    if response.status == 410:
+        db.update(delivery.org_id, delivery.endpoint_id,
+                  {"enabled": False, "disabled_reason": f"410 Gone at {now()}",
+                   "updated_at": now()}, set())
+        return Outcome.DISABLED
+    raise DeliveryFailed(f"HTTP {response.status}")

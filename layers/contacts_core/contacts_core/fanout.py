@@ -1,0 +1,54 @@
+"""Turn stream records into deliveries: one per (event, subscribed endpoint), in order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .events import object_key, webhook_event
+from .queue import Delivery, enqueue
+from .webhook_models import EndpointItem
+from .webhook_store import EndpointStore
+
+
+class EarlierRecordFailed(Exception):
+    """A record before this one in the batch failed; this one waits for the retry."""
+
+
+class Fanout:
+    """Per invocation: endpoints are read once per org; after a failure every later record
+    fails unprocessed, so events are emitted in commit order (SPEC §6)."""
+
+    def __init__(self, store: EndpointStore | None = None) -> None:
+        self.store = store or EndpointStore()
+        self._endpoints: dict[str, list[EndpointItem]] = {}
+        self._failed = False
+        self.emitted = 0
+
+    def endpoints(self, org_id: str) -> list[EndpointItem]:
+        """The org's endpoints (cached for this batch)."""
+        if org_id not in self._endpoints:
+            self._endpoints[org_id] = self.store.all_for(org_id)
+        return self._endpoints[org_id]
+
+    def emit(self, record: dict[str, Any]) -> None:
+        """Enqueue the record's event for every endpoint that wants it.
+
+        Raises:
+            EarlierRecordFailed: an earlier record of this batch failed.
+            Exception: whatever reading endpoints or SQS raised (the record is retried).
+        """
+        if self._failed:
+            raise EarlierRecordFailed()
+        try:
+            event = webhook_event(record)
+            if event is None:
+                return
+            key = object_key(event)
+            deliveries = [(Delivery(org_id=event.organization_id, endpoint_id=e.endpoint_id,
+                                    event=event), key)
+                          for e in self.endpoints(event.organization_id) if e.wants(event.type)]
+            enqueue(deliveries)
+            self.emitted += len(deliveries)
+        except Exception:
+            self._failed = True
+            raise

@@ -1,0 +1,137 @@
+"""Pydantic models of webhook endpoints and events (SPEC §5 webhook endpoints, §6)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+
+from .models import FieldRuleError
+
+EventType = Literal[
+    "contact.created", "contact.updated", "contact.deleted",
+    "audience.created", "audience.updated", "audience.deleted",
+    "audience.contact_added", "audience.contact_removed",
+]
+EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
+Subscription = Literal[EventType, "*"]
+Url = Annotated[StrictStr, Field(min_length=8, max_length=2048)]
+
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _events_valid(events: Sequence[str] | None) -> None:
+    if events is not None and "*" in events and len(events) > 1:
+        raise FieldRuleError("events", '"*" subscribes to everything; give it alone')
+
+
+class EndpointCreate(BaseModel):
+    """Body of ``POST /v1/webhook-endpoints``. ``events`` lists event types or ``["*"]``."""
+
+    model_config = _STRICT
+
+    url: Url
+    events: list[Subscription] = Field(min_length=1, max_length=len(EVENT_TYPES))
+    description: Annotated[StrictStr, Field(max_length=512)] | None = None
+    enabled: StrictBool = True
+
+    @model_validator(mode="after")
+    def _check_events(self) -> Self:
+        _events_valid(self.events)
+        return self
+
+
+class EndpointPatch(BaseModel):
+    """Body of ``PATCH /v1/webhook-endpoints/{id}``; re-enabling clears ``disabled_reason``."""
+
+    model_config = _STRICT
+
+    url: Url | None = None
+    events: list[Subscription] | None = Field(None, min_length=1, max_length=len(EVENT_TYPES))
+    description: Annotated[StrictStr, Field(max_length=512)] | None = None
+    enabled: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        _events_valid(self.events)
+        for name in ("url", "events", "enabled"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise FieldRuleError(name, "cannot be null")
+        return self
+
+
+class EndpointItem(BaseModel):
+    """An endpoint as stored (WebhookEndpoints table, PK ``org_id``, SK ``endpoint_id``).
+
+    ``secret`` is the ``whsec_``-prefixed base64 key of Standard Webhooks; it is needed in
+    clear to sign, so it lives only here and in the create response.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    org_id: str
+    endpoint_id: str
+    url: str
+    events: list[str]
+    secret: str
+    enabled: bool = True
+    description: str | None = None
+    disabled_reason: str | None = None
+    created_at: str
+    updated_at: str
+
+    def wants(self, event_type: str) -> bool:
+        """True when enabled and subscribed to ``event_type``."""
+        return self.enabled and ("*" in self.events or event_type in self.events)
+
+
+class WebhookEndpoint(BaseModel):
+    """An endpoint as the API returns it (never with its secret)."""
+
+    id: str
+    url: str
+    events: list[str]
+    enabled: bool
+    description: str | None
+    disabled_reason: str | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_item(cls, item: EndpointItem) -> WebhookEndpoint:
+        """Render a stored endpoint without its secret."""
+        return cls(id=item.endpoint_id, url=item.url, events=item.events, enabled=item.enabled,
+                   description=item.description, disabled_reason=item.disabled_reason,
+                   created_at=item.created_at, updated_at=item.updated_at)
+
+
+class WebhookEndpointCreated(WebhookEndpoint):
+    """The create response: the only time ``secret`` (``whsec_…``) is shown."""
+
+    secret: str
+
+
+class EndpointPage(BaseModel):
+    """The org's endpoints (at most a few dozen, so one page)."""
+
+    data: list[WebhookEndpoint]
+    next_cursor: None = None
+
+
+class EventData(BaseModel):
+    """``object`` as the API returns it; ``previous_attributes`` on updates."""
+
+    object: dict[str, Any]
+    previous_attributes: dict[str, Any] | None = None
+
+
+class WebhookEvent(BaseModel):
+    """The payload of every delivery (SPEC §6). ``id`` is derived from the stream record,
+    so redeliveries and stream retries carry the same id."""
+
+    id: str
+    type: str
+    created_at: str
+    organization_id: str
+    data: EventData

@@ -1,0 +1,70 @@
+"""DynamoDB access for webhook endpoints (WebhookEndpoints table, ``ENDPOINTS_TABLE``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .store import _Expression, deserialize, dynamodb_client, serialize
+from .webhook_models import EndpointItem
+
+
+class EndpointStore:
+    """Endpoints by ``(org_id, endpoint_id)``."""
+
+    def __init__(self, client: Any | None = None) -> None:
+        self.client = client or dynamodb_client()
+        self.table = os.environ["ENDPOINTS_TABLE"]
+
+    def _key(self, org_id: str, endpoint_id: str) -> dict[str, Any]:
+        return {"org_id": {"S": org_id}, "endpoint_id": {"S": endpoint_id}}
+
+    def put(self, item: EndpointItem) -> None:
+        """Store a new endpoint."""
+        self.client.put_item(TableName=self.table, Item=serialize(item.model_dump()),
+                             ConditionExpression="attribute_not_exists(endpoint_id)")
+
+    def get(self, org_id: str, endpoint_id: str) -> EndpointItem | None:
+        """One consistent ``GetItem``."""
+        raw = self.client.get_item(TableName=self.table, Key=self._key(org_id, endpoint_id),
+                                   ConsistentRead=True).get("Item")
+        return EndpointItem(**deserialize(raw)) if raw else None
+
+    def all_for(self, org_id: str) -> list[EndpointItem]:
+        """Every endpoint of the org, oldest first."""
+        items: list[EndpointItem] = []
+        paginator = self.client.get_paginator("query")
+        for page in paginator.paginate(TableName=self.table, KeyConditionExpression="org_id = :o",
+                                       ExpressionAttributeValues={":o": {"S": org_id}}):
+            items += [EndpointItem(**deserialize(raw)) for raw in page["Items"]]
+        return items
+
+    def update(self, org_id: str, endpoint_id: str, values: dict[str, Any],
+               clear: set[str]) -> EndpointItem | None:
+        """Set ``values`` and remove ``clear`` if the endpoint exists; the new item or None."""
+        expr = _Expression()
+        clause = "SET " + ", ".join(f"{expr.name(k)} = {expr.value(v)}"
+                                    for k, v in values.items())
+        if clear:
+            clause += " REMOVE " + ", ".join(expr.name(k) for k in clear)
+        try:
+            response = self.client.update_item(
+                TableName=self.table, Key=self._key(org_id, endpoint_id),
+                UpdateExpression=clause,
+                ConditionExpression=f"attribute_exists({expr.name('endpoint_id')})",
+                ExpressionAttributeNames=expr.names, ExpressionAttributeValues=expr.values,
+                ReturnValues="ALL_NEW")
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return EndpointItem(**deserialize(response["Attributes"]))
+
+    def delete(self, org_id: str, endpoint_id: str) -> bool:
+        """Delete; False when there was nothing to delete."""
+        response = self.client.delete_item(TableName=self.table,
+                                           Key=self._key(org_id, endpoint_id),
+                                           ReturnValues="ALL_OLD")
+        return "Attributes" in response
