@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from contacts_core.openapi import build_openapi
-
 from devstack.routes import REPO_ROOT, template_routes
 
 OPENAPI_PATH = REPO_ROOT / "openapi.json"

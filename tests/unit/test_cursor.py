@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from contacts_core.cursor import decode_cursor, encode_cursor
 from contacts_core.errors import ValidationFailed
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
+
 from contacts_core.changes import ContactChanges
 from contacts_core.models import ContactCreate, ContactItem, ContactPatch
 from contacts_core.names import fold, name_key
 from contacts_core.problems import from_validation_error
-from pydantic import ValidationError
 
 
 def fields_of(exc: ValidationError) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import phonenumbers
 import pytest
+
 from contacts_core.models import ContactCreate
 from contacts_core.phones import InvalidPhone, normalise_phone
 
