@@ -12,6 +12,9 @@ from contacts_core.queue import Delivery, postpone
 
 logger = Logger()
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+# Report a batch whose records all failed as partial failures instead of raising (the
+# FIFO processor's constructor does not take BatchProcessor's flag for this).
+processor.raise_on_entire_batch_failure = False
 
 
 def record_handler(record: SQSRecord) -> None:

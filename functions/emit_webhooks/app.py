@@ -18,7 +18,10 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from contacts_core.fanout import Fanout
 
 logger = Logger()
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+# A batch whose records all fail is reported record by record, not raised: the mapping
+# retries from the first one either way.
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams,
+                           raise_on_entire_batch_failure=False)
 
 
 @logger.inject_lambda_context

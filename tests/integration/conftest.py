@@ -11,7 +11,9 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -89,3 +91,112 @@ class _Context:
 def api(dynamodb: str) -> Api:
     """The API in-process against the session's DynamoDB Local."""
     return Api()
+
+
+def function_code(function_id: str) -> Path:
+    """Code folder of any function of template.yaml (HTTP or event-driven)."""
+    from devstack.tables import load_template
+
+    resources = load_template(REPO / "template.yaml", {"CursorSecret": "x" * 32})["Resources"]
+    return REPO / resources[function_id]["Properties"]["CodeUri"]
+
+
+@pytest.fixture(scope="session")
+def sqs(dynamodb: str) -> Iterator[dict[str, str]]:
+    """moto's SQS server (DynamoDB Local has no SQS) with the template's queues.
+
+    Deliveries retry after 1 s instead of minutes (``WEBHOOK_RETRY_DELAYS``) and loopback
+    receivers are allowed, as in the local stack. Yields ``{"endpoint": url, <queue>: url}``.
+    """
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    from devstack.queues import create_queues
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    urls = create_queues(REPO / "template.yaml", endpoint)
+    env = {"AWS_ENDPOINT_URL_SQS": endpoint, "DELIVERY_QUEUE_URL": urls["WebhookDeliveryQueue"],
+           "ALLOW_LOOPBACK_WEBHOOKS": "true", "WEBHOOK_RETRY_DELAYS": "1,1,1,1,1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield {"endpoint": endpoint, **urls}
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.stop()
+
+
+class Pipeline:
+    """The webhook path in-process: the template's stream and SQS event source mappings
+    (local pollers with Lambda's semantics) feeding the real handlers."""
+
+    def __init__(self, api: Api, dynamodb: str, sqs: dict[str, str]) -> None:
+        from dataclasses import replace
+
+        from devstack.aws import local_client
+        from devstack.event_sources import SqsPoller, StreamPoller, mappings
+
+        self.api, self.sqs_urls = api, sqs
+        self.sqs = local_client("sqs", sqs["endpoint"])
+        found = mappings(REPO / "template.yaml")
+        self.streams = [StreamPoller(replace(m, starting_position="LATEST"), dynamodb,
+                                     self.invoke, self.send_failure)
+                        for m in found if m.kind == "DynamoDB"]
+        for poller in self.streams:
+            poller.poll()  # pin LATEST iterators before the test writes anything
+        self.queues = [SqsPoller(m, sqs[m.source], sqs["endpoint"], self.invoke)
+                       for m in found if m.kind == "SQS"]
+        self.failures: list[dict[str, Any]] = []
+
+    def invoke(self, function_id: str, event: dict[str, Any]) -> dict[str, Any] | None:
+        from devstack.event_sources import FunctionError
+
+        module = self.api.handler_module(function_code(function_id))
+        try:
+            return module.handler(event, _Context())
+        except Exception as err:
+            raise FunctionError(str(err)) from err
+
+    def send_failure(self, queue: str, record: dict[str, Any]) -> None:
+        self.failures.append(record)
+
+    def pump(self, until, timeout: float = 30.0) -> None:
+        """Poll streams and queues until ``until()`` holds (AssertionError on timeout)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not until():
+            if time.monotonic() > deadline:
+                raise AssertionError("pipeline did not settle in time")
+            busy = sum(p.poll() for p in self.streams) + sum(q.poll() for q in self.queues)
+            if not busy:
+                time.sleep(0.05)
+
+    def take_dead_letters(self) -> list[dict[str, Any]]:
+        """Bodies of the messages in the dead-letter queue, removed from it."""
+        bodies: list[dict[str, Any]] = []
+        url = self.sqs_urls["WebhookDeadLetterQueue"]
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+            messages = batch.get("Messages", [])
+            if not messages:
+                return bodies
+            bodies += [json.loads(m["Body"]) for m in messages]
+            self.sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(messages)])
+
+
+@pytest.fixture
+def pipeline(api: Api, dynamodb: str, sqs: dict[str, str]) -> Pipeline:
+    """A fresh pipeline that sees only what the test writes."""
+    return Pipeline(api, dynamodb, sqs)

@@ -61,6 +61,11 @@ def _changed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return {k: old.get(k) for k in new if k not in _NOT_CHANGES and old.get(k) != new[k]}
 
 
+def _image(raw: dict[str, Any]) -> dict[str, Any]:
+    # DynamoDB Local writes an empty map as {} instead of {"M": {}} in stream images.
+    return deserialize({k: v if v else {"M": {}} for k, v in raw.items()})
+
+
 def webhook_event(record: dict[str, Any]) -> WebhookEvent | None:
     """The event for one raw stream record, or None when it is not one (bookkeeping, guard,
     a count-only change, a table we do not publish).
@@ -71,8 +76,8 @@ def webhook_event(record: dict[str, Any]) -> WebhookEvent | None:
     table = table_of(record["eventSourceARN"])
     stream = record["dynamodb"]
     name = record["eventName"]
-    new = deserialize(stream["NewImage"]) if "NewImage" in stream else None
-    old = deserialize(stream["OldImage"]) if "OldImage" in stream else None
+    new = _image(stream["NewImage"]) if "NewImage" in stream else None
+    old = _image(stream["OldImage"]) if "OldImage" in stream else None
     image = new if new is not None else old
     assert image is not None
     if table == os.environ.get("CONTACTS_TABLE"):

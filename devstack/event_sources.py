@@ -1,0 +1,319 @@
+"""Local event source mappings: DynamoDB Streams and SQS pollers with Lambda's semantics.
+
+The mappings are read from template.yaml (``Events`` of ``Type: DynamoDB`` / ``SQS``):
+batch size, starting position, filter criteria, ``ReportBatchItemFailures``,
+``BisectBatchOnFunctionError``, ``MaximumRetryAttempts``, ``MaximumRecordAgeInSeconds``
+and the on-failure destination. Functions are invoked through ``invoke(function_id,
+event) -> response`` (raising :class:`FunctionError` on a function error), so the local
+stack plugs in its worker processes and tests may call handlers in-process.
+
+Streams: shards are read in order (parents first); a batch is retried from the first
+failed record (partial batch response) or, on a function error, split in halves when
+bisecting; after the last retry, or for records older than the maximum age, the batch's
+description goes to the on-failure SQS queue and reading moves on — as Lambda does.
+SQS: messages reported as failed (or all, on a function error) stay in the queue and come
+back after their visibility timeout; the others are deleted; redrive is the queue's own.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from devstack.aws import local_client
+from devstack.filters import FilterCriteria
+from devstack.tables import load_template
+
+
+class FunctionError(Exception):
+    """The function raised (Lambda's ``FunctionError``); the batch failed as a whole."""
+
+
+Invoke = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+
+
+@dataclass
+class Mapping:
+    """One event source mapping of template.yaml."""
+
+    function_id: str
+    kind: str  # "DynamoDB" or "SQS"
+    source: str  # table or queue logical id
+    batch_size: int
+    starting_position: str = "TRIM_HORIZON"
+    filters: FilterCriteria = field(default_factory=lambda: FilterCriteria(None))
+    partial_batch: bool = False
+    bisect: bool = False
+    max_retries: int = -1  # -1: until the record expires, as on AWS
+    max_record_age: int = -1
+    on_failure: str | None = None  # queue logical id
+
+
+def _logical_id(value: Any) -> str:
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return str(value["Fn::GetAtt"][0])
+    return str(value).rsplit(":", 1)[-1]
+
+
+def mappings(template_path: Path) -> list[Mapping]:
+    """Every DynamoDB and SQS event source mapping declared in the template."""
+    template = load_template(template_path, {"CursorSecret": "x" * 32})
+    found = []
+    for function_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in (resource["Properties"].get("Events") or {}).values():
+            kind, props = event.get("Type"), event.get("Properties", {})
+            if kind not in ("DynamoDB", "SQS"):
+                continue
+            destination = props.get("DestinationConfig", {}).get("OnFailure", {})
+            found.append(Mapping(
+                function_id=function_id, kind=kind,
+                source=_logical_id(props["Stream"] if kind == "DynamoDB" else props["Queue"]),
+                batch_size=int(props.get("BatchSize", 100 if kind == "DynamoDB" else 10)),
+                starting_position=props.get("StartingPosition", "TRIM_HORIZON"),
+                filters=FilterCriteria(props.get("FilterCriteria", {}).get("Filters")),
+                partial_batch="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                bisect=bool(props.get("BisectBatchOnFunctionError", False)),
+                max_retries=int(props.get("MaximumRetryAttempts", -1)),
+                max_record_age=int(props.get("MaximumRecordAgeInSeconds", -1)),
+                on_failure=_logical_id(destination["Destination"])
+                if destination.get("Destination") else None))
+    return found
+
+
+def _failed_ids(response: dict[str, Any] | None) -> list[str]:
+    failures = (response or {}).get("batchItemFailures") or []
+    return [str(f["itemIdentifier"]) for f in failures]
+
+
+class StreamPoller:
+    """Feeds one table's stream to one function, like a Lambda event source mapping."""
+
+    def __init__(self, mapping: Mapping, endpoint_url: str, invoke: Invoke,
+                 send_failure: Callable[[str, dict[str, Any]], None]) -> None:
+        self.mapping, self.invoke, self.send_failure = mapping, invoke, send_failure
+        self.streams = local_client("dynamodbstreams", endpoint_url)
+        ddb = local_client("dynamodb", endpoint_url)
+        self.stream_arn = ddb.describe_table(TableName=mapping.source)["Table"]["LatestStreamArn"]
+        self.iterators: dict[str, str | None] = {}
+        self.last_sequence: dict[str, str] = {}
+        self.pinned: set[str] = set()
+        self.finished: set[str] = set()
+        self.pending: dict[str, list[dict[str, Any]]] = {}
+
+    def _shards(self) -> list[dict[str, Any]]:
+        shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
+        ordered, known = [], {s["ShardId"] for s in shards["Shards"]}
+        for shard in shards["Shards"]:  # parents before children
+            parent = shard.get("ParentShardId")
+            if parent in known and parent not in self.finished and parent not in self.iterators:
+                continue
+            ordered.append(shard)
+        return ordered
+
+    def poll(self) -> int:
+        """Read every shard once and deliver what is there; returns records handled."""
+        handled = 0
+        for shard in self._shards():
+            shard_id = shard["ShardId"]
+            if shard_id in self.finished:
+                continue
+            if shard_id not in self.iterators:
+                self.iterators[shard_id] = self._iterator(shard_id)
+            buffer = self.pending.setdefault(shard_id, [])
+            iterator = self.iterators[shard_id]
+            while iterator and len(buffer) < self.mapping.batch_size:
+                try:
+                    response = self.streams.get_records(ShardIterator=iterator,
+                                                        Limit=self.mapping.batch_size)
+                except (self.streams.exceptions.TrimmedDataAccessException,
+                        self.streams.exceptions.ExpiredIteratorException):
+                    iterator = self._iterator(shard_id)
+                    continue
+                iterator = response.get("NextShardIterator")
+                if response["Records"]:
+                    self.last_sequence[shard_id] = response["Records"][-1]["dynamodb"][
+                        "SequenceNumber"]
+                records = [self._lambda_record(r) for r in response["Records"]]
+                buffer += [r for r in records if self.mapping.filters.passes(r)]
+                if not response["Records"]:
+                    break
+            self.iterators[shard_id] = iterator
+            if iterator is None and not buffer:
+                self.finished.add(shard_id)
+            while buffer:
+                batch = buffer[:self.mapping.batch_size]
+                del buffer[:len(batch)]
+                self._deliver(batch, shard_id, attempt=0)
+                handled += len(batch)
+        return handled
+
+    def _iterator(self, shard_id: str) -> str:
+        """A fresh iterator: after the last record read, else the starting position.
+
+        ``LATEST`` is taken as "after the newest record now in the shard", found by reading
+        from the trim horizon (DynamoDB Local's own LATEST iterators never advance).
+        """
+        if self.mapping.starting_position == "LATEST" and shard_id not in self.pinned:
+            self._skip_existing(shard_id)
+        self.pinned.add(shard_id)
+        if shard_id in self.last_sequence:
+            return self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard_id,
+                ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                SequenceNumber=self.last_sequence[shard_id])["ShardIterator"]
+        return self.streams.get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=shard_id,
+            ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+
+    def _skip_existing(self, shard_id: str) -> None:
+        iterator: str | None = self.streams.get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=shard_id,
+            ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while iterator:
+            response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            if not response["Records"]:
+                return
+            self.last_sequence[shard_id] = response["Records"][-1]["dynamodb"]["SequenceNumber"]
+            iterator = response.get("NextShardIterator")
+
+    def _lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        raw = json.loads(json.dumps(record, default=_json_default))
+        raw["eventSourceARN"] = self.stream_arn
+        raw.setdefault("eventSource", "aws:dynamodb")
+        raw.setdefault("awsRegion", "us-east-1")
+        return raw
+
+    def _expired(self, record: dict[str, Any]) -> bool:
+        if self.mapping.max_record_age < 0:
+            return False
+        created = float(record["dynamodb"]["ApproximateCreationDateTime"])
+        return time.time() - created > self.mapping.max_record_age
+
+    def _deliver(self, batch: list[dict[str, Any]], shard_id: str, attempt: int) -> None:
+        while batch:
+            fresh = [r for r in batch if not self._expired(r)]
+            if len(fresh) < len(batch):
+                self._give_up([r for r in batch if self._expired(r)], shard_id, "RecordAgeExceeded")
+                batch = fresh
+                continue
+            try:
+                response = self.invoke(self.mapping.function_id, {"Records": batch})
+            except FunctionError:
+                if self.mapping.bisect and len(batch) > 1:
+                    half = len(batch) // 2
+                    self._deliver(batch[:half], shard_id, attempt + 1)
+                    self._deliver(batch[half:], shard_id, attempt + 1)
+                    return
+                failed_from = 0
+            else:
+                failed = set(_failed_ids(response)) if self.mapping.partial_batch else set()
+                if not failed:
+                    return
+                sequence = [r["dynamodb"]["SequenceNumber"] for r in batch]
+                failed_from = min(i for i, s in enumerate(sequence) if s in failed)
+            batch = batch[failed_from:]
+            attempt += 1
+            if 0 <= self.mapping.max_retries < attempt:
+                self._give_up(batch, shard_id, "RetryAttemptsExhausted")
+                return
+            time.sleep(min(2.0, 0.05 * 2**attempt))
+
+    def _give_up(self, batch: list[dict[str, Any]], shard_id: str, reason: str) -> None:
+        if not batch or not self.mapping.on_failure:
+            return
+        self.send_failure(self.mapping.on_failure, {
+            "requestContext": {"condition": reason,
+                               "functionArn": f"arn:aws:lambda:local:{self.mapping.function_id}"},
+            "timestamp": datetime.now(UTC).isoformat(),
+            "DDBStreamBatchInfo": {
+                "shardId": shard_id, "streamArn": self.stream_arn, "batchSize": len(batch),
+                "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"]}})
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, bytes | bytearray):
+        import base64
+        return base64.b64encode(value).decode()
+    if isinstance(value, set):
+        return sorted(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+class SqsPoller:
+    """Feeds one queue to one function, like Lambda's SQS event source mapping."""
+
+    def __init__(self, mapping: Mapping, queue_url: str, endpoint_url: str,
+                 invoke: Invoke) -> None:
+        self.mapping, self.queue_url, self.invoke = mapping, queue_url, invoke
+        self.sqs = local_client("sqs", endpoint_url)
+        self.queue_arn = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def poll(self, wait_seconds: int = 0) -> int:
+        """Receive one batch and invoke the function with it; returns messages handled."""
+        response = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=min(self.mapping.batch_size, 10),
+            AttributeNames=["All"], MessageAttributeNames=["All"], WaitTimeSeconds=wait_seconds)
+        messages = response.get("Messages", [])
+        if not messages:
+            return 0
+        records = [{
+            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+            "attributes": m.get("Attributes", {}), "messageAttributes": m.get(
+                "MessageAttributes", {}), "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn, "awsRegion": "us-east-1"} for m in messages]
+        try:
+            result = self.invoke(self.mapping.function_id, {"Records": records})
+        except FunctionError:
+            return len(records)
+        failed = set(_failed_ids(result)) if self.mapping.partial_batch else set()
+        done = [r for r in records if r["messageId"] not in failed]
+        for start in range(0, len(done), 10):
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
+                for i, r in enumerate(done[start:start + 10])])
+        return len(records)
+
+
+class EventSourceRunner:
+    """Polls every mapping in background threads until :meth:`stop` (for the local stack)."""
+
+    def __init__(self, pollers: list[StreamPoller | SqsPoller], interval: float = 0.2) -> None:
+        self.pollers, self.interval = pollers, interval
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(p,), daemon=True,
+                                          name=f"esm-{p.mapping.function_id}")
+                         for p in pollers]
+
+    def _run(self, poller: StreamPoller | SqsPoller) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = poller.poll()
+            except Exception as err:  # keep polling; the stack's log shows why
+                print(f"event source {poller.mapping.function_id}: {err}", flush=True)
+                busy = 0
+            if not busy:
+                self._stop.wait(self.interval)
+
+    def start(self) -> EventSourceRunner:
+        """Start one thread per mapping."""
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop polling and wait for the threads."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)

@@ -1,0 +1,175 @@
+"""Webhooks end to end in-process: DynamoDB Local streams → emit_webhooks → SQS (moto) →
+deliver_webhooks → receivers on 127.0.0.1 (SPEC §6, issue 4)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+from standardwebhooks import WebhookVerificationError
+
+from devstack.receiver import WebhookReceiver, verify
+
+pytestmark = pytest.mark.usefixtures("sqs")
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    """Endpoints on one server: /ok → 200, /down → 500 forever, /gone → 410,
+    /flaky → 500 on its first try of each event, /chaos → random."""
+    tries: dict[tuple[str, str], int] = {}
+    chaos = random.Random(7)
+
+    def respond(path: str, event: dict, nth: int) -> int:
+        key = (path, event["id"])
+        tries[key] = tries.get(key, 0) + 1
+        if path == "/down":
+            return 500
+        if path == "/gone":
+            return 410
+        if path == "/flaky":
+            return 500 if tries[key] == 1 else 204
+        if path == "/chaos":
+            return 503 if event["id"].endswith(("0", "1")) or chaos.random() < 0.3 else 200
+        return 200
+
+    server = WebhookReceiver(respond=respond).start()
+    yield server
+    server.stop()
+
+
+def endpoint(api, org_id, url, events=("*",)):
+    response = api.request("POST", "/v1/webhook-endpoints", org_id=org_id,
+                           json_body={"url": url, "events": list(events)})
+    assert response.status == 201, response.body
+    return response.body
+
+
+def delivered(receiver, path):
+    return [r for r in receiver.on(path) if 200 <= r.status < 300]
+
+
+def test_contact_changes_arrive_signed_in_commit_order(api, org_id, pipeline, receiver):
+    # Given an endpoint subscribed to everything
+    hook = endpoint(api, org_id, receiver.url + "/ok")
+    # When a contact is created, updated twice, upserted unchanged, and deleted
+    sam = api.request("POST", "/v1/contacts", org_id=org_id, json_body={
+        "phone": "+27821234567", "first_name": "Sam", "tags": ["vip"]}).body
+    path = f"/v1/contacts/{sam['id']}"
+    api.request("PATCH", path, org_id=org_id, json_body={"first_name": "Samuel"})
+    api.request("PATCH", path, org_id=org_id, json_body={"tags": ["vip", "renewed"]})
+    unchanged = api.request("POST", "/v1/contacts/upsert", org_id=org_id,
+                            json_body={"phone": "+27821234567", "first_name": "Samuel"})
+    assert unchanged.body["result"] == "unchanged"
+    api.request("DELETE", path, org_id=org_id)
+    # Then four events arrive, in commit order, each verified with the endpoint's secret
+    pipeline.pump(lambda: len(delivered(receiver, "/ok")) >= 4)
+    events = [verify(r, hook["secret"]) for r in delivered(receiver, "/ok")]
+    assert [e["type"] for e in events] == ["contact.created", "contact.updated",
+                                           "contact.updated", "contact.deleted"]
+    assert [e["data"]["object"]["version"] for e in events] == [1, 2, 3, 3]
+    assert events[1]["data"]["previous_attributes"] == {"first_name": "Sam"}
+    assert events[2]["data"]["previous_attributes"] == {"tags": ["vip"]}
+    assert all(e["organization_id"] == org_id and e["id"].startswith("evt_") for e in events)
+    assert [r.headers["webhook-id"] for r in delivered(receiver, "/ok")] == [
+        e["id"] for e in events]
+    pipeline.pump(lambda: True)
+    assert len(receiver.on("/ok")) == 4, "the unchanged upsert must emit nothing"
+
+
+def test_signature_fails_on_tampered_body_or_wrong_secret(api, org_id, pipeline, receiver):
+    hook = endpoint(api, org_id, receiver.url + "/ok", ["contact.created"])
+    api.request("POST", "/v1/contacts", org_id=org_id, json_body={"email": "ahmed@example.com"})
+    pipeline.pump(lambda: len(receiver.on("/ok")) >= 1)
+    (request,) = receiver.on("/ok")
+    assert verify(request, hook["secret"])["type"] == "contact.created"
+    request.body = request.body.replace("ahmed", "mallory")
+    with pytest.raises(WebhookVerificationError):
+        verify(request, hook["secret"])
+    with pytest.raises(WebhookVerificationError):
+        verify(receiver.on("/ok")[0], "whsec_" + "A" * 43 + "=")
+
+
+def test_a_dead_endpoint_delays_no_one_and_ends_in_the_dead_letter_queue(
+        api, org_id, pipeline, receiver):
+    # Given one endpoint that always answers 500 and one that works
+    endpoint(api, org_id, receiver.url + "/down", ["contact.created"])
+    endpoint(api, org_id, receiver.url + "/ok", ["contact.created"])
+    pipeline.take_dead_letters()
+    # When three contacts are created
+    for i in range(3):
+        api.request("POST", "/v1/contacts", org_id=org_id, json_body={"email": f"{i}@x.co"})
+    # Then the working endpoint has all three while the dead one has only had first tries
+    pipeline.pump(lambda: len(delivered(receiver, "/ok")) == 3)
+    assert len({r.event["id"] for r in receiver.on("/down")}) <= 3
+    assert max(sum(1 for r in receiver.on("/down") if r.event["id"] == e)
+               for e in {r.event["id"] for r in receiver.on("/down")} or {""}) <= 2
+    # And after its six attempts every event is in the DLQ, whole
+    dead: list[dict] = []
+    pipeline.pump(lambda: len(dead.extend(pipeline.take_dead_letters()) or dead) == 3,
+                  timeout=60)
+    assert sorted(d["event"]["data"]["object"]["email"] for d in dead) == [
+        "0@x.co", "1@x.co", "2@x.co"]
+    assert all(len([r for r in receiver.on("/down") if r.event["id"] == d["event"]["id"]]) == 6
+               for d in dead)
+
+
+def test_redelivery_keeps_the_webhook_id(api, org_id, pipeline, receiver):
+    endpoint(api, org_id, receiver.url + "/flaky")
+    api.request("POST", "/v1/contacts", org_id=org_id, json_body={"email": "priya@example.com"})
+    pipeline.pump(lambda: len(delivered(receiver, "/flaky")) == 1, timeout=30)
+    first, second = receiver.on("/flaky")
+    assert (first.status, second.status) == (500, 204)
+    assert first.headers["webhook-id"] == second.headers["webhook-id"] == first.event["id"]
+    assert first.body == second.body
+
+
+def test_410_disables_the_endpoint(api, org_id, pipeline, receiver):
+    gone = endpoint(api, org_id, receiver.url + "/gone")
+    api.request("POST", "/v1/contacts", org_id=org_id, json_body={"email": "ravi@example.com"})
+    pipeline.pump(lambda: len(receiver.on("/gone")) == 1)
+    pipeline.pump(lambda: not api.request("GET", f"/v1/webhook-endpoints/{gone['id']}",
+                                          org_id=org_id).body["enabled"])
+    fetched = api.request("GET", f"/v1/webhook-endpoints/{gone['id']}", org_id=org_id).body
+    assert fetched["disabled_reason"].startswith("410 Gone")
+    api.request("POST", "/v1/contacts", org_id=org_id, json_body={"email": "kumar@example.com"})
+    pipeline.pump(lambda: True)
+    assert len(receiver.on("/gone")) == 1
+
+
+def test_delivered_plus_dead_lettered_equals_emitted(api, org_id, pipeline, receiver):
+    # Given a chaotic endpoint (some events always fail, the rest fail at random)
+    endpoint(api, org_id, receiver.url + "/chaos")
+    pipeline.take_dead_letters()
+    # When 60 contacts are created and each is updated twice, in bulk and one by one
+    bulk = api.request("POST", "/v1/contacts/bulk", org_id=org_id, json_body={"contacts": [
+        {"email": f"c{i}@example.com"} for i in range(60)]}).body
+    ids = [r["id"] for r in bulk["results"]]
+    for n, contact_id in enumerate(ids):
+        api.request("PATCH", f"/v1/contacts/{contact_id}", org_id=org_id,
+                    json_body={"first_name": f"N{n}"})
+    api.request("POST", "/v1/contacts/bulk", org_id=org_id, json_body={"contacts": [
+        {"email": f"c{i}@example.com", "language": "en"} for i in range(60)]})
+    emitted = 180
+    # Then every event is delivered exactly once or dead-lettered, none lost
+    dead: list[dict] = []
+
+    def settled() -> bool:
+        dead.extend(pipeline.take_dead_letters())
+        ok = {r.event["id"] for r in receiver.on("/chaos") if r.status == 200}
+        return len(ok) + len(dead) >= emitted
+
+    pipeline.pump(settled, timeout=120)
+    ok_ids = [r.event["id"] for r in receiver.on("/chaos") if r.status == 200]
+    dead_ids = [d["event"]["id"] for d in dead]
+    assert len(ok_ids) == len(set(ok_ids)), "delivered twice"
+    assert not set(ok_ids) & set(dead_ids)
+    assert len(ok_ids) + len(dead_ids) == emitted
+    assert dead_ids, "events that always fail must be dead-lettered"
+    per_contact: dict[str, list[int]] = {}
+    for r in receiver.on("/chaos"):
+        if r.status == 200:
+            obj = r.event["data"]["object"]
+            per_contact.setdefault(obj["id"], []).append(obj["version"])
+    assert all(v == sorted(v) for v in per_contact.values()), "out of commit order"

@@ -1,0 +1,265 @@
+"""The Docker-free runner behind LocalApigwService, on a tiny synthetic "built" template.
+
+Checks Lambda-like behaviour independent of the domain code: isolated sys.path
+(function, layer, runtime dir only), environment from the template, the context
+object, errors -> 502 with the traceback in the logs, import errors, timeouts,
+parallel warm workers and that closing leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from samcli.lib.providers.sam_function_provider import SamFunctionProvider
+
+from devstack.api import ApiServer, load_stacks
+from devstack.lambda_runtime import ensure_lambda_runtime
+from devstack.runner import LambdaFunctionError, ProcessLambdaRunner
+
+TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Greeting: {Type: String, Default: hello}
+Globals:
+  Function:
+    Runtime: python3.13
+    Handler: app.handler
+    Timeout: 3
+    MemorySize: 256
+    Layers: [!Ref Lib]
+    Environment:
+      Variables: {GREETING: !Ref Greeting, TABLE: !Ref Things}
+Resources:
+  Lib:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: Lib}
+  Things:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+{functions}
+"""
+
+FUNCTION = """
+  {name}:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: {name}
+      Timeout: {timeout}
+      Events:
+        Api: {{Type: HttpApi, Properties: {{Method: GET, Path: /{path}}}}}
+"""
+
+HANDLERS = {
+    "Echo": """
+        import json, os, sys
+        import libmod
+
+        def handler(event, context):
+            try:
+                import pytest  # noqa: F401  (only in the devstack venv)
+                leaked = True
+            except ImportError:
+                leaked = False
+            import boto3
+            print("echo says hi")
+            return {"statusCode": 200, "body": json.dumps({
+                "sys_path": sys.path, "leaked": leaked, "boto3": boto3.__file__,
+                "lib": libmod.VALUE, "pid": os.getpid(), "env": dict(os.environ),
+                "path": event["rawPath"],
+                "context": {"name": context.function_name, "mem": context.memory_limit_in_mb,
+                            "arn": context.invoked_function_arn, "id": context.aws_request_id,
+                            "left": context.get_remaining_time_in_millis()}})}
+    """,
+    "Boom": """
+        def handler(event, context):
+            return 1 / 0
+    """,
+    "Broken": """
+        import module_that_is_not_packaged  # noqa: F401
+
+        def handler(event, context):
+            return {"statusCode": 200}
+    """,
+    "Slow": """
+        import json, os, time
+
+        def handler(event, context):
+            time.sleep(float(event.get("queryStringParameters", {}).get("s", "0.6")))
+            return {"statusCode": 200, "body": json.dumps({"pid": os.getpid()})}
+    """,
+}
+HANDLERS["Sleepy"] = HANDLERS["Slow"]
+TIMEOUTS = {"Slow": 1, "Sleepy": 60}
+
+
+def child_pids() -> set[int]:
+    """Direct children of this process (``pgrep -P``, Linux and macOS)."""
+    out = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True, text=True)
+    return {int(pid) for pid in out.stdout.split()}
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("build")
+    functions = ""
+    for name, source in HANDLERS.items():
+        (root / name).mkdir()
+        (root / name / "app.py").write_text(textwrap.dedent(source))
+        functions += FUNCTION.format(name=name, timeout=TIMEOUTS.get(name, 3), path=name.lower())
+    (root / "Lib" / "python").mkdir(parents=True)
+    (root / "Lib" / "python" / "libmod.py").write_text("VALUE = 'from-layer'\n")
+    (root / "template.yaml").write_text(TEMPLATE.replace("{functions}", functions))
+    return root
+
+
+class Env:
+    def __init__(self, runner: ProcessLambdaRunner, server: ApiServer, log: io.StringIO):
+        self.runner, self.server, self.log = runner, server, log
+
+    def get(self, path: str, **params: str) -> requests.Response:
+        return requests.get(f"{self.server.base_url}/{path}", params=params, timeout=30)
+
+    def wait_for_log(self, text: str, timeout: float = 5.0) -> str:
+        deadline = time.monotonic() + timeout
+        while text not in self.log.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.log.getvalue()
+
+
+@pytest.fixture(scope="module")
+def env(build: Path) -> Iterator[Env]:
+    before = child_pids()
+    stacks = load_stacks(build / "template.yaml", {"Greeting": "bonjour"})
+    log = io.StringIO()
+    runner = ProcessLambdaRunner(
+        SamFunctionProvider(stacks), ensure_lambda_runtime(),
+        extra_env={"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:9"},
+        max_concurrency=3, log_stream=log, cwd=str(build),
+    )
+    server = ApiServer(stacks, runner, port=0, cwd=build, stderr=log).start()
+    try:
+        yield Env(runner, server, log)
+    finally:
+        server.stop()
+        runner.close()
+    assert not child_pids() - before, "workers left behind"
+
+
+def test_worker_sees_only_function_layer_and_runtime(env: Env, build: Path) -> None:
+    body = env.get("echo").json()
+    runtime = str(ensure_lambda_runtime().resolve())
+    assert body["sys_path"][:3] == [str(build / "Echo"), str(build / "Lib" / "python"), runtime]
+    assert not [p for p in body["sys_path"] if "site-packages" in p]
+    assert body["leaked"] is False
+    assert body["boto3"].startswith(runtime)
+    assert body["lib"] == "from-layer"
+
+
+def test_environment_comes_from_template_and_stack(env: Env) -> None:
+    e = env.get("echo").json()["env"]
+    assert e["GREETING"] == "bonjour"  # parameter override
+    assert e["TABLE"] == "Things"  # !Ref table -> local name = logical id
+    assert e["AWS_ENDPOINT_URL_DYNAMODB"] == "http://127.0.0.1:9"
+    assert (e["AWS_ACCESS_KEY_ID"], e["AWS_SECRET_ACCESS_KEY"]) == ("test", "test")
+    assert e["AWS_REGION"] == "us-east-1"
+    assert e["AWS_LAMBDA_FUNCTION_NAME"] == "Echo"
+    assert "VIRTUAL_ENV" not in e and "PYTEST_CURRENT_TEST" not in e
+
+
+def test_context_object(env: Env) -> None:
+    ctx = env.get("echo").json()["context"]
+    assert ctx["name"] == "Echo" and ctx["mem"] == 256
+    assert ctx["arn"] == "arn:aws:lambda:us-east-1:123456789012:function:Echo"
+    assert len(ctx["id"]) == 36
+    assert 0 < ctx["left"] <= 3000
+
+
+def test_v2_event_and_prints_go_to_logs(env: Env) -> None:
+    response = env.get("echo")
+    assert response.json()["path"] == "/echo"
+    assert "echo says hi" in env.wait_for_log("echo says hi")
+
+
+def test_warm_worker_is_reused(env: Env) -> None:
+    assert env.get("echo").json()["pid"] == env.get("echo").json()["pid"]
+
+
+def test_unhandled_exception_is_502_with_traceback_in_logs(env: Env) -> None:
+    response = env.get("boom")
+    assert response.status_code == 502
+    assert response.json() == {"message": "Internal server error"}
+    log = env.wait_for_log("ZeroDivisionError: division by zero")
+    assert "Traceback (most recent call last)" in log
+    with pytest.raises(LambdaFunctionError) as info:
+        env.runner.invoke_json("Boom", "{}")
+    assert info.value.error["errorType"] == "ZeroDivisionError"
+    assert info.value.error["stackTrace"]
+
+
+def test_packaging_mistake_fails_like_lambda(env: Env) -> None:
+    assert env.get("broken").status_code == 502
+    with pytest.raises(LambdaFunctionError) as info:
+        env.runner.invoke_json("Broken", "{}")
+    assert info.value.error["errorType"] == "Runtime.ImportModuleError"
+    assert "module_that_is_not_packaged" in info.value.error["errorMessage"]
+
+
+def test_timeout_kills_the_worker(env: Env) -> None:
+    started = time.monotonic()
+    response = env.get("slow", s="5")
+    assert response.status_code == 502
+    assert time.monotonic() - started < 4
+    assert "Task timed out after 1.00 seconds" in env.wait_for_log("Task timed out")
+
+
+def test_concurrent_requests_run_in_parallel_workers(env: Env) -> None:
+    env.get("slow", s="0")  # one warm worker
+    started = time.monotonic()
+    with ThreadPoolExecutor(3) as pool:
+        responses = list(pool.map(lambda _: env.get("slow", s="0.6"), range(3)))
+    elapsed = time.monotonic() - started
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert len({r.json()["pid"] for r in responses}) == 3
+    assert elapsed < 1.6, elapsed
+
+
+def test_direct_invoke_returns_the_result(env: Env) -> None:
+    event = json.dumps({"queryStringParameters": {"s": "0"}})
+    result = json.loads(env.runner.invoke_json("Slow", event))
+    assert result["statusCode"] == 200
+
+
+def test_close_stops_busy_workers(build: Path) -> None:
+    before = child_pids()
+    stacks = load_stacks(build / "template.yaml", {})
+    runner = ProcessLambdaRunner(
+        SamFunctionProvider(stacks), ensure_lambda_runtime(), log_stream=io.StringIO(),
+        cwd=str(build),
+    )
+    event = json.dumps({"queryStringParameters": {"s": "30"}})
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(runner.invoke_json, "Sleepy", event)
+        deadline = time.monotonic() + 10
+        while not runner.pool.pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        started = time.monotonic()
+        runner.close()
+        with pytest.raises(LambdaFunctionError):
+            future.result(timeout=10)
+        assert time.monotonic() - started < 6  # not the 30 s sleep nor the 60 s timeout
+    assert not child_pids() - before
