@@ -1,8 +1,9 @@
 """Each function's IAM policy in template.yaml allows what the function really does.
 
-Every DynamoDB call a scenario makes through a function's handler is recorded as
-``(action, table)`` — transactions as their inner Put/Update/Delete/ConditionCheck, which
-is how IAM authorises them — and checked against that function's policy statements.
+Every DynamoDB and SQS call a scenario makes through a function's handler is recorded as
+``(service:action, resource logical id)`` — transactions as their inner Put/Update/Delete/
+ConditionCheck, which is how IAM authorises them — and checked against that function's
+policy statements. The stream-triggered functions run through the webhook pipeline.
 """
 
 from __future__ import annotations
@@ -20,33 +21,51 @@ TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteI
 
 
 class AccessLog:
-    def __init__(self) -> None:
-        self.seen: set[tuple[str, str]] = set()
+    """What each function did, keyed by the function running at the time."""
 
-    def record(self, model, params, **_: object) -> None:
+    def __init__(self) -> None:
+        self.current: str | None = None
+        self.by_function: dict[str, set[tuple[str, str]]] = {}
+
+    def add(self, action: str, resource: str) -> None:
+        if self.current:
+            self.by_function.setdefault(self.current, set()).add((action, resource))
+
+    def record_dynamodb(self, model, params, **_: object) -> None:
         name = model.name
         if name == "TransactWriteItems":
             for item in params["TransactItems"]:
                 (kind, body), = item.items()
-                self.seen.add((TRANSACT_ACTIONS[kind], body["TableName"]))
+                self.add("dynamodb:" + TRANSACT_ACTIONS[kind], body["TableName"])
         elif name.startswith("Batch"):
             for table in params["RequestItems"]:
-                self.seen.add((name, table))
+                self.add("dynamodb:" + name, table)
         else:
-            self.seen.add((name, params["TableName"]))
+            self.add("dynamodb:" + name, params["TableName"])
+
+    def record_sqs(self, model, params, **_: object) -> None:
+        queue = params["QueueUrl"].rsplit("/", 1)[-1].removesuffix(".fifo")
+        action = "SendMessage" if model.name == "SendMessageBatch" else model.name
+        self.add("sqs:" + action, queue)
 
 
 @pytest.fixture
-def access(dynamodb: str) -> Iterator[AccessLog]:
+def access(dynamodb: str, sqs: dict[str, str]) -> Iterator[AccessLog]:
+    from contacts_core.queue import sqs_client
+
     log = AccessLog()
-    events = dynamodb_client().meta.events
-    events.register("before-parameter-build.dynamodb", log.record)
+    hooks = [(dynamodb_client().meta.events, "before-parameter-build.dynamodb",
+              log.record_dynamodb),
+             (sqs_client().meta.events, "before-parameter-build.sqs", log.record_sqs)]
+    for events, name, handler in hooks:
+        events.register(name, handler)
     yield log
-    events.unregister("before-parameter-build.dynamodb", log.record)
+    for events, name, handler in hooks:
+        events.unregister(name, handler)
 
 
 def allowed(function_id: str) -> set[tuple[str, str]]:
-    """``(action, table)`` pairs the function's policy grants (table = local name)."""
+    """``(action, logical id)`` pairs the function's policy grants."""
     resources = parse_yaml_file(str(TEMPLATE))["Resources"]  # raw: GetAtt unresolved
     grants = set()
     for policy in resources[function_id]["Properties"]["Policies"]:
@@ -55,8 +74,7 @@ def allowed(function_id: str) -> set[tuple[str, str]]:
             targets = targets if isinstance(targets, list) else [targets]
             tables = {t["Fn::GetAtt"][0] for t in targets if isinstance(t, dict)
                       and "Fn::GetAtt" in t}
-            grants |= {(a.removeprefix("dynamodb:"), t) for a in statement["Action"]
-                       for t in tables}
+            grants |= {(a, t) for a in statement["Action"] for t in tables}
     return grants
 
 
@@ -96,23 +114,46 @@ def exercise(api, org_id: str) -> None:
     api.request("DELETE", f"/v1/audiences/{aud}", org_id=org_id)
 
 
-def test_every_dynamodb_call_is_granted_by_the_functions_policy(api, org_id, access):
-    by_function: dict[str, set[tuple[str, str]]] = {}
-    original = api.request
+def test_every_call_is_granted_by_the_functions_policy(api, org_id, access, pipeline):
+    from devstack.receiver import WebhookReceiver
+
+    original_request, original_invoke = api.request, pipeline.invoke
 
     def recording(method, path, **kwargs):
-        access.seen = set()
-        response = original(method, path, **kwargs)
         route = next(r for r in api.routes if r.method == method and r.pattern.match(path))
-        by_function.setdefault(route.function_id, set()).update(access.seen)
-        return response
+        access.current = route.function_id
+        try:
+            return original_request(method, path, **kwargs)
+        finally:
+            access.current = None
 
-    api.request = recording
+    def invoking(function_id, event):
+        access.current = function_id
+        try:
+            return original_invoke(function_id, event)
+        finally:
+            access.current = None
+
+    receiver = WebhookReceiver(respond=lambda path, event, n: 500 if n == 0 else 200).start()
+    api.request, pipeline.invoke = recording, invoking
+    for poller in [*pipeline.streams, *pipeline.queues]:
+        poller.invoke = invoking
     try:
+        hook = api.request("POST", "/v1/webhook-endpoints", org_id=org_id,
+                           json_body={"url": receiver.url + "/", "events": ["*"]}).body
+        api.request("GET", "/v1/webhook-endpoints", org_id=org_id)
+        api.request("GET", f"/v1/webhook-endpoints/{hook['id']}", org_id=org_id)
         exercise(api, org_id)
+        pipeline.pump(lambda: sum(r.status == 200 for r in receiver.received) >= 10, timeout=60)
+        api.request("PATCH", f"/v1/webhook-endpoints/{hook['id']}", org_id=org_id,
+                    json_body={"enabled": False})
+        api.request("DELETE", f"/v1/webhook-endpoints/{hook['id']}", org_id=org_id)
     finally:
-        api.request = original
-    assert set(by_function) == {r.function_id for r in api.routes}
-    for function_id, used in by_function.items():
+        api.request, pipeline.invoke = original_request, original_invoke
+        receiver.stop()
+    functions = {r.function_id for r in api.routes} | {"EmitWebhooksFunction",
+                                                       "DeliverWebhooksFunction"}
+    assert set(access.by_function) == functions
+    for function_id, used in access.by_function.items():
         missing = used - allowed(function_id)
         assert not missing, f"{function_id} calls {missing} without permission"

@@ -29,6 +29,15 @@ from .bulk import BulkDeleteRequest, BulkDeleteResult, BulkUpsertRequest, BulkUp
 from .contacts import ExportQuery, ListQuery
 from .models import Contact, ContactCreate, ContactPage, ContactPatch, ContactUpsert, Problem
 from .models import UpsertResult as UpsertResultModel
+from .webhook_models import (
+    EVENT_TYPES,
+    EndpointCreate,
+    EndpointPage,
+    EndpointPatch,
+    WebhookEndpoint,
+    WebhookEndpointCreated,
+    WebhookEvent,
+)
 
 REF = "#/components/schemas/{model}"
 _ERROR_TEXT = {
@@ -97,6 +106,17 @@ OPERATIONS: dict[str, Operation] = {
         errors=(400, 404)),
     "ListAudienceMembersFunction": Operation("List an audience's contacts", 200, ContactPage,
                                              query=PageQuery, errors=(400, 404)),
+    "CreateWebhookEndpointFunction": Operation(
+        "Register a webhook endpoint (its whsec_ secret is in this answer only)", 201,
+        WebhookEndpointCreated, EndpointCreate, errors=(400,)),
+    "ListWebhookEndpointsFunction": Operation("List webhook endpoints", 200, EndpointPage),
+    "GetWebhookEndpointFunction": Operation("Get a webhook endpoint", 200, WebhookEndpoint,
+                                            errors=(404,)),
+    "UpdateWebhookEndpointFunction": Operation(
+        "Change a webhook endpoint's url, events, description or enabled", 200,
+        WebhookEndpoint, EndpointPatch, errors=(400, 404)),
+    "DeleteWebhookEndpointFunction": Operation("Delete a webhook endpoint", 204,
+                                               errors=(404,)),
 }
 # Routes whose body differs from their function's default request model.
 PATH_REQUESTS: dict[str, type[BaseModel]] = {"/v1/audiences/{id}/contacts": MembersRequest}
@@ -104,6 +124,7 @@ PATH_REQUESTS: dict[str, type[BaseModel]] = {"/v1/audiences/{id}/contacts": Memb
 
 def _schemas(operations: Iterable[Operation]) -> dict[str, Any]:
     models: list[tuple[type[BaseModel], Any]] = [(Problem, "serialization"),
+                                                 (WebhookEvent, "serialization"),
                                                  *[(m, "validation") for m in
                                                    PATH_REQUESTS.values()]]
     for op in operations:
@@ -158,6 +179,24 @@ def _operation(function_id: str, path: str, op: Operation) -> dict[str, Any]:
     return spec
 
 
+def _webhooks() -> dict[str, Any]:
+    """One OpenAPI 3.1 webhook per event type: what endpoints receive (Standard Webhooks)."""
+    headers = {name: {"required": True, "schema": {"type": "string"}, "description": text}
+               for name, text in (
+                   ("webhook-id", "the event id; the same on every retry"),
+                   ("webhook-timestamp", "Unix seconds of this attempt"),
+                   ("webhook-signature", "v1,<base64 HMAC-SHA256> with the endpoint secret"))}
+    return {event_type: {"post": {
+        "summary": f"{event_type} delivery",
+        "parameters": [{"name": n, "in": "header", **h} for n, h in headers.items()],
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": _ref(WebhookEvent)}}},
+        "responses": {"2XX": {"description": "delivered"},
+                      "410": {"description": "endpoint gone: it is disabled"},
+                      "default": {"description": "retried with backoff, then dead-lettered"}},
+    }} for event_type in EVENT_TYPES}
+
+
 def build_openapi(routes: Iterable[tuple[str, str, str]]) -> dict[str, Any]:
     """The OpenAPI 3.1 document for ``routes`` given as ``(method, path, function_id)``.
 
@@ -178,6 +217,7 @@ def build_openapi(routes: Iterable[tuple[str, str, str]]) -> dict[str, Any]:
         "servers": [{"url": "http://127.0.0.1:3000", "description": "local stack (make dev)"}],
         "security": [{"apiKey": []}],
         "paths": dict(sorted(paths.items())),
+        "webhooks": _webhooks(),
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
                                            "description": "API key: ck_ + 43 characters"}},

@@ -1,0 +1,83 @@
+"""Webhook endpoints API (SPEC §5) and the URL rules that keep deliveries off internal
+networks (issue 4 outcome 1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from contacts_core.errors import ValidationFailed
+from contacts_core.webhooks import check_url, resolves_safely
+
+
+def create(api, org_id, **body):
+    return api.request("POST", "/v1/webhook-endpoints", org_id=org_id,
+                       json_body={"url": "https://hooks.example.com/contacts", "events": ["*"]}
+                       | body)
+
+
+def test_secret_is_shown_once_at_creation(api, org_id):
+    created = create(api, org_id, events=["contact.created", "contact.deleted"],
+                     description="CRM sync")
+    assert created.status == 201
+    hook = created.body
+    assert hook["id"].startswith("whe_") and hook["secret"].startswith("whsec_")
+    assert hook["enabled"] is True and hook["events"] == ["contact.created", "contact.deleted"]
+    fetched = api.request("GET", f"/v1/webhook-endpoints/{hook['id']}", org_id=org_id).body
+    listed = api.request("GET", "/v1/webhook-endpoints", org_id=org_id).body["data"]
+    assert "secret" not in fetched and all("secret" not in e for e in listed)
+    assert hook["secret"] not in str(fetched) + str(listed)
+    assert [e["id"] for e in listed] == [hook["id"]]
+
+
+def test_update_and_delete(api, org_id):
+    hook = create(api, org_id).body
+    path = f"/v1/webhook-endpoints/{hook['id']}"
+    updated = api.request("PATCH", path, org_id=org_id,
+                          json_body={"enabled": False, "events": ["audience.created"]})
+    assert updated.status == 200
+    assert (updated.body["enabled"], updated.body["events"]) == (False, ["audience.created"])
+    assert api.request("PATCH", path, org_id=org_id, json_body={}).status == 400
+    assert api.request("GET", path, org_id=org_id + "x").status == 404
+    assert api.request("DELETE", path, org_id=org_id + "x").status == 404
+    assert api.request("DELETE", path, org_id=org_id).status == 204
+    assert api.request("DELETE", path, org_id=org_id).status == 404
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"url": "ftp://example.com/x"}, "url"),
+    ({"url": "http://hooks.example.com/x"}, "url"),
+    ({"events": ["contact.exploded"]}, "events.0"),
+    ({"events": []}, "events"),
+    ({"events": ["*", "contact.created"]}, "events"),
+    ({"secret": "mine"}, "secret"),
+])
+def test_bad_endpoints_answer_400_naming_the_field(api, org_id, body, field):
+    response = create(api, org_id, **body)
+    assert response.status == 400
+    assert field in [e["field"] for e in response.body["errors"]]
+
+
+@pytest.mark.parametrize("url", [
+    "https://127.0.0.1/hook", "https://localhost/hook", "https://10.0.0.5/hook",
+    "https://192.168.1.10/hook", "https://169.254.169.254/latest/meta-data",
+    "https://[::1]/hook", "https://[fe80::1]/hook", "http://127.0.0.1:4000/",
+    "https://user:pass@hooks.example.com/",
+])
+def test_on_aws_internal_targets_are_refused(url):
+    with pytest.raises(ValidationFailed) as refused:
+        check_url(url, loopback_ok=False)
+    assert refused.value.errors[0].field == "url"
+
+
+def test_locally_loopback_http_is_allowed_but_not_other_http():
+    check_url("http://127.0.0.1:4000/", loopback_ok=True)
+    check_url("http://localhost:4000/hooks", loopback_ok=True)
+    check_url("https://hooks.example.com/x", loopback_ok=True)
+    with pytest.raises(ValidationFailed):
+        check_url("http://hooks.example.com/x", loopback_ok=True)
+
+
+def test_delivery_time_resolution_refuses_internal_addresses():
+    assert not resolves_safely("localhost", loopback_ok=False)
+    assert not resolves_safely("127.0.0.1", loopback_ok=False)
+    assert resolves_safely("127.0.0.1", loopback_ok=True)

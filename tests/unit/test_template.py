@@ -1,0 +1,48 @@
+"""template.yaml keeps the promises of SPEC §2, §3 and §6 (read raw, as CloudFormation will)."""
+
+from __future__ import annotations
+
+import pytest
+from samcli.yamlhelper import parse_yaml_file
+
+from devstack.routes import TEMPLATE
+
+RESOURCES = parse_yaml_file(str(TEMPLATE))["Resources"]
+PARAMETERS = parse_yaml_file(str(TEMPLATE))["Parameters"]
+
+
+def of_type(kind: str) -> dict:
+    return {k: v["Properties"] for k, v in RESOURCES.items() if v["Type"] == kind}
+
+
+def test_retries_last_over_an_hour_in_at_least_five_attempts_then_dead_letter():
+    delays = [int(d) for d in PARAMETERS["WebhookRetryDelays"]["Default"].split(",")]
+    redrive = RESOURCES["WebhookDeliveryQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] == len(delays) + 1 >= 5
+    assert sum(delays) >= 3600
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]}
+
+
+@pytest.mark.parametrize("name", ["ContactChanges", "AudienceChanges", "MembershipChanges"])
+def test_stream_mappings_are_bounded_and_report_partial_failures(name):
+    props = RESOURCES["EmitWebhooksFunction"]["Properties"]["Events"][name]["Properties"]
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BisectBatchOnFunctionError"] is True
+    assert 0 <= props["MaximumRetryAttempts"] <= 10_000
+    assert 60 <= props["MaximumRecordAgeInSeconds"] <= 604_800
+    assert props["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+    assert props["FilterCriteria"]["Filters"]
+
+
+def test_data_tables_are_on_demand_with_point_in_time_recovery():
+    for name, props in of_type("AWS::DynamoDB::Table").items():
+        assert props["BillingMode"] == "PAY_PER_REQUEST", name
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], name
+
+
+def test_every_function_has_its_own_policy_and_no_wildcards():
+    for name, props in of_type("AWS::Serverless::Function").items():
+        statements = [s for p in props["Policies"] for s in p["Statement"]]
+        assert statements, name
+        for statement in statements:
+            assert all("*" not in action for action in statement["Action"]), name
