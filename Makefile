@@ -15,7 +15,7 @@ NAME ?= default
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup dev test build validate lint openapi api-key bench clean
+.PHONY: setup dev test build validate lint openapi api-key bench receiver clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ api-key: setup
 ## make bench: 1000 new contacts via the bulk endpoint vs raw BatchWriteItem (ratio)
 bench: setup
 	$(BIN)/python bench/bulk_upsert.py
+
+## make receiver SECRET=whsec_… [PORT=4000]: print verified webhooks sent to 127.0.0.1
+receiver: setup
+	@test -n "$(SECRET)" || { echo "usage: make receiver SECRET=whsec_… [PORT=4000]"; exit 2; }
+	$(BIN)/python -m devstack.receiver --secret "$(SECRET)" --port "$(or $(PORT),4000)"
 
 clean:
 	rm -rf .aws-sam .dev .pytest_cache .mypy_cache .ruff_cache
