@@ -3,11 +3,13 @@
 Every test under ``tests/e2e`` is marked ``e2e`` automatically. The session fixture
 ``stack`` starts the stack on free ports (reusing a fresh ``sam build``, otherwise
 letting devstack build with ``--cached``), waits for its ready file, and stops it
-on teardown (SIGINT, then SIGKILL), asserting it exited.
+on teardown (SIGINT, then SIGKILL), asserting it exited, removed its ready file and
+left none of its processes (DynamoDB Local's JVM, function workers) behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,13 +25,14 @@ import pytest
 import requests
 
 from devstack.dynamodb_local import free_port
-from devstack.stack import build_is_fresh, mint_key
+from devstack.stack import DEFAULT_WEBHOOK_RETRY_DELAYS, build_is_fresh, mint_key
 from devstack.tables import load_template
 
 REPO = Path(__file__).resolve().parents[2]
 E2E_DIR = Path(__file__).resolve().parent
 START_TIMEOUT_S = float(os.environ.get("DEVSTACK_START_TIMEOUT", "900"))  # first build is slow
 STOP_TIMEOUT_S = 20.0
+E2E_RETRY_DELAYS = DEFAULT_WEBHOOK_RETRY_DELAYS  # as `make dev`: first retry after 2 s
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -67,14 +70,21 @@ class ApiClient(requests.Session):
 
 @dataclass
 class Stack:
-    """A running local stack (see the ``stack`` fixture)."""
+    """A running local stack (see the ``stack`` fixture).
+
+    ``sqs_endpoint`` is its SQS (moto) server; ``queues`` maps the template's queue logical
+    ids to their URLs there; ``webhook_retry_delays`` are the local delivery retry delays.
+    """
 
     base_url: str
     api_key: str
     dynamodb_endpoint: str
+    sqs_endpoint: str
+    queues: dict[str, str]
     org_id: str
     cursor_secret: str
     api_keys_table: str
+    webhook_retry_delays: list[int]
 
     def mint_key(self, org_id: str, name: str = "e2e") -> str:
         """Mint another org's key in the stack's ApiKeys table; returns ``ck_...``."""
@@ -100,6 +110,38 @@ def _log_tail(log: Path, lines: int = 60) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (``pgrep -P``, recursively)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        out = subprocess.run(["pgrep", "-P", str(todo.pop())], capture_output=True, text=True)
+        children = {int(p) for p in out.stdout.split()} - found
+        found |= children
+        todo += children
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    """The ``pids`` that still run (zombies count as gone)."""
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            except PermissionError:
+                pass
+            alive.add(pid)
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The local stack as a subprocess on free ports, for the whole session."""
@@ -108,6 +150,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     argv = [
         sys.executable, "-m", "devstack",
         "--port", str(free_port()), "--ddb-port", str(free_port()),
+        "--sqs-port", str(free_port()), "--webhook-retry-delays", E2E_RETRY_DELAYS,
         "--ready-file", str(ready),
     ]
     if build_is_fresh(REPO):
@@ -126,9 +169,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 pytest.fail(f"devstack not ready after {START_TIMEOUT_S:.0f}s:\n{_log_tail(log)}")
             time.sleep(0.2)
         info = json.loads(ready.read_text())
-        fields = ("base_url", "api_key", "dynamodb_endpoint", "org_id", "cursor_secret")
-        yield Stack(**{k: info[k] for k in fields}, api_keys_table=_api_keys_table())
+        fields = ("base_url", "api_key", "dynamodb_endpoint", "sqs_endpoint", "queues",
+                  "org_id", "cursor_secret")
+        yield Stack(**{k: info[k] for k in fields}, api_keys_table=_api_keys_table(),
+                    webhook_retry_delays=[int(d) for d in E2E_RETRY_DELAYS.split(",")])
     finally:
+        children = _descendants(process.pid) if process.poll() is None else set()
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
             try:
@@ -139,3 +185,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 pytest.fail(f"devstack ignored SIGINT; killed it:\n{_log_tail(log)}")
     assert process.returncode is not None, "devstack still running"
     assert not ready.exists(), "devstack did not clean up its ready file"
+    deadline = time.monotonic() + 5
+    while _alive(children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    leftovers = _alive(children)
+    for pid in leftovers:  # ours (started by the devstack we started): do not leak them
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not leftovers, f"devstack left processes behind: {sorted(leftovers)}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -122,17 +121,11 @@ def sqs(dynamodb: str) -> Iterator[dict[str, str]]:
     urls = create_queues(REPO / "template.yaml", endpoint)
     env = {"AWS_ENDPOINT_URL_SQS": endpoint, "DELIVERY_QUEUE_URL": urls["WebhookDeliveryQueue"],
            "ALLOW_LOOPBACK_WEBHOOKS": "true", "WEBHOOK_RETRY_DELAYS": "1,1,1,1,1"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
         yield {"endpoint": endpoint, **urls}
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        server.stop()
+    server.stop()
 
 
 class Pipeline:

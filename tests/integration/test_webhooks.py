@@ -142,16 +142,16 @@ def test_delivered_plus_dead_lettered_equals_emitted(api, org_id, pipeline, rece
     # Given a chaotic endpoint (some events always fail, the rest fail at random)
     endpoint(api, org_id, receiver.url + "/chaos")
     pipeline.take_dead_letters()
-    # When 60 contacts are created and each is updated twice, in bulk and one by one
+    # When 70 contacts are created and each is updated twice (210 changes), in bulk and one by one
     bulk = api.request("POST", "/v1/contacts/bulk", org_id=org_id, json_body={"contacts": [
-        {"email": f"c{i}@example.com"} for i in range(60)]}).body
+        {"email": f"c{i}@example.com"} for i in range(70)]}).body
     ids = [r["id"] for r in bulk["results"]]
     for n, contact_id in enumerate(ids):
         api.request("PATCH", f"/v1/contacts/{contact_id}", org_id=org_id,
                     json_body={"first_name": f"N{n}"})
     api.request("POST", "/v1/contacts/bulk", org_id=org_id, json_body={"contacts": [
-        {"email": f"c{i}@example.com", "language": "en"} for i in range(60)]})
-    emitted = 180
+        {"email": f"c{i}@example.com", "language": "en"} for i in range(70)]})
+    emitted = 210
     # Then every event is delivered exactly once or dead-lettered, none lost
     dead: list[dict] = []
 

@@ -3,7 +3,8 @@
 Checks Lambda-like behaviour independent of the domain code: isolated sys.path
 (function, layer, runtime dir only), environment from the template, the context
 object, errors -> 502 with the traceback in the logs, import errors, timeouts,
-parallel warm workers and that closing leaves no process behind.
+parallel warm workers, queue references resolved to local URLs, direct (event source)
+invocations and that closing leaves no process behind.
 """
 
 from __future__ import annotations
@@ -39,11 +40,13 @@ Globals:
     MemorySize: 256
     Layers: [!Ref Lib]
     Environment:
-      Variables: {GREETING: !Ref Greeting, TABLE: !Ref Things}
+      Variables: {GREETING: !Ref Greeting, TABLE: !Ref Things, QUEUE: !Ref Jobs}
 Resources:
   Lib:
     Type: AWS::Serverless::LayerVersion
     Properties: {ContentUri: Lib}
+  Jobs:
+    Type: AWS::SQS::Queue
   Things:
     Type: AWS::DynamoDB::Table
     Properties:
@@ -103,6 +106,7 @@ HANDLERS = {
     """,
 }
 HANDLERS["Sleepy"] = HANDLERS["Slow"]
+JOBS_URL = "http://127.0.0.1:9/123456789012/Jobs"
 TIMEOUTS = {"Slow": 1, "Sleepy": 60}
 
 
@@ -148,7 +152,7 @@ def env(build: Path) -> Iterator[Env]:
     runner = ProcessLambdaRunner(
         SamFunctionProvider(stacks), ensure_lambda_runtime(),
         extra_env={"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:9"},
-        max_concurrency=3, log_stream=log, cwd=str(build),
+        max_concurrency=3, log_stream=log, cwd=str(build), queue_urls={"Jobs": JOBS_URL},
     )
     server = ApiServer(stacks, runner, port=0, cwd=build, stderr=log).start()
     try:
@@ -173,6 +177,7 @@ def test_environment_comes_from_template_and_stack(env: Env) -> None:
     e = env.get("echo").json()["env"]
     assert e["GREETING"] == "bonjour"  # parameter override
     assert e["TABLE"] == "Things"  # !Ref table -> local name = logical id
+    assert e["QUEUE"] == JOBS_URL  # !Ref queue -> logical id -> the local queue URL
     assert e["AWS_ENDPOINT_URL_DYNAMODB"] == "http://127.0.0.1:9"
     assert (e["AWS_ACCESS_KEY_ID"], e["AWS_SECRET_ACCESS_KEY"]) == ("test", "test")
     assert e["AWS_REGION"] == "us-east-1"
@@ -241,6 +246,13 @@ def test_direct_invoke_returns_the_result(env: Env) -> None:
     event = json.dumps({"queryStringParameters": {"s": "0"}})
     result = json.loads(env.runner.invoke_json("Slow", event))
     assert result["statusCode"] == 200
+
+
+def test_invoke_event_returns_the_result_object_or_raises(env: Env) -> None:
+    result = env.runner.invoke_event("Slow", {"queryStringParameters": {"s": "0"}})
+    assert result is not None and result["statusCode"] == 200
+    with pytest.raises(LambdaFunctionError):
+        env.runner.invoke_event("Boom", {"Records": []})
 
 
 def test_close_stops_busy_workers(build: Path) -> None:

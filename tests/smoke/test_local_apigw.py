@@ -3,19 +3,25 @@
 Starts the whole stack in-process (``LocalStack``: SamLocalStackProvider -> ApiProvider
 -> LocalApigwService with the Docker-free ``ProcessLambdaRunner``) on free ports over
 the real ``sam build`` output, and checks every route of template.yaml through the
-HttpApi Lambda REQUEST authorizer. Builds first unless the build is fresh.
+HttpApi Lambda REQUEST authorizer, the SQS queues and event source mappings of the
+template, the functions' environment, and that stopping leaves no process or thread
+behind. Builds first unless the build is fresh.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
+from devstack.aws import local_client
+from devstack.event_sources import mappings
 from devstack.stack import LocalStack, StackConfig, build_is_fresh
 from devstack.tables import load_template
 
@@ -46,9 +52,25 @@ def child_pids() -> set[int]:
     return {int(pid) for pid in out.stdout.split()}
 
 
+def template_queues() -> list[str]:
+    """Logical ids of the SQS queues in template.yaml."""
+    resources = load_template(REPO / "template.yaml")["Resources"]
+    return sorted(lid for lid, r in resources.items() if r.get("Type") == "AWS::SQS::Queue")
+
+
+def new_threads(before: set[threading.Thread], grace: float = 5.0) -> set[threading.Thread]:
+    """Live threads not in ``before``, after waiting up to ``grace`` seconds for them to end."""
+    deadline = time.monotonic() + grace
+    while True:
+        extra = {t for t in threading.enumerate() if t not in before and t.is_alive()}
+        if not extra or time.monotonic() > deadline:
+            return extra
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    before = child_pids()
+    before, threads_before = child_pids(), set(threading.enumerate())
     local = LocalStack(StackConfig(port=0, ddb_port=None, build=not build_is_fresh(REPO)))
     local.start()
     try:
@@ -58,6 +80,8 @@ def stack() -> Iterator[LocalStack]:
         local.stop()
     leftovers = child_pids() - before
     assert not leftovers, f"processes left behind: {leftovers}"
+    threads = new_threads(threads_before)
+    assert not threads, f"threads left behind: {[t.name for t in threads]}"
 
 
 def call(stack: LocalStack, method: str, path: str, key: str | None) -> requests.Response:
@@ -108,3 +132,36 @@ def test_minted_key_for_another_org_is_accepted(stack: LocalStack) -> None:
     key = stack.mint_key("org_smoke_other")
     assert key.startswith("ck_") and key != stack.api_key
     assert call(stack, "GET", "/v1/contacts", key).status_code == 200
+
+
+def test_template_queues_exist_on_the_local_sqs(stack: LocalStack) -> None:
+    assert sorted(stack.queues) == template_queues()
+    sqs = local_client("sqs", stack.sqs_endpoint)
+    listed = sqs.list_queues()["QueueUrls"]
+    assert set(stack.queues.values()) <= set(listed)
+    assert stack.ready_info()["queues"] == stack.queues
+
+
+def test_every_event_source_mapping_is_polled(stack: LocalStack) -> None:
+    expected = sorted((m.function_id, m.kind, m.source) for m in mappings(REPO / "template.yaml"))
+    assert expected, "template.yaml declares no event source mappings"
+    assert sorted((m.function_id, m.kind, m.source) for m in stack.mappings) == expected
+    assert stack.event_sources is not None
+    assert all(t.is_alive() for t in stack.event_sources._threads)
+
+
+@pytest.mark.parametrize("function_id", sorted({m.function_id for m in
+                                                 mappings(REPO / "template.yaml")}))
+def test_event_functions_get_local_queue_urls_and_webhook_settings(
+    stack: LocalStack, function_id: str
+) -> None:
+    assert stack.runner is not None
+    env = stack.runner.worker_spec(stack.runner.get_function(function_id)).env
+    assert env["AWS_ENDPOINT_URL_SQS"] == stack.sqs_endpoint
+    assert env["AWS_ENDPOINT_URL_DYNAMODB"] == stack.dynamodb_endpoint
+    assert env["ALLOW_LOOPBACK_WEBHOOKS"] == "true"
+    assert not set(env.values()) & set(stack.queues), "a !Ref to a queue was not resolved"
+    queue_vars = {k: v for k, v in env.items() if k.endswith("QUEUE_URL")}
+    assert all(v in stack.queues.values() for v in queue_vars.values()), queue_vars
+    if "WEBHOOK_RETRY_DELAYS" in env:
+        assert env["WEBHOOK_RETRY_DELAYS"] == stack.config.webhook_retry_delays
