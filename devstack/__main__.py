@@ -1,9 +1,10 @@
 """``contacts-dev`` / ``python -m devstack``: run the Docker-free local stack (SPEC §8).
 
-Builds with ``sam build --cached`` (unless ``--no-build``), starts DynamoDB Local
-and SAM CLI's local API Gateway with warm worker processes, mints a dev API key,
-prints how to call the API and serves until Ctrl-C or SIGTERM, then stops every
-process it started.
+Builds with ``sam build --cached`` (unless ``--no-build``), starts DynamoDB Local,
+SQS (moto) and SAM CLI's local API Gateway with warm worker processes, polls the
+template's event source mappings (streams -> webhooks -> SQS -> signed deliveries),
+mints a dev API key, prints how to call the API and watch webhooks, and serves until
+Ctrl-C or SIGTERM, then stops every process and thread it started.
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ from pathlib import Path
 from types import FrameType
 
 from devstack.dynamodb_local import DynamoDBLocalError
-from devstack.stack import LocalStack, StackConfig
+from devstack.stack import DEFAULT_WEBHOOK_RETRY_DELAYS, LocalStack, StackConfig, parse_retry_delays
+
+RECEIVER_PORT = 4000
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (see ``--help``)."""
     parser = argparse.ArgumentParser(
         prog="contacts-dev",
-        description="Run the Docker-free local stack: DynamoDB Local + SAM CLI local API.",
+        description="Run the Docker-free local stack: DynamoDB Local, SQS (moto), SAM CLI's "
+        "local API and the template's event source mappings (webhooks).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="API listen address (127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="API port (3000; 0 = any free)")
@@ -34,13 +38,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--ddb-port", type=int, default=8000, help="DynamoDB Local port (8000; 0 = any free)"
     )
     parser.add_argument(
+        "--sqs-port", type=int, default=0, help="SQS (moto) port (default 0 = any free)"
+    )
+    parser.add_argument(
         "--persist", metavar="PATH", help="DynamoDB Local data directory (default: in memory)"
+    )
+    parser.add_argument(
+        "--webhook-retry-delays", metavar="SECONDS", type=_retry_delays,
+        default=DEFAULT_WEBHOOK_RETRY_DELAYS,
+        help="seconds before each retry of a failed webhook delivery, comma-separated; "
+        f"dead-lettered after the last ({DEFAULT_WEBHOOK_RETRY_DELAYS}; AWS default: minutes)",
     )
     parser.add_argument("--no-build", action="store_true", help="skip `sam build`")
     parser.add_argument(
         "--ready-file", metavar="PATH", type=Path,
-        help="write JSON {base_url, api_key, dynamodb_endpoint, org_id, cursor_secret} "
-        "once serving",
+        help="write JSON {base_url, api_key, dynamodb_endpoint, sqs_endpoint, queues, org_id, "
+        "cursor_secret} once serving",
     )
     parser.add_argument("--cursor-secret", help="CursorSecret parameter (default: random)")
     parser.add_argument("--org", default="org_dev", help="org of the dev API key (org_dev)")
@@ -49,6 +62,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="warm worker processes per function; more concurrent calls wait (4)",
     )
     return parser.parse_args(argv)
+
+
+def _retry_delays(value: str) -> str:
+    try:
+        return parse_retry_delays(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class _Stop(Exception):
@@ -69,17 +89,42 @@ def _install_signal_handlers() -> threading.Event:
     return stopping
 
 
+def _python() -> str:
+    """How to call this interpreter in a shell: ``.venv/bin/python`` when it is in the cwd."""
+    exe = Path(sys.executable)
+    try:
+        return str(exe.relative_to(Path.cwd()))
+    except ValueError:
+        return str(exe)
+
+
 def _banner(stack: LocalStack) -> str:
-    url = stack.base_url
+    url, key = stack.base_url, stack.api_key
     routes = "\n".join(
         f"  {','.join(r.methods):<7} {url}{r.path}"
         for r in (stack.server.routes if stack.server else [])
     )
+    sources = "\n".join(
+        f"  {m.source} {'stream' if m.kind == 'DynamoDB' else 'queue'} -> {m.function_id}"
+        for m in stack.mappings
+    )
+    receiver = f"http://127.0.0.1:{RECEIVER_PORT}/"
+    register = json.dumps({"url": receiver, "events": ["*"]})
     return (
         f"\nContacts API (local) at {url}\n{routes}\n"
         f"DynamoDB Local at {stack.dynamodb_endpoint} (tables: {', '.join(stack.tables)})\n"
-        f"Dev API key for org {stack.config.org_id!r}:\n  {stack.api_key}\n"
-        f"Try:\n  curl -H \"Authorization: Bearer {stack.api_key}\" {url}/v1/contacts\n"
+        f"SQS (moto) at {stack.sqs_endpoint} (queues: {', '.join(stack.queues)})\n"
+        f"Event sources:\n{sources}\n"
+        f"Dev API key for org {stack.config.org_id!r}:\n  {key}\n"
+        f"Try:\n  curl -H \"Authorization: Bearer {key}\" {url}/v1/contacts\n"
+        f"Watch webhooks (failed deliveries retry after {stack.config.webhook_retry_delays} s,"
+        " then go to the dead-letter queue):\n"
+        f"  1. register {receiver} as an endpoint; the answer holds its secret (whsec_...):\n"
+        f"     curl -X POST {url}/v1/webhook-endpoints -H \"Authorization: Bearer {key}\" "
+        f"-H 'Content-Type: application/json' -d '{register}'\n"
+        "  2. in another terminal, print every verified event:\n"
+        f"     {_python()} -m devstack.receiver --secret <whsec_... from step 1> "
+        f"--port {RECEIVER_PORT}\n"
         "Press Ctrl-C to stop.\n"
     )
 
@@ -90,9 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
     stopping = _install_signal_handlers()
     config = StackConfig(
-        host=args.host, port=args.port, ddb_port=args.ddb_port or None, persist=args.persist,
-        build=not args.no_build, cursor_secret=args.cursor_secret, org_id=args.org,
-        max_concurrency=args.concurrency,
+        host=args.host, port=args.port, ddb_port=args.ddb_port or None,
+        sqs_port=args.sqs_port or None, persist=args.persist, build=not args.no_build,
+        cursor_secret=args.cursor_secret, org_id=args.org, max_concurrency=args.concurrency,
+        webhook_retry_delays=args.webhook_retry_delays,
     )
     stack = LocalStack(config)
     status = 0

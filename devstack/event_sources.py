@@ -301,6 +301,8 @@ class EventSourceRunner:
             try:
                 busy = poller.poll()
             except Exception as err:  # keep polling; the stack's log shows why
+                if self._stop.is_set():
+                    return  # stopping: the invoke was refused or its worker was stopped
                 print(f"event source {poller.mapping.function_id}: {err}", flush=True)
                 busy = 0
             if not busy:
@@ -311,6 +313,10 @@ class EventSourceRunner:
         for thread in self._threads:
             thread.start()
         return self
+
+    def request_stop(self) -> None:
+        """Ask every thread to stop after its current poll, without waiting."""
+        self._stop.set()
 
     def stop(self) -> None:
         """Stop polling and wait for the threads."""

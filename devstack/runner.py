@@ -11,6 +11,7 @@ Lambda runtime dir (boto3). ``LocalApigwService`` uses it through ``invoke`` and
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -26,6 +27,7 @@ from samcli.lib.utils.codeuri import resolve_code_path
 from samcli.lib.utils.stream_writer import StreamWriter
 from samcli.local.lambdafn.env_vars import EnvironmentVariables
 
+from devstack.queues import resolve_queue_refs
 from devstack.workers import WorkerFailure, WorkerPool, WorkerSpec, build_fingerprint
 
 FAKE_AWS = {"region": "us-east-1", "key": "test", "secret": "test"}
@@ -52,6 +54,8 @@ class ProcessLambdaRunner(LocalLambdaRunner):
         runtime_dir: directory holding only boto3 (see :mod:`devstack.lambda_runtime`).
         extra_env: variables added to every function's environment (e.g.
             ``AWS_ENDPOINT_URL_DYNAMODB``); they win over template values.
+        queue_urls: ``{queue logical id: local queue URL}``; template environment values
+            that name a queue (``!Ref Queue`` resolves to its logical id) become its URL.
         max_concurrency: warm workers per function (concurrent invocations beyond
             it wait for a free worker).
         log_stream: where function logs and REPORT lines go (default ``sys.stderr``).
@@ -65,6 +69,7 @@ class ProcessLambdaRunner(LocalLambdaRunner):
         max_concurrency: int = 4,
         log_stream: TextIO | None = None,
         cwd: str | None = None,
+        queue_urls: dict[str, str] | None = None,
     ) -> None:
         super().__init__(
             local_runtime=cast(Any, None),
@@ -75,6 +80,7 @@ class ProcessLambdaRunner(LocalLambdaRunner):
         )
         self.runtime_dir = Path(runtime_dir).resolve()
         self.extra_env = dict(extra_env or {})
+        self.queue_urls = dict(queue_urls or {})
         self._log_stream = log_stream or sys.stderr
         self._log_lock = threading.Lock()
         self.pool = WorkerPool(self.write_log, max_concurrency)
@@ -127,6 +133,18 @@ class ProcessLambdaRunner(LocalLambdaRunner):
         """Invoke and return the result JSON string (raises like :meth:`invoke`)."""
         return self._run(self.get_function(function_identifier), event)
 
+    def invoke_event(
+        self, function_identifier: str, event: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Invoke with an event document, as an event source mapping does.
+
+        Returns the function's result when it is a JSON object (e.g. a partial batch
+        response ``{"batchItemFailures": [...]}``), else None. Raises
+        :class:`LambdaFunctionError` when the function fails.
+        """
+        result = json.loads(self.invoke_json(function_identifier, json.dumps(event)))
+        return result if isinstance(result, dict) else None
+
     def worker_spec(self, function: Function) -> WorkerSpec:
         """The worker configuration of ``function``: paths, full environment, timeout."""
         if not (function.runtime or "").startswith("python3"):
@@ -142,6 +160,7 @@ class ProcessLambdaRunner(LocalLambdaRunner):
             root = Path(resolve_code_path(self.cwd, layer.codeuri))
             layer_dirs += [str(p) for p in (root / "python",) if p.is_dir()]
         sys_path = (task_root, *layer_dirs, str(self.runtime_dir))
+        template_env = {k: str(v) for k, v in config.env_vars.resolve().items()}
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "en_US.UTF-8",
@@ -152,7 +171,7 @@ class ProcessLambdaRunner(LocalLambdaRunner):
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "AWS_EC2_METADATA_DISABLED": "true",
-            **{k: str(v) for k, v in config.env_vars.resolve().items()},
+            **resolve_queue_refs(template_env, self.queue_urls),
             **self.extra_env,
         }
         return WorkerSpec(

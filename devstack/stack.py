@@ -1,8 +1,13 @@
-"""The whole local stack: ``sam build``, DynamoDB Local, tables, workers and the API.
+"""The whole local stack: ``sam build``, DynamoDB Local, tables, SQS (moto), workers,
+the template's event source mappings and the API.
 
     with LocalStack(StackConfig(port=0, ddb_port=None)) as stack:
         requests.get(stack.base_url + "/v1/contacts",
                      headers={"Authorization": f"Bearer {stack.api_key}"})
+
+Webhooks flow as on AWS: DynamoDB Local streams -> ``EmitWebhooksFunction`` -> SQS
+(moto server, in this process) -> ``DeliverWebhooksFunction`` -> signed POSTs, with
+``AllowLoopbackWebhooks=true`` (http://127.0.0.1 receivers) and short retry delays.
 
 Everything it starts is stopped by :meth:`LocalStack.stop` (also on errors during
 :meth:`LocalStack.start`).
@@ -10,24 +15,45 @@ Everything it starts is stopped by :meth:`LocalStack.stop` (also on errors durin
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import secrets
 import shutil
+import socket
 import string
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TextIO
 
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
 from samcli.lib.providers.sam_function_provider import SamFunctionProvider
+from werkzeug.serving import make_server
 
 from devstack.api import ApiServer, load_stacks
+from devstack.aws import local_client
 from devstack.dynamodb_local import REPO_ROOT, DynamoDBLocal
+from devstack.event_sources import (
+    EventSourceRunner,
+    FunctionError,
+    Mapping,
+    SqsPoller,
+    StreamPoller,
+    mappings,
+)
 from devstack.lambda_runtime import DEFAULT_RUNTIME_DIR, ensure_lambda_runtime
-from devstack.runner import FAKE_AWS, ProcessLambdaRunner
+from devstack.queues import create_queues
+from devstack.runner import FAKE_AWS, LambdaFunctionError, ProcessLambdaRunner
 from devstack.tables import create_tables
 
 
@@ -41,6 +67,20 @@ def host_architecture() -> str:
 
 BUILD_PARAMETERS = {"Architecture": host_architecture()}
 API_KEYS_ENV = "API_KEYS_TABLE"
+# Idle pause of each event source poller (AWS polls a stream about 4 times a second; 0.5 s
+# keeps an idle stack's CPU low while a change still reaches a receiver in about a second).
+POLL_INTERVAL_S = 0.5
+# Local deliveries retry after seconds, not minutes (6 attempts over about a minute).
+DEFAULT_WEBHOOK_RETRY_DELAYS = "2,4,8,16,32"
+
+
+def parse_retry_delays(value: str) -> str:
+    """``value`` normalised ("2, 4,8" -> "2,4,8"); ValueError unless it is a comma-separated
+    list of one or more whole seconds (0..43200, SQS's visibility limit)."""
+    delays = [int(part) for part in value.split(",") if part.strip()]
+    if not delays or any(not 0 <= d <= 43200 for d in delays):
+        raise ValueError(f"expected seconds like 2,4,8,16,32, got {value!r}")
+    return ",".join(str(d) for d in delays)
 
 
 def random_secret(length: int = 48) -> str:
@@ -53,13 +93,16 @@ def random_secret(length: int = 48) -> str:
 class StackConfig:
     """Options of the local stack.
 
-    ``port=0`` / ``ddb_port=None`` pick free ports; ``persist`` is a DynamoDB Local
-    data directory (``None``: in memory); ``build=False`` reuses ``.aws-sam/build``.
+    ``port=0`` / ``ddb_port=None`` / ``sqs_port=None`` pick free ports; ``persist`` is a
+    DynamoDB Local data directory (``None``: in memory); ``build=False`` reuses
+    ``.aws-sam/build``; ``webhook_retry_delays`` is the ``WebhookRetryDelays`` parameter.
     """
 
     host: str = "127.0.0.1"
     port: int = 3000
     ddb_port: int | None = 8000
+    sqs_port: int | None = None
+    webhook_retry_delays: str = DEFAULT_WEBHOOK_RETRY_DELAYS
     persist: str | None = None
     build: bool = True
     cursor_secret: str | None = None
@@ -145,12 +188,68 @@ def mint_key(
     return out.stdout.strip()
 
 
+class _QuietMotoRequestHandler(MotoRequestHandler):
+    """moto's request handler without werkzeug's access log (pollers call SQS non-stop)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return
+
+
+class SqsServer(ThreadedMotoServer):
+    """moto's SQS endpoint, threaded in this process on ``ip_address:port`` (0: free port).
+
+    Unlike the base class, :meth:`start` binds in the calling thread, so a taken port
+    raises ``OSError`` (instead of waiting forever); requests are not logged, and
+    :meth:`stop` closes the socket.
+    """
+
+    def __init__(self, ip_address: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(ip_address=ip_address, port=port, verbose=False)
+
+    def start(self) -> None:
+        """Bind, then serve in a daemon thread; raises ``OSError`` if the port is taken."""
+        try:
+            listener = socket.create_server((self._ip_address, self._port))
+        except OSError as exc:
+            raise OSError(exc.errno, f"SQS (moto) cannot listen on {self._ip_address}:"
+                                     f"{self._port}: {exc.strerror}") from exc
+        with listener:  # werkzeug serves a duplicate of this socket
+            self._server = make_server(
+                self._ip_address, self._port, DomainDispatcherApplication(create_backend_app),
+                threaded=True, request_handler=_QuietMotoRequestHandler, fd=listener.fileno())
+        self._thread = threading.Thread(target=self._server.serve_forever, name="devstack-sqs",
+                                        daemon=True)
+        self._thread.start()
+        self._server_ready_event.set()
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        host, port = self.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket (idempotent)."""
+        server = self._server
+        if server is None:
+            return
+        super().stop()
+        server.server_close()
+        self._server = None
+
+
+class StackStopping(RuntimeError):
+    """Raised to event source pollers that try to invoke while the stack stops."""
+
+
 class LocalStack:
     """Start/stop the local stack described by a :class:`StackConfig`.
 
     After :meth:`start`: :attr:`base_url`, :attr:`api_key` (for ``config.org_id``),
-    :attr:`dynamodb_endpoint`, :attr:`cursor_secret`, :attr:`tables`
-    (``{logical_id: name}``) and :attr:`runner` are set.
+    :attr:`dynamodb_endpoint`, :attr:`sqs_endpoint`, :attr:`cursor_secret`, :attr:`tables`
+    (``{logical_id: name}``), :attr:`queues` (``{logical_id: url}``), :attr:`mappings`
+    (the template's event source mappings, polled in background threads) and
+    :attr:`runner` are set.
     """
 
     def __init__(self, config: StackConfig | None = None, log: TextIO | None = None) -> None:
@@ -158,15 +257,24 @@ class LocalStack:
         self.log = log or sys.stderr
         self.cursor_secret = self.config.cursor_secret or random_secret()
         self.ddb: DynamoDBLocal | None = None
+        self.sqs: SqsServer | None = None
         self.runner: ProcessLambdaRunner | None = None
+        self.event_sources: EventSourceRunner | None = None
         self.server: ApiServer | None = None
         self.tables: dict[str, str] = {}
+        self.queues: dict[str, str] = {}
+        self.mappings: list[Mapping] = []
         self.api_key = ""
+        self._stopping = threading.Event()
+        self._sqs_client: Any = None
 
     @property
     def parameters(self) -> dict[str, str]:
-        """Template parameter overrides used locally (Architecture, CursorSecret, extras)."""
+        """Template parameter overrides used locally: Architecture, CursorSecret,
+        AllowLoopbackWebhooks=true, WebhookRetryDelays, then ``extra_parameters``."""
         return {**BUILD_PARAMETERS, "CursorSecret": self.cursor_secret,
+                "AllowLoopbackWebhooks": "true",
+                "WebhookRetryDelays": self.config.webhook_retry_delays,
                 **self.config.extra_parameters}
 
     @property
@@ -181,12 +289,20 @@ class LocalStack:
         assert self.ddb is not None, "stack not started"
         return self.ddb.endpoint_url
 
+    @property
+    def sqs_endpoint(self) -> str:
+        """SQS (moto) endpoint URL."""
+        assert self.sqs is not None, "stack not started"
+        return self.sqs.endpoint_url
+
     def start(self) -> Self:
-        """Build (optional), start DynamoDB Local, create tables, mint the dev key, serve.
+        """Build (optional), start DynamoDB Local and SQS, create tables and queues, mint
+        the dev key, start the event source mappings, serve.
 
         Raises on any failure after stopping whatever was already started.
         """
         cfg = self.config
+        self._stopping.clear()
         try:
             if cfg.build:
                 sam_build(cfg.repo_root)
@@ -196,24 +312,69 @@ class LocalStack:
             runtime_dir = ensure_lambda_runtime(cfg.runtime_dir)
             self.ddb = DynamoDBLocal(cfg.ddb_port, cfg.persist).start()
             self.tables = create_tables(cfg.template, self.ddb.endpoint_url, self.parameters)
+            self.sqs = SqsServer("127.0.0.1", cfg.sqs_port or 0)  # internal: loopback only
+            self.sqs.start()
+            self.queues = create_queues(cfg.template, self.sqs.endpoint_url)
+            self._sqs_client = local_client("sqs", self.sqs.endpoint_url)
             stacks = load_stacks(built, self.parameters)
             self.runner = ProcessLambdaRunner(
                 SamFunctionProvider(stacks),
                 runtime_dir,
-                extra_env={"AWS_ENDPOINT_URL_DYNAMODB": self.ddb.endpoint_url},
+                extra_env={"AWS_ENDPOINT_URL_DYNAMODB": self.ddb.endpoint_url,
+                           "AWS_ENDPOINT_URL_SQS": self.sqs.endpoint_url},
                 max_concurrency=cfg.max_concurrency,
                 log_stream=self.log,
                 cwd=str(cfg.build_dir),
+                queue_urls=self.queues,
             )
             self.server = ApiServer(
                 stacks, self.runner, cfg.host, cfg.port, cwd=cfg.build_dir, stderr=self.log
             )
             self.api_key = self.mint_key(cfg.org_id)
+            self.mappings = mappings(cfg.template)
+            self.event_sources = EventSourceRunner(
+                [self._poller(m) for m in self.mappings], interval=POLL_INTERVAL_S).start()
             self.server.start()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _poller(self, mapping: Mapping) -> StreamPoller | SqsPoller:
+        """The local poller of one template event source mapping."""
+        if mapping.kind == "DynamoDB":
+            return StreamPoller(mapping, self.dynamodb_endpoint, self.invoke, self.send_failure)
+        if mapping.source not in self.queues:
+            raise LookupError(f"{mapping.function_id}: no queue {mapping.source} in the template")
+        return SqsPoller(mapping, self.queues[mapping.source], self.sqs_endpoint, self.invoke)
+
+    def invoke(self, function_id: str, event: dict[str, Any]) -> dict[str, Any] | None:
+        """Run ``function_id`` with ``event`` in its worker (for the event source mappings).
+
+        Raises :class:`devstack.event_sources.FunctionError` when the function fails and
+        :class:`StackStopping` once :meth:`stop` has begun.
+        """
+        runner = self.runner
+        if runner is None or self._stopping.is_set():
+            raise StackStopping("the local stack is stopping")
+        try:
+            return runner.invoke_event(function_id, event)
+        except LambdaFunctionError as err:
+            if self._stopping.is_set():  # a worker killed by stop(), not a function error
+                raise StackStopping("the local stack is stopping") from err
+            raise FunctionError(str(err)) from err
+
+    def send_failure(self, queue_id: str, record: dict[str, Any]) -> None:
+        """Send ``record`` as JSON to the queue ``queue_id`` (on-failure destination)."""
+        url = self.queues[queue_id]
+        body = json.dumps(record)
+        extra: dict[str, str] = {}
+        if url.endswith(".fifo"):
+            extra = {"MessageGroupId": "on-failure",
+                     "MessageDeduplicationId": hashlib.sha256(body.encode()).hexdigest()}
+        self._sqs_client.send_message(QueueUrl=url, MessageBody=body, **extra)
+        print(f"devstack: event source batch sent to {queue_id}: "
+              f"{record.get('requestContext', {}).get('condition')}", file=self.log, flush=True)
 
     def api_keys_table(self) -> str:
         """Local name of the table the functions know as ``API_KEYS_TABLE``."""
@@ -235,15 +396,28 @@ class LocalStack:
             "base_url": self.base_url,
             "api_key": self.api_key,
             "dynamodb_endpoint": self.dynamodb_endpoint,
+            "sqs_endpoint": self.sqs_endpoint,
+            "queues": dict(self.queues),
             "org_id": self.config.org_id,
             "cursor_secret": self.cursor_secret,
         }
 
     def stop(self) -> None:
-        """Stop the API server, every worker and the JVM (idempotent, never raises)."""
-        server, runner, ddb = self.server, self.runner, self.ddb
-        self.server = self.runner = self.ddb = None
-        for step in (server and server.stop, runner and runner.close, ddb and ddb.stop):
+        """Stop the event source pollers, the API server, every worker, SQS and the JVM
+        (idempotent, never raises).
+
+        Pollers are told to stop first and invocations are refused from then on; their
+        threads are joined once the workers are closed, so an invocation in flight (e.g. a
+        delivery to a hanging receiver) cannot hold the shutdown up.
+        """
+        self._stopping.set()
+        server, sources, runner = self.server, self.event_sources, self.runner
+        sqs, ddb = self.sqs, self.ddb
+        self.server = self.event_sources = self.runner = self.sqs = self.ddb = None
+        steps = (sources and sources.request_stop, server and server.stop,
+                 runner and runner.close, sources and sources.stop, sqs and sqs.stop,
+                 ddb and ddb.stop)
+        for step in steps:
             if step:
                 try:
                     step()
