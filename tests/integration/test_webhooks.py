@@ -100,11 +100,9 @@ def test_a_dead_endpoint_delays_no_one_and_ends_in_the_dead_letter_queue(
     # When three contacts are created
     for i in range(3):
         api.request("POST", "/v1/contacts", org_id=org_id, json_body={"email": f"{i}@x.co"})
-    # Then the working endpoint has all three while the dead one has only had first tries
+    # Then the working endpoint has all three while the dead one is still being retried
     pipeline.pump(lambda: len(delivered(receiver, "/ok")) == 3)
-    assert len({r.event["id"] for r in receiver.on("/down")}) <= 3
-    assert max(sum(1 for r in receiver.on("/down") if r.event["id"] == e)
-               for e in {r.event["id"] for r in receiver.on("/down")} or {""}) <= 2
+    assert pipeline.take_dead_letters() == [], "the good endpoint waited for the dead one"
     # And after its six attempts every event is in the DLQ, whole
     dead: list[dict] = []
     pipeline.pump(lambda: len(dead.extend(pipeline.take_dead_letters()) or dead) == 3,
@@ -160,7 +158,7 @@ def test_delivered_plus_dead_lettered_equals_emitted(api, org_id, pipeline, rece
         ok = {r.event["id"] for r in receiver.on("/chaos") if r.status == 200}
         return len(ok) + len(dead) >= emitted
 
-    pipeline.pump(settled, timeout=120)
+    pipeline.pump(settled, timeout=300)
     ok_ids = [r.event["id"] for r in receiver.on("/chaos") if r.status == 200]
     dead_ids = [d["event"]["id"] for d in dead]
     assert len(ok_ids) == len(set(ok_ids)), "delivered twice"
