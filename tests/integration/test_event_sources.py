@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from contacts_core.ids import now
+from contacts_core.models import ContactItem
+from contacts_core.store import serialize
 from devstack.aws import local_client
 from devstack.event_sources import FunctionError, Mapping, StreamPoller, mappings
 
@@ -40,11 +43,13 @@ class Recorder:
 
 
 def write(dynamodb: str, org_id: str, n: int, prefix: str = "con_") -> list[str]:
+    """Put ``n`` well-formed contact items (other tests scan the same table)."""
     client = local_client("dynamodb", dynamodb)
     ids = [f"{prefix}{org_id}_{i:02d}" for i in range(n)]
     for contact_id in ids:
-        client.put_item(TableName="ContactsTable", Item={
-            "org_id": {"S": org_id}, "contact_id": {"S": contact_id}, "name_key": {"S": "x"}})
+        item = ContactItem(org_id=org_id, contact_id=contact_id, version=1, created_at=now(),
+                           updated_at=now(), name_key=f"#{contact_id}")
+        client.put_item(TableName="ContactsTable", Item=serialize(item.model_dump()))
     return ids
 
 
