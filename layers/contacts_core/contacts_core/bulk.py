@@ -27,17 +27,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .changes import IDENTITY_FIELDS, ContactChanges
-from .contacts import MatchedOn, delete_contact, upsert_contact
+from .contacts import (
+    MatchedOn,
+    check_attribute_count,
+    delete_contact,
+    match_identities,
+    upsert_contact,
+)
 from .errors import (
-    Conflict,
     ContactNotFound,
     DomainError,
-    IdentityConflict,
-    ValidationFailed,
 )
 from .http import MAX_CONTACT_BYTES
 from .ids import now
-from .models import MAX_ATTRIBUTES, Contact, ContactItem, ContactUpsert
+from .models import Contact, ContactItem, ContactUpsert
 from .problems import from_validation_error
 from .store import ContactStore, Contention, backoff, transact
 
@@ -148,27 +151,23 @@ class _Plan:
 
     def apply(self, item: _Item, stamp: str) -> None:
         pairs = item.identities()
-        held = {pair: self.owners[pair] for pair in pairs if pair in self.owners}
-        holders = set(held.values())
-        if len(holders) > 1:
-            raise IdentityConflict([Conflict(pair[0], held[pair]) for pair in held])
-        if holders and next(iter(holders)) not in self.contacts:
+        held = {field: self.owners[(field, value)] for field, value in pairs
+                if (field, value) in self.owners}
+        match = match_identities(dict(pairs), held)
+        if match is not None and match.contact_id not in self.contacts:
             raise Contention("a guard points at a contact that is gone")
-        if not holders:
+        if match is None:
             new = item.changes.new_item(self.org_id)
             self._claim(new, pairs)
             self._record(item, "created", new, None)
             return
-        contact_id = holders.pop()
-        current = self.contacts[contact_id]
-        matched = [f for f, _ in held]
-        on: MatchedOn = "phone_and_email" if len(matched) == 2 else matched[0]  # type: ignore[assignment]
+        current = self.contacts[match.contact_id]
+        on = match.matched_on
         if item.changes.changes_nothing(current):
             self._record(item, "unchanged", current, on)
             return
         new = item.changes.apply(current, stamp)
-        if len(new.attributes) > MAX_ATTRIBUTES:
-            raise ValidationFailed.single("attributes", f"at most {MAX_ATTRIBUTES} keys")
+        check_attribute_count(new)
         for f in IDENTITY_FIELDS:
             old_value = getattr(current, f)
             if old_value and old_value != getattr(new, f):

@@ -62,7 +62,8 @@ def _store(store: ContactStore | None) -> ContactStore:
     return store or ContactStore()
 
 
-def _check_attribute_count(item: ContactItem) -> None:
+def check_attribute_count(item: ContactItem) -> None:
+    """Raises ValidationFailed on ``attributes`` when a merge left more than 50 keys."""
     if len(item.attributes) > MAX_ATTRIBUTES:
         raise ValidationFailed.single("attributes", f"at most {MAX_ATTRIBUTES} keys per contact")
 
@@ -103,7 +104,7 @@ def _rewrite(store: ContactStore, org_id: str, contact_id: str, changes: Contact
         raise ContactNotFound(contact_id)
     _expected_version(if_match, current)
     new = changes.apply(current, now())
-    _check_attribute_count(new)
+    check_attribute_count(new)
     store.replace(current, new)
     return new
 
@@ -169,7 +170,13 @@ class _Match:
     moves_identity: bool
 
 
-def _match(org_id: str, identities: dict[str, str], held: dict[str, str]) -> _Match | None:
+def match_identities(identities: dict[str, str], held: dict[str, str]) -> _Match | None:
+    """The contact the given ``identities`` ({field: value}) match, from the guards' holders
+    (``held``: {field: contact_id}); None when nothing matches.
+
+    Raises:
+        IdentityConflict: phone and email are held by two different contacts.
+    """
     holders = set(held.values())
     if len(holders) > 1:
         raise IdentityConflict([Conflict(f, held[f]) for f in IDENTITY_FIELDS if f in held])
@@ -196,7 +203,7 @@ def upsert_contact(org_id: str, body: ContactUpsert,
     identities = {f: getattr(body, f) for f in IDENTITY_FIELDS if getattr(body, f)}
 
     def attempt() -> tuple[UpsertResult, bool]:
-        match = _match(org_id, identities, db.read_guards(org_id, identities))
+        match = match_identities(identities, db.read_guards(org_id, identities))
         if match is None:
             try:
                 return UpsertResult(result="created", matched_on=None,
@@ -218,7 +225,7 @@ def upsert_contact(org_id: str, body: ContactUpsert,
         if changes.changes_nothing(current):
             return _upserted("unchanged", match, current), False
         new = changes.apply(current, now())
-        _check_attribute_count(new)
+        check_attribute_count(new)
         try:
             db.replace(current, new)
         except IdentityConflict as err:
