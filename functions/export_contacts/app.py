@@ -2,7 +2,7 @@
 
 from urllib.parse import quote
 
-from contacts_core.contacts import ExportQuery, export_contacts
+from contacts_core.exports import ExportQuery, export_contacts
 from contacts_core.http import ApiRequest, ApiResponse, api_handler
 
 

@@ -138,6 +138,24 @@ class PreconditionFailed(DomainError):
         return {"current_version": self.current}
 
 
+class ConcurrentModification(DomainError):
+    """Other writes kept changing the same contacts, guards or audience until the retry
+    budget ran out; nothing of this request was written, and repeating it is safe.
+
+    Answered as 409 with ``Retry-After`` (seconds), as Stripe answers ``lock_timeout``.
+    """
+
+    code = "concurrent_modification"
+    retry_after = 1
+
+    def __init__(self, detail: str = "Other requests kept changing the same records; "
+                                     "nothing was written, retry the request") -> None:
+        super().__init__(detail)
+
+    def extensions(self) -> dict[str, object]:
+        return {"retryable": True}
+
+
 @dataclass
 class Unauthorized(Exception):
     """The API key is missing, unknown or revoked (raised by the authorizer only)."""

@@ -26,7 +26,8 @@ from .audience_models import (
 )
 from .audiences import PageQuery
 from .bulk import BulkDeleteRequest, BulkDeleteResult, BulkUpsertRequest, BulkUpsertResult
-from .contacts import ExportQuery, ListQuery
+from .contacts import ListQuery
+from .exports import ExportQuery
 from .models import Contact, ContactCreate, ContactPage, ContactPatch, ContactUpsert, Problem
 from .models import UpsertResult as UpsertResultModel
 from .webhook_models import (

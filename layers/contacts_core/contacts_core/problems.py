@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from .errors import (
     AudienceNameTaken,
+    ConcurrentModification,
     DomainError,
     FieldError,
     IdentityConflict,
@@ -29,6 +30,7 @@ _HTTP: list[tuple[type[DomainError], int, str]] = [
     (NotFound, 404, "Not found"),
     (IdentityConflict, 409, "Identity conflict"),
     (AudienceNameTaken, 409, "Audience name taken"),
+    (ConcurrentModification, 409, "Concurrent modification"),
     (PreconditionFailed, 412, "Precondition failed"),
 ]
 
@@ -42,18 +44,22 @@ def status_of(err: DomainError) -> tuple[int, str]:
 
 
 def problem(code: str, status: int, title: str, detail: str, request_id: str | None,
-            **extensions: Any) -> dict[str, Any]:
+            headers: dict[str, str] | None = None, **extensions: Any) -> dict[str, Any]:
     """A problem response as API Gateway expects it from a Lambda proxy integration."""
     body = {"type": PROBLEM_TYPE.format(code=code), "title": title, "status": status,
             "detail": detail, "code": code, "request_id": request_id, **extensions}
-    return {"statusCode": status, "headers": {"Content-Type": PROBLEM_CONTENT_TYPE},
+    return {"statusCode": status,
+            "headers": {"Content-Type": PROBLEM_CONTENT_TYPE, **(headers or {})},
             "body": json.dumps(body)}
 
 
 def domain_problem(err: DomainError, request_id: str | None) -> dict[str, Any]:
     """The problem response for a domain error, with its extension members."""
     status, title = status_of(err)
-    return problem(err.code, status, title, err.detail, request_id, **err.extensions())
+    headers = ({"Retry-After": str(err.retry_after)}
+               if isinstance(err, ConcurrentModification) else None)
+    return problem(err.code, status, title, err.detail, request_id, headers,
+                   **err.extensions())
 
 
 def internal_problem(request_id: str | None) -> dict[str, Any]:
