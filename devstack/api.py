@@ -3,14 +3,18 @@
 Routes, payload format, the Lambda REQUEST authorizer and v2 event construction
 all come from SAM CLI (``SamLocalStackProvider`` -> ``ApiProvider`` ->
 ``LocalApigwService``), exactly as ``sam local start-api`` wires them; only the
-function runner (:class:`devstack.runner.ProcessLambdaRunner`) and the HTTP server
-loop (a stoppable werkzeug server in a thread) are ours.
+function runner (:class:`devstack.runner.ProcessLambdaRunner`), the HTTP server
+loop (a stoppable werkzeug server in a thread) and :class:`DevstackApigwService`'s
+per-request fixes of the events (request id, time, bodies that are not UTF-8) are ours.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +22,64 @@ from samcli.lib.providers.api_provider import ApiProvider
 from samcli.lib.providers.provider import Stack
 from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 from samcli.lib.utils.stream_writer import StreamWriter
+from samcli.local.apigw.event_constructor import construct_v1_event, construct_v2_event_http
 from samcli.local.apigw.local_apigw_service import LocalApigwService
+from samcli.local.apigw.path_converter import PathConverter
 from samcli.local.apigw.route import Route
 from samcli.local.apigw.service_error_responses import ServiceErrorResponses
 from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request
 
 from devstack.runner import LambdaFunctionError, ProcessLambdaRunner
 
 REGION = "us-east-1"
+REQUEST_ID_KEY = "devstack.request_id"  # WSGI environ key: one id per HTTP request
+ANY_MEDIA_TYPE = ["*/*"]  # SAM CLI base64-encodes every body when this is the binary type
+
+
+class DevstackApigwService(LocalApigwService):
+    """``LocalApigwService`` whose Lambda events are built per request, as API Gateway does.
+
+    SAM CLI 1.170 takes ``requestContext.requestId`` (``RequestContext``/``RequestContextV2``
+    default argument) and ``time``/``timeEpoch`` (``construct_v2_event_http`` default
+    arguments) once, at import, so every request had the same id and time. Here each HTTP
+    request gets its own id (shared by its authorizer and route events, as on AWS) and
+    the time it arrived. A body that is not UTF-8 text made SAM CLI answer 502; API Gateway
+    passes it to the function base64-encoded (``isBase64Encoded: true``), and so does this.
+    """
+
+    def _generate_lambda_event(
+        self, flask_request: Request, route: Route, method: str, endpoint: str
+    ) -> dict[str, Any]:
+        try:
+            event = self._build_event(flask_request, route, method, endpoint,
+                                      self.api.binary_media_types)
+        except UnicodeDecodeError:
+            event = self._build_event(flask_request, route, method, endpoint, ANY_MEDIA_TYPE)
+        context = event.setdefault("requestContext", {})
+        context["requestId"] = flask_request.environ.setdefault(REQUEST_ID_KEY,
+                                                                str(uuid.uuid4()))
+        return event
+
+    def _build_event(self, flask_request: Request, route: Route, method: str, endpoint: str,
+                     binary_types: list[str]) -> dict[str, Any]:
+        """SAM CLI's event for the route (v2 for HTTP APIs), with this request's time."""
+        if route.event_type == Route.HTTP and route.payload_format_version in (None, "2.0"):
+            route_key = self._v2_route_key(
+                method, PathConverter.convert_path_to_api_gateway(endpoint),
+                route.is_default_route)
+            arrived = time.time()
+            return dict(construct_v2_event_http(
+                flask_request=flask_request, port=self.port, binary_types=binary_types,
+                stage_name=self.api.stage_name, stage_variables=self.api.stage_variables,
+                route_key=route_key, request_time_epoch=int(arrived * 1000),
+                request_time=datetime.fromtimestamp(arrived, UTC).strftime(
+                    "%d/%b/%Y:%H:%M:%S +0000")))
+        return dict(construct_v1_event(
+            flask_request=flask_request, port=self.port, binary_types=binary_types,
+            stage_name=self.api.stage_name, stage_variables=self.api.stage_variables,
+            operation_name=route.operation_name if route.event_type == Route.API else None,
+            api_type=route.event_type))
 
 
 def load_stacks(built_template: Path, parameter_overrides: dict[str, str]) -> list[Stack]:
@@ -64,7 +118,7 @@ class ApiServer:
         if not provider.api.routes:
             raise RuntimeError("no API routes in the template")
         self.routes: list[Route] = list(provider.api.routes)
-        self.service = LocalApigwService(
+        self.service = DevstackApigwService(
             api=provider.api,
             lambda_runner=runner,
             port=port,

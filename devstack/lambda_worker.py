@@ -2,14 +2,18 @@
 
 Runs isolated from the devstack's virtualenv: standard library only until it puts
 the function's code, its layers and the "Lambda runtime" directory (boto3) on
-``sys.path``. It then imports the handler once (the init phase) and serves
-invocations one at a time, like a warm Lambda execution environment.
+``sys.path``. It then imports the handler once (the init phase, which starts as soon
+as the process does, before any request) and serves invocations one at a time, like a
+warm Lambda execution environment.
 
 Protocol (one JSON document per line):
 
-* request on REQ_FD: ``{"event": <event JSON string>, "request_id": str,
-  "timeout_ms": int}``
-* response on RESP_FD: ``{"ok": true, "payload": <result JSON string>}`` or
+* first, on RESP_FD, the end of the init phase: ``{"ready": true, "init_ms": float}``, or
+  ``{"ready": false, "init_ms": float, "error": {...}}`` after which the worker exits
+  (an import error, as Lambda reports ``Runtime.ImportModuleError``);
+* then per invocation, a request on REQ_FD: ``{"event": <event JSON string>,
+  "request_id": str, "timeout_ms": int}`` (the time left of the function timeout)
+* and its response on RESP_FD: ``{"ok": true, "payload": <result JSON string>}`` or
   ``{"ok": false, "error": {"errorMessage", "errorType", "stackTrace"}}``
 
 stdout is redirected to stderr so prints end up in the logs, as on Lambda.
@@ -105,7 +109,8 @@ def invoke(handler, request):
 
 
 def main():
-    """Set up paths and streams, import the handler, then serve requests until EOF."""
+    """Set up paths and streams, import the handler (init), then serve requests until EOF."""
+    init_started = time.monotonic()
     req_fd, resp_fd = int(sys.argv[1]), int(sys.argv[2])
     stdlib = [p for p in sys.path if p.startswith(sys.base_prefix)]
     sys.path[:] = [*sys.argv[3:], *stdlib]
@@ -113,20 +118,21 @@ def main():
     sys.stdout = sys.stderr
     requests = os.fdopen(req_fd, "r", encoding="utf-8")
     responses = os.fdopen(resp_fd, "w", encoding="utf-8")
+
+    def send(document):
+        sys.stderr.flush()
+        responses.write(json.dumps(document) + "\n")
+        responses.flush()
+
     os.chdir(sys.argv[3])  # Lambda's working directory is the task root
     handler, init_error = load_handler(os.environ["_HANDLER"])
+    init_ms = (time.monotonic() - init_started) * 1000
+    if handler is None:
+        send({"ready": False, "init_ms": init_ms, "error": init_error})
+        return
+    send({"ready": True, "init_ms": init_ms})
     for line in requests:
-        request = json.loads(line)
-        if handler is None:
-            init_error["requestId"] = request["request_id"]
-            response = {"ok": False, "error": init_error, "fatal": True}
-        else:
-            response = invoke(handler, request)
-        sys.stderr.flush()
-        responses.write(json.dumps(response) + "\n")
-        responses.flush()
-        if response.get("fatal"):
-            return
+        send(invoke(handler, json.loads(line)))
 
 
 if __name__ == "__main__":

@@ -198,12 +198,19 @@ class ProcessLambdaRunner(LocalLambdaRunner):
             self.write_log(f"{failure.error['errorMessage']}\n")
             response = {"ok": False, "error": failure.error}
         finally:
-            self.pool.release(worker)
+            replacement = self.pool.release(worker)
         millis = (time.monotonic() - started) * 1000
+        init = ""
+        if worker.init is not None and not worker.init_reported:
+            worker.init_reported = True
+            init = f"\tInit Duration: {worker.init.get('init_ms', 0):.2f} ms"
         self.write_log(
             f"REPORT RequestId: {request_id}\tFunction: {function.name}\t"
-            f"Duration: {millis:.2f} ms\tStatus: {'ok' if response['ok'] else 'error'}\n"
+            f"Duration: {millis:.2f} ms{init}\tStatus: {'ok' if response['ok'] else 'error'}\n"
         )
+        if replacement is not None:
+            self.write_log(f"devstack: {function.name}: worker {worker.process.pid} replaced by "
+                           f"pre-started worker {replacement.process.pid}\n")
         if not response["ok"]:
             raise LambdaFunctionError(function.name, response["error"])
         return str(response["payload"])

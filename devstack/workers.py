@@ -4,6 +4,13 @@ A :class:`Worker` is one execution environment: an isolated ``python -I -S``
 process with the function code, its layers and the Lambda runtime directory on
 ``sys.path``. A :class:`WorkerPool` keeps idle workers per function and starts new
 ones (up to a per-function limit) when invocations overlap, like Lambda concurrency.
+
+As on Lambda, the init phase (importing the handler module) has its own budget
+(:data:`INIT_TIMEOUT_S`), separate from the function timeout: a slow import on a busy
+machine does not make the first invocation time out. An init that overruns it goes on
+under the invocation's timeout, as Lambda re-runs a timed-out init within the first
+invoke. A worker that timed out or crashed is replaced at once by a pre-started one, so
+the next invocation does not pay (or time out on) the cold start.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 LogWriter = Callable[[str], None]
+
+INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
 
 WORKER_SCRIPT = Path(__file__).resolve().with_name("lambda_worker.py")
 
@@ -44,8 +53,9 @@ class WorkerSpec:
         handler: ``module.function``.
         sys_path: directories, in order: task root, layer dirs, runtime dir.
         env: the complete environment of the worker process.
-        timeout_s: the function's timeout in seconds.
+        timeout_s: the function's timeout in seconds (the invocation, not the init).
         fingerprint: identity of the build dirs; a change retires warm workers.
+        init_timeout_s: budget of the init phase (the handler module's import).
     """
 
     function_name: str
@@ -54,6 +64,7 @@ class WorkerSpec:
     env: dict[str, str] = field(hash=False)
     timeout_s: float
     fingerprint: tuple[tuple[int, int], ...] = ()
+    init_timeout_s: float = INIT_TIMEOUT_S
 
 
 def build_fingerprint(paths: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
@@ -71,12 +82,15 @@ def build_fingerprint(paths: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
 class Worker:
     """One warm execution environment for ``spec`` (serves one request at a time).
 
-    Everything the function prints (stdout and stderr) is passed line by line to
-    ``log`` from a reader thread.
+    The init phase starts with the process. Everything the function prints (stdout and
+    stderr) is passed line by line to ``log`` from a reader thread.
     """
 
     def __init__(self, spec: WorkerSpec, log: LogWriter) -> None:
         self.spec = spec
+        self.started = time.monotonic()
+        self.init: dict[str, Any] | None = None  # the worker's end-of-init document
+        self.init_reported = False  # the REPORT line of the first invocation showed it
         req_r, self._req_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
         try:
@@ -113,33 +127,56 @@ class Worker:
         """True while the process runs."""
         return self.process.poll() is None
 
+    @property
+    def init_failed(self) -> bool:
+        """True when the handler module could not be imported."""
+        return self.init is not None and not self.init.get("ready")
+
     def call(self, event: str, request_id: str) -> dict[str, Any]:
         """Send one invocation; return ``{"ok": True, "payload": str}`` or ``{"ok": False, ...}``.
 
+        Waits for the end of the init phase first (up to ``spec.init_timeout_s`` from the
+        start of the process; beyond it, init and handler share the function timeout).
+        An init error is returned as ``{"ok": False, "error": ...}`` and stops the worker.
         Raises :class:`WorkerFailure` (and stops the worker) on timeout or a crash.
         """
-        timeout_ms = int(self.spec.timeout_s * 1000)
+        invoke_deadline: float | None = None
+        if self.init is None:
+            line = self._read_line(self.started + self.spec.init_timeout_s)
+            if line is None and self.alive:  # init overran its budget: the invoke's counts now
+                invoke_deadline = time.monotonic() + self.spec.timeout_s
+                line = self._read_line(invoke_deadline)
+            if line is None:
+                raise self._failure(request_id)
+            self.init = json.loads(line)
+            if self.init_failed:
+                self.stop()
+                return {"ok": False, "error": {**self.init["error"], "requestId": request_id}}
+        deadline = invoke_deadline or time.monotonic() + self.spec.timeout_s
+        timeout_ms = max(int((deadline - time.monotonic()) * 1000), 1)
         request = {"event": event, "request_id": request_id, "timeout_ms": timeout_ms}
         try:
             os.write(self._req_w, (json.dumps(request) + "\n").encode())
         except OSError:
             self.stop()
             raise WorkerFailure(self._exit_error(request_id)) from None
-        line = self._read_line(time.monotonic() + self.spec.timeout_s)
+        line = self._read_line(deadline)
         if line is None:
-            timed_out = self.alive
-            self.stop()
-            if timed_out:
-                raise WorkerFailure({
-                    "errorMessage": f"RequestId: {request_id} Error: Task timed out after "
-                    f"{self.spec.timeout_s:.2f} seconds",
-                    "errorType": "Sandbox.Timedout",
-                })
-            raise WorkerFailure(self._exit_error(request_id))
+            raise self._failure(request_id)
         response: dict[str, Any] = json.loads(line)
-        if response.get("fatal"):
-            self.stop()
         return response
+
+    def _failure(self, request_id: str) -> WorkerFailure:
+        """Stop the worker; the failure to raise: timed out if it still ran, else exited."""
+        timed_out = self.alive
+        self.stop()
+        if timed_out:
+            return WorkerFailure({
+                "errorMessage": f"RequestId: {request_id} Error: Task timed out after "
+                f"{self.spec.timeout_s:.2f} seconds",
+                "errorType": "Sandbox.Timedout",
+            })
+        return WorkerFailure(self._exit_error(request_id))
 
     def _exit_error(self, request_id: str) -> dict[str, Any]:
         return {
@@ -149,12 +186,14 @@ class Worker:
         }
 
     def _read_line(self, deadline: float) -> bytes | None:
+        """The next line from the worker, or None at ``deadline`` or EOF (what is already
+        in the pipe is read even when ``deadline`` has passed)."""
         while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
+            remaining = max(deadline - time.monotonic(), 0.0)
             ready, _, _ = select.select([self._resp_r], [], [], remaining)
             if not ready:
+                if remaining <= 0:
+                    return None
                 continue
             chunk = os.read(self._resp_r, 65536)
             if not chunk:
@@ -191,6 +230,7 @@ class WorkerPool:
     """Idle workers per function, at most ``max_per_function`` alive per function.
 
     :meth:`acquire` blocks while the limit is reached (like reserved concurrency);
+    :meth:`release` replaces a worker that timed out or crashed with a pre-started one;
     :meth:`close` stops every worker, busy ones included. Thread-safe.
     """
 
@@ -232,17 +272,34 @@ class WorkerPool:
             for worker in stale:
                 worker.stop()
 
-    def release(self, worker: Worker) -> None:
-        """Give ``worker`` back: kept warm if alive and unchanged, else stopped."""
+    def release(self, worker: Worker) -> Worker | None:
+        """Give ``worker`` back: kept warm if alive, else stopped.
+
+        A worker that died after a successful init (a timeout or a crash) is replaced at
+        once by a new one for the same spec, whose init runs while no one waits; it is
+        returned (None when nothing was started). A failed import is not retried until
+        the next invocation, as on Lambda.
+        """
+        replacement = None
         with self._cond:
             keep = worker.alive and not self._closed
             if keep:
                 self._idle.setdefault(worker.spec.function_name, []).append(worker)
             else:
                 self._all.discard(worker)
+                if not self._closed and not worker.init_failed:
+                    replacement = Worker(worker.spec, self.log)
+                    self._all.add(replacement)
+                    self._idle.setdefault(worker.spec.function_name, []).append(replacement)
             self._cond.notify_all()
         if not keep:
             worker.stop()
+        return replacement
+
+    def idle_pids(self, function_name: str) -> list[int]:
+        """Process ids of the live idle (warm or pre-started) workers of ``function_name``."""
+        with self._cond:
+            return [w.process.pid for w in self._idle.get(function_name, []) if w.alive]
 
     def pids(self) -> list[int]:
         """Process ids of all live workers (for diagnostics and tests)."""

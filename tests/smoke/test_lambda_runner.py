@@ -3,12 +3,15 @@
 Checks Lambda-like behaviour independent of the domain code: isolated sys.path
 (function, layer, runtime dir only), environment from the template, the context
 object, errors -> 502 with the traceback in the logs, import errors, timeouts,
-parallel warm workers, queue references resolved to local URLs, direct (event source)
-invocations and that closing leaves no process behind.
+the init phase's own budget, replacement of timed-out workers, one request id per
+request, bodies that are not UTF-8, parallel warm workers, queue references resolved
+to local URLs, direct (event source) invocations and that closing leaves no process
+behind.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -63,7 +66,7 @@ FUNCTION = """
       CodeUri: {name}
       Timeout: {timeout}
       Events:
-        Api: {{Type: HttpApi, Properties: {{Method: GET, Path: /{path}}}}}
+        Api: {{Type: HttpApi, Properties: {{Method: {method}, Path: /{path}}}}}
 """
 
 HANDLERS = {
@@ -106,8 +109,27 @@ HANDLERS = {
     """,
 }
 HANDLERS["Sleepy"] = HANDLERS["Slow"]
+# Its import takes longer than its 1 s timeout (a cold start on a busy machine).
+HANDLERS["SlowImport"] = """
+    import json, os, time
+    time.sleep(2)
+
+    def handler(event, context):
+        return {"statusCode": 200, "body": json.dumps({"pid": os.getpid()})}
+"""
+HANDLERS["Mirror"] = """
+    import json
+
+    def handler(event, context):
+        return {"statusCode": 200, "body": json.dumps({
+            "body": event.get("body"), "isBase64Encoded": event["isBase64Encoded"],
+            "requestId": event["requestContext"]["requestId"],
+            "timeEpoch": event["requestContext"]["timeEpoch"]})}
+"""
 JOBS_URL = "http://127.0.0.1:9/123456789012/Jobs"
-TIMEOUTS = {"Slow": 1, "Sleepy": 60}
+TIMEOUTS = {"Slow": 1, "Sleepy": 60, "SlowImport": 1}
+METHODS = {"Mirror": "POST"}
+SLOW_IMPORT_S = 2
 
 
 def child_pids() -> set[int]:
@@ -123,7 +145,8 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, source in HANDLERS.items():
         (root / name).mkdir()
         (root / name / "app.py").write_text(textwrap.dedent(source))
-        functions += FUNCTION.format(name=name, timeout=TIMEOUTS.get(name, 3), path=name.lower())
+        functions += FUNCTION.format(name=name, timeout=TIMEOUTS.get(name, 3), path=name.lower(),
+                                     method=METHODS.get(name, "GET"))
     (root / "Lib" / "python").mkdir(parents=True)
     (root / "Lib" / "python" / "libmod.py").write_text("VALUE = 'from-layer'\n")
     (root / "template.yaml").write_text(TEMPLATE.replace("{functions}", functions))
@@ -136,6 +159,10 @@ class Env:
 
     def get(self, path: str, **params: str) -> requests.Response:
         return requests.get(f"{self.server.base_url}/{path}", params=params, timeout=30)
+
+    def post(self, path: str, body: bytes, content_type: str) -> requests.Response:
+        return requests.post(f"{self.server.base_url}/{path}", data=body, timeout=30,
+                             headers={"Content-Type": content_type})
 
     def wait_for_log(self, text: str, timeout: float = 5.0) -> str:
         deadline = time.monotonic() + timeout
@@ -229,6 +256,64 @@ def test_timeout_kills_the_worker(env: Env) -> None:
     assert response.status_code == 502
     assert time.monotonic() - started < 4
     assert "Task timed out after 1.00 seconds" in env.wait_for_log("Task timed out")
+
+
+def test_slow_import_has_its_own_init_budget(env: Env) -> None:
+    # Given a function whose import takes 2 s and whose timeout is 1 s, with no warm worker
+    assert not env.runner.pool.idle_pids("SlowImport")
+    started = time.monotonic()
+    # When it is called for the first time
+    response = env.get("slowimport")
+    # Then the import ran in the init phase (up to 10 s), not in the 1 s of the invocation
+    assert response.status_code == 200, response.text
+    assert time.monotonic() - started >= SLOW_IMPORT_S  # the cold start was indeed slow
+    assert "Init Duration" in env.wait_for_log("Init Duration")
+    # And the worker stays warm: the next call does not import again
+    assert env.get("slowimport").json()["pid"] == response.json()["pid"]
+
+
+def test_timed_out_worker_is_replaced_before_the_next_request(env: Env) -> None:
+    # Given a warm worker of a function with a 1 s timeout
+    timed_out_pid = env.get("slow", s="0").json()["pid"]
+    # When an invocation times out
+    assert env.get("slow", s="5").status_code == 502
+    # Then the worker is gone and a new one is already starting, before any next request
+    pre_started = env.runner.pool.idle_pids("Slow")
+    assert pre_started and timed_out_pid not in pre_started
+    assert timed_out_pid not in env.runner.pool.pids()
+    # And the next request is served by it and succeeds
+    response = env.get("slow", s="0")
+    assert response.status_code == 200, response.text
+    assert response.json()["pid"] in pre_started
+
+
+def test_each_request_gets_its_own_request_id_and_time(env: Env) -> None:
+    # Given the time before the requests
+    before_ms = int(time.time() * 1000)
+    # When the same route is called twice
+    first = env.post("mirror", b"{}", "application/json").json()
+    second = env.post("mirror", b"{}", "application/json").json()
+    # Then each event has its own requestContext.requestId and its own arrival time
+    assert first["requestId"] != second["requestId"]
+    assert len(first["requestId"]) == 36
+    assert before_ms - 1000 <= first["timeEpoch"] <= second["timeEpoch"]
+
+
+def test_body_that_is_not_utf8_reaches_the_function_base64_encoded(env: Env) -> None:
+    # Given a JSON body with bytes that are not UTF-8
+    raw = b'{"name": "\xff\xfe"}'
+    # When it is posted
+    response = env.post("mirror", raw, "application/json")
+    # Then the function gets it base64-encoded, as API Gateway passes it
+    assert response.status_code == 200, response.text
+    event = response.json()
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == raw
+
+
+def test_utf8_body_reaches_the_function_as_text(env: Env) -> None:
+    event = env.post("mirror", '{"name": "Zoë"}'.encode(), "application/json").json()
+    assert event == {**event, "isBase64Encoded": False, "body": '{"name": "Zoë"}'}
 
 
 def test_concurrent_requests_run_in_parallel_workers(env: Env) -> None:
