@@ -1,15 +1,370 @@
-"""Write openapi.json from the models and template.yaml (``make openapi``)."""
+"""openapi.json (OpenAPI 3.1) from the pydantic models and template.yaml's routes
+(``make openapi``, ``python -m devstack.openapi [PATH]``).
+
+A build-time tool: it lives in the devstack, not in the Lambda layer. :data:`OPERATIONS`
+says, per function (template logical id), what it reads and answers; the routes come
+from the template, so nothing about them is written twice. Pydantic's JSON Schema (draft
+2020-12) is what OpenAPI 3.1 uses for schemas.
+
+The document describes what the server accepts and answers, no more: path ids have the
+shape of the ids we issue (anything else is answered 404), ``cursor`` is the signed
+``next_cursor`` format, ``If-Match`` is one of our ETags, every status an operation can
+give is listed with its body (RFC 9457 problems as ``application/problem+json``; API
+Gateway's own ``{"message"}`` bodies for the authorizer, throttling and oversized
+requests) and its headers (``ETag``, ``Retry-After``, ``Link``).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from contacts_core.openapi import build_openapi
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from contacts_core.audience_models import (
+    AddToAudienceRequest,
+    Audience,
+    AudienceCreate,
+    AudiencePage,
+    AudiencePatch,
+    MembersAdded,
+    MembersRemoved,
+    MembersRequest,
+)
+from contacts_core.audiences import PageQuery
+from contacts_core.bulk import (
+    BulkDeleteRequest,
+    BulkDeleteResult,
+    BulkUpsertRequest,
+    BulkUpsertResult,
+)
+from contacts_core.contacts import ListQuery
+from contacts_core.exports import ExportQuery
+from contacts_core.models import (
+    Contact,
+    ContactCreate,
+    ContactPage,
+    ContactPatch,
+    ContactUpsert,
+    Problem,
+)
+from contacts_core.models import UpsertResult as UpsertResultModel
+from contacts_core.webhook_models import (
+    EVENT_TYPES,
+    EndpointCreate,
+    EndpointPage,
+    EndpointPatch,
+    WebhookEndpoint,
+    WebhookEndpointCreated,
+    WebhookEvent,
+)
 from devstack.routes import REPO_ROOT, template_routes
 
 OPENAPI_PATH = REPO_ROOT / "openapi.json"
+REF = "#/components/schemas/{model}"
+PROBLEM = "application/problem+json"
+
+# The ids we issue: prefix + ULID (Crockford base32, 26 characters, first at most 7).
+ULID_PATTERN = "[0-7][0-9A-HJKMNP-TV-Z]{25}"
+ID_PREFIXES = {"/v1/contacts/": "con_", "/v1/audiences/": "aud_",
+               "/v1/webhook-endpoints/": "whe_"}
+# next_cursor: base64url(JSON) "." base64url(HMAC-SHA256), unpadded (contacts_core.cursor).
+CURSOR_SCHEMA = {"type": "string", "maxLength": 2048,
+                 "pattern": "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]{43}$",
+                 "description": "`next_cursor` of the previous page, unchanged, with the same "
+                                "other query parameters; anything else → 400"}
+# If-Match: "*", or a version as one of our ETags ("3", W/"3" or 3; at most 18 digits).
+IF_MATCH_SCHEMA = {"type": "string", "pattern": '^(\\*|(W/)?"[0-9]{1,18}"|[0-9]{1,18})$',
+                   "examples": ['"3"']}
+ETAG_HEADER = {"description": "The contact's version as a strong ETag (`\"3\"`); send it "
+                              "back as `If-Match` to update or delete only that version",
+               "required": True,
+               "schema": {"type": "string", "pattern": '^"[0-9]+"$'}}
+RETRY_AFTER_TEXT = "Seconds to wait before repeating the request"
+RETRY_AFTER: dict[str, Any] = {"description": RETRY_AFTER_TEXT,
+                               "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+GATEWAY_MESSAGE = "GatewayMessage"
+GATEWAY_SCHEMA = {"title": GATEWAY_MESSAGE, "type": "object", "required": ["message"],
+                  "properties": {"message": {"type": "string"}},
+                  "description": "API Gateway's own error body (authorizer, throttling, "
+                                 "oversized request), not a problem document"}
+
+CONCURRENT = "concurrent_modification"
+IDENTITY = "identity_conflict"
+NAME_TAKEN = "audience_name_conflict"
+_CONFLICT_TEXT = {
+    IDENTITY: "`identity_conflict`: phone or email held by another contact "
+              "(`field`, `conflicting_contact_id`)",
+    NAME_TAKEN: "`audience_name_conflict`: another audience has this name "
+                "(`conflicting_audience_id`)",
+    CONCURRENT: "`concurrent_modification`: other requests kept changing the same records; "
+                "nothing was written, repeat after `Retry-After` seconds",
+}
+_ERROR_TEXT = {
+    400: "Invalid request: malformed or non-UTF-8 JSON, unknown fields, wrong types or "
+         "values; `errors` names each field (`validation_error`)",
+    404: "No such resource in your organization (`not_found`)",
+    412: "`If-Match` names a stale version; `current_version` is the current one "
+         "(`precondition_failed`)",
+    413: "Request body, or one contact in it, over its size limit (`payload_too_large`)",
+    422: "`Idempotency-Key` reused with another body (`idempotency_key_reused`)",
+    500: "Unexpected error (`internal_error`); quote `request_id` when reporting it",
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What one function reads and answers.
+
+    ``errors``: problem statuses besides 401/403/429/500 (which every route can give);
+    ``conflicts``: the problem codes of its 409; ``conditional``: takes ``If-Match``;
+    ``etag``: its success answers carry the contact's ``ETag``.
+    """
+
+    summary: str
+    status: int
+    response: type[BaseModel] | None = None
+    request: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    conditional: bool = False
+    etag: bool = False
+    extra_status: tuple[int, ...] = ()
+    media_type: str = "application/json"
+
+
+OPERATIONS: dict[str, Operation] = {
+    "ListContactsFunction": Operation(
+        "List contacts (cursor-paged; search by phone, email or name prefix)", 200,
+        ContactPage, query=ListQuery, errors=(400,)),
+    "GetContactFunction": Operation("Get a contact", 200, Contact, errors=(404,), etag=True),
+    "CreateContactFunction": Operation(
+        "Create a contact", 201, Contact, ContactCreate, errors=(400, 409, 413),
+        conflicts=(IDENTITY, CONCURRENT), etag=True),
+    "UpsertContactFunction": Operation(
+        "Create or update the contact matched by phone and/or email", 200, UpsertResultModel,
+        ContactUpsert, errors=(400, 409, 413), conflicts=(IDENTITY, CONCURRENT),
+        etag=True, extra_status=(201,)),
+    "UpdateContactFunction": Operation(
+        "Update a contact (partial; null clears)", 200, Contact, ContactPatch,
+        errors=(400, 404, 409, 412, 413), conflicts=(IDENTITY, CONCURRENT), conditional=True,
+        etag=True),
+    "DeleteContactFunction": Operation(
+        "Delete a contact", 204, errors=(400, 404, 409, 412), conflicts=(CONCURRENT,),
+        conditional=True),
+    "BulkUpsertContactsFunction": Operation(
+        "Upsert up to 1000 contacts; per-item results in input order", 200, BulkUpsertResult,
+        BulkUpsertRequest, errors=(400, 413)),
+    "BulkDeleteContactsFunction": Operation(
+        "Delete up to 1000 contacts", 200, BulkDeleteResult, BulkDeleteRequest,
+        errors=(400, 409, 413), conflicts=(CONCURRENT,)),
+    "ExportContactsFunction": Operation(
+        "Export the org's contacts as CSV (about 4 MB per part; follow Link rel=next)", 200,
+        query=ExportQuery, errors=(400,), media_type="text/csv"),
+    "CreateAudienceFunction": Operation(
+        "Create an audience", 201, Audience, AudienceCreate, errors=(400, 409, 413),
+        conflicts=(NAME_TAKEN,)),
+    "ListAudiencesFunction": Operation("List audiences", 200, AudiencePage, query=PageQuery,
+                                       errors=(400,)),
+    "GetAudienceFunction": Operation("Get an audience", 200, Audience, errors=(404,)),
+    "UpdateAudienceFunction": Operation(
+        "Rename or describe an audience", 200, Audience, AudiencePatch,
+        errors=(400, 404, 409, 413), conflicts=(NAME_TAKEN, CONCURRENT)),
+    "DeleteAudienceFunction": Operation("Delete an audience (its memberships, not contacts)",
+                                        204, errors=(404,)),
+    "AddAudienceMembersFunction": Operation(
+        "Add contacts to an audience (repeated adds are no-ops)", 200, MembersAdded,
+        AddToAudienceRequest, errors=(400, 404, 409, 413), conflicts=(CONCURRENT,)),
+    "RemoveAudienceMembersFunction": Operation(
+        "Remove contacts from an audience", 200, MembersRemoved, MembersRequest,
+        errors=(400, 404, 409, 413), conflicts=(CONCURRENT,)),
+    "ListAudienceMembersFunction": Operation("List an audience's contacts", 200, ContactPage,
+                                             query=PageQuery, errors=(400, 404)),
+    "CreateWebhookEndpointFunction": Operation(
+        "Register a webhook endpoint (its whsec_ secret is in this answer only)", 201,
+        WebhookEndpointCreated, EndpointCreate, errors=(400, 413)),
+    "ListWebhookEndpointsFunction": Operation("List webhook endpoints", 200, EndpointPage),
+    "GetWebhookEndpointFunction": Operation("Get a webhook endpoint", 200, WebhookEndpoint,
+                                            errors=(404,)),
+    "UpdateWebhookEndpointFunction": Operation(
+        "Change a webhook endpoint's url, events, description or enabled", 200,
+        WebhookEndpoint, EndpointPatch, errors=(400, 404, 413)),
+    "DeleteWebhookEndpointFunction": Operation("Delete a webhook endpoint", 204,
+                                               errors=(404,)),
+}
+# Routes whose body differs from their function's default request model.
+PATH_REQUESTS: dict[str, type[BaseModel]] = {"/v1/audiences/{id}/contacts": MembersRequest}
+
+
+def _schemas(operations: Iterable[Operation]) -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], Any]] = [(Problem, "serialization"),
+                                                 (WebhookEvent, "serialization"),
+                                                 *[(m, "validation") for m in
+                                                   PATH_REQUESTS.values()]]
+    for op in operations:
+        if op.request:
+            models.append((op.request, "validation"))
+        if op.response:
+            models.append((op.response, "serialization"))
+    _, schema = models_json_schema(models, ref_template=REF)
+    return dict(sorted({**schema.get("$defs", {}), GATEWAY_MESSAGE: GATEWAY_SCHEMA}.items()))
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=name)}
+
+
+def _query_schema(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema: no ``null`` branch (an absent parameter is the default),
+    no pydantic title; ``cursor`` is the signed cursor format."""
+    if name == "cursor":
+        return dict(CURSOR_SCHEMA)
+    out = {k: v for k, v in schema.items() if k not in ("title", "anyOf", "default")}
+    for branch in schema.get("anyOf", []):
+        if branch.get("type") != "null":
+            out.update(branch)
+    if schema.get("default") is not None:
+        out["default"] = schema["default"]
+    return out
+
+
+def _path_parameter(path: str, name: str) -> dict[str, Any]:
+    prefix = next((p for start, p in ID_PREFIXES.items() if path.startswith(start)), None)
+    schema: dict[str, Any] = {"type": "string"}
+    if name == "id" and prefix:
+        schema["pattern"] = f"^{prefix}{ULID_PATTERN}$"
+    return {"name": name, "in": "path", "required": True, "schema": schema,
+            "description": "An id this API issued; any other value is answered 404"}
+
+
+def _parameters(path: str, op: Operation) -> list[dict[str, Any]]:
+    params = [_path_parameter(path, part[1:-1]) for part in path.split("/")
+              if part.startswith("{")]
+    if op.query:
+        props = op.query.model_json_schema()["properties"]
+        params += [{"name": name, "in": "query", "required": False,
+                    "schema": _query_schema(name, schema)} for name, schema in props.items()]
+    if op.conditional:
+        params.append({"name": "If-Match", "in": "header", "required": False,
+                       "description": "Act only if the contact is still at this version "
+                                      "(its ETag, `\"3\"`; `W/\"3\"`, `3` and `*` are taken "
+                                      "too); stale → 412, malformed → 400",
+                       "schema": IF_MATCH_SCHEMA})
+    return params
+
+
+def _problem(description: str, headers: dict[str, Any] | None = None,
+             gateway: bool = False) -> dict[str, Any]:
+    """A problem answer; ``gateway``: API Gateway may answer it itself, as ``{"message"}``."""
+    content: dict[str, Any] = {PROBLEM: {"schema": _ref(Problem.__name__)}}
+    if gateway:
+        content["application/json"] = {"schema": _ref(GATEWAY_MESSAGE)}
+    answer: dict[str, Any] = {"description": description, "content": content}
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+def _errors(op: Operation) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status in sorted({*op.errors, 500}):
+        if status == 409:
+            text = "Conflict: " + "; ".join(_CONFLICT_TEXT[c] for c in op.conflicts)
+            retry = ({"Retry-After": {**RETRY_AFTER, "description": RETRY_AFTER_TEXT
+                                      + " (with `concurrent_modification`)"}}
+                     if CONCURRENT in op.conflicts else None)
+            responses["409"] = _problem(text, retry)
+        else:
+            responses[str(status)] = _problem(_ERROR_TEXT[status], gateway=status == 413)
+    gateway = {"application/json": {"schema": _ref(GATEWAY_MESSAGE)}}
+    responses["401"] = {"description": "No `Authorization: Bearer` header (API Gateway)",
+                        "content": gateway}
+    responses["403"] = {"description": "Unknown or revoked API key (API Gateway)",
+                        "content": gateway}
+    responses["429"] = _problem(
+        "Too many requests from your organization (`rate_limited`)",
+        {"Retry-After": RETRY_AFTER}, gateway=True)
+    return dict(sorted(responses.items()))
+
+
+def _operation(function_id: str, path: str, op: Operation) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status in (op.status, *op.extra_status):
+        answer: dict[str, Any] = {"description": op.summary}
+        if op.response:
+            answer["content"] = {op.media_type: {"schema": _ref(op.response.__name__)}}
+        elif op.media_type != "application/json":
+            answer["content"] = {op.media_type: {"schema": {"type": "string"}}}
+            answer["headers"] = {"Link": {
+                "description": 'The next part, `</v1/contacts/export?cursor=…>; rel="next"`;'
+                               " absent on the last part", "schema": {"type": "string"}}}
+        if op.etag:
+            answer["headers"] = {"ETag": ETAG_HEADER}
+        responses[str(status)] = answer
+    responses.update(_errors(op))
+    operation_id = function_id.removesuffix("Function") + ("FromSeedRoute" if path ==
+                                                            "/v1/contacts/add-to-audience" else "")
+    spec: dict[str, Any] = {"operationId": operation_id,
+                            "summary": op.summary, "parameters": _parameters(path, op),
+                            "responses": dict(sorted(responses.items()))}
+    request = PATH_REQUESTS.get(path, op.request)
+    if request:
+        spec["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": _ref(request.__name__)}}}
+    return spec
+
+
+def _webhooks() -> dict[str, Any]:
+    """One OpenAPI 3.1 webhook per event type: what endpoints receive (Standard Webhooks)."""
+    headers = {name: {"required": True, "schema": {"type": "string"}, "description": text}
+               for name, text in (
+                   ("webhook-id", "the event id; the same on every retry"),
+                   ("webhook-timestamp", "Unix seconds of this attempt"),
+                   ("webhook-signature", "v1,<base64 HMAC-SHA256> with the endpoint secret"))}
+    return {event_type: {"post": {
+        "summary": f"{event_type} delivery",
+        "parameters": [{"name": n, "in": "header", **h} for n, h in headers.items()],
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": _ref(WebhookEvent.__name__)}}},
+        "responses": {"2XX": {"description": "delivered"},
+                      "410": {"description": "endpoint gone: it is disabled"},
+                      "default": {"description": "retried with backoff, then dead-lettered"}},
+    }} for event_type in EVENT_TYPES}
+
+
+def build_openapi(routes: Iterable[tuple[str, str, str]]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for ``routes`` given as ``(method, path, function_id)``.
+
+    Raises:
+        KeyError: a routed function has no entry in :data:`OPERATIONS`.
+    """
+    paths: dict[str, dict[str, Any]] = {}
+    used = []
+    for method, path, function_id in routes:
+        op = OPERATIONS[function_id]
+        used.append(op)
+        paths.setdefault(path, {})[method.lower()] = _operation(function_id, path, op)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Contacts API", "version": "1.0.0",
+                 "description": "Multi-tenant contacts for messaging platforms. Errors are "
+                                "RFC 9457 problem details (`application/problem+json`)."},
+        "servers": [{"url": "http://127.0.0.1:3000", "description": "local stack (make dev)"}],
+        "security": [{"apiKey": []}],
+        "paths": dict(sorted(paths.items())),
+        "webhooks": _webhooks(),
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
+                                           "description": "API key: ck_ + 43 characters"}},
+            "schemas": _schemas(used),
+        },
+    }
 
 
 def render() -> str:

@@ -1,13 +1,35 @@
-"""The committed OpenAPI document is what the models and template.yaml generate."""
+"""The committed OpenAPI document is what the models and template.yaml generate, and it
+describes what the server accepts and answers (ids, cursors, ETags, problem statuses)."""
 
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
+import pytest
 from openapi_spec_validator import validate
 
+from contacts_core.cursor import encode_cursor
+from contacts_core.ids import new_contact_id
 from devstack.openapi import OPENAPI_PATH, render
-from devstack.routes import template_routes
+from devstack.routes import REPO_ROOT, template_routes
+
+LAYER = REPO_ROOT / "layers" / "contacts_core"
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return json.loads(render())
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(method, path, op) for path, item in document["paths"].items()
+            for method, op in item.items()]
+
+
+def parameter(op: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(p for p in op["parameters"] if p["name"] == name)
 
 
 def test_committed_openapi_is_current():
@@ -15,15 +37,84 @@ def test_committed_openapi_is_current():
     assert OPENAPI_PATH.read_text() == render(), "openapi.json is stale: run `make openapi`"
 
 
-def test_every_route_of_the_template_is_documented():
-    document = json.loads(render())
+def test_generator_is_not_shipped_in_the_lambda_layer():
+    assert not list(LAYER.rglob("openapi*.py"))
+
+
+def test_every_route_of_the_template_is_documented(document):
     assert document["openapi"].startswith("3.1")
     for route in template_routes():
         operation = document["paths"][route.path][route.method.lower()]
         assert "401" in operation["responses"] and operation["summary"]
 
 
-def test_document_is_valid_openapi_3_1():
-    validate(json.loads(render()))
-    document = json.loads(render())
+def test_document_is_valid_openapi_3_1(document):
+    validate(document)
     assert set(document["webhooks"]) >= {"contact.created", "audience.contact_added"}
+
+
+def test_every_operation_documents_500_and_429_problems(document):
+    for method, path, op in operations(document):
+        responses = op["responses"]
+        assert "application/problem+json" in responses["500"]["content"], (method, path)
+        assert "Retry-After" in responses["429"]["headers"], (method, path)
+
+
+def test_problem_statuses_use_the_problem_media_type(document):
+    for _, _, op in operations(document):
+        for status, answer in op["responses"].items():
+            if status not in ("401", "403") and int(status) >= 400:
+                schema = answer["content"]["application/problem+json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Problem"}
+
+
+def test_if_match_is_documented_on_contact_patch_and_delete(document):
+    pattern = None
+    for method in ("patch", "delete"):
+        op = document["paths"]["/v1/contacts/{id}"][method]
+        pattern = parameter(op, "If-Match")["schema"]["pattern"]
+        assert {"400", "412"} <= set(op["responses"])
+    assert pattern is not None
+    for accepted in ('"3"', 'W/"3"', "3", "*"):
+        assert re.search(pattern, accepted), accepted
+    for refused in ('"x"', '"3', "3" * 19, ""):
+        assert not re.search(pattern, refused), refused
+
+
+def test_contact_answers_carry_the_etag(document):
+    for method, path in (("get", "/v1/contacts/{id}"), ("post", "/v1/contacts"),
+                         ("patch", "/v1/contacts/{id}"), ("post", "/v1/contacts/upsert")):
+        responses = document["paths"][path][method]["responses"]
+        for status in ("200", "201"):
+            if status in responses:
+                assert responses[status]["headers"]["ETag"]["required"] is True
+
+
+def test_concurrent_modification_409_carries_retry_after(document):
+    op = document["paths"]["/v1/contacts/{id}"]["patch"]
+    conflict = op["responses"]["409"]
+    assert "concurrent_modification" in conflict["description"]
+    assert "Retry-After" in conflict["headers"]
+
+
+def test_cursor_parameter_matches_cursors_the_server_issues(document, monkeypatch):
+    monkeypatch.setenv("CURSOR_SECRET", "s" * 32)
+    issued = encode_cursor("org_1", {"sort": "name"}, {"pk": "a", "sk": "b"})
+    for path in ("/v1/contacts", "/v1/audiences", "/v1/audiences/{id}/contacts",
+                 "/v1/contacts/export"):
+        schema = parameter(document["paths"][path]["get"], "cursor")["schema"]
+        assert re.search(schema["pattern"], issued) and len(issued) <= schema["maxLength"]
+        assert not re.search(schema["pattern"], "not-a-cursor")
+
+
+def test_contact_id_parameter_matches_ids_the_server_issues(document):
+    contact_id, _ = new_contact_id()
+    schema = parameter(document["paths"]["/v1/contacts/{id}"]["get"], "id")["schema"]
+    assert re.search(schema["pattern"], contact_id)
+    assert not re.search(schema["pattern"], contact_id + "X")
+
+
+def test_optional_query_parameters_have_no_null_branch(document):
+    for _, _, op in operations(document):
+        for param in op["parameters"]:
+            assert "anyOf" not in param["schema"] and "title" not in param["schema"], param
