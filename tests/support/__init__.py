@@ -1,0 +1,1 @@
+"""Test support: the invariant checker, DynamoDB call hooks (pause/crash), stream replay."""

@@ -1,0 +1,179 @@
+"""The invariant checker (SPEC §3 I1, I2, I5) for one org, read straight from DynamoDB.
+
+It uses its own boto3 client (never the hooked one) and strongly consistent reads where
+DynamoDB offers them (table queries; scans of the guard and member tables are consistent
+too), so it sees committed state only. Checked, per org:
+
+* I1 – no phone and no email is held by two contacts;
+* I2 – every guard (``{org}#phone#{e164}``, ``{org}#email#{addr}``) points to a contact
+  that holds that value (else an *orphan*), and every held value has its guard (else
+  *unguarded*);
+* I5 – each audience's ``contact_count`` equals its AudienceMembers items; every
+  membership item belongs to a live audience and a live contact listing it in
+  ``audience_ids``, and every ``audience_ids`` entry has its membership item and audience;
+* audience name guards point at a live audience of that name, and each audience has one;
+* *pending* work: audiences still flagged ``deleting`` (a multi-step delete not finished).
+
+:func:`check` returns a :class:`Report`; :func:`assert_consistent` fails with every
+violation listed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+
+from contacts_core.names import fold
+
+_plain = TypeDeserializer()
+NAME_GUARD_PREFIX = "name#"
+
+
+def _item(raw: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain.deserialize(v) for k, v in raw.items()}
+
+
+@dataclass
+class Snapshot:
+    """Everything of one org: contacts, identity guards, audiences, name guards, members."""
+
+    contacts: dict[str, dict[str, Any]]
+    guards: dict[str, str]  # identity key → contact_id
+    audiences: dict[str, dict[str, Any]]
+    name_guards: dict[str, str]  # folded name → audience_id
+    members: set[tuple[str, str]]  # (audience_id, contact_id)
+
+
+@dataclass
+class Report:
+    """Violations by kind (empty lists when the org is consistent)."""
+
+    duplicates: list[str] = field(default_factory=list)
+    orphan_guards: list[str] = field(default_factory=list)
+    unguarded: list[str] = field(default_factory=list)
+    counts: list[str] = field(default_factory=list)
+    memberships: list[str] = field(default_factory=list)
+    name_guards: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    snapshot: Snapshot | None = None
+
+    def violations(self, *, allow_pending: bool = False) -> list[str]:
+        found = (self.duplicates + self.orphan_guards + self.unguarded + self.counts
+                 + self.memberships + self.name_guards)
+        return found if allow_pending else found + self.pending
+
+    def summary(self) -> str:
+        kinds = ("duplicates", "orphan_guards", "unguarded", "counts", "memberships",
+                 "name_guards", "pending")
+        return ", ".join(f"{k} {len(getattr(self, k))}" for k in kinds)
+
+
+def _client() -> Any:
+    return boto3.client("dynamodb")
+
+
+def _query(client: Any, table: str, org_id: str) -> list[dict[str, Any]]:
+    pages = client.get_paginator("query").paginate(
+        TableName=table, ConsistentRead=True, KeyConditionExpression="org_id = :o",
+        ExpressionAttributeValues={":o": {"S": org_id}})
+    return [_item(raw) for page in pages for raw in page["Items"]]
+
+
+def _scan(client: Any, table: str, **params: Any) -> list[dict[str, Any]]:
+    pages = client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True,
+                                                   **params)
+    return [_item(raw) for page in pages for raw in page["Items"]]
+
+
+def snapshot(org_id: str, client: Any | None = None) -> Snapshot:
+    """Read the org's items from the five tables."""
+    client = client or _client()
+    contacts = {c["contact_id"]: c for c in _query(client, os.environ["CONTACTS_TABLE"], org_id)}
+    guards = {g["identity"]: g["contact_id"] for g in _scan(
+        client, os.environ["IDENTITIES_TABLE"], FilterExpression="begins_with(#i, :p)",
+        ExpressionAttributeNames={"#i": "identity"},
+        ExpressionAttributeValues={":p": {"S": f"{org_id}#"}})}
+    audiences: dict[str, dict[str, Any]] = {}
+    name_guards: dict[str, str] = {}
+    for item in _query(client, os.environ["AUDIENCES_TABLE"], org_id):
+        if item["audience_id"].startswith(NAME_GUARD_PREFIX):
+            name_guards[item["audience_id"].removeprefix(NAME_GUARD_PREFIX)] = item["guard_for"]
+        else:
+            audiences[item["audience_id"]] = item
+    members = {(m["audience_id"], m["contact_id"]) for m in _scan(
+        client, os.environ["MEMBERS_TABLE"], FilterExpression="org_id = :o",
+        ExpressionAttributeValues={":o": {"S": org_id}})}
+    return Snapshot(contacts, guards, audiences, name_guards, members)
+
+
+def check(org_id: str, client: Any | None = None) -> Report:
+    """Every invariant of ``org_id``; see the module docstring."""
+    snap = snapshot(org_id, client)
+    report = Report(snapshot=snap)
+    holders: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for cid, contact in snap.contacts.items():
+        for fld in ("phone", "email"):
+            if contact.get(fld):
+                holders[(fld, contact[fld])].append(cid)
+    for (fld, value), cids in sorted(holders.items()):
+        if len(cids) > 1:
+            report.duplicates.append(f"{fld} {value} held by {sorted(cids)}")
+        for cid in cids:
+            if snap.guards.get(f"{org_id}#{fld}#{value}") != cid:
+                report.unguarded.append(f"{cid} holds {fld} {value}, guard says "
+                                        f"{snap.guards.get(f'{org_id}#{fld}#{value}')}")
+    for identity, cid in sorted(snap.guards.items()):
+        _, fld, value = identity.split("#", 2)
+        holder = snap.contacts.get(cid)
+        if holder is None:
+            report.orphan_guards.append(f"{identity} → {cid}, which does not exist")
+        elif holder.get(fld) != value:
+            report.orphan_guards.append(f"{identity} → {cid}, which holds {fld} "
+                                        f"{holder.get(fld)}")
+    members_of: dict[str, int] = defaultdict(int)
+    for aud, cid in sorted(snap.members):
+        members_of[aud] += 1
+        if aud not in snap.audiences:
+            report.memberships.append(f"member {cid} of deleted audience {aud}")
+        member = snap.contacts.get(cid)
+        if member is None:
+            report.memberships.append(f"deleted contact {cid} still a member of {aud}")
+        elif aud not in (member.get("audience_ids") or set()):
+            report.memberships.append(f"{cid} is a member of {aud} but its audience_ids "
+                                      "do not list it")
+    for cid, contact in sorted(snap.contacts.items()):
+        for aud in sorted(contact.get("audience_ids") or set()):
+            if (aud, cid) not in snap.members:
+                report.memberships.append(f"{cid} lists {aud} without a membership item")
+            if aud not in snap.audiences:
+                report.memberships.append(f"{cid} lists deleted audience {aud}")
+    for aud, audience in sorted(snap.audiences.items()):
+        count = int(audience.get("contact_count", 0))
+        if count != members_of[aud]:
+            report.counts.append(f"{aud} contact_count {count} != {members_of[aud]} members")
+        if audience.get("deleting"):
+            report.pending.append(f"{aud} is still flagged deleting")
+        if snap.name_guards.get(fold(audience["name"])) != aud:
+            report.name_guards.append(f"{aud} ({audience['name']!r}) has no name guard")
+    for name, aud in sorted(snap.name_guards.items()):
+        named = snap.audiences.get(aud)
+        if named is None or fold(named["name"]) != name:
+            report.name_guards.append(f"name guard {name!r} → {aud}, which is not that audience")
+    return report
+
+
+def assert_consistent(org_id: str, *, allow_pending: bool = False) -> Snapshot:
+    """Fail listing every violation in ``org_id``; returns the snapshot when consistent.
+
+    ``allow_pending`` tolerates audiences still flagged ``deleting``."""
+    report = check(org_id)
+    problems = report.violations(allow_pending=allow_pending)
+    assert not problems, f"invariants broken in {org_id} ({report.summary()}):\n  " + \
+        "\n  ".join(problems)
+    assert report.snapshot is not None
+    return report.snapshot
