@@ -52,7 +52,7 @@ def test_patch_knows_null_from_absent():
 def test_apply_is_a_merge_patch():
     item = ContactItem(org_id="o", contact_id="con_1", version=3, created_at="t", updated_at="t",
                        name_key=name_key("Sam", "con_1"), name="Sam", phone="+27821234567",
-                       attributes={"a": 1, "b": 2})
+                       email="sam@example.com", attributes={"a": 1, "b": 2})
     patch = ContactPatch.model_validate({"phone": None, "name": "Zoë",
                                          "attributes": {"a": None, "c": True}})
     after = ContactChanges.from_request(patch).apply(item, "later")

@@ -6,20 +6,28 @@ Bulk upsert gives the same outcome as upserting the items one by one in input or
 1. every item is validated on its own (an invalid item fails alone, with its index);
 2. all guards are read with ``BatchGetItem`` (≤ 100 keys a call, consistent), then the
    matched existing contacts;
-3. the items are applied in order to that snapshot in memory (the same rules as
-   :func:`contacts_core.contacts.upsert_contact`);
-4. the net change — new contacts, updated contacts, guards put, moved or released — is
-   written in ``TransactWriteItems`` of ≤ 100 actions. Contacts that share a guard go in
-   the same transaction; independent transactions run concurrently;
+3. the items are applied in order to that snapshot in memory with the very rules of
+   :func:`contacts_core.contacts.upsert_contact` (``match_identities``,
+   :meth:`ContactChanges.apply`). A match whose contact no longer holds what its guard
+   said (the snapshot went stale) is left to step 5, and so is every later item that
+   touches one of its identifiers or its contact, so input order is kept;
+4. the net change is written in ``TransactWriteItems`` of ≤ 100 actions: every changed
+   contact under a version condition (new ones: must not exist), and every guard whose
+   holder differs between the contacts as read and as planned — put if free or still the
+   old holder's, released if still the old holder's. Contacts that pass a guard between
+   them share a transaction; independent transactions run concurrently;
 5. a cancelled transaction's reasons are mapped back to the contacts that caused them:
-   only those are retried, one by one, through the single-item upsert (which re-reads),
+   only those are redone, one by one, through the single-item upsert (which re-reads),
    and the rest of the transaction is written again without them.
+
+Once anything is written, nothing raises: every item gets its outcome, a failure being
+reported on the item (``error.code``, e.g. ``concurrent_modification``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,20 +37,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .changes import IDENTITY_FIELDS, ContactChanges
 from .contacts import (
     MatchedOn,
-    check_attribute_count,
     delete_contact,
     match_identities,
     upsert_contact,
 )
 from .errors import (
+    ConcurrentModification,
     ContactNotFound,
     DomainError,
 )
 from .http import MAX_CONTACT_BYTES
-from .ids import now
+from .ids import CONTACT_PREFIX, is_resource_id, now
 from .models import Contact, ContactItem, ContactUpsert
 from .problems import from_validation_error
 from .store import ContactStore, Contention, backoff, transact
+
+logger = logging.getLogger(__name__)
 
 MAX_BULK_ITEMS = 1000  # SPEC §7
 MAX_ACTIONS = 100  # TransactWriteItems limit
@@ -133,9 +143,18 @@ def _parse(raw: dict[str, Any], index: int) -> _Item | BulkItemResult:
     return _Item(index, body, ContactChanges.from_request(body))
 
 
+def _holders(contacts: dict[str, ContactItem]) -> dict[Pair, str]:
+    """Which contact holds each identity, according to the contacts themselves."""
+    return {(f, v): cid for cid, c in contacts.items() for f, v in c.identities().items()}
+
+
 @dataclass
 class _Plan:
-    """The batch applied in memory to the snapshot read from DynamoDB."""
+    """The batch applied in memory to the snapshot read from DynamoDB.
+
+    ``owners`` starts as the guards read and follows every planned change; ``deferred``
+    collects the identities and contacts of items left to the one-by-one pass.
+    """
 
     org_id: str
     owners_before: dict[Pair, str]
@@ -144,41 +163,56 @@ class _Plan:
     contacts: dict[str, ContactItem] = field(default_factory=dict)
     results: dict[int, BulkItemResult] = field(default_factory=dict)
     items_of: dict[str, list[int]] = field(default_factory=dict)
+    deferred: set[Pair | str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.owners = dict(self.owners_before)
         self.contacts = dict(self.originals)
 
     def apply(self, item: _Item, stamp: str) -> None:
+        """Plan one item.
+
+        Raises:
+            Contention: the item must be redone alone (stale snapshot, or it depends on an
+                item that is).
+            DomainError: the item fails (identity conflict, rule broken).
+        """
         pairs = item.identities()
+        if self.deferred & set(pairs):
+            self._defer(item, pairs)
         held = {field: self.owners[(field, value)] for field, value in pairs
                 if (field, value) in self.owners}
         match = match_identities(dict(pairs), held)
-        if match is not None and match.contact_id not in self.contacts:
-            raise Contention("a guard points at a contact that is gone")
         if match is None:
             new = item.changes.new_item(self.org_id)
-            self._claim(new, pairs)
+            self._claim(None, new)
             self._record(item, "created", new, None)
             return
-        current = self.contacts[match.contact_id]
+        current = self.contacts.get(match.contact_id)
+        if current is None or match.stale(current) or match.contact_id in self.deferred:
+            self._defer(item, pairs, match.contact_id)
+        assert current is not None
         on = match.matched_on
         if item.changes.changes_nothing(current):
             self._record(item, "unchanged", current, on)
             return
         new = item.changes.apply(current, stamp)
-        check_attribute_count(new)
-        for f in IDENTITY_FIELDS:
-            old_value = getattr(current, f)
-            if old_value and old_value != getattr(new, f):
-                self.owners.pop((f, old_value), None)
-        self._claim(new, pairs)
+        self._claim(current, new)
         self._record(item, "updated", new, on)
 
-    def _claim(self, contact: ContactItem, pairs: Iterable[Pair]) -> None:
-        self.contacts[contact.contact_id] = contact
-        for pair in pairs:
-            self.owners[pair] = contact.contact_id
+    def _defer(self, item: _Item, pairs: list[Pair], contact_id: str | None = None) -> None:
+        self.deferred |= set(pairs) | ({contact_id} if contact_id else set())
+        raise Contention(f"item {item.index} is redone alone")
+
+    def _claim(self, current: ContactItem | None, new: ContactItem) -> None:
+        """Record ``new`` (replacing ``current``) and move the owners of its identities."""
+        if current is not None:
+            for pair in current.identities().items():
+                if self.owners.get(pair) == current.contact_id:
+                    del self.owners[pair]
+        self.contacts[new.contact_id] = new
+        for pair in new.identities().items():
+            self.owners[pair] = new.contact_id
 
     def _record(self, item: _Item, status: Status, contact: ContactItem,
                 on: MatchedOn | None) -> None:
@@ -208,8 +242,9 @@ def _groups(plan: _Plan, store: ContactStore) -> list[_Group]:
         return cid
 
     guard_actions: list[tuple[str, dict[str, Any]]] = []
-    for pair in set(plan.owners_before) | set(plan.owners):
-        before, after = plan.owners_before.get(pair), plan.owners.get(pair)
+    held_before, held_after = _holders(plan.originals), _holders(plan.contacts)
+    for pair in sorted(set(held_before) | set(held_after)):
+        before, after = held_before.get(pair), held_after.get(pair)
         if before == after:
             continue
         linked = [c for c in (before, after) if c is not None and c in parent]
@@ -245,7 +280,11 @@ def _pack(groups: list[_Group]) -> list[list[_Group]]:
 
 
 def _write(store: ContactStore, batch: list[_Group]) -> list[_Group]:
-    """Write one transaction; returns the groups that failed (the rest are written)."""
+    """Write one transaction; returns the groups that failed (the rest are written).
+
+    Never raises: a group whose transaction could not be written (throttled, conflicting,
+    an unexpected error) is returned as failed, to be redone item by item.
+    """
     failed: list[_Group] = []
     pending = list(batch)
     for attempt in range(8):
@@ -254,7 +293,14 @@ def _write(store: ContactStore, batch: list[_Group]) -> list[_Group]:
         actions = [a for g in pending for a in g.actions]
         if len(actions) > MAX_ACTIONS:
             return failed + pending  # one group too big for a transaction
-        codes = transact(store.client, actions)
+        try:
+            codes = transact(store.client, actions)
+        except Contention:
+            backoff(attempt)
+            continue
+        except Exception:
+            logger.exception("bulk transaction failed; its items are redone one by one")
+            return failed + pending
         if codes is None:
             return failed
         bad, offset = [], 0
@@ -310,10 +356,17 @@ def bulk_upsert(org_id: str, raw_items: list[dict[str, Any]],
 
 
 def _upsert_alone(org_id: str, item: _Item, store: ContactStore) -> BulkItemResult:
+    """The single upsert of one item; any failure becomes the item's outcome."""
     try:
         outcome, _ = upsert_contact(org_id, item.body, store)
     except DomainError as err:
         return BulkItemResult(index=item.index, status="failed", error=_error(err))
+    except Exception:
+        logger.exception("bulk item %s failed", item.index)
+        return BulkItemResult(index=item.index, status="failed",
+                              error=_error(ConcurrentModification(
+                                  "the item could not be confirmed; upserting it again is "
+                                  "safe")))
     return BulkItemResult(index=item.index, status=outcome.result, id=outcome.contact.id,
                           matched_on=outcome.matched_on, contact=outcome.contact)
 
@@ -376,7 +429,7 @@ def bulk_delete(org_id: str, contact_ids: list[str],
     counts stay exact. Ids that are not contacts of the org are listed in ``not_found``."""
     db = store or ContactStore()
     wanted = list(dict.fromkeys(contact_ids))
-    found = db.get_many(org_id, [i for i in wanted if i.startswith("con_")])
+    found = db.get_many(org_id, [i for i in wanted if is_resource_id(i, CONTACT_PREFIX)])
     not_found = [i for i in wanted if i not in found]
     contacts = [found[i] for i in wanted if i in found]
     with ThreadPoolExecutor(WRITERS) as pool:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import FieldError, ValidationFailed
 from .ids import new_contact_id
-from .models import ConsentStatus, ContactFields, ContactItem, default_consent
+from .models import MAX_ATTRIBUTES, ConsentStatus, ContactFields, ContactItem, default_consent
 from .names import display_name, name_key
 from .phones import normalise_phone
 
@@ -123,7 +124,15 @@ class ContactChanges:
         )
 
     def apply(self, item: ContactItem, updated_at: str) -> ContactItem:
-        """The item after this write (version + 1); the Python twin of the UpdateItem path."""
+        """The item after this write (version + 1); the Python twin of the UpdateItem path.
+
+        This is the one rule for "apply these fields to this contact", used by PATCH,
+        single upsert and bulk upsert alike.
+
+        Raises:
+            ValidationFailed: the result would hold more than 50 attribute keys, or no
+                identifier at all (SPEC §9.1: a contact keeps at least one of phone/email).
+        """
         changes = self.with_derived(item.contact_id)
         data = item.model_dump()
         for name in changes.clear:
@@ -137,9 +146,26 @@ class ContactChanges:
         data["consent"] = dict(item.consent) | changes.consent_set
         data["version"] = item.version + 1
         data["updated_at"] = updated_at
-        return ContactItem(**data)
+        after = ContactItem(**data)
+        _check_rules(after, cleared=[f for f in IDENTITY_FIELDS if f in changes.clear])
+        return after
 
     def changes_nothing(self, item: ContactItem) -> bool:
         """True when applying these changes to ``item`` would leave every field as it is."""
         after = self.apply(item, item.updated_at)
         return after.model_dump(exclude={"version"}) == item.model_dump(exclude={"version"})
+
+
+def _check_rules(item: ContactItem, cleared: list[str]) -> None:
+    """Rules on a contact as a write leaves it (SPEC §5, §9.1).
+
+    Raises:
+        ValidationFailed: over 50 attribute keys (``attributes``), or no identifier left
+            (naming each identifier the write cleared).
+    """
+    if len(item.attributes) > MAX_ATTRIBUTES:
+        raise ValidationFailed.single("attributes", f"at most {MAX_ATTRIBUTES} keys per contact")
+    if not item.identities():
+        raise ValidationFailed(
+            [FieldError(f, "a contact keeps at least one of phone or email") for f in cleared]
+            or [FieldError("phone", "a contact keeps at least one of phone or email")])

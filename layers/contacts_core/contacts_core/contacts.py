@@ -1,9 +1,14 @@
 """Contact operations: the domain functions the handlers call, one per operation.
 
 Round trips to DynamoDB per call (asserted by tests): get 1; create 1; update without an
-identity change 1; upsert 2 (guards, then one write) unless it moves a phone/email of the
-matched contact (3: guards, read, transaction); delete 2. Retries happen only under
-contention or a lost race and always re-read.
+identity change 1; upsert 2 (guards, then one write) unless it moves or clears a phone/email
+of the matched contact (3: guards, read, transaction); delete 2. Retries happen only under
+contention or a lost race and always re-read; when the budget (8 attempts) runs out the
+caller gets :class:`ConcurrentModification` (409, retryable), never a 500.
+
+Every write applies fields through :meth:`ContactChanges.apply` (one rule for PATCH, upsert
+and bulk) and moves guards through :meth:`ContactStore.replace` (each guard put conditioned
+on being free or ours, each release on still being ours).
 """
 
 from __future__ import annotations
@@ -17,15 +22,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from .changes import IDENTITY_FIELDS, ContactChanges
 from .cursor import decode_cursor, encode_cursor
 from .errors import (
+    ConcurrentModification,
     Conflict,
     ContactNotFound,
     IdentityConflict,
     PreconditionFailed,
     ValidationFailed,
 )
-from .ids import CONTACT_PREFIX, now
+from .ids import CONTACT_PREFIX, is_resource_id, now
 from .models import (
-    MAX_ATTRIBUTES,
     Contact,
     ContactCreate,
     ContactItem,
@@ -36,7 +41,7 @@ from .models import (
 )
 from .names import fold
 from .phones import InvalidPhone, looks_like_phone, normalise_phone
-from .store import ContactStore, Contention, Index, VersionConflict, backoff
+from .store import ContactStore, Index, backoff
 
 MAX_ATTEMPTS = 8
 
@@ -46,13 +51,17 @@ class _Retry(Exception):
 
 
 def _with_retries[T](attempt: Callable[[], T]) -> T:
-    """Run ``attempt`` until it stops raising a retryable error (jittered backoff)."""
+    """Run ``attempt`` until it stops raising a retryable error (jittered backoff).
+
+    Raises:
+        ConcurrentModification: still losing races after ``MAX_ATTEMPTS`` attempts.
+    """
     for n in range(MAX_ATTEMPTS):
         try:
             return attempt()
-        except (_Retry, VersionConflict, Contention):
+        except (_Retry, ConcurrentModification) as err:
             if n == MAX_ATTEMPTS - 1:
-                raise
+                raise ConcurrentModification() from err
             backoff(n)
     raise AssertionError("unreachable")
 
@@ -61,19 +70,14 @@ def _store(store: ContactStore | None) -> ContactStore:
     return store or ContactStore()
 
 
-def check_attribute_count(item: ContactItem) -> None:
-    """Raises ValidationFailed on ``attributes`` when a merge left more than 50 keys."""
-    if len(item.attributes) > MAX_ATTRIBUTES:
-        raise ValidationFailed.single("attributes", f"at most {MAX_ATTRIBUTES} keys per contact")
-
-
 def get_contact(org_id: str, contact_id: str, store: ContactStore | None = None) -> Contact:
     """The contact ``contact_id`` of ``org_id``.
 
     Raises:
         ContactNotFound: absent, or it belongs to another org.
     """
-    item = _store(store).get(org_id, contact_id) if contact_id.startswith(CONTACT_PREFIX) else None
+    known = is_resource_id(contact_id, CONTACT_PREFIX)
+    item = _store(store).get(org_id, contact_id) if known else None
     if item is None:
         raise ContactNotFound(contact_id)
     return Contact.from_item(item)
@@ -84,10 +88,16 @@ def create_contact(org_id: str, body: ContactCreate, store: ContactStore | None 
 
     Raises:
         IdentityConflict: the phone or email belongs to another contact of the org.
+        ConcurrentModification: transactions on the same guards kept conflicting.
     """
-    item = ContactChanges.from_request(body).new_item(org_id)
-    _store(store).create(item)
-    return Contact.from_item(item)
+    db, changes = _store(store), ContactChanges.from_request(body)
+
+    def attempt() -> ContactItem:
+        item = changes.new_item(org_id)
+        db.create(item)
+        return item
+
+    return Contact.from_item(_with_retries(attempt))
 
 
 def _expected_version(if_match: int | None, current: ContactItem) -> None:
@@ -97,13 +107,15 @@ def _expected_version(if_match: int | None, current: ContactItem) -> None:
 
 def _rewrite(store: ContactStore, org_id: str, contact_id: str, changes: ContactChanges,
              if_match: int | None) -> ContactItem:
-    """Read-modify-write under a version condition (identity changes, big merges)."""
+    """Read-modify-write under a version condition (identity changes, big merges); a
+    write that would change nothing writes nothing."""
     current = store.get(org_id, contact_id)
     if current is None:
         raise ContactNotFound(contact_id)
     _expected_version(if_match, current)
+    if changes.changes_nothing(current):
+        return current
     new = changes.apply(current, now())
-    check_attribute_count(new)
     store.replace(current, new)
     return new
 
@@ -113,25 +125,31 @@ def update_contact(org_id: str, contact_id: str, body: ContactPatch, if_match: i
     """Apply a PATCH: only given fields change, ``null`` clears, attributes merge (RFC 7396).
 
     Without a phone/email change this is one conditional ``UpdateItem``; otherwise a
-    consistent read and a transaction that moves the guards.
+    consistent read and a transaction that moves the guards. A PATCH that would change
+    nothing writes nothing (same ``version``, no event), like an ``unchanged`` upsert.
 
     Raises:
-        ValidationFailed: empty body ("No valid fields to update") or too many attributes.
-        ContactNotFound, PreconditionFailed (``if_match`` stale), IdentityConflict.
+        ValidationFailed: empty body ("No valid fields to update"), too many attributes, or
+            clearing the last identifier.
+        ContactNotFound, PreconditionFailed (``if_match`` stale), IdentityConflict,
+        ConcurrentModification (retry budget spent).
     """
     db = _store(store)
     changes = ContactChanges.from_request(body)
     if changes.is_empty():
         raise ValidationFailed.single("body", "No valid fields to update")
-    if not contact_id.startswith(CONTACT_PREFIX):
+    if not is_resource_id(contact_id, CONTACT_PREFIX):
         raise ContactNotFound(contact_id)
     if not changes.touches_identity():
-        outcome = db.update_fields(org_id, contact_id, changes, now(), expected_version=if_match)
+        outcome = db.update_fields(org_id, contact_id, changes, now(), expected_version=if_match,
+                                   only_if_changed=True)
         if outcome.item is not None:
             return Contact.from_item(outcome.item)
         if outcome.current is None:
             raise ContactNotFound(contact_id)
         _expected_version(if_match, outcome.current)
+        if changes.changes_nothing(outcome.current):
+            return Contact.from_item(outcome.current)
     # Identity change, or the attribute-room bound failed: decide on the exact item.
     return Contact.from_item(_with_retries(
         lambda: _rewrite(db, org_id, contact_id, changes, if_match)))
@@ -146,7 +164,7 @@ def delete_contact(org_id: str, contact_id: str, if_match: int | None = None,
         PreconditionFailed: ``if_match`` is stale.
     """
     db = _store(store)
-    if not contact_id.startswith(CONTACT_PREFIX):
+    if not is_resource_id(contact_id, CONTACT_PREFIX):
         raise ContactNotFound(contact_id)
 
     def attempt() -> None:
@@ -164,9 +182,18 @@ MatchedOn = Literal["phone", "email", "phone_and_email"]
 
 @dataclass
 class _Match:
+    """The contact an upsert matched, on which fields, and whether the body brings an
+    identifier the contact does not hold yet (then guards must move: read + transaction).
+    ``holding`` is what the guards said the contact holds ({field: value})."""
+
     contact_id: str
     matched_on: MatchedOn
     moves_identity: bool
+    holding: dict[str, str]
+
+    def stale(self, current: ContactItem) -> bool:
+        """True when ``current`` no longer holds what the guards said (it moved since)."""
+        return any(getattr(current, f) != v for f, v in self.holding.items())
 
 
 def match_identities(identities: dict[str, str], held: dict[str, str]) -> _Match | None:
@@ -183,48 +210,58 @@ def match_identities(identities: dict[str, str], held: dict[str, str]) -> _Match
         return None
     matched = [f for f in IDENTITY_FIELDS if f in held]
     on: MatchedOn = "phone_and_email" if len(matched) == 2 else matched[0]  # type: ignore[assignment]
-    return _Match(holders.pop(), on, moves_identity=len(matched) < len(identities))
+    return _Match(holders.pop(), on, moves_identity=len(matched) < len(identities),
+                  holding={f: identities[f] for f in matched})
 
 
 def upsert_contact(org_id: str, body: ContactUpsert,
                    store: ContactStore | None = None) -> tuple[UpsertResult, bool]:
     """Create, or update the contact matched by phone and/or email (guards, consistent read).
 
-    Returns ``(result, created)``. ``unchanged`` writes nothing: the update is conditioned
-    on some value differing. Under races (two upserts of one new phone) the loser re-reads
-    the guards and updates the winner's contact, so no duplicate is ever created (I1, I3).
+    Returns ``(result, created)``. On a match the body's fields change exactly as in PATCH
+    (``null`` clears, also ``phone``/``email``); ``unchanged`` writes nothing (also when
+    the body holds only identifiers the contact already has). The write is conditioned on
+    the contact still holding what the guards said, so a stale read re-reads instead of
+    updating a contact that moved away. Under races (two upserts of one new phone) the
+    loser re-reads the guards and updates the winner's contact, so no duplicate is ever
+    created (I1, I3).
 
     Raises:
         IdentityConflict: the phone matches one contact and the email another.
+        ValidationFailed: the result breaks a contact rule (see ContactChanges.apply).
+        ConcurrentModification: the retry budget ran out.
     """
     db = _store(store)
     changes = ContactChanges.from_request(body)
     identities = {f: getattr(body, f) for f in IDENTITY_FIELDS if getattr(body, f)}
+    others = changes.without_identities()
+    clears_identity = bool(changes.clear & set(IDENTITY_FIELDS))
 
     def attempt() -> tuple[UpsertResult, bool]:
         match = match_identities(identities, db.read_guards(org_id, identities))
         if match is None:
+            item = changes.new_item(org_id)
             try:
-                return UpsertResult(result="created", matched_on=None,
-                                    contact=create_contact(org_id, body, db)), True
+                db.create(item)
             except IdentityConflict as err:
                 raise _Retry() from err
-        if not match.moves_identity:
-            outcome = db.update_fields(org_id, match.contact_id, changes.without_identities(),
-                                       now(), only_if_changed=True)
+            return UpsertResult(result="created", matched_on=None,
+                                contact=Contact.from_item(item)), True
+        current: ContactItem | None
+        if match.moves_identity or clears_identity or others.is_empty():
+            current = db.get(org_id, match.contact_id)
+        else:
+            outcome = db.update_fields(org_id, match.contact_id, others, now(),
+                                       only_if_changed=True, holding=match.holding)
             if outcome.item is not None:
                 return _upserted("updated", match, outcome.item), False
-            if outcome.current is None:
-                raise _Retry()
-            if changes.changes_nothing(outcome.current):
-                return _upserted("unchanged", match, outcome.current), False
-        current = db.get(org_id, match.contact_id)
-        if current is None:
+            current = outcome.current
+        if current is None or match.stale(current):
+            db.release_stale_guards(org_id, match.contact_id, match.holding, current)
             raise _Retry()
         if changes.changes_nothing(current):
             return _upserted("unchanged", match, current), False
         new = changes.apply(current, now())
-        check_attribute_count(new)
         try:
             db.replace(current, new)
         except IdentityConflict as err:

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from ulid import ULID
 
 CONTACT_PREFIX = "con_"
+# A ULID as python-ulid writes it: 26 characters of Crockford's base32 (upper case, no
+# I, L, O or U), the first at most 7 because a ULID is 128 bits (ulid/spec, "Encoding").
+_ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+
+
+def is_resource_id(value: object, prefix: str) -> bool:
+    """True when ``value`` is ``prefix`` followed by a ULID, the only shape of id we issue
+    (``con_01JD8Q2M6W3YQ0V4C7N5T9KX2B``).
+
+    Callers answer anything else exactly like an unknown id (404 or ``not_found``) without
+    asking DynamoDB, so ids of any length or bytes never reach a key (a key is at most
+    1,024 bytes of UTF-8 there, and unpaired surrogates cannot be encoded at all).
+    """
+    return (isinstance(value, str) and len(value) == len(prefix) + 26
+            and value.startswith(prefix) and _ULID.fullmatch(value, len(prefix)) is not None)
 
 
 def iso_timestamp(moment: datetime) -> str:

@@ -29,7 +29,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .changes import IDENTITY_FIELDS, ContactChanges
-from .errors import Conflict, IdentityConflict
+from .errors import ConcurrentModification, Conflict, IdentityConflict
 from .models import MAX_ATTRIBUTES, ContactItem
 
 Index = Literal["created", "name", "phone", "email"]
@@ -47,12 +47,27 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
-class VersionConflict(Exception):
-    """The contact changed (or vanished) between our read and our conditional write."""
+class VersionConflict(ConcurrentModification):
+    """The contact changed (or vanished) between our read and our conditional write.
+
+    Operations re-read and retry; when the retry budget runs out it reaches the client as
+    409 ``concurrent_modification`` (retryable), never as a 500.
+    """
 
 
-class Contention(Exception):
-    """DynamoDB cancelled a transaction because another one touched the same items."""
+class Contention(ConcurrentModification):
+    """DynamoDB cancelled a transaction because another one touched the same items, or
+    throttled us; retried like :class:`VersionConflict`."""
+
+
+# Error codes of a single-item write that mean "busy, try again" rather than a bug.
+_RETRYABLE_CODES = {"TransactionConflictException", "ProvisionedThroughputExceededException",
+                    "ThrottlingException", "RequestLimitExceeded",
+                    "TransactionInProgressException"}
+
+
+def _retryable(err: ClientError) -> bool:
+    return err.response["Error"]["Code"] in _RETRYABLE_CODES
 
 
 @cache
@@ -146,10 +161,16 @@ def cancellation_reasons(err: ClientError) -> list[str] | None:
 
 def transact(client: Any, actions: list[dict[str, Any]]) -> list[str] | None:
     """Run one ``TransactWriteItems`` (≤ 100 actions); None on success, else the
-    per-action cancellation codes (``ConditionalCheckFailed``, ``TransactionConflict``…)."""
+    per-action cancellation codes (``ConditionalCheckFailed``, ``TransactionConflict``…).
+
+    Raises:
+        Contention: throttled, or another transaction on the same items was in progress.
+    """
     try:
         client.transact_write_items(TransactItems=actions)
     except ClientError as err:
+        if _retryable(err):
+            raise Contention(str(err)) from err
         codes = cancellation_reasons(err)
         if codes is None:
             raise
@@ -389,6 +410,8 @@ class ContactStore:
         try:
             self.client.transact_write_items(TransactItems=actions)
         except ClientError as err:
+            if _retryable(err):
+                raise Contention(str(err)) from err
             if err.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
             reasons: list[dict[str, Any]] = err.response.get(  # type: ignore[assignment]
@@ -420,13 +443,20 @@ class ContactStore:
 
     def update_fields(self, org_id: str, contact_id: str, changes: ContactChanges,
                       updated_at: str, *, expected_version: int | None = None,
-                      only_if_changed: bool = False) -> FieldUpdate:
+                      only_if_changed: bool = False,
+                      holding: dict[str, str] | None = None) -> FieldUpdate:
         """Apply non-identity changes with one conditional ``UpdateItem`` (no read first).
 
-        The condition requires the contact to exist, ``expected_version`` when given, room
-        for new attribute keys (``size(attributes)`` bound), and with ``only_if_changed``
-        that some value differs — so an unchanged upsert writes nothing. On a failed
-        condition the stored item comes back (``ReturnValuesOnConditionCheckFailure``).
+        The condition requires the contact to exist, ``expected_version`` when given, that
+        it still holds the ``holding`` identities ({field: value}; an upsert's match, so a
+        guard read that went stale cannot update the wrong contact), room for new attribute
+        keys (``size(attributes)`` bound), and with ``only_if_changed`` that some value
+        differs — so an unchanged write writes nothing. On a failed condition the stored
+        item comes back (``ReturnValuesOnConditionCheckFailure``).
+
+        Raises:
+            ValueError: ``changes`` touch phone/email (guards must move: use replace()).
+            Contention: DynamoDB answered a transaction conflict or throttling.
         """
         if changes.touches_identity():
             raise ValueError("identity changes need replace(): guards must move with them")
@@ -436,11 +466,13 @@ class ContactStore:
         conditions = [f"attribute_exists({expr.name('contact_id')})"]
         if expected_version is not None:
             conditions.append(f"{expr.name('version')} = {expr.value(expected_version)}")
+        conditions += [f"{expr.name(f)} = {expr.value(v)}" for f, v in (holding or {}).items()]
         if changes.attributes_set:
             room = MAX_ATTRIBUTES - len(changes.attributes_set)
             conditions.append(f"size({expr.name('attributes')}) <= {expr.value(room)}")
-        if only_if_changed:
-            conditions.append(f"NOT ({_unchanged_condition(expr, changes)})")
+        unchanged = _unchanged_condition(expr, changes) if only_if_changed else ""
+        if unchanged:  # empty when only identifiers were sent: nothing to compare
+            conditions.append(f"NOT ({unchanged})")
         try:
             response = self.client.update_item(
                 TableName=self.contacts_table,
@@ -453,6 +485,8 @@ class ContactStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
+            if _retryable(err):
+                raise Contention(str(err)) from err
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             old: dict[str, Any] | None = err.response.get("Item")  # type: ignore[assignment]
@@ -519,7 +553,37 @@ class ContactStore:
         except ClientError as err:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise VersionConflict() from err
+            if _retryable(err):
+                raise Contention(str(err)) from err
             raise
+
+    def release_stale_guards(self, org_id: str, holder_id: str, holding: dict[str, str],
+                             holder: ContactItem | None) -> None:
+        """Delete the guards of ``holding`` ({field: value}) that point at ``holder_id``
+        although that contact, as read (``holder``, None when absent), does not hold the
+        value — leftovers of writes made before every path moved guards atomically (I2).
+
+        One ``TransactWriteItems``: a ``ConditionCheck`` that the contact is still absent or
+        at the version read, plus each guard delete conditioned on still pointing at it;
+        when anything moved meanwhile it is cancelled and nothing changes.
+        Raises:
+            Contention: throttled or conflicting (callers retry).
+        """
+        stale = {f: v for f, v in holding.items()
+                 if holder is None or getattr(holder, f) != v}
+        if not stale:
+            return
+        expr = _Expression()
+        condition = (f"attribute_not_exists({expr.name('contact_id')})" if holder is None
+                     else f"{expr.name('version')} = {expr.value(holder.version)}")
+        check: dict[str, Any] = {
+            "TableName": self.contacts_table,
+            "Key": {"org_id": {"S": org_id}, "contact_id": {"S": holder_id}},
+            "ConditionExpression": condition, "ExpressionAttributeNames": expr.names}
+        if expr.values:
+            check["ExpressionAttributeValues"] = expr.values
+        transact(self.client, [{"ConditionCheck": check}] + [
+            self._guard_delete(org_id, f, v, holder_id) for f, v in stale.items()])
 
     def delete_actions(self, item: ContactItem) -> list[dict[str, Any]]:
         """Actions deleting ``item`` (if still at its version and memberships), its guards
