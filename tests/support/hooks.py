@@ -67,12 +67,16 @@ class Call:
 class Rule:
     """Base of hook rules: matches calls by operation name and actor."""
 
-    def __init__(self, op: str | None = None, actor: str | None = None) -> None:
-        self.op, self.actor = op, actor
+    def __init__(self, op: str | None = None, actor: str | None = None,
+                 table: str | None = None) -> None:
+        self.op, self.actor, self.table = op, actor, table
 
     def matches(self, call: Call) -> bool:
+        """Same operation (if given), actor (if given) and a touched table whose name
+        starts with ``table`` (if given, e.g. ``"ContactIdentities"``)."""
         return (self.op is None or call.op == self.op) and (
-            self.actor is None or call.actor == self.actor)
+            self.actor is None or call.actor == self.actor) and (
+            self.table is None or any(t.startswith(self.table) for t in call.tables()))
 
     def before(self, call: Call) -> None:
         """Runs before the call reaches DynamoDB."""
@@ -85,8 +89,8 @@ class Pause(Rule):
     """Hold the ``nth`` matching call ``when`` (before/after it runs) until released."""
 
     def __init__(self, op: str | None = None, *, when: When = "after", nth: int = 1,
-                 actor: str | None = None) -> None:
-        super().__init__(op, actor)
+                 actor: str | None = None, table: str | None = None) -> None:
+        super().__init__(op, actor, table)
         self.when, self.nth, self.seen = when, nth, 0
         self.reached, self.release = threading.Event(), threading.Event()
         self.call: Call | None = None
@@ -229,8 +233,8 @@ def install(monkeypatch: pytest.MonkeyPatch, hooks: Hooks) -> HookedClient:
     return proxy
 
 
-@pytest.fixture
-def hooks(dynamodb: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hooks]:
+@pytest.fixture(name="hooks")
+def hooks_fixture(dynamodb: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hooks]:
     """Hooks on every DynamoDB call the domain makes during the test (released at the end,
     so a failed test never leaves a thread paused)."""
     hooked = Hooks()

@@ -1,0 +1,215 @@
+"""Deterministic interleavings: one request is held between two of its DynamoDB calls
+(``tests.support.hooks.Pause``, an Event handshake) while other requests change the same
+phone, contact or audience; then it resumes. Each test ends with the invariant checker
+and asserts who won: never two contacts with one phone, and the loser either answers 409
+or retries onto the contact that holds the value now.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Api, Response
+from tests.support.hooks import Background, Hooks, Pause, hooks_fixture  # noqa: F401
+from tests.support.invariants import assert_consistent
+
+P1, P2, P3 = "+27821234560", "+27821234561", "+27821234562"
+E1 = "naledi@example.com"
+CONFLICT_CODES = {"identity_conflict", "concurrent_modification"}
+
+
+@pytest.fixture
+def call(api: Api, org_id: str):
+    """``call(method, path, body)`` → Response for this test's org, never a 5xx."""
+
+    def request(method: str, path: str, body: Any = None) -> Response:
+        response = api.request(method, path, org_id=org_id, json_body=body)
+        assert response.status < 500, f"{method} {path} answered {response.status}: " \
+                                      f"{response.body}"
+        return response
+
+    return request
+
+
+def _contact(call, contact_id: str) -> dict[str, Any]:
+    return call("GET", f"/v1/contacts/{contact_id}").body
+
+
+def _steal_phone(call, x_id: str) -> str:
+    """While the other request is held: X moves P1 → P2, then a new Y takes P1."""
+    assert call("PATCH", f"/v1/contacts/{x_id}", {"phone": P2}).status == 200
+    y = call("POST", "/v1/contacts", {"phone": P1, "first_name": "Yara"})
+    assert y.status == 201, y.body
+    return y.body["id"]
+
+
+def test_bulk_upsert_held_after_its_guard_read_never_gives_a_phone_to_two_contacts(
+        call, hooks: Hooks, org_id):
+    # Given X with P1, and a bulk upsert of P1 held right after it read the guards (bug 2)
+    x = call("POST", "/v1/contacts", {"phone": P1, "first_name": "Xolani"}).body
+    held = hooks.add(Pause("BatchGetItem", table="ContactIdentities", actor="bulk"))
+    bulk = Background(lambda: call("POST", "/v1/contacts/bulk",
+                                   {"contacts": [{"phone": P1, "first_name": "Bongi"}]}),
+                      "bulk", hooks)
+    held.wait()
+    # When X moves to P2 and a new contact Y takes P1, and the bulk resumes
+    y_id = _steal_phone(call, x["id"])
+    held.release.set()
+    result = bulk.result().body["results"][0]
+    # Then no two contacts hold P1: the item updated Y (who holds P1 now) or failed with 409
+    snap = assert_consistent(org_id)
+    assert sorted(c.get("phone") for c in snap.contacts.values()) == [P1, P2]
+    if result["status"] == "failed":
+        assert result["error"]["code"] in CONFLICT_CODES
+    else:
+        assert (result["status"], result["id"]) == ("updated", y_id), result
+        assert _contact(call, y_id)["first_name"] == "Bongi"
+    assert _contact(call, x["id"])["first_name"] == "Xolani"
+
+
+def test_upsert_held_after_its_guard_read_updates_the_contact_that_holds_the_phone_now(
+        call, hooks: Hooks, org_id):
+    # Given X with P1, and an upsert of P1 held right after it read the guards
+    x = call("POST", "/v1/contacts", {"phone": P1, "first_name": "Xolani"}).body
+    held = hooks.add(Pause("BatchGetItem", table="ContactIdentities", actor="upsert"))
+    upsert = Background(lambda: call("POST", "/v1/contacts/upsert",
+                                     {"phone": P1, "first_name": "Bongi"}), "upsert", hooks)
+    held.wait()
+    # When X moves to P2 and Y takes P1, and the upsert resumes
+    y_id = _steal_phone(call, x["id"])
+    held.release.set()
+    response = upsert.result()
+    # Then the upsert lands on Y (the holder of P1 now) or answers 409; X is untouched
+    assert_consistent(org_id)
+    if response.status == 409:
+        assert response.body["code"] in CONFLICT_CODES
+    else:
+        assert response.status == 200 and response.body["contact"]["id"] == y_id, response.body
+        assert _contact(call, y_id)["first_name"] == "Bongi"
+    assert _contact(call, x["id"])["first_name"] == "Xolani"
+
+
+def test_upsert_moving_an_email_held_after_its_guard_read_never_duplicates_the_phone(
+        call, hooks: Hooks, org_id):
+    # Given X with E1 only, and an upsert {E1, P1} (matches X, gives it P1) held after its
+    # guard read
+    x = call("POST", "/v1/contacts", {"email": E1}).body
+    held = hooks.add(Pause("BatchGetItem", table="ContactIdentities", actor="upsert"))
+    upsert = Background(lambda: call("POST", "/v1/contacts/upsert", {"email": E1, "phone": P1}),
+                        "upsert", hooks)
+    held.wait()
+    # When Y takes P1 meanwhile, and the upsert resumes
+    y = call("POST", "/v1/contacts", {"phone": P1}).body
+    held.release.set()
+    response = upsert.result()
+    # Then P1 stays Y's: the upsert sees phone and email on two contacts and answers 409
+    snap = assert_consistent(org_id)
+    assert snap.contacts[y["id"]]["phone"] == P1 and "phone" not in snap.contacts[x["id"]]
+    assert response.status == 409 and response.body["code"] == "identity_conflict", response.body
+
+
+def test_patch_held_between_its_read_and_its_transaction_loses_a_taken_phone_with_409(
+        call, hooks: Hooks, org_id):
+    # Given X with P1 and a PATCH moving it to P2, held after it read X
+    x = call("POST", "/v1/contacts", {"phone": P1}).body
+    held = hooks.add(Pause("GetItem", table="Contacts", actor="patch"))
+    patch = Background(lambda: call("PATCH", f"/v1/contacts/{x['id']}", {"phone": P2}),
+                       "patch", hooks)
+    held.wait()
+    # When Y takes P2 meanwhile, and the PATCH resumes
+    y = call("POST", "/v1/contacts", {"phone": P2}).body
+    held.release.set()
+    response = patch.result()
+    # Then the PATCH answers 409 naming Y, and X still has P1
+    assert response.status == 409 and response.body["code"] == "identity_conflict"
+    assert y["id"] in str(response.body)
+    snap = assert_consistent(org_id)
+    assert snap.contacts[x["id"]]["phone"] == P1 and snap.contacts[y["id"]]["phone"] == P2
+
+
+def test_patch_held_while_the_contact_moves_retries_on_the_new_version(
+        call, hooks: Hooks, org_id):
+    # Given X with P1 and a PATCH moving it to P2, held after it read X (version 1)
+    x = call("POST", "/v1/contacts", {"phone": P1}).body
+    held = hooks.add(Pause("GetItem", table="Contacts", actor="patch"))
+    patch = Background(lambda: call("PATCH", f"/v1/contacts/{x['id']}", {"phone": P2}),
+                       "patch", hooks)
+    held.wait()
+    # When another PATCH moves X to P3 and Y takes P1, and the first PATCH resumes
+    assert call("PATCH", f"/v1/contacts/{x['id']}", {"phone": P3}).status == 200
+    y = call("POST", "/v1/contacts", {"phone": P1}).body
+    held.release.set()
+    response = patch.result()
+    # Then it re-read X and moved it from P3 to P2: P3 is free, P1 stays Y's
+    assert response.status == 200 and response.body["phone"] == P2, response.body
+    assert response.body["version"] == 3
+    snap = assert_consistent(org_id)
+    assert {c["contact_id"]: c.get("phone") for c in snap.contacts.values()} == {
+        x["id"]: P2, y["id"]: P1}
+    assert set(snap.guards) == {f"{org_id}#phone#{P1}", f"{org_id}#phone#{P2}"}
+
+
+def test_membership_add_held_after_reading_contacts_keeps_counts_exact_when_one_is_deleted(
+        call, hooks: Hooks, org_id):
+    # Given an audience, two contacts, and an add of both held after it read the contacts
+    kept = call("POST", "/v1/contacts", {"phone": P1}).body["id"]
+    doomed = call("POST", "/v1/contacts", {"phone": P2}).body["id"]
+    aud = call("POST", "/v1/audiences", {"name": "Donors"}).body["id"]
+    held = hooks.add(Pause("BatchGetItem", table="Contacts", actor="add"))
+    add = Background(lambda: call("POST", f"/v1/audiences/{aud}/contacts",
+                                  {"contact_ids": [kept, doomed]}), "add", hooks)
+    held.wait()
+    # When one contact is deleted meanwhile, and the add resumes
+    assert call("DELETE", f"/v1/contacts/{doomed}").status == 204
+    held.release.set()
+    response = add.result()
+    # Then only the live contact joined, and the count says so
+    assert response.status == 200 and response.body["added"] == 1, response.body
+    assert response.body["contact_count"] == 1
+    snap = assert_consistent(org_id)
+    assert snap.members == {(aud, kept)} and snap.audiences[aud]["contact_count"] == 1
+    assert call("GET", f"/v1/audiences/{aud}").body["contact_count"] == 1
+
+
+def test_contact_delete_held_after_its_read_still_leaves_an_audience_it_joined_meanwhile(
+        call, hooks: Hooks, org_id):
+    # Given a contact and an audience, and a delete of the contact held after its read
+    cid = call("POST", "/v1/contacts", {"phone": P1}).body["id"]
+    aud = call("POST", "/v1/audiences", {"name": "Donors"}).body["id"]
+    held = hooks.add(Pause("GetItem", table="Contacts", actor="delete"))
+    delete = Background(lambda: call("DELETE", f"/v1/contacts/{cid}"), "delete", hooks)
+    held.wait()
+    # When the contact joins the audience meanwhile, and the delete resumes
+    joined = call("POST", f"/v1/audiences/{aud}/contacts", {"contact_ids": [cid]})
+    assert joined.body["added"] == 1
+    held.release.set()
+    # Then the delete re-read the memberships: no member left behind, the count is 0
+    assert delete.result().status == 204
+    snap = assert_consistent(org_id)
+    assert snap.contacts == {} and snap.members == set()
+    assert snap.audiences[aud]["contact_count"] == 0
+
+
+def test_audience_delete_held_after_flagging_refuses_late_adds_and_finishes(
+        call, hooks: Hooks, org_id):
+    # Given an audience with one member, and its delete held right after it was flagged
+    first = call("POST", "/v1/contacts", {"phone": P1}).body["id"]
+    late = call("POST", "/v1/contacts", {"phone": P2}).body["id"]
+    aud = call("POST", "/v1/audiences", {"name": "Donors"}).body["id"]
+    call("POST", f"/v1/audiences/{aud}/contacts", {"contact_ids": [first]})
+    held = hooks.add(Pause("UpdateItem", table="Audiences", actor="drop"))
+    drop = Background(lambda: call("DELETE", f"/v1/audiences/{aud}"), "drop", hooks)
+    held.wait()
+    # When another contact is added meanwhile, and the delete resumes
+    added = call("POST", f"/v1/audiences/{aud}/contacts", {"contact_ids": [late]})
+    held.release.set()
+    # Then the late add was refused as not found and never became a member; the audience
+    # is gone, or (cleanup driven by the stream) still flagged and invisible to the API
+    assert added.status == 404, added.body
+    assert drop.result().status in (202, 204)
+    snap = assert_consistent(org_id, allow_pending=True)
+    assert (aud, late) not in snap.members
+    assert all(a.get("deleting") for a in snap.audiences.values())
+    assert call("GET", f"/v1/audiences/{aud}").status == 404
