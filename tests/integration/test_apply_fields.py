@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.hooks import Call, Hooks, Rule, hooks  # noqa: F401 - fixture
+from tests.support.hooks import Call, Hooks, Rule, hooks_fixture  # noqa: F401 - fixture
 from tests.support.invariants import assert_consistent
 
 P, P2, E, E2 = "+27821230001", "+27821230002", "sam@example.com", "sam.two@example.com"
@@ -212,7 +212,7 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     ("PATCH", "/v1/contacts/{id}", {"phone": P2}),
     ("DELETE", "/v1/contacts/{id}", None),
 ], ids=["create", "upsert-move", "patch-move", "delete"])
-def test_spent_retry_budget_is_a_retryable_409(api, org_id, hooks: Hooks,  # noqa: F811
+def test_spent_retry_budget_is_a_retryable_409(api, org_id, hooks: Hooks,
                                                 no_backoff, method, path, body):
     # Given a contact, and transactions that always lose to another writer
     contact = _seed(api, org_id)
@@ -231,7 +231,7 @@ def test_spent_retry_budget_is_a_retryable_409(api, org_id, hooks: Hooks,  # noq
 
 
 def test_bulk_reports_every_item_when_some_transactions_never_commit(
-        api, org_id, hooks: Hooks, no_backoff):  # noqa: F811
+        api, org_id, hooks: Hooks, no_backoff):
     # Given transactions touching one phone always lose
     doomed = "+27821239999"
     hooks.add(AlwaysConflicting(touching=doomed))
@@ -273,4 +273,26 @@ def test_upsert_heals_guards_left_by_older_writes(api, org_id, dynamodb):
     # Then each gets a contact of its own and every guard is right again
     assert (by_phone.status, by_email.status) == (201, 201), (by_phone.body, by_email.body)
     assert by_email.body["contact"]["id"] != holder["id"]
+    assert_consistent(org_id)
+
+
+def test_bulk_delete_reports_contacts_it_could_not_delete(api, org_id,
+                                                          hooks: Hooks,
+                                                          no_backoff, monkeypatch):
+    # Given five contacts, and transactions touching one of them always lose
+    import contacts_core.bulk
+    monkeypatch.setattr(contacts_core.bulk, "backoff", lambda attempt: None)
+    ids = [api.request("POST", "/v1/contacts", org_id=org_id,
+                       json_body={"phone": f"+2782124{i:04d}"}).body["id"] for i in range(5)]
+    hooks.add(AlwaysConflicting(touching=ids[2]))
+    # When all five are bulk-deleted
+    response = api.request("POST", "/v1/contacts/bulk-delete", org_id=org_id,
+                           json_body={"contact_ids": ids})
+    # Then 200: four deleted, the fifth listed as failed (retryable) and still intact
+    assert response.status == 200, response.body
+    assert response.body["deleted"] == 4 and response.body["not_found"] == []
+    assert [(f["id"], f["error"]["code"]) for f in response.body["failed"]] == [
+        (ids[2], "concurrent_modification")]
+    hooks.clear()
+    assert api.request("GET", f"/v1/contacts/{ids[2]}", org_id=org_id).status == 200
     assert_consistent(org_id)

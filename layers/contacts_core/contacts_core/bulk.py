@@ -110,11 +110,21 @@ class BulkUpsertResult(BaseModel):
     results: list[BulkItemResult]
 
 
+class BulkDeleteFailure(BaseModel):
+    """A contact that could not be deleted (it still exists, unchanged) and why."""
+
+    id: str
+    error: BulkItemError
+
+
 class BulkDeleteResult(BaseModel):
-    """How many contacts were deleted and which ids were not contacts of the org."""
+    """How many contacts were deleted, which ids were not contacts of the org, and which
+    could not be deleted (``failed``, empty unless other writers kept changing them;
+    deleting them again is safe)."""
 
     deleted: int
     not_found: list[str]
+    failed: list[BulkDeleteFailure] = Field(default_factory=list)
 
 
 def _error(err: DomainError) -> BulkItemError:
@@ -391,7 +401,8 @@ def _delete_batches(store: ContactStore, contacts: list[ContactItem]) -> list[li
 
 def _delete_batch(store: ContactStore, org_id: str, batch: list[ContactItem]
                   ) -> list[ContactItem]:
-    """Delete a batch in one transaction; returns the contacts that must be retried alone."""
+    """Delete a batch in one transaction; returns the contacts that must be retried alone.
+    Never raises (a transaction that cannot be written leaves its contacts to be redone)."""
     pending = list(batch)
     for attempt in range(8):
         if not pending:
@@ -406,7 +417,14 @@ def _delete_batch(store: ContactStore, org_id: str, batch: list[ContactItem]
             for audience_id in contact.audience_ids:
                 deltas[audience_id] = deltas.get(audience_id, 0) - 1
         actions += store.audience_count_updates(org_id, deltas)
-        codes = transact(store.client, actions)
+        try:
+            codes = transact(store.client, actions)
+        except Contention:
+            backoff(attempt)
+            continue
+        except Exception:
+            logger.exception("bulk delete transaction failed; its contacts are redone alone")
+            return pending
         if codes is None:
             return []
         if any(c not in ("None", "TransactionConflict") for c in codes[len(actions)
@@ -426,7 +444,13 @@ def _delete_batch(store: ContactStore, org_id: str, batch: list[ContactItem]
 def bulk_delete(org_id: str, contact_ids: list[str],
                 store: ContactStore | None = None) -> BulkDeleteResult:
     """Delete up to 1000 contacts: their guards and memberships go with them, audience
-    counts stay exact. Ids that are not contacts of the org are listed in ``not_found``."""
+    counts stay exact. Ids that are not contacts of the org are listed in ``not_found``;
+    once anything is deleted nothing raises, a contact that could not be deleted is listed
+    in ``failed``.
+
+    Raises:
+        ConcurrentModification: the contacts could not even be read (nothing deleted).
+    """
     db = store or ContactStore()
     wanted = list(dict.fromkeys(contact_ids))
     found = db.get_many(org_id, [i for i in wanted if is_resource_id(i, CONTACT_PREFIX)])
@@ -436,10 +460,18 @@ def bulk_delete(org_id: str, contact_ids: list[str],
         retry = [c for left in pool.map(lambda b: _delete_batch(db, org_id, b),
                                         _delete_batches(db, contacts)) for c in left]
     deleted = len(contacts) - len(retry)
+    failed: list[BulkDeleteFailure] = []
     for contact in retry:
         try:
             delete_contact(org_id, contact.contact_id, store=db)
             deleted += 1
         except ContactNotFound:
             not_found.append(contact.contact_id)
-    return BulkDeleteResult(deleted=deleted, not_found=not_found)
+        except DomainError as err:
+            failed.append(BulkDeleteFailure(id=contact.contact_id, error=_error(err)))
+        except Exception:
+            logger.exception("bulk delete of %s failed", contact.contact_id)
+            failed.append(BulkDeleteFailure(id=contact.contact_id, error=_error(
+                ConcurrentModification("the delete could not be confirmed; deleting it again "
+                                       "is safe"))))
+    return BulkDeleteResult(deleted=deleted, not_found=not_found, failed=failed)
