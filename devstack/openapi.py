@@ -94,6 +94,31 @@ GATEWAY_SCHEMA = {"title": GATEWAY_MESSAGE, "type": "object", "required": ["mess
                   "description": "API Gateway's own error body (authorizer, throttling, "
                                  "oversized request), not a problem document"}
 
+SAMPLE_CONTACT_ID = "con_01JD8Q2M6W3YQ0V4C7N5T9KX2B"
+SAMPLE_AUDIENCE_ID = "aud_01JD8Q3B1V0C9ZR5E6W2Y4HXQA"
+# One typical body per request model: documentation, and the fuzzer's "examples" phase.
+REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
+    "ContactCreate": {"phone": "+27821234567", "email": "sam@example.com",
+                      "first_name": "Sam", "last_name": "Mokoena", "language": "en-ZA",
+                      "tags": ["vip"], "attributes": {"loyalty_tier": "gold", "visits": 3},
+                      "consent": {"whatsapp": "opted_in"}},
+    "ContactUpsert": {"phone": "082 123 4567", "country_code": "ZA",
+                      "email": "sam@example.com", "tags": ["vip", "newsletter"]},
+    "ContactPatch": {"first_name": "Samuel", "attributes": {"visits": 4, "loyalty_tier": None}},
+    "BulkUpsertRequest": {"contacts": [{"phone": "+27821234568", "first_name": "Lee"},
+                                       {"email": "kim@example.com", "tags": ["trial"]}]},
+    "BulkDeleteRequest": {"contact_ids": [SAMPLE_CONTACT_ID]},
+    "AudienceCreate": {"name": "VIP customers", "description": "Gold tier and above"},
+    "AudiencePatch": {"description": "Gold and platinum tiers"},
+    "MembersRequest": {"contact_ids": [SAMPLE_CONTACT_ID]},
+    "AddToAudienceRequest": {"contact_ids": [SAMPLE_CONTACT_ID],
+                             "audience_id": SAMPLE_AUDIENCE_ID},
+    "EndpointCreate": {"url": "https://hooks.example.com/contacts",
+                       "events": ["contact.created", "contact.updated"],
+                       "description": "CRM sync"},
+    "EndpointPatch": {"enabled": False},
+}
+
 CONCURRENT = "concurrent_modification"
 IDENTITY = "identity_conflict"
 NAME_TAKEN = "audience_name_conflict"
@@ -315,8 +340,10 @@ def _operation(function_id: str, path: str, op: Operation) -> dict[str, Any]:
                             "responses": dict(sorted(responses.items()))}
     request = PATH_REQUESTS.get(path, op.request)
     if request:
-        spec["requestBody"] = {"required": True, "content": {
-            "application/json": {"schema": _ref(request.__name__)}}}
+        media: dict[str, Any] = {"schema": _ref(request.__name__)}
+        if request.__name__ in REQUEST_EXAMPLES:
+            media["examples"] = {"typical": {"value": REQUEST_EXAMPLES[request.__name__]}}
+        spec["requestBody"] = {"required": True, "content": {"application/json": media}}
     return spec
 
 

@@ -73,7 +73,8 @@ class Stack:
     """A running local stack (see the ``stack`` fixture).
 
     ``sqs_endpoint`` is its SQS (moto) server; ``queues`` maps the template's queue logical
-    ids to their URLs there; ``webhook_retry_delays`` are the local delivery retry delays.
+    ids to their URLs there; ``webhook_retry_delays`` are the local delivery retry delays;
+    ``log_path`` is the stack's log (function output, tracebacks, REPORT lines).
     """
 
     base_url: str
@@ -85,6 +86,7 @@ class Stack:
     cursor_secret: str
     api_keys_table: str
     webhook_retry_delays: list[int]
+    log_path: Path
 
     def mint_key(self, org_id: str, name: str = "e2e") -> str:
         """Mint another org's key in the stack's ApiKeys table; returns ``ck_...``."""
@@ -172,7 +174,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         fields = ("base_url", "api_key", "dynamodb_endpoint", "sqs_endpoint", "queues",
                   "org_id", "cursor_secret")
         yield Stack(**{k: info[k] for k in fields}, api_keys_table=_api_keys_table(),
-                    webhook_retry_delays=[int(d) for d in E2E_RETRY_DELAYS.split(",")])
+                    webhook_retry_delays=[int(d) for d in E2E_RETRY_DELAYS.split(",")],
+                    log_path=log)
     finally:
         children = _descendants(process.pid) if process.poll() is None else set()
         if process.poll() is None:

@@ -12,7 +12,13 @@ from openapi_spec_validator import validate
 
 from contacts_core.cursor import encode_cursor
 from contacts_core.ids import new_contact_id
-from devstack.openapi import OPENAPI_PATH, render
+from devstack.openapi import (
+    OPENAPI_PATH,
+    OPERATIONS,
+    PATH_REQUESTS,
+    REQUEST_EXAMPLES,
+    render,
+)
 from devstack.routes import REPO_ROOT, template_routes
 
 LAYER = REPO_ROOT / "layers" / "contacts_core"
@@ -118,3 +124,11 @@ def test_optional_query_parameters_have_no_null_branch(document):
     for _, _, op in operations(document):
         for param in op["parameters"]:
             assert "anyOf" not in param["schema"] and "title" not in param["schema"], param
+
+
+def test_request_examples_are_accepted_by_their_models():
+    models = {m.__name__: m for op in OPERATIONS.values() if op.request for m in [op.request]}
+    models |= {m.__name__: m for m in PATH_REQUESTS.values()}
+    assert set(REQUEST_EXAMPLES) == set(models)
+    for name, example in REQUEST_EXAMPLES.items():
+        models[name].model_validate(example)

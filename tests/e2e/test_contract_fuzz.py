@@ -1,0 +1,158 @@
+"""Contract fuzzing (SPEC §9.1): schemathesis generates requests for every operation of
+openapi.json and sends them to the local stack over HTTP; no answer may be a 5xx, and
+every answer must match what the document says for its status (body schema, media type).
+
+Bounded, to stay near three minutes on two cores: per operation, :data:`FIXED_EXAMPLES`
+derandomized examples (the same every run) plus :data:`RANDOM_EXAMPLES` random ones (new
+each run; a failure prints the request as curl), positive and negative data, the schema's
+examples, no shrinking, no example database.
+
+Each run uses a fresh org, so the fuzzer's contacts, audiences and endpoints meet no other
+test's data; its webhook endpoints (URLs pointing nowhere) are deleted afterwards.
+
+A 5xx answer fails with the worker's traceback from the stack's log attached. The 5xx
+cases already known and owned elsewhere are listed in :data:`KNOWN_SERVER_ERRORS`, each
+matched narrowly; any other 5xx fails.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from schemathesis import Case, GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.config import HealthCheck
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from tests.e2e.conftest import Stack
+
+OPENAPI = Path(__file__).resolve().parents[2] / "openapi.json"
+FIXED_EXAMPLES = 6
+RANDOM_EXAMPLES = 2
+REQUEST_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class KnownServerError:
+    """A 5xx found by this fuzzer in code owned elsewhere, tolerated until its fix lands.
+
+    ``matches`` judges the request (the :class:`Case`) and the response; keep it narrow so
+    that any other 5xx of the same operation still fails.
+    """
+
+    operation_id: str
+    reason: str
+    matches: Callable[[Case, requests.Response], bool]
+
+
+# Remove each entry once its fix is in (the lead owns this list).
+KNOWN_SERVER_ERRORS: list[KnownServerError] = []
+
+
+def _schema(deterministic: bool, max_examples: int) -> Any:
+    schema = schemathesis.openapi.from_path(OPENAPI)
+    schema.config.generation.update(
+        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=max_examples,
+        no_shrink=True, deterministic=deterministic, database="none",
+        with_security_parameters=False)
+    schema.config.phases.update(phases=["examples", "fuzzing"])
+    schema.config.update(suppress_health_check=[HealthCheck.all])
+    return schema
+
+
+FIXED = _schema(True, FIXED_EXAMPLES)
+RANDOM = _schema(False, RANDOM_EXAMPLES)
+
+
+@dataclass
+class Fuzzer:
+    """Sends cases as one fresh org and judges the answers."""
+
+    stack: Stack
+    session: requests.Session
+    statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
+    tolerated: list[str] = field(default_factory=list)
+
+    def check(self, case: Case) -> None:
+        """Call the stack with ``case``; fail on a 5xx (unless known) or a schema mismatch."""
+        log_offset = self.stack.log_path.stat().st_size
+        response = case.call(base_url=self.stack.base_url, session=self.session,
+                             timeout=REQUEST_TIMEOUT_S)
+        operation_id = case.operation.definition.raw.get("operationId", case.operation.label)
+        self.statuses[(operation_id, response.status_code)] += 1
+        if response.status_code >= 500:
+            known = next((k for k in KNOWN_SERVER_ERRORS if k.operation_id == operation_id
+                          and k.matches(case, response)), None)
+            if known is not None:
+                self.tolerated.append(f"{operation_id}: {known.reason}")
+                return
+        try:
+            case.validate_response(response, checks=[not_a_server_error,
+                                                     response_schema_conformance])
+        except Exception as failure:
+            if response.status_code >= 500:
+                failure.add_note(self.worker_log(log_offset))
+            raise
+
+    def worker_log(self, offset: int) -> str:
+        """What the stack logged from ``offset`` on, once the worker's traceback or timeout
+        is in (waits at most 5 s for it; diagnostics only)."""
+        deadline = time.monotonic() + 5
+        while True:
+            with self.stack.log_path.open("rb") as log:
+                log.seek(offset)
+                text = log.read().decode(errors="replace")
+            if any(m in text for m in ("Traceback", "timed out", "exited")) or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        lines = []
+        for line in text.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                lines.append(line)
+                continue
+            if isinstance(record, dict) and record.get("exception"):
+                lines.append(f"{record.get('message')} (request {record.get('correlation_id')})"
+                             f":\n{record['exception']}")
+        return "worker log during this request:\n" + "\n".join(lines[-80:])
+
+
+@pytest.fixture(scope="module")
+def fuzz(stack: Stack) -> Iterator[Fuzzer]:
+    """A fresh org's session; afterwards its webhook endpoints are deleted and a summary of
+    the statuses per operation is printed."""
+    session = requests.Session()
+    org_id = f"org_fuzz_{secrets.token_hex(6)}"
+    session.headers["Authorization"] = f"Bearer {stack.mint_key(org_id, 'fuzz')}"
+    fuzzer = Fuzzer(stack, session)
+    yield fuzzer
+    endpoints = session.get(f"{stack.base_url}/v1/webhook-endpoints", timeout=30)
+    for endpoint in endpoints.json().get("data", []) if endpoints.ok else []:
+        session.delete(f"{stack.base_url}/v1/webhook-endpoints/{endpoint['id']}", timeout=30)
+    print(f"\ncontract fuzz as {org_id}: {sum(fuzzer.statuses.values())} requests")
+    for (operation_id, status), count in sorted(fuzzer.statuses.items()):
+        print(f"  {operation_id:36} {status} x{count}")
+    for tolerated in fuzzer.tolerated:
+        print(f"  known 5xx tolerated: {tolerated}")
+
+
+@FIXED.parametrize()
+def test_fixed_examples_get_no_5xx_and_match_the_document(case: Case, fuzz: Fuzzer) -> None:
+    fuzz.check(case)
+
+
+@RANDOM.parametrize()
+def test_random_examples_get_no_5xx_and_match_the_document(case: Case, fuzz: Fuzzer) -> None:
+    fuzz.check(case)
