@@ -158,6 +158,7 @@ class Hooks:
     def __init__(self) -> None:
         self.rules: list[Rule] = []
         self.calls: list[Call] = []
+        self.committed: list[Call] = []  # TransactWriteItems calls that succeeded
         self.recording = True
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -194,6 +195,9 @@ class Hooks:
         for rule in list(self.rules):
             rule.before(call)
         result = method(**kwargs)  # a ClientError propagates: the call did reach DynamoDB
+        if op == "TransactWriteItems":
+            with self._lock:
+                self.committed.append(call)
         for rule in list(self.rules):
             rule.after(call)
         return result

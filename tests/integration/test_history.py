@@ -1,0 +1,210 @@
+"""A randomized concurrent history over the in-process API, then every invariant.
+
+16 worker threads send ``HISTORY_OPS`` requests (default 400; ``make stress`` sends
+10,000) to one org: creates, upserts, PATCHes (moves and nulls of phone/email, other
+fields), deletes, bulk upserts with overlapping identifiers (moves and nulls too), bulk
+deletes, and audience create/add/remove/delete. Six phones and six emails are shared by
+everything, so nearly every write collides with another. The run is seeded
+(``HISTORY_SEED``, default 20261121): each request's content comes from
+``random.Random(f"{seed}:{n}")``, which ids it picks depends on timing.
+
+Asserted: no answer ≥ 500; every 409 is ``identity_conflict``,
+``concurrent_modification`` or ``audience_name_conflict`` (bulk item errors likewise);
+then the checker (no duplicate, no orphan or missing guard, exact audience counts,
+consistent memberships, no half-deleted audience) and the replay of the Contacts stream
+(no moment with one phone or email on two live contacts). A one-line summary (ops,
+statuses, duration, checker) is printed for the long profile.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Api, Response
+from tests.support.hooks import Hooks, hooks_fixture  # noqa: F401
+from tests.support.invariants import check
+from tests.support.streams import read_stream, replay, transaction_pairs
+
+OPS = int(os.environ.get("HISTORY_OPS", "400"))
+SEED = int(os.environ.get("HISTORY_SEED", "20261121"))
+WORKERS = 16
+PHONES = [f"+2782123456{i}" for i in range(6)]
+EMAILS = [f"person{i}@example.com" for i in range(6)]
+AUDIENCE_NAMES = ["Donors", "Volunteers", "Board"]
+CONFLICTS = {"identity_conflict", "concurrent_modification", "audience_name_conflict"}
+OMIT = object()
+
+
+class History:
+    """Shared state of the run: ids seen so far and every answer's (op, status, code)."""
+
+    def __init__(self, api: Api, org_id: str) -> None:
+        self.api, self.org_id = api, org_id
+        self.contacts: list[str] = []
+        self.audiences: list[str] = []
+        self.deleted_audiences: dict[str, int] = {}
+        self.outcomes: Counter[tuple[str, int, str]] = Counter()
+        self.bulk_items: Counter[str] = Counter()
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+
+    def send(self, op: str, method: str, path: str, body: Any) -> Response:
+        response = self.api.request(method, path, org_id=self.org_id, json_body=body)
+        code = response.body.get("code", "") if isinstance(response.body, dict) else ""
+        with self._lock:
+            self.outcomes[(op, response.status, code)] += 1
+            if response.status >= 500 or (response.status == 409 and code not in CONFLICTS):
+                self.errors.append(f"{op} {method} {path} {body} → {response.status} "
+                                   f"{response.body}")
+        return response
+
+    def pick(self, rng: random.Random, pool: list[str]) -> str | None:
+        with self._lock:
+            return rng.choice(pool) if pool else None
+
+    def sample(self, rng: random.Random, pool: list[str], most: int) -> list[str]:
+        with self._lock:
+            return rng.sample(pool, min(len(pool), rng.randint(1, most))) if pool else []
+
+    def remember(self, pool: list[str], value: str) -> None:
+        with self._lock:
+            pool.append(value)
+
+
+def _identity(rng: random.Random, values: list[str], omit: float = 0.3) -> Any:
+    roll = rng.random()
+    if roll < omit:
+        return OMIT
+    if roll < omit + 0.15:
+        return None
+    return rng.choice(values)
+
+
+def _contact_body(rng: random.Random, *, need_identity: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for field, values in (("phone", PHONES), ("email", EMAILS)):
+        value = _identity(rng, values)
+        if value is not OMIT:
+            body[field] = value
+    if need_identity and not (body.get("phone") or body.get("email")):
+        field, values = rng.choice([("phone", PHONES), ("email", EMAILS)])
+        body[field] = rng.choice(values)
+    if rng.random() < 0.6:
+        body["first_name"] = rng.choice(["Ama", "Bo", "Chen", "Dee"])
+    if rng.random() < 0.3:
+        body["tags"] = rng.sample(["vip", "lead", "new"], rng.randint(0, 2))
+    if rng.random() < 0.3:
+        body["attributes"] = {rng.choice(["plan", "city"]): rng.choice(["a", "b", None])}
+    return body
+
+
+def _one(history: History, n: int) -> None:
+    rng = random.Random(f"{SEED}:{n}")
+    kind = rng.choices(
+        ["create", "upsert", "patch", "delete", "bulk", "bulk_delete", "aud_create",
+         "aud_add", "aud_remove", "aud_delete"],
+        weights=[12, 20, 20, 6, 12, 3, 3, 12, 6, 2])[0]
+    send = history.send
+    if kind == "create":
+        response = send(kind, "POST", "/v1/contacts", _contact_body(rng, need_identity=True))
+        if response.status == 201:
+            history.remember(history.contacts, response.body["id"])
+    elif kind == "upsert":
+        response = send(kind, "POST", "/v1/contacts/upsert",
+                        _contact_body(rng, need_identity=True))
+        if response.status == 201:
+            history.remember(history.contacts, response.body["contact"]["id"])
+    elif kind == "patch" and (cid := history.pick(rng, history.contacts)):
+        body = _contact_body(rng, need_identity=False) or {"first_name": "Eve"}
+        send(kind, "PATCH", f"/v1/contacts/{cid}", body)
+    elif kind == "delete" and (cid := history.pick(rng, history.contacts)):
+        send(kind, "DELETE", f"/v1/contacts/{cid}", None)
+    elif kind == "bulk":
+        items = [_contact_body(rng, need_identity=True) for _ in range(rng.randint(1, 6))]
+        response = send(kind, "POST", "/v1/contacts/bulk", {"contacts": items})
+        if response.status == 200:
+            for result in response.body["results"]:
+                status = result["status"]
+                code = (result.get("error") or {}).get("code", "")
+                with history._lock:
+                    history.bulk_items[f"{status}{':' + code if code else ''}"] += 1
+                if status == "created":
+                    history.remember(history.contacts, result["id"])
+                if status == "failed" and code not in CONFLICTS:
+                    with history._lock:
+                        history.errors.append(f"bulk item {result}")
+    elif kind == "bulk_delete" and (ids := history.sample(rng, history.contacts, 4)):
+        send(kind, "POST", "/v1/contacts/bulk-delete", {"contact_ids": ids})
+    elif kind == "aud_create":
+        response = send(kind, "POST", "/v1/audiences", {"name": rng.choice(AUDIENCE_NAMES)})
+        if response.status == 201:
+            history.remember(history.audiences, response.body["id"])
+    elif kind in ("aud_add", "aud_remove") and (aud := history.pick(rng, history.audiences)):
+        ids = history.sample(rng, history.contacts, 4)
+        if ids:
+            suffix = "" if kind == "aud_add" else "/remove"
+            send(kind, "POST", f"/v1/audiences/{aud}/contacts{suffix}", {"contact_ids": ids})
+    elif kind == "aud_delete" and (aud := history.pick(rng, history.audiences)):
+        response = send(kind, "DELETE", f"/v1/audiences/{aud}", None)
+        if response.status in (202, 204):
+            with history._lock:
+                history.deleted_audiences[aud] = response.status
+
+
+def test_randomized_concurrent_history_keeps_every_invariant(api, org_id, hooks: Hooks,
+                                                             capsys: pytest.CaptureFixture):
+    # Given one org and 16 workers over a pool of 6 phones and 6 emails
+    hooks.recording = False  # only committed transactions are kept (for the stream replay)
+    history = History(api, org_id)
+    counter = iter(range(OPS))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                n = next(counter, None)
+            if n is None:
+                return
+            _one(history, n)
+
+    # When they send OPS random requests at once
+    started = time.monotonic()
+    with ThreadPoolExecutor(WORKERS) as pool:
+        for future in [pool.submit(worker) for _ in range(WORKERS)]:
+            future.result()
+    duration = time.monotonic() - started
+    # Then every invariant holds, and the stream never showed a phone on two contacts
+    report = check(org_id)
+    outcome = replay(read_stream(), org_id,
+                     together=transaction_pairs(hooks.committed))
+    answers = list(history.outcomes.elements())
+    statuses = Counter(status for (_, status, _) in answers)
+    conflicts = Counter(code for (_, status, code) in answers if status == 409)
+    refusals = Counter(f"{op}:{code}" for (op, status, code) in answers if status == 400)
+    summary = (f"history: {OPS} ops, seed {SEED}, {WORKERS} workers, {duration:.1f} s "
+               f"({OPS / duration:.0f} ops/s); statuses {dict(sorted(statuses.items()))}; "
+               f"409 codes {dict(conflicts)}; 400 codes {dict(refusals)}; "
+               f"bulk items {dict(history.bulk_items)}; checker: {report.summary()}; "
+               f"stream: {outcome.records} records, {outcome.transient} transient, "
+               f"{len(outcome.violations)} violations")
+    with capsys.disabled():
+        print("\n" + summary)
+    assert not history.errors, "\n".join(history.errors[:20])
+    gone_for_good = [a for a, status in history.deleted_audiences.items() if status == 204]
+    assert report.snapshot is not None
+    assert not set(gone_for_good) & set(report.snapshot.audiences), \
+        "an audience answered 204 to DELETE but is still stored"
+    assert report.violations(allow_pending=True) == [], "\n".join(report.violations())
+    for audience_id in report.snapshot.audiences:
+        if report.snapshot.audiences[audience_id].get("deleting"):
+            assert history.deleted_audiences.get(audience_id) == 202
+    assert outcome.violations == [], "\n".join(outcome.violations[:20])
+    assert report.snapshot.contacts, "the run should leave some contacts behind"
