@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from contacts_core.errors import ValidationFailed
-from contacts_core.webhooks import check_url, resolves_safely
+from contacts_core.webhook_urls import UnsafeTarget, parse_url, resolve
+from contacts_core.webhooks import check_url
 
 
 def create(api, org_id, **body):
@@ -78,6 +79,7 @@ def test_locally_loopback_http_is_allowed_but_not_other_http():
 
 
 def test_delivery_time_resolution_refuses_internal_addresses():
-    assert not resolves_safely("localhost", loopback_ok=False)
-    assert not resolves_safely("127.0.0.1", loopback_ok=False)
-    assert resolves_safely("127.0.0.1", loopback_ok=True)
+    with pytest.raises(UnsafeTarget):
+        resolve(parse_url("http://localhost:4000/", loopback_ok=True), loopback_ok=False)
+    assert [str(a) for a in resolve(parse_url("http://127.0.0.1:4000/", loopback_ok=True),
+                                    loopback_ok=True)] == ["127.0.0.1"]

@@ -1,10 +1,16 @@
 """Deliver one webhook: sign it (Standard Webhooks), POST it, and say what happened.
 
 * 2xx → delivered. 410 Gone → the endpoint is disabled and the delivery dropped.
-* Anything else (status, timeout after 10 s, connection error, blocked address) →
+* Anything else (status, timeout after 10 s, connection error, refused URL or address) →
   :class:`DeliveryFailed`; the caller postpones the message by the next delay of
   ``WEBHOOK_RETRY_DELAYS`` and SQS dead-letters it after the last attempt.
 * Deleted or disabled endpoints: the delivery is dropped.
+
+Where it connects (SSRF, :mod:`contacts_core.webhook_urls`): the URL is checked again, its
+host is resolved once, every address is checked, and the POST goes to those checked
+addresses (in resolver order, the next one only when a connection cannot be made) — urllib3
+never resolves the name itself. TLS verifies the certificate for, and SNI and ``Host`` name,
+the URL's host.
 
 Headers (https://www.standardwebhooks.com): ``webhook-id`` (the event id, the same on every
 retry), ``webhook-timestamp`` (Unix seconds of this attempt), ``webhook-signature``
@@ -16,7 +22,6 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from enum import StrEnum
-from urllib.parse import urlsplit
 
 import urllib3
 from standardwebhooks import Webhook
@@ -25,7 +30,7 @@ from .ids import now
 from .queue import Delivery
 from .webhook_models import EndpointItem
 from .webhook_store import EndpointStore
-from .webhooks import resolves_safely
+from .webhook_urls import Address, UnsafeTarget, WebhookTarget, parse_url, resolve
 
 TIMEOUT_SECONDS = 10.0  # SPEC §6
 DEFAULT_DELAYS = "60,300,900,1800,3600"
@@ -69,6 +74,25 @@ def signed_headers(endpoint: EndpointItem, delivery: Delivery, body: str,
             "user-agent": "contacts-api-webhooks/1"}
 
 
+def _post(target: WebhookTarget, addresses: list[Address], body: bytes,
+          headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+    """POST to the first of ``addresses`` that accepts a connection (never to another)."""
+    tls = {"server_hostname": target.host, "assert_hostname": target.host}
+    for index, address in enumerate(addresses):
+        pool = _http.connection_from_host(
+            str(address), target.port, target.scheme,
+            pool_kwargs=tls if target.scheme == "https" and target.address is None else None)
+        try:
+            return pool.urlopen("POST", target.target, body=body, headers=headers,
+                                redirect=False, retries=False, preload_content=True)
+        except urllib3.exceptions.NewConnectionError as err:
+            if index + 1 == len(addresses):
+                raise DeliveryFailed(f"{type(err).__name__}: {err}") from err
+        except urllib3.exceptions.HTTPError as err:
+            raise DeliveryFailed(f"{type(err).__name__}: {err}") from err
+    raise DeliveryFailed("no address to connect to")
+
+
 def deliver(delivery: Delivery, store: EndpointStore | None = None) -> Outcome:
     """Make one delivery attempt.
 
@@ -79,16 +103,14 @@ def deliver(delivery: Delivery, store: EndpointStore | None = None) -> Outcome:
     endpoint = db.get(delivery.org_id, delivery.endpoint_id)
     if endpoint is None or not endpoint.enabled:
         return Outcome.DROPPED
-    host = urlsplit(endpoint.url).hostname or ""
-    if not resolves_safely(host):
-        raise DeliveryFailed(f"{host} resolves to a private or loopback address")
-    body = delivery.event.model_dump_json()
     try:
-        response = _http.request("POST", endpoint.url, body=body.encode(),
-                                 headers=signed_headers(endpoint, delivery, body),
-                                 redirect=False, preload_content=True)
-    except urllib3.exceptions.HTTPError as err:
-        raise DeliveryFailed(f"{type(err).__name__}: {err}") from err
+        target = parse_url(endpoint.url)
+        addresses = resolve(target)
+    except UnsafeTarget as err:
+        raise DeliveryFailed(f"refused: {err}") from err
+    body = delivery.event.model_dump_json()
+    headers = signed_headers(endpoint, delivery, body) | {"host": target.host_header}
+    response = _post(target, addresses, body.encode(), headers)
     if 200 <= response.status < 300:
         return Outcome.DELIVERED
     if response.status == 410:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    StringConstraints,
+    model_validator,
+)
 
 from .models import FieldRuleError
 
@@ -16,7 +24,9 @@ EventType = Literal[
 ]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 Subscription = Literal[EventType, "*"]
-Url = Annotated[StrictStr, Field(min_length=8, max_length=2048)]
+# Not stripped: a URL with whitespace or control characters is refused whole (webhook_urls).
+Url = Annotated[StrictStr, StringConstraints(strip_whitespace=False),
+                Field(min_length=8, max_length=2048)]
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

@@ -1,24 +1,18 @@
-"""Webhook endpoint operations and the URL rules that keep deliveries off internal networks.
+"""Webhook endpoint operations (SPEC §5 webhook endpoints).
 
-On AWS an endpoint URL must be ``https`` and its host must not be — or resolve to — a
-private, loopback, link-local, reserved or multicast address (SSRF protection; checked at
-registration and again before every delivery). The local stack sets
-``ALLOW_LOOPBACK_WEBHOOKS=true`` so ``http://127.0.0.1:…`` receivers work on a laptop.
+Endpoint URLs follow :mod:`contacts_core.webhook_urls` (SSRF protection): checked here at
+registration and on every change, and again at delivery after the one DNS lookup.
 """
 
 from __future__ import annotations
 
 import base64
-import ipaddress
-import os
 import secrets
-import socket
-from urllib.parse import urlsplit
 
 from ulid import ULID
 
 from .errors import NotFound, ValidationFailed
-from .ids import iso_timestamp, now
+from .ids import is_resource_id, iso_timestamp, now
 from .webhook_models import (
     EndpointCreate,
     EndpointItem,
@@ -28,6 +22,7 @@ from .webhook_models import (
     WebhookEndpointCreated,
 )
 from .webhook_store import EndpointStore
+from .webhook_urls import UnsafeTarget, parse_url
 
 ENDPOINT_PREFIX = "whe_"
 SECRET_PREFIX = "whsec_"
@@ -40,63 +35,18 @@ class EndpointNotFound(NotFound):
     resource = "Webhook endpoint"
 
 
-def allow_loopback() -> bool:
-    """True in the local stack (``ALLOW_LOOPBACK_WEBHOOKS=true``), False on AWS."""
-    return os.environ.get("ALLOW_LOOPBACK_WEBHOOKS", "false").lower() == "true"
-
-
-def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return (address.is_private or address.is_loopback or address.is_link_local
-            or address.is_reserved or address.is_multicast or address.is_unspecified)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str, loopback_ok: bool | None = None) -> None:
-    """Validate an endpoint URL for registration.
+    """Validate an endpoint URL for registration (rules: :mod:`contacts_core.webhook_urls`).
 
     Raises:
-        ValidationFailed: on ``url`` — not absolute http(s); http anywhere but loopback in
-            the local stack; loopback, private or link-local targets on AWS.
+        ValidationFailed: on ``url`` — not printable ASCII without whitespace, not https
+            (http only to loopback in the local stack), credentials, ``localhost``, an
+            address in a non-canonical notation or one that is not globally routable.
     """
-    loopback_ok = allow_loopback() if loopback_ok is None else loopback_ok
-    parts = urlsplit(url)
-    host = parts.hostname
-    if parts.scheme not in ("http", "https") or not host:
-        raise ValidationFailed.single("url", "must be an absolute https:// URL")
-    if parts.username or parts.password:
-        raise ValidationFailed.single("url", "must not carry credentials")
-    if loopback_ok and _is_loopback(host):
-        return
-    if parts.scheme != "https":
-        raise ValidationFailed.single("url", "must use https")
     try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    if host == "localhost" or (literal is not None and _forbidden(literal)):
-        raise ValidationFailed.single(
-            "url", "must not point at a private, loopback or link-local address")
-
-
-def resolves_safely(host: str, loopback_ok: bool | None = None) -> bool:
-    """True when every address ``host`` resolves to may be called (delivery-time check
-    against DNS names that point inside the network)."""
-    loopback_ok = allow_loopback() if loopback_ok is None else loopback_ok
-    if loopback_ok and _is_loopback(host):
-        return True
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    return all(not _forbidden(ipaddress.ip_address(info[4][0])) for info in infos)
+        parse_url(url, loopback_ok)
+    except UnsafeTarget as err:
+        raise ValidationFailed.single("url", str(err)) from err
 
 
 def new_secret() -> str:
@@ -129,7 +79,8 @@ def create_endpoint(org_id: str, body: EndpointCreate,
 def get_endpoint(org_id: str, endpoint_id: str,
                  store: EndpointStore | None = None) -> WebhookEndpoint:
     """One endpoint, without its secret. Raises EndpointNotFound."""
-    item = (store or EndpointStore()).get(org_id, endpoint_id)
+    known = is_resource_id(endpoint_id, ENDPOINT_PREFIX)
+    item = (store or EndpointStore()).get(org_id, endpoint_id) if known else None
     if item is None:
         raise EndpointNotFound(endpoint_id)
     return WebhookEndpoint.from_item(item)
@@ -153,6 +104,8 @@ def update_endpoint(org_id: str, endpoint_id: str, body: EndpointPatch,
     clear = {k for k in given if getattr(body, k) is None}
     if body.enabled:
         clear.add("disabled_reason")
+    if not is_resource_id(endpoint_id, ENDPOINT_PREFIX):
+        raise EndpointNotFound(endpoint_id)
     item = (store or EndpointStore()).update(org_id, endpoint_id, values | {"updated_at": now()},
                                              clear)
     if item is None:
@@ -162,5 +115,6 @@ def update_endpoint(org_id: str, endpoint_id: str, body: EndpointPatch,
 
 def delete_endpoint(org_id: str, endpoint_id: str, store: EndpointStore | None = None) -> None:
     """Delete; queued deliveries to it are dropped. Raises EndpointNotFound."""
-    if not (store or EndpointStore()).delete(org_id, endpoint_id):
+    if (not is_resource_id(endpoint_id, ENDPOINT_PREFIX)
+            or not (store or EndpointStore()).delete(org_id, endpoint_id)):
         raise EndpointNotFound(endpoint_id)
