@@ -1,0 +1,216 @@
+"""Fault injection: every write operation crashes before and after each DynamoDB call it
+makes, then the invariants must hold, and a retry of the same request must finish it.
+
+For each operation a recording run (fresh org, same setup) lists the calls it makes;
+then, for every call k and both sides of it, a fresh org is set up, the request runs with
+a :class:`tests.support.hooks.Crash` rule (the process dies there: that call and every
+later one raise ``InjectedCrash``, which no handler can catch), and
+
+1. right after the crash the checker finds no duplicate, orphan or unguarded value and
+   exact audience counts (a multi-step audience delete may be left *pending*, flagged);
+2. the client retries the request unchanged: the answer is not a 5xx (a 409 conflict is
+   fine when the first attempt had committed), and the org ends in the state the request
+   asked for, with every invariant, pending work included.
+
+A crash point that breaks this is reported with the call it hit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Api, Response
+from tests.support.hooks import Call, Crash, Hooks, InjectedCrash, hooks_fixture  # noqa: F401
+from tests.support.invariants import Snapshot, assert_consistent, check
+
+P1, P2 = "+27821234560", "+27821234561"
+E1, E2 = "thandi@example.com", "sipho@example.com"
+CONFLICTS = {"identity_conflict", "concurrent_modification", "audience_name_conflict"}
+
+Ctx = dict[str, Any]
+
+
+class Client:
+    """The API for one org, as a test client would call it."""
+
+    def __init__(self, api: Api, org_id: str) -> None:
+        self.api, self.org_id = api, org_id
+
+    def __call__(self, method: str, path: str, body: Any = None) -> Response:
+        return self.api.request(method, path, org_id=self.org_id, json_body=body)
+
+    def contact(self, body: dict[str, Any]) -> str:
+        response = self("POST", "/v1/contacts", body)
+        assert response.status == 201, response.body
+        return str(response.body["id"])
+
+    def audience(self, members: list[str] = ()) -> str:  # type: ignore[assignment]
+        aud = str(self("POST", "/v1/audiences", {"name": "Donors"}).body["id"])
+        if members:
+            assert self("POST", f"/v1/audiences/{aud}/contacts",
+                        {"contact_ids": list(members)}).status == 200
+        return aud
+
+
+@dataclass
+class Scenario:
+    """A write request, the world it runs in, and what the world looks like once done."""
+
+    name: str
+    setup: Callable[[Client], Ctx]
+    request: Callable[[Ctx], tuple[str, str, Any]]
+    done: Callable[[Snapshot, Ctx], None]
+
+
+def _phones(snap: Snapshot) -> dict[str, str | None]:
+    return {cid: c.get("phone") for cid, c in snap.contacts.items()}
+
+
+def _only(snap: Snapshot) -> dict[str, Any]:
+    assert len(snap.contacts) == 1, snap.contacts
+    return next(iter(snap.contacts.values()))
+
+
+def _x_with(body: dict[str, Any], **extra: Any) -> Callable[[Client], Ctx]:
+    def setup(client: Client) -> Ctx:
+        ctx: Ctx = {"x": client.contact(body)}
+        if extra.get("audience"):
+            ctx["aud"] = client.audience([ctx["x"]])
+        return ctx
+    return setup
+
+
+def _two_in_audience(client: Client) -> Ctx:
+    x, y = client.contact({"phone": P1}), client.contact({"phone": P2})
+    return {"x": x, "y": y, "aud": client.audience([x, y])}
+
+
+def _two_and_empty_audience(client: Client) -> Ctx:
+    return {"x": client.contact({"phone": P1}), "y": client.contact({"phone": P2}),
+            "aud": client.audience()}
+
+
+def _members(snap: Snapshot, ctx: Ctx, expected: set[str]) -> None:
+    assert snap.members == {(ctx["aud"], c) for c in expected}
+    assert snap.audiences[ctx["aud"]]["contact_count"] == len(expected)
+
+
+def _bulk_done(snap: Snapshot, ctx: Ctx) -> None:
+    by_phone = {c.get("phone"): c for c in snap.contacts.values()}
+    assert sorted(map(str, by_phone)) == sorted([P1, P2, "None"]), _phones(snap)
+    assert by_phone[P2]["contact_id"] == ctx["x"] and by_phone[P2]["email"] == E1
+    assert by_phone[P1]["first_name"] == "Nomsa" and by_phone[None]["email"] == E2
+
+
+SCENARIOS = [
+    Scenario("create", lambda c: {},
+             lambda ctx: ("POST", "/v1/contacts", {"phone": P1, "email": E1}),
+             lambda snap, ctx: _only(snap)["email"] == E1 or pytest.fail("email lost")),
+    Scenario("upsert_create", lambda c: {},
+             lambda ctx: ("POST", "/v1/contacts/upsert", {"phone": P1, "first_name": "Nomsa"}),
+             lambda snap, ctx: _only(snap)["first_name"] == "Nomsa" or pytest.fail("name")),
+    Scenario("upsert_update", _x_with({"phone": P1}),
+             lambda ctx: ("POST", "/v1/contacts/upsert", {"phone": P1, "first_name": "Nomsa"}),
+             lambda snap, ctx: _only(snap)["first_name"] == "Nomsa" or pytest.fail("name")),
+    Scenario("upsert_move", _x_with({"phone": P1, "email": E1}),
+             lambda ctx: ("POST", "/v1/contacts/upsert", {"email": E1, "phone": P2}),
+             lambda snap, ctx: _phones(snap) == {ctx["x"]: P2} or pytest.fail(str(snap))),
+    Scenario("patch", _x_with({"phone": P1}),
+             lambda ctx: ("PATCH", f"/v1/contacts/{ctx['x']}", {"first_name": "Nomsa"}),
+             lambda snap, ctx: _only(snap)["first_name"] == "Nomsa" or pytest.fail("name")),
+    Scenario("patch_identity", _x_with({"phone": P1, "email": E1}),
+             lambda ctx: ("PATCH", f"/v1/contacts/{ctx['x']}", {"phone": P2, "email": None}),
+             lambda snap, ctx: _phones(snap) == {ctx["x"]: P2} and "email" not in _only(snap)
+             or pytest.fail(str(snap))),
+    Scenario("delete", _x_with({"phone": P1}, audience=True),
+             lambda ctx: ("DELETE", f"/v1/contacts/{ctx['x']}", None),
+             lambda snap, ctx: _members(snap, ctx, set()) or snap.contacts == {}
+             or pytest.fail(str(snap.contacts))),
+    Scenario("bulk_upsert", _x_with({"phone": P1, "email": E1}),
+             lambda ctx: ("POST", "/v1/contacts/bulk", {"contacts": [
+                 {"email": E1, "phone": P2}, {"phone": P1, "first_name": "Nomsa"},
+                 {"email": E2}]}),
+             _bulk_done),
+    Scenario("bulk_delete", _two_in_audience,
+             lambda ctx: ("POST", "/v1/contacts/bulk-delete",
+                          {"contact_ids": [ctx["x"], ctx["y"]]}),
+             lambda snap, ctx: _members(snap, ctx, set()) or snap.contacts == {}
+             or pytest.fail(str(snap.contacts))),
+    Scenario("audience_create", lambda c: {},
+             lambda ctx: ("POST", "/v1/audiences", {"name": "Donors"}),
+             lambda snap, ctx: len(snap.audiences) == 1 or pytest.fail(str(snap.audiences))),
+    Scenario("audience_add", _two_and_empty_audience,
+             lambda ctx: ("POST", f"/v1/audiences/{ctx['aud']}/contacts",
+                          {"contact_ids": [ctx["x"], ctx["y"]]}),
+             lambda snap, ctx: _members(snap, ctx, {ctx["x"], ctx["y"]})),
+    Scenario("audience_remove", _two_in_audience,
+             lambda ctx: ("POST", f"/v1/audiences/{ctx['aud']}/contacts/remove",
+                          {"contact_ids": [ctx["x"]]}),
+             lambda snap, ctx: _members(snap, ctx, {ctx["y"]})),
+    Scenario("audience_delete", _two_in_audience,
+             lambda ctx: ("DELETE", f"/v1/audiences/{ctx['aud']}", None),
+             lambda snap, ctx: (snap.audiences, snap.members, snap.name_guards) == ({}, set(), {})
+             or pytest.fail(str(snap.audiences))),
+]
+
+
+def _acceptable(response: Response) -> bool:
+    return response.status < 500 and (
+        response.status != 409 or response.body.get("code") in CONFLICTS)
+
+
+def _recorded_calls(api: Api, hooks: Hooks, org_id: str, scenario: Scenario) -> list[Call]:
+    """The calls the request makes when nothing fails (and that it then succeeds)."""
+    client = Client(api, f"{org_id}_rec")
+    ctx = scenario.setup(client)
+    hooks.clear()
+    with hooks.acting("victim"):
+        response = client(*scenario.request(ctx))
+    calls = [c for c in hooks.calls if c.actor == "victim" or c.actor is None]
+    hooks.clear()
+    assert response.status < 300, response.body
+    scenario.done(assert_consistent(client.org_id), ctx)
+    return calls
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_a_crash_at_any_call_leaves_the_invariants_and_a_retry_finishes_the_request(
+        api, hooks: Hooks, org_id, scenario: Scenario):
+    # Given the calls the request makes when nothing fails
+    calls = _recorded_calls(api, hooks, org_id, scenario)
+    failures: list[str] = []
+    for k, call in enumerate(calls, start=1):
+        for when in ("before", "after"):
+            where = f"crash {when} call {k} {call.label()}"
+            client = Client(api, f"{org_id}_{k}{when[0]}")
+            ctx = scenario.setup(client)
+            # When the process dies at that point
+            crash = hooks.add(Crash(k, when))  # type: ignore[arg-type]
+            try:
+                client(*scenario.request(ctx))
+            except InjectedCrash:
+                pass
+            hooks.rules.remove(crash)
+            if crash.crashed_at is None:
+                failures.append(f"{where}: never reached (the request made fewer calls)")
+                continue
+            # Then the invariants hold right away (a multi-step delete may be pending)
+            problems = check(client.org_id).violations(allow_pending=True)
+            if problems:
+                failures.append(f"{where}: right after the crash: {problems}")
+                continue
+            # And the client's retry answers without a 5xx and finishes the request
+            retry = client(*scenario.request(ctx))
+            if not _acceptable(retry):
+                failures.append(f"{where}: retry answered {retry.status} {retry.body}")
+                continue
+            try:
+                scenario.done(assert_consistent(client.org_id), ctx)
+            except (AssertionError, pytest.fail.Exception) as err:
+                failures.append(f"{where}: after the retry: {err}")
+    assert not failures, f"{len(failures)} of {2 * len(calls)} crash points failed:\n" + \
+        "\n".join(failures)
