@@ -165,3 +165,22 @@ def test_event_functions_get_local_queue_urls_and_webhook_settings(
     assert all(v in stack.queues.values() for v in queue_vars.values()), queue_vars
     if "WEBHOOK_RETRY_DELAYS" in env:
         assert env["WEBHOOK_RETRY_DELAYS"] == stack.config.webhook_retry_delays
+
+
+def test_each_request_gets_its_own_request_id(stack: LocalStack) -> None:
+    # Given two identical requests that both answer a problem naming their request id
+    first = call(stack, "GET", "/v1/contacts/{id}", stack.api_key)
+    second = call(stack, "GET", "/v1/contacts/{id}", stack.api_key)
+    # Then each carries its own id (SAM CLI alone would give both the same)
+    assert first.status_code == second.status_code == 404
+    assert first.json()["request_id"] != second.json()["request_id"]
+
+
+def test_body_that_is_not_utf8_reaches_the_function(stack: LocalStack) -> None:
+    # Given a body with bytes that are not UTF-8
+    response = requests.post(stack.base_url + "/v1/contacts", data=b'{"email": "\xff"}',
+                             headers={"Authorization": f"Bearer {stack.api_key}",
+                                      "Content-Type": "application/json"}, timeout=30)
+    # Then the function answers it (base64-encoded by the local API Gateway), not a 502
+    assert response.status_code != 502, response.text
+    assert response.headers["Content-Type"] == "application/problem+json"
