@@ -7,6 +7,7 @@ one domain function through the handler body, and maps domain errors through
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable
@@ -18,14 +19,58 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from pydantic import BaseModel, ValidationError
 
-from .errors import DomainError, PayloadTooLarge, ValidationFailed
+from .errors import DomainError, FieldError, PayloadTooLarge, ValidationFailed
 from .problems import domain_problem, from_validation_error, internal_problem
 
 logger = Logger()
 M = TypeVar("M", bound=BaseModel)
 
 MAX_CONTACT_BYTES = 16 * 1024  # SPEC §7: one contact as sent is at most 16 KB
-_IF_MATCH = re.compile(r'^(?:W/)?"?(\d+)"?$')
+MAX_JSON_DEPTH = 32  # the deepest body we take is 4 levels (bulk → contact → attributes)
+MAX_VERSION_DIGITS = 18  # versions grow by one per write: 18 digits are never reached
+_IF_MATCH = re.compile(r'(?:W/)?"([0-9]+)"|([0-9]+)')
+_INT_MAX_DIGITS = 4300  # Python's default limit on int("…") (sys.int_info)
+
+
+def _parse_int(literal: str) -> int | float:
+    """JSON integers; one too long for ``int()`` becomes ±infinity, as ``json`` already
+    reads ``1e400``, so the models refuse it naming its field instead of the whole body
+    failing to parse."""
+    if len(literal.lstrip("-")) <= _INT_MAX_DIGITS:
+        return int(literal)
+    return float("-inf") if literal.startswith("-") else float("inf")
+
+
+def _unencodable(text: str) -> bool:
+    """True when ``text`` holds an unpaired surrogate, which has no UTF-8 encoding."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _json_problem(data: Any) -> FieldError | None:
+    """The first place where a parsed body is not I-JSON we can store (RFC 7493 §2.1):
+    nested deeper than :data:`MAX_JSON_DEPTH`, or a member name or string with an unpaired
+    surrogate (``"\\ud800"``). Iterative, so no depth is too deep for the check itself."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        where = ".".join(path) or "body"
+        if len(path) > MAX_JSON_DEPTH:
+            return FieldError("body", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, str) and _unencodable(value):
+            return FieldError(where, "not valid Unicode (unpaired surrogate)")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if _unencodable(key):
+                    return FieldError(where, "member name is not valid Unicode "
+                                             "(unpaired surrogate)")
+                stack.append((item, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, str(n))) for n, item in enumerate(value))
+    return None
 
 
 @dataclass
@@ -45,13 +90,20 @@ class ApiRequest:
         return (self.event.query_string_parameters or {}).get(name)
 
     def query_model(self, model: type[M]) -> M:
-        """All query string parameters validated by ``model``.
+        """All query string parameters validated by ``model``. A repeated parameter arrives
+        as its values joined by commas (payload 2.0), which the model then judges.
 
         Raises:
-            ValidationFailed: naming each bad or unknown parameter (400).
+            ValidationFailed: naming each bad or unknown parameter, or one that is not
+                valid Unicode (400).
         """
+        params = self.event.query_string_parameters or {}
+        for name, value in params.items():
+            if _unencodable(name) or _unencodable(str(value)):
+                raise ValidationFailed.single(
+                    name.encode(errors="replace").decode(), "not valid Unicode")
         try:
-            return model.model_validate(self.event.query_string_parameters or {})
+            return model.model_validate(params)
         except ValidationError as err:
             raise from_validation_error(err) from err
 
@@ -60,22 +112,54 @@ class ApiRequest:
         headers = self.event.headers or {}
         return headers.get(name.lower()) or headers.get(name)
 
-    def body(self, model: type[M], max_bytes: int = MAX_CONTACT_BYTES) -> M:
-        """The JSON body validated by ``model``.
+    def raw_body(self, max_bytes: int) -> bytes:
+        """The body's bytes (base64-decoded when API Gateway encoded it).
 
         Raises:
             PayloadTooLarge: over ``max_bytes`` (413).
-            ValidationFailed: malformed JSON, not an object, unknown fields, wrong types (400).
+            ValidationFailed: on ``body`` when it is not valid base64 or not UTF-8 (400).
         """
-        raw = self.event.decoded_body or ""
-        if len(raw.encode()) > max_bytes:
-            raise PayloadTooLarge.single("body", f"request body is over {max_bytes} bytes")
+        body = self.event.get("body") or ""
         try:
-            data = json.loads(raw) if raw.strip() else None
+            raw = (base64.b64decode(body, validate=True) if self.event.is_base64_encoded
+                   else body.encode())
+        except ValueError as err:  # binascii.Error, UnicodeEncodeError (surrogates)
+            raise ValidationFailed.single("body", "not valid UTF-8 text") from err
+        if len(raw) > max_bytes:
+            raise PayloadTooLarge.single("body", f"request body is over {max_bytes} bytes")
+        return raw
+
+    def body(self, model: type[M], max_bytes: int = MAX_CONTACT_BYTES) -> M:
+        """The JSON body validated by ``model``.
+
+        The body must be UTF-8 (RFC 8259 §8.1) I-JSON (RFC 7493): no unpaired surrogates,
+        nested at most :data:`MAX_JSON_DEPTH` levels. ``NaN``, ``Infinity`` and numbers
+        beyond a double are parsed and left to the model, which refuses them naming their
+        field (so one such item fails alone in a bulk request).
+
+        Raises:
+            PayloadTooLarge: over ``max_bytes`` (413).
+            ValidationFailed: not UTF-8, malformed JSON, too deep, not an object, unknown
+                fields, wrong types (400).
+        """
+        try:
+            text = self.raw_body(max_bytes).decode()
+        except UnicodeDecodeError as err:
+            raise ValidationFailed.single("body", "not valid UTF-8 text") from err
+        try:
+            data = json.loads(text, parse_int=_parse_int) if text.strip() else None
+        except RecursionError as err:
+            raise ValidationFailed.single(
+                "body", f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from err
         except json.JSONDecodeError as err:
             raise ValidationFailed.single("body", f"malformed JSON: {err.msg}") from err
+        except ValueError as err:  # not raised by json today; kept a 400 all the same
+            raise ValidationFailed.single("body", f"malformed JSON: {err}") from err
         if not isinstance(data, dict):
             raise ValidationFailed.single("body", "expected a JSON object")
+        problem = _json_problem(data)
+        if problem is not None:
+            raise ValidationFailed([problem])
         try:
             return model.model_validate(data)
         except ValidationError as err:
@@ -84,16 +168,27 @@ class ApiRequest:
     def if_match(self) -> int | None:
         """The version in ``If-Match`` (``"3"``, ``W/"3"`` or ``3``); None if absent or ``*``.
 
+        Versions are the ``ETag`` values this API issues: ASCII digits, at most
+        :data:`MAX_VERSION_DIGITS` of them (a version grows by one per write and never gets
+        there). A longer one cannot have come from us, so it is answered as malformed
+        input (400), like any other value that is not one of our ETags, rather than as a
+        stale version (412); it never reaches a DynamoDB condition, whose numbers end at
+        38 digits.
+
         Raises:
-            ValidationFailed: on ``If-Match`` when it is not a version ETag.
+            ValidationFailed: on ``If-Match`` when it is not a version ETag of this API.
         """
         value = (self.header("if-match") or "").strip()
         if not value or value == "*":
             return None
-        matched = _IF_MATCH.match(value)
+        matched = _IF_MATCH.fullmatch(value)
         if not matched:
             raise ValidationFailed.single("If-Match", 'expected an ETag such as "3"')
-        return int(matched.group(1))
+        digits = matched.group(1) or matched.group(2)
+        if len(digits) > MAX_VERSION_DIGITS:
+            raise ValidationFailed.single(
+                "If-Match", f"not a version of this API (at most {MAX_VERSION_DIGITS} digits)")
+        return int(digits)
 
 
 @dataclass

@@ -1,11 +1,17 @@
 """Pydantic models by role: request bodies, the stored DynamoDB item, and API output.
 
 Limits come from SPEC §5/§7: tags ≤ 50 of 1–64 characters, attributes ≤ 50 keys with
-values ≤ 1 KB (UTF-8), one contact ≤ 16 KB as sent.
+values ≤ 1 KB (UTF-8), one contact ≤ 16 KB as sent. Attribute numbers must fit a DynamoDB
+number (see :func:`number_problem`).
+
+The request models' JSON Schema (and so ``openapi.json``) describes what they accept:
+create/upsert require ``phone`` or ``email``, PATCH at least one field, attribute numbers
+are finite and within DynamoDB's range.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal, Self
 
 from email_validator import EmailNotValidError, validate_email
@@ -18,26 +24,78 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from .names import fold
 from .phones import InvalidPhone, normalise_phone
 
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 64
 MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTE_VALUE_BYTES = 1024
+MAX_ATTRIBUTE_KEY_LENGTH = 100
+# A name is searched by its folded form, a DynamoDB index sort key of at most 1,024 bytes
+# (folded name, "#", contact id). NFKD can grow a character into many ("ﷺ" folds to 18),
+# so each name field's folded form is held to 480 bytes: "first last" + "#con_…" fits.
+MAX_FOLDED_NAME_BYTES = 480
+# DynamoDB numbers (Developer Guide, "Supported data types" → Number): at most 38 digits of
+# precision; positive magnitudes from 1E-130 up to 9.9999999999999999999999999999999999999E+125,
+# the same negated, and zero. Integers are held to 38 digits; a float (at most 17 digits)
+# to the magnitudes.
+MAX_INTEGER = 10**38 - 1
+MIN_MAGNITUDE = 1e-130
+MAX_MAGNITUDE = 1e126  # exclusive
 
 ConsentStatus = Literal["opted_in", "opted_out", "unknown"]
 CHANNELS = ("whatsapp", "sms", "email", "voice")
 AttributeValue = StrictBool | StrictInt | StrictFloat | StrictStr
 Tag = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TAG_LENGTH)]
-AttributeKey = Annotated[str, Field(min_length=1, max_length=100)]
+AttributeKey = Annotated[str, Field(min_length=1, max_length=MAX_ATTRIBUTE_KEY_LENGTH)]
+# Checked by ContactFields._attributes_bounded (so errors name ``attributes.<key>``); the
+# schema says what that check accepts. Numbers are documented a little narrower than
+# accepted: an integer-valued float beyond 38 digits (``1e40``) is taken but not described.
+ATTRIBUTE_VALUE_SCHEMA: dict[str, Any] = {"anyOf": [
+    {"type": "string", "maxLength": MAX_ATTRIBUTE_VALUE_BYTES,
+     "description": f"at most {MAX_ATTRIBUTE_VALUE_BYTES} bytes of UTF-8"},
+    {"type": "boolean"},
+    {"type": "integer", "minimum": -MAX_INTEGER, "maximum": MAX_INTEGER},
+    {"type": "number", "not": {"type": "integer"}, "anyOf": [
+        {"minimum": MIN_MAGNITUDE, "exclusiveMaximum": MAX_MAGNITUDE},
+        {"exclusiveMinimum": -MAX_MAGNITUDE, "maximum": -MIN_MAGNITUDE}]},
+    {"type": "null", "description": "removes the key (JSON Merge Patch)"},
+]}
+AttributeInput = Annotated[Any, WithJsonSchema(ATTRIBUTE_VALUE_SCHEMA)]
 ShortText = Annotated[StrictStr, Field(max_length=256)]
 LanguageTag = Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]  # BCP 47
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+IDENTITY_FIELDS = ("phone", "email")
+
+
+def number_problem(value: int | float) -> str | None:
+    """Why ``value`` cannot be stored as a DynamoDB number, or None when it can.
+
+    ``NaN``/``Infinity`` (which Python's JSON parser accepts) and ``1e400`` (parsed as
+    infinity, as :mod:`contacts_core.http` also reads integers over 4,300 digits) are not
+    finite; integers have at most 38 digits; other numbers are zero or of magnitude
+    1E-130 ≤ |x| < 1E+126.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        if abs(value) > MAX_INTEGER:
+            return "integer out of range: at most 38 digits"
+        return None
+    if math.isnan(value):
+        return "must be a finite number (NaN is not a JSON number)"
+    if math.isinf(value):
+        return "must be a finite number (Infinity, or a number beyond ±1.8E+308)"
+    if value != 0 and not MIN_MAGNITUDE <= abs(value) < MAX_MAGNITUDE:
+        return "number out of range: zero, or a magnitude from 1E-130 to below 1E+126"
+    return None
 
 
 class FieldRuleError(ValueError):
@@ -82,7 +140,8 @@ class ContactFields(BaseModel):
     name: ShortText | None = None
     language: LanguageTag | None = None
     tags: list[Tag] | None = None
-    attributes: dict[AttributeKey, Any] | None = None
+    attributes: Annotated[dict[AttributeKey, AttributeInput],
+                          Field(max_length=MAX_ATTRIBUTES)] | None = None
     consent: ConsentPatch | None = None
     suppressed: StrictBool | None = None
     source: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
@@ -108,6 +167,15 @@ class ContactFields(BaseModel):
             raise ValueError(str(err)) from err
         return checked.normalized.lower()
 
+    @field_validator("first_name", "last_name", "name")
+    @classmethod
+    def _name_searchable(cls, value: str | None) -> str | None:
+        if value is not None and len(fold(value).encode(errors="surrogatepass")
+                                     ) > MAX_FOLDED_NAME_BYTES:
+            raise ValueError(f"too long to search by: over {MAX_FOLDED_NAME_BYTES} bytes of "
+                             "UTF-8 once case and accents are folded")
+        return value
+
     @field_validator("tags")
     @classmethod
     def _tags_unique(cls, value: list[str] | None) -> list[str] | None:
@@ -130,8 +198,14 @@ class ContactFields(BaseModel):
         for key, item in value.items():
             if item is not None and not isinstance(item, str | int | float | bool):
                 raise FieldRuleError(f"attributes.{key}", "must be a string, number or boolean")
-            if isinstance(item, str) and len(item.encode()) > MAX_ATTRIBUTE_VALUE_BYTES:
-                raise ValueError(f"value of {key!r} is over {MAX_ATTRIBUTE_VALUE_BYTES} bytes")
+            if isinstance(item, str) and len(item.encode(errors="surrogatepass")
+                                             ) > MAX_ATTRIBUTE_VALUE_BYTES:
+                raise FieldRuleError(f"attributes.{key}",
+                                     f"over {MAX_ATTRIBUTE_VALUE_BYTES} bytes of UTF-8")
+            if isinstance(item, int | float):
+                problem = number_problem(item)
+                if problem:
+                    raise FieldRuleError(f"attributes.{key}", problem)
         return value
 
     def given(self) -> set[str]:
@@ -140,12 +214,19 @@ class ContactFields(BaseModel):
 
 
 def _require_identity(fields: ContactFields) -> None:
-    if fields.phone is None and fields.email is None:
+    if all(getattr(fields, name) is None for name in IDENTITY_FIELDS):
         raise FieldRuleError("phone", "at least one of phone or email is required")
+
+
+# JSON Schema of "at least one identity": one of them is present and a string.
+_IDENTITY_SCHEMA: dict[str, Any] = {"anyOf": [
+    {"required": [name], "properties": {name: {"type": "string"}}} for name in IDENTITY_FIELDS]}
 
 
 class ContactCreate(ContactFields):
     """Body of ``POST /v1/contacts``: at least one of ``phone`` or ``email``."""
+
+    model_config = ConfigDict(**_STRICT, json_schema_extra=_IDENTITY_SCHEMA)
 
     @model_validator(mode="after")
     def _has_identity(self) -> Self:
@@ -166,8 +247,14 @@ class ContactPatch(ContactFields):
 
     ``attributes`` follows JSON Merge Patch (RFC 7396): a key set to ``null`` is removed,
     ``"attributes": null`` removes them all. ``tags`` replaces the list. ``suppressed``,
-    ``source`` and ``consent`` cannot be ``null``.
+    ``source`` and ``consent`` cannot be ``null``. At least one field besides
+    ``country_code`` (a parsing hint) must be given.
     """
+
+    model_config = ConfigDict(**_STRICT, json_schema_extra={
+        "minProperties": 1,
+        "not": {"required": ["country_code"], "maxProperties": 1},
+    })
 
     @model_validator(mode="after")
     def _no_null_for_required(self) -> Self:
