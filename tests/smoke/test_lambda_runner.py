@@ -29,6 +29,7 @@ from samcli.lib.providers.sam_function_provider import SamFunctionProvider
 from devstack.api import ApiServer, load_stacks
 from devstack.lambda_runtime import ensure_lambda_runtime
 from devstack.runner import LambdaFunctionError, ProcessLambdaRunner
+from devstack.workers import Worker, WorkerFailure, WorkerSpec
 
 TEMPLATE = """
 AWSTemplateFormatVersion: "2010-09-09"
@@ -112,7 +113,7 @@ HANDLERS["Sleepy"] = HANDLERS["Slow"]
 # Its import takes longer than its 1 s timeout (a cold start on a busy machine).
 HANDLERS["SlowImport"] = """
     import json, os, time
-    time.sleep(2)
+    time.sleep(float(os.environ.get("IMPORT_SLEEP_S", "2")))
 
     def handler(event, context):
         return {"statusCode": 200, "body": json.dumps({"pid": os.getpid()})}
@@ -360,3 +361,33 @@ def test_close_stops_busy_workers(build: Path) -> None:
             future.result(timeout=10)
         assert time.monotonic() - started < 6  # not the 30 s sleep nor the 60 s timeout
     assert not child_pids() - before
+
+
+def _spec(build: Path, timeout_s: float, init_timeout_s: float, import_s: float) -> WorkerSpec:
+    """A worker spec for SlowImport of the synthetic build, with chosen budgets."""
+    return WorkerSpec(function_name="SlowImport", handler="app.handler",
+                      sys_path=(str(build / "SlowImport"), str(ensure_lambda_runtime())),
+                      env={"PATH": "/usr/bin:/bin", "IMPORT_SLEEP_S": str(import_s)},
+                      timeout_s=timeout_s, init_timeout_s=init_timeout_s)
+
+
+def test_init_over_its_budget_goes_on_under_the_function_timeout(build: Path) -> None:
+    # Given an import of 2 s, an init budget of 0.5 s and a function timeout of 30 s
+    worker = Worker(_spec(build, 30, 0.5, import_s=2), log=lambda _text: None)
+    try:
+        # When it is invoked
+        response = worker.call("{}", "req-1")
+        # Then, as Lambda re-runs a timed-out init within the invoke, it still answers
+        assert response["ok"], response
+    finally:
+        worker.stop()
+
+
+def test_init_and_handler_over_the_function_timeout_time_out(build: Path) -> None:
+    # Given an import of 60 s, an init budget of 0.5 s and a function timeout of 0.5 s
+    worker = Worker(_spec(build, 0.5, 0.5, import_s=60), log=lambda _text: None)
+    # When it is invoked, Then the invocation times out and the worker is stopped
+    with pytest.raises(WorkerFailure) as info:
+        worker.call("{}", "req-1")
+    assert info.value.error["errorType"] == "Sandbox.Timedout"
+    assert not worker.alive
