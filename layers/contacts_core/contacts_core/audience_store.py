@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from .audience_models import AudienceItem
 from .errors import AudienceNameTaken
+from .ids import is_resource_id
 from .models import ContactItem
 from .names import fold
 from .store import (
@@ -50,7 +51,7 @@ class AudienceStore:
 
     def get(self, org_id: str, audience_id: str) -> AudienceItem | None:
         """One strongly consistent ``GetItem``; None when absent (or not an ``aud_`` id)."""
-        if not audience_id.startswith(AUDIENCE_PREFIX):
+        if not is_resource_id(audience_id, AUDIENCE_PREFIX):
             return None
         raw = self.client.get_item(TableName=self.audiences_table,
                                    Key=_key(org_id, audience_id), ConsistentRead=True).get("Item")

@@ -24,7 +24,7 @@ from .audience_models import (
 from .audience_store import AUDIENCE_PREFIX, MAX_AUDIENCES_PER_CONTACT, AudienceStore
 from .cursor import decode_cursor, encode_cursor
 from .errors import AudienceNotFound, ValidationFailed
-from .ids import iso_timestamp, now
+from .ids import CONTACT_PREFIX, is_resource_id, iso_timestamp, now
 from .models import Contact, ContactItem, ContactPage
 from .store import ContactStore, Contention, backoff
 
@@ -132,7 +132,7 @@ def _change(org_id: str, audience_id: str, contact_ids: list[str], add: bool,
     audience = _existing(db, org_id, audience_id)
     wanted = _member_ids(contact_ids)
     found = (contacts or ContactStore()).get_many(
-        org_id, [i for i in wanted if i.startswith("con_")])
+        org_id, [i for i in wanted if is_resource_id(i, CONTACT_PREFIX)])
     not_found = [i for i in wanted if i not in found]
     todo = [found[i] for i in wanted if i in found
             and (audience_id in found[i].audience_ids) != add]
