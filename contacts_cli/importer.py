@@ -3,7 +3,8 @@
 Rows go in chunks of 1000 (the bulk limit) with a progress bar; the run ends with a
 summary of created/updated/unchanged/failed rows and, for each failed line, why. The CSV
 columns are those of the export (see :mod:`contacts_core.csv_format`); any subset works,
-e.g. ``phone,country_code,first_name,last_name``.
+e.g. ``phone,country_code,first_name,last_name``. Cells the export neutralised against
+spreadsheet formulas (``'=…``, ``'+27…``) are restored to their values.
 
 Exit status: 0 when every row succeeded, 1 when some failed, 2 on usage errors.
 """

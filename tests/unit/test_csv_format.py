@@ -5,7 +5,18 @@ from __future__ import annotations
 import csv
 import io
 
-from contacts_core.csv_format import COLUMNS, contact_row, upsert_body, write_rows
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contacts_core.csv_format import (
+    COLUMNS,
+    contact_row,
+    neutralise,
+    restore,
+    upsert_body,
+    write_rows,
+)
 from contacts_core.models import Contact
 
 
@@ -34,3 +45,66 @@ def test_row_round_trips_to_an_upsert_body():
 
 def test_hand_written_tags_may_be_semicolon_separated():
     assert upsert_body({"email": "a@b.co", "tags": "vip; gold ;"})["tags"] == ["vip", "gold"]
+
+
+# --- spreadsheet formulas (OWASP "CSV injection", SPEC §9.1) -----------------------------
+
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# Text that leans on the interesting prefixes: triggers, quotes, and anything else.
+cells = st.lists(st.sampled_from([*TRIGGERS, "'", "''", "a", " ", "\n", '"', ","])
+                 | st.text(max_size=5), max_size=6).map("".join) | st.text()
+
+
+@given(cells)
+def test_neutralise_then_restore_is_the_identity_and_never_leaves_a_trigger(cell):
+    written = neutralise(cell)
+    assert restore(written) == cell
+    assert not written.startswith(TRIGGERS)
+
+
+@given(st.lists(st.lists(cells, min_size=3, max_size=3), min_size=1, max_size=5))
+def test_written_csv_has_no_formula_cell_and_reads_back_every_value(rows):
+    text = write_rows(rows, header=False)
+    read = list(csv.reader(io.StringIO(text, newline="")))
+    assert all(not cell.startswith(TRIGGERS) for row in read for cell in row)
+    assert [[restore(cell) for cell in row] for row in read] == rows
+
+
+@pytest.mark.parametrize(("value", "written"), [
+    ("=1+2", "'=1+2"), ("+27821234567", "'+27821234567"), ("-5", "'-5"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("\t=x", "'\t=x"), ("\rx", "'\rx"), ("'=1+2", "''=1+2"), ("''", "'''"), ("'Tis", "'Tis"),
+    ("'", "'"), ("plain", "plain"), ("", ""), ("a=b", "a=b"),
+])
+def test_neutralised_cells(value, written):
+    assert neutralise(value) == written
+    assert restore(written) == value
+
+
+def test_formula_cells_are_neutralised_on_export_and_restored_on_import():
+    # Given a contact whose texts look like formulas, and an E.164 phone
+    contact = Contact.model_validate({
+        "id": "con_1", "first_name": "=HYPERLINK(\"http://x\")", "last_name": "'=quoted",
+        "name": "@SUM(1+1)", "phone": "+27821234567", "email": None, "country_code": "ZA",
+        "language": None, "tags": ["=cmd"], "attributes": {"f": "-1"},
+        "channels": {"has_whatsapp": True, "has_sms": True, "has_voice": True,
+                     "has_email": False},
+        "consent": {"whatsapp": "unknown", "sms": "unknown", "email": "unknown",
+                    "voice": "unknown"},
+        "suppressed": False, "source": "api", "version": 1,
+        "created_at": "2026-05-22T10:30:00.000Z", "updated_at": "2026-05-22T10:30:00.000Z"})
+    # When it is written as CSV
+    text = write_rows([contact_row(contact)], header=True)
+    (row,) = list(csv.DictReader(io.StringIO(text, newline="")))
+    # Then no cell starts a formula — the phone column is neutralised too
+    assert (row["first_name"], row["last_name"], row["name"], row["phone"]) == (
+        "'=HYPERLINK(\"http://x\")", "''=quoted", "'@SUM(1+1)", "'+27821234567")
+    # And the importer reads back every value
+    body = upsert_body(row)
+    assert (body["first_name"], body["last_name"], body["name"], body["phone"]) == (
+        "=HYPERLINK(\"http://x\")", "'=quoted", "@SUM(1+1)", "+27821234567")
+    assert (body["tags"], body["attributes"]) == (["=cmd"], {"f": "-1"})
+
+
+def test_hand_written_cells_keep_a_quote_that_escapes_nothing():
+    assert upsert_body({"email": "a@b.co", "name": "'Tis", "first_name": "'+1"}) == {
+        "email": "a@b.co", "name": "'Tis", "first_name": "+1"}

@@ -9,6 +9,16 @@ are empty. RFC 4180 quoting, UTF-8, a header row.
 On import, ``id``, ``created_at`` and ``updated_at`` are ignored (contacts are matched by
 phone/email), ``country_code`` is the parsing hint for national-format phones, ``tags``
 may also be ``a;b;c``, and empty cells are left out.
+
+Spreadsheet formulas (OWASP "CSV injection"): a cell whose text begins with ``=``, ``+``,
+``-``, ``@``, TAB or CR is written with a single quote ``'`` in front, so a spreadsheet shows
+it as text instead of running it. That includes every E.164 phone (``'+27821234567``): the
+rule is the same for every column, and it also keeps spreadsheets from turning phones into
+numbers. So that the escape can always be undone, a cell that already begins with ``'``
+followed by one of those characters or by another ``'`` gets a ``'`` in front too. The
+importer removes one leading ``'`` exactly when it is followed by ``=``, ``+``, ``-``,
+``@``, TAB, CR or ``'``, which restores every exported value, and leaves cells such as
+``'Tis`` alone (see :func:`neutralise` and :func:`restore`).
 """
 
 from __future__ import annotations
@@ -24,6 +34,22 @@ COLUMNS = ["id", "first_name", "last_name", "name", "phone", "email", "country_c
            "language", "tags", "attributes", *[f"consent_{c}" for c in CHANNELS],
            "suppressed", "source", "created_at", "updated_at"]
 _IGNORED_ON_IMPORT = {"id", "created_at", "updated_at"}
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_ESCAPED = (*FORMULA_TRIGGERS, "'")
+
+
+def neutralise(cell: str) -> str:
+    """``cell`` as written to CSV: ``'`` in front when it begins with a formula trigger, or
+    with ``'`` followed by a trigger or ``'`` (so that :func:`restore` undoes it exactly)."""
+    if cell.startswith(FORMULA_TRIGGERS) or (cell.startswith("'")
+                                             and cell[1:].startswith(_ESCAPED)):
+        return "'" + cell
+    return cell
+
+
+def restore(cell: str) -> str:
+    """The value of a CSV cell written by :func:`neutralise` (one escaping ``'`` removed)."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_ESCAPED) else cell
 
 
 def contact_row(contact: Contact) -> list[str]:
@@ -46,18 +72,19 @@ def contact_row(contact: Contact) -> list[str]:
 
 
 def write_rows(rows: list[list[str]], header: bool) -> str:
-    """Rows as CSV text (with the header row first when ``header``)."""
+    """Rows as CSV text (with the header row first when ``header``), every cell
+    :func:`neutralise`-d."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     if header:
         writer.writerow(COLUMNS)
-    writer.writerows(rows)
+    writer.writerows([neutralise(cell) for cell in row] for row in rows)
     return buffer.getvalue()
 
 
 def upsert_body(row: dict[str, str]) -> dict[str, Any]:
     """An upsert body from one CSV row (keyed by header); unknown columns are kept so the
-    API names them in its error.
+    API names them in its error. Cells are :func:`restore`-d after trimming.
 
     Raises:
         ValueError: ``tags``, ``attributes`` or ``suppressed`` cannot be read.
@@ -65,7 +92,7 @@ def upsert_body(row: dict[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     consent: dict[str, str] = {}
     for column, raw in row.items():
-        value = (raw or "").strip()
+        value = restore((raw or "").strip())
         if column in _IGNORED_ON_IMPORT or not value or column is None:
             continue
         if column == "tags":

@@ -1,7 +1,19 @@
 """CSV export of an org's contacts (``GET /v1/contacts/export``), in parts under Lambda's
-response limit, each part pointing at the next with a cursor."""
+response limit, each part pointing at the next with a cursor.
+
+Lambda caps a synchronous response at 6 MB (6,291,456 bytes) *as serialized*: the CSV is
+the ``body`` string of the proxy response, so it counts JSON-escaped — a ``"`` or ``\\``
+takes two bytes, a control character six, a non-ASCII character six (twelve outside the
+BMP) when the runtime escapes to ASCII. Each part is therefore sized by
+``len(json.dumps(text))`` (the largest of those encodings) and holds rows while that stays
+within :data:`EXPORT_BUDGET`, which leaves :data:`HEADROOM` for the status, the headers and
+the ``Link`` with its cursor. A part holds at least one contact, and one contact (at most
+16 KB as sent) encodes to far less than the budget.
+"""
 
 from __future__ import annotations
+
+import json
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,30 +31,43 @@ class ExportQuery(BaseModel):
     cursor: str | None = Field(None, max_length=2048)
 
 
-EXPORT_BYTES = 4 * 1024 * 1024  # per response: under Lambda's 6 MB with JSON escaping
+LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024  # bytes of the serialized proxy response
+HEADROOM = 64 * 1024  # status, headers, Link with the cursor, JSON punctuation
+EXPORT_BUDGET = LAMBDA_RESPONSE_LIMIT - HEADROOM  # of the JSON-encoded body, quotes included
+_READ = 100  # contacts per query
 
 
-def export_contacts(org_id: str, cursor: str | None, store: ContactStore | None = None
-                    ) -> tuple[str, str | None]:
-    """The org's contacts as CSV (oldest first), up to about 4 MB per call.
+def encoded_size(text: str) -> int:
+    """Bytes ``text`` takes as a JSON string in the proxy response (quotes included)."""
+    return len(json.dumps(text))
+
+
+def export_contacts(org_id: str, cursor: str | None, store: ContactStore | None = None,
+                    budget: int = EXPORT_BUDGET) -> tuple[str, str | None]:
+    """The org's contacts as CSV (oldest first), as many as fit ``budget`` once encoded.
 
     Returns the CSV text (header row only on the first part) and the cursor of the next
-    part, or None when this was the last.
+    part, or None when this was the last. ``encoded_size(text) <= budget`` unless a single
+    contact alone is larger (it is still returned, so every export makes progress).
     Raises:
         ValidationFailed: on ``cursor`` (tampered or foreign).
     """
     db = store or ContactStore()
     signed = {"export": "csv"}
     start = decode_cursor(cursor, org_id, signed) if cursor else None
-    text = write_rows([], header=cursor is None)
-    size = len(text.encode())
+    parts = [write_rows([], header=cursor is None)]
+    size = encoded_size(parts[0])
+    taken: dict[str, str] | None = None  # key of the last contact in this part
     while True:
-        items, last = db.query(org_id, "created", ascending=True, limit=100, start_key=start)
-        chunk = write_rows([contact_row(Contact.from_item(i)) for i in items], header=False)
-        text += chunk
-        size += len(chunk.encode())
+        items, last = db.query(org_id, "created", ascending=True, limit=_READ, start_key=start)
+        for item in items:
+            row = write_rows([contact_row(Contact.from_item(item))], header=False)
+            cost = encoded_size(row) - 2  # JSON escaping is per character: sizes add up
+            if taken is not None and size + cost > budget:
+                return "".join(parts), encode_cursor(org_id, signed, taken)
+            parts.append(row)
+            size += cost
+            taken = {"org_id": item.org_id, "contact_id": item.contact_id}
         if last is None:
-            return text, None
+            return "".join(parts), None
         start = last
-        if size >= EXPORT_BYTES:
-            return text, encode_cursor(org_id, signed, last)
