@@ -29,6 +29,7 @@ from contacts_core.webhook_models import EventData, WebhookEvent
 from devstack.receiver import WebhookReceiver, verify
 
 PUBLIC = "93.184.215.14"  # a globally routable address; the tests route it to a local server
+UNREACHABLE = "2606:2800:21f:cb07:6820:80da:af6b:8b2c"  # public too; refuses every connection
 HOOK_HOST = "hooks.example.com"
 
 
@@ -192,8 +193,8 @@ class Network:
 
     ``answers[name]`` lists what each successive lookup of ``name`` answers (the last one
     repeats): a rebinding DNS server. Connections to :data:`PUBLIC` are recorded and
-    routed to the local receiver; everything else (DynamoDB Local, …) goes through
-    untouched.
+    routed to the local receiver, those to :data:`UNREACHABLE` recorded and refused;
+    everything else (DynamoDB Local, …) goes through untouched.
     """
 
     def __init__(self, answers: dict[str, list[list[str]]], port: int) -> None:
@@ -214,9 +215,11 @@ class Network:
 
     def create_connection(self, address: tuple[str, int], *args: Any, **kwargs: Any
                           ) -> socket.socket:
-        if address[0] != PUBLIC:
+        if address[0] not in (PUBLIC, UNREACHABLE):
             return self._connect(address, *args, **kwargs)
         self.connections.append(address)
+        if address[0] == UNREACHABLE:
+            raise ConnectionRefusedError(111, "Connection refused")
         return self._connect(("127.0.0.1", self.port), *args, **kwargs)
 
 
@@ -252,6 +255,19 @@ def test_delivery_connects_to_the_address_it_checked(api, org_id, receiver, netw
     assert receiver.sni == [HOOK_HOST]
     assert received.headers["host"] == f"{HOOK_HOST}:{receiver.port}"
     assert verify(received, secret)["id"] == "evt_ssrf_1"
+
+
+def test_delivery_falls_back_only_to_other_checked_addresses(api, org_id, receiver, network):
+    # Given a name with two public addresses, the first refusing connections, and a DNS
+    # server that would answer loopback to any later lookup
+    network.answers[HOOK_HOST] = [[UNREACHABLE, PUBLIC], ["127.0.0.1"]]
+    delivery, _ = delivery_to(api, org_id, f"https://{HOOK_HOST}:{receiver.port}/hook")
+    # When the event is delivered
+    assert deliver(delivery) is Outcome.DELIVERED
+    # Then it tried the checked addresses in order, after a single lookup
+    assert network.connections == [(UNREACHABLE, receiver.port), (PUBLIC, receiver.port)]
+    assert network.lookups == [HOOK_HOST]
+    assert len(receiver.http.on("/hook")) == 1
 
 
 @pytest.mark.parametrize("internal", ["127.0.0.1", "10.0.0.5", "169.254.169.254", "100.64.0.1",
