@@ -17,6 +17,7 @@ A crash point that breaks this is reported with the call it hit.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,14 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Api, Response
-from tests.support.hooks import Call, Crash, Hooks, InjectedCrash, hooks_fixture  # noqa: F401
+from tests.support.hooks import (  # noqa: F401 - hooks_fixture
+    Call,
+    Cancel,
+    Crash,
+    Hooks,
+    InjectedCrash,
+    hooks_fixture,
+)
 from tests.support.invariants import Snapshot, assert_consistent, check
 
 P1, P2 = "+27821234560", "+27821234561"
@@ -64,6 +72,14 @@ class Scenario:
     setup: Callable[[Client], Ctx]
     request: Callable[[Ctx], tuple[str, str, Any]]
     done: Callable[[Snapshot, Ctx], None]
+    background: Callable[[str, Ctx], None] | None = None  # what a stream consumer finishes
+
+
+def _finish_audience_delete(org_id: str, ctx: Ctx) -> None:
+    """What FinishAudienceDeleteFunction does with the stream record of the flag."""
+    from contacts_core.audiences import finish_audience_delete
+
+    finish_audience_delete(org_id, ctx["aud"])
 
 
 def _phones(snap: Snapshot) -> dict[str, str | None]:
@@ -124,7 +140,7 @@ SCENARIOS = [
              lambda snap, ctx: _only(snap)["first_name"] == "Nomsa" or pytest.fail("name")),
     Scenario("patch_identity", _x_with({"phone": P1, "email": E1}),
              lambda ctx: ("PATCH", f"/v1/contacts/{ctx['x']}", {"phone": P2, "email": None}),
-             lambda snap, ctx: _phones(snap) == {ctx["x"]: P2} and "email" not in _only(snap)
+             lambda snap, ctx: (_phones(snap) == {ctx["x"]: P2} and "email" not in _only(snap))
              or pytest.fail(str(snap))),
     Scenario("delete", _x_with({"phone": P1}, audience=True),
              lambda ctx: ("DELETE", f"/v1/contacts/{ctx['x']}", None),
@@ -154,7 +170,12 @@ SCENARIOS = [
     Scenario("audience_delete", _two_in_audience,
              lambda ctx: ("DELETE", f"/v1/audiences/{ctx['aud']}", None),
              lambda snap, ctx: (snap.audiences, snap.members, snap.name_guards) == ({}, set(), {})
-             or pytest.fail(str(snap.audiences))),
+             or pytest.fail(str(snap.audiences)),
+             background=_finish_audience_delete),
+    Scenario("audience_rename", lambda c: {"aud": c.audience()},
+             lambda ctx: ("PATCH", f"/v1/audiences/{ctx['aud']}", {"name": "Patrons"}),
+             lambda snap, ctx: set(snap.name_guards) == {"patrons"}
+             or pytest.fail(str(snap.name_guards))),
 ]
 
 
@@ -190,10 +211,8 @@ def test_a_crash_at_any_call_leaves_the_invariants_and_a_retry_finishes_the_requ
             ctx = scenario.setup(client)
             # When the process dies at that point
             crash = hooks.add(Crash(k, when))  # type: ignore[arg-type]
-            try:
+            with contextlib.suppress(InjectedCrash):
                 client(*scenario.request(ctx))
-            except InjectedCrash:
-                pass
             hooks.rules.remove(crash)
             if crash.crashed_at is None:
                 failures.append(f"{where}: never reached (the request made fewer calls)")
@@ -203,7 +222,15 @@ def test_a_crash_at_any_call_leaves_the_invariants_and_a_retry_finishes_the_requ
             if problems:
                 failures.append(f"{where}: right after the crash: {problems}")
                 continue
-            # And the client's retry answers without a 5xx and finishes the request
+            # And a flagged multi-step delete is finished by its background step alone
+            if scenario.background and check(client.org_id).pending:
+                scenario.background(client.org_id, ctx)
+                try:
+                    scenario.done(assert_consistent(client.org_id), ctx)
+                except (AssertionError, pytest.fail.Exception) as err:
+                    failures.append(f"{where}: after the background step: {err}")
+                continue
+            # Or the client's retry answers without a 5xx and finishes the request
             retry = client(*scenario.request(ctx))
             if not _acceptable(retry):
                 failures.append(f"{where}: retry answered {retry.status} {retry.body}")
@@ -214,3 +241,71 @@ def test_a_crash_at_any_call_leaves_the_invariants_and_a_retry_finishes_the_requ
                 failures.append(f"{where}: after the retry: {err}")
     assert not failures, f"{len(failures)} of {2 * len(calls)} crash points failed:\n" + \
         "\n".join(failures)
+
+
+# ------------------------------------------------------ contention beyond the retry budget
+def _transactional(scenario: Scenario) -> bool:
+    return scenario.name not in ("patch", "upsert_update")  # those write with one UpdateItem
+
+
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if _transactional(s)],
+                         ids=lambda s: s.name)
+def test_endless_contention_answers_409_concurrent_modification_and_writes_nothing(
+        api, hooks: Hooks, org_id, scenario: Scenario):
+    # Given the world of the request
+    client = Client(api, org_id)
+    ctx = scenario.setup(client)
+    before = check(org_id).snapshot
+    assert before is not None
+    # When every transaction it tries is cancelled by a (simulated) concurrent one
+    hooks.add(Cancel())
+    response = client(*scenario.request(ctx))
+    hooks.rules.clear()
+    after = assert_consistent(org_id, allow_pending=scenario.background is not None)
+    # Then it answers 409 concurrent_modification with Retry-After and writes nothing;
+    # bulk requests answer 200 with the retryable failures per item
+    if scenario.name == "bulk_upsert":
+        assert response.status == 200, response.body
+        results = response.body["results"]
+        assert {r["error"]["code"] for r in results if r["error"]} == {"concurrent_modification"}
+        for result in results:  # what it reports as written is what is stored
+            if result["status"] in ("created", "updated"):
+                assert after.contacts[result["id"]]["version"] == result["contact"]["version"]
+    elif scenario.name == "bulk_delete":
+        assert response.status == 200, response.body
+        assert response.body["deleted"] == 0
+        assert {f["error"]["code"] for f in response.body["failed"]} == {
+            "concurrent_modification"}
+        assert after == before
+    elif scenario.background is not None:
+        # the request only flags; the background step does the transactions later
+        assert response.status in (202, 204), response.body
+        scenario.background(org_id, ctx)
+        scenario.done(assert_consistent(org_id), ctx)
+    else:
+        assert response.status == 409, response.body
+        assert response.body["code"] == "concurrent_modification"
+        assert int(response.headers["Retry-After"]) >= 1
+        assert after == before
+
+
+def test_a_bulk_upsert_that_committed_part_never_answers_5xx_when_the_rest_keeps_conflicting(
+        api, hooks: Hooks, org_id):
+    # Given 60 new contacts: 120 actions, so at least two transactions
+    client = Client(api, org_id)
+    items = [{"phone": f"+2782100{i:04d}"} for i in range(60)]
+    # When the first transaction commits and every later one is cancelled (bug 4)
+    cancel = hooks.add(Cancel(let_through=1))
+    response = client("POST", "/v1/contacts/bulk", {"contacts": items})
+    hooks.rules.clear()
+    # Then it answers 200: the committed items created, the others failed as retryable
+    assert response.status == 200, response.body
+    assert cancel.cancelled > 0
+    body = response.body
+    assert body["created"] >= 1 and body["created"] + body["failed"] == 60
+    failed = [r for r in body["results"] if r["status"] == "failed"]
+    assert {r["error"]["code"] for r in failed} == {"concurrent_modification"}
+    # And exactly the reported contacts exist
+    snap = assert_consistent(org_id)
+    created = {r["id"] for r in body["results"] if r["status"] == "created"}
+    assert set(snap.contacts) == created

@@ -152,6 +152,34 @@ class Crash(Rule):
                 raise InjectedCrash(f"crash after call {self.nth}: {call.op}")
 
 
+class Cancel(Rule):
+    """Answer matching ``TransactWriteItems`` calls, after the first ``let_through``, as if
+    another transaction had touched the same items (``TransactionCanceledException`` with
+    ``TransactionConflict`` for every action); the call never reaches DynamoDB. This is
+    the contention a busy org produces, made deterministic to exhaust retry budgets."""
+
+    def __init__(self, let_through: int = 0, actor: str | None = None) -> None:
+        super().__init__("TransactWriteItems", actor)
+        self.let_through, self.seen, self.cancelled = let_through, 0, 0
+        self._lock = threading.Lock()
+
+    def before(self, call: Call) -> None:
+        if not self.matches(call):
+            return
+        with self._lock:
+            self.seen += 1
+            if self.seen <= self.let_through:
+                return
+            self.cancelled += 1
+        from botocore.exceptions import ClientError
+
+        reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing"}
+                   for _ in call.params["TransactItems"]]
+        raise ClientError({"Error": {"Code": "TransactionCanceledException",
+                                     "Message": "Transaction cancelled (injected)"},
+                           "CancellationReasons": reasons}, "TransactWriteItems")
+
+
 class Hooks:
     """The rules in force and the calls seen (in the order they started)."""
 
