@@ -200,8 +200,7 @@ class ContactFields(BaseModel):
                 raise FieldRuleError(f"attributes.{key}", "must be a string, number or boolean")
             if isinstance(item, str) and len(item.encode(errors="surrogatepass")
                                              ) > MAX_ATTRIBUTE_VALUE_BYTES:
-                raise FieldRuleError(f"attributes.{key}",
-                                     f"over {MAX_ATTRIBUTE_VALUE_BYTES} bytes of UTF-8")
+                raise ValueError(f"value of {key!r} is over {MAX_ATTRIBUTE_VALUE_BYTES} bytes")
             if isinstance(item, int | float):
                 problem = number_problem(item)
                 if problem:
