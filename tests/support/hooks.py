@@ -156,20 +156,24 @@ class Cancel(Rule):
     """Answer matching ``TransactWriteItems`` calls, after the first ``let_through``, as if
     another transaction had touched the same items (``TransactionCanceledException`` with
     ``TransactionConflict`` for every action); the call never reaches DynamoDB. This is
-    the contention a busy org produces, made deterministic to exhaust retry budgets."""
+    the contention a busy org produces, made deterministic to exhaust retry budgets.
+    Only transactions of at least ``min_actions`` actions count towards ``let_through``."""
 
-    def __init__(self, let_through: int = 0, actor: str | None = None) -> None:
+    def __init__(self, let_through: int = 0, actor: str | None = None,
+                 min_actions: int = 0) -> None:
         super().__init__("TransactWriteItems", actor)
-        self.let_through, self.seen, self.cancelled = let_through, 0, 0
+        self.let_through, self.min_actions = let_through, min_actions
+        self.seen, self.cancelled = 0, 0
         self._lock = threading.Lock()
 
     def before(self, call: Call) -> None:
         if not self.matches(call):
             return
         with self._lock:
-            self.seen += 1
-            if self.seen <= self.let_through:
-                return
+            if len(call.params["TransactItems"]) >= self.min_actions:
+                self.seen += 1
+                if self.seen <= self.let_through:
+                    return
             self.cancelled += 1
         from botocore.exceptions import ClientError
 
