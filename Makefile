@@ -15,7 +15,7 @@ NAME ?= default
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup dev test build validate lint openapi api-key bench receiver clean
+.PHONY: setup dev test build validate lint openapi api-key bench receiver stress clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,11 @@ bench: setup
 receiver: setup
 	@test -n "$(SECRET)" || { echo "usage: make receiver SECRET=whsec_… [PORT=4000]"; exit 2; }
 	$(BIN)/python -m devstack.receiver --secret "$(SECRET)" --port "$(or $(PORT),4000)"
+
+## make stress [OPS=10000] [SEED=…]: the randomized concurrent history at length, with a summary
+stress: setup
+	HISTORY_OPS=$(or $(OPS),10000) $(if $(SEED),HISTORY_SEED=$(SEED)) \
+		$(BIN)/pytest tests/integration/test_history.py -q -p no:cacheprovider -p no:logging
 
 clean:
 	rm -rf .aws-sam .dev .pytest_cache .mypy_cache .ruff_cache
