@@ -147,6 +147,25 @@ def test_numbers_at_dynamodb_edges_are_stored_and_read_back(api, org_id, value):
     assert Decimal(repr(fetched.body["attributes"]["n"])) == Decimal(repr(value))
 
 
+@pytest.mark.parametrize("field", ["source", "suppressed", "consent"])
+def test_null_for_a_field_every_contact_has_answers_400(api, org_id, sam, field):
+    body = {"email": "sam@example.com", field: None}
+    created = api.request("POST", "/v1/contacts", org_id=org_id,
+                          json_body={**body, "email": "new@example.com"})
+    upserted = api.request("POST", "/v1/contacts/upsert", org_id=org_id, json_body=body)
+    patched = api.request("PATCH", f"/v1/contacts/{sam['id']}", org_id=org_id,
+                          json_body={field: None})
+    for response in (created, upserted, patched):
+        assert_problem(response, 400, field)
+    bulk = api.request("POST", "/v1/contacts/bulk", org_id=org_id,
+                       json_body={"contacts": [body, {"email": "other@example.com"}]})
+    assert bulk.status == 200, bulk.body
+    assert [r["status"] for r in bulk.body["results"]] == ["failed", "created"]
+    assert [e["field"] for e in bulk.body["results"][0]["error"]["errors"]] == [field]
+    assert [c["email"] for c in contacts_of(api, org_id)] == ["other@example.com",
+                                                              "sam@example.com"]
+
+
 # ------------------------------------------------------------ ids
 @pytest.mark.parametrize("route", ID_ROUTES, ids=lambda r: f"{r.method} {r.path}")
 def test_every_by_id_route_answers_an_odd_id_like_an_unknown_one(api, org_id, sam, route):

@@ -111,6 +111,15 @@ def default_consent() -> dict[str, ConsentStatus]:
     return dict.fromkeys(CHANNELS, "unknown")
 
 
+def _without_null(schema: dict[str, Any]) -> None:
+    """JSON Schema of a field that may be left out but not sent as ``null``: its non-null
+    branch, without the ``null`` default pydantic writes for "absent"."""
+    branches = [b for b in schema.pop("anyOf", []) if b.get("type") != "null"]
+    schema.pop("default", None)
+    if len(branches) == 1:
+        schema.update(branches[0])
+
+
 class ConsentPatch(BaseModel):
     """Per-channel consent; channels left out keep their value."""
 
@@ -142,9 +151,19 @@ class ContactFields(BaseModel):
     tags: list[Tag] | None = None
     attributes: Annotated[dict[AttributeKey, AttributeInput],
                           Field(max_length=MAX_ATTRIBUTES)] | None = None
-    consent: ConsentPatch | None = None
-    suppressed: StrictBool | None = None
-    source: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+    # Absent → None, but never null: a contact always has consent, a suppressed flag and a
+    # source (``_not_null``; the schema leaves null out).
+    consent: ConsentPatch | None = Field(None, json_schema_extra=_without_null)
+    suppressed: StrictBool | None = Field(None, json_schema_extra=_without_null)
+    source: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = Field(
+        None, json_schema_extra=_without_null)
+
+    @field_validator("consent", "suppressed", "source", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
 
     @field_validator("phone")
     @classmethod
@@ -254,13 +273,6 @@ class ContactPatch(ContactFields):
         "minProperties": 1,
         "not": {"required": ["country_code"], "maxProperties": 1},
     })
-
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> Self:
-        for name in ("suppressed", "source", "consent"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise FieldRuleError(name, "cannot be null")
-        return self
 
 
 class ContactItem(BaseModel):
