@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import random
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from contacts_core.audience_store import AudienceStore
+from contacts_core import audiences
+from contacts_core.audience_store import ADDED_AT_PREFIX, AudienceStore
 
 
 @pytest.fixture
@@ -143,3 +145,115 @@ def test_contact_count_stays_exact_under_concurrent_adds_and_removes(api, org_id
             Key={"org_id": {"S": org_id}, "contact_id": {"S": contact_id}})["Item"]
         in_set = vip["id"] in contact_item.get("audience_ids", {}).get("SS", [])
         assert in_set == (contact_id in members)
+
+
+class Crash(BaseException):
+    """The function dying mid-request (timeout, out of memory): no ``except`` catches it."""
+
+
+def run_streams_until(pipeline, done) -> None:
+    """Poll the template's stream mappings until ``done()``, then until they are idle."""
+    while not done():
+        # the functions run inside poll() and their writes are in the stream when it returns
+        assert sum(p.poll() for p in pipeline.streams), "the streams went idle, not done"
+    while sum(p.poll() for p in pipeline.streams):
+        pass
+
+
+def enqueued_events(pipeline, org_id: str) -> list[dict]:
+    """The org's events in the delivery queue, taken out of it (in order per FIFO group)."""
+    url = pipeline.sqs_urls["WebhookDeliveryQueue"]
+    events = []
+    while messages := pipeline.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies = [json.loads(m["Body"]) for m in messages]
+        events += [b["event"] for b in bodies if b["org_id"] == org_id]
+        pipeline.sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+    return events
+
+
+def contact_items(store: AudienceStore, org_id: str, ids: list[str]) -> list[dict]:
+    keys = [{"org_id": {"S": org_id}, "contact_id": {"S": i}} for i in ids]
+    items = []
+    for start in range(0, len(keys), 100):
+        response = store.client.batch_get_item(RequestItems={store.contacts_table: {
+            "Keys": keys[start:start + 100], "ConsistentRead": True}})
+        items += response["Responses"][store.contacts_table]
+    assert len(items) == len(ids)
+    return items
+
+
+def test_an_audience_delete_cut_short_by_a_crash_finishes_by_itself(
+        api, org_id, pipeline, monkeypatch):
+    # Given 110 contacts in audiences A and B, and an endpoint for removals and deletes
+    api.request("POST", "/v1/webhook-endpoints", org_id=org_id, json_body={
+        "url": "http://127.0.0.1:9/", "events": ["audience.deleted", "audience.contact_removed"]})
+    ids = [r["id"] for r in api.request("POST", "/v1/contacts/bulk", org_id=org_id, json_body={
+        "contacts": [{"email": f"m{i}@example.com"} for i in range(110)]}).body["results"]]
+    a, b = new_audience(api, org_id, "A"), new_audience(api, org_id, "B")
+    for aud in (a, b):
+        for start in (0, 55):
+            api.request("POST", f"/v1/audiences/{aud['id']}/contacts", org_id=org_id,
+                        json_body={"contact_ids": ids[start:start + 55]})
+    # When the DELETE of A dies right after its first transaction of 49 removals
+    original = AudienceStore.change_members
+    calls: list[int] = []
+
+    def crash_after_first(self, audience, contact_ids, add, now):
+        if calls:
+            raise Crash()
+        calls.append(len(contact_ids))
+        return original(self, audience, contact_ids, add, now)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(AudienceStore, "change_members", crash_after_first)
+        with pytest.raises(Crash):
+            api.request("DELETE", f"/v1/audiences/{a['id']}", org_id=org_id)
+    store = AudienceStore()
+    assert calls == [49]
+    assert api.request("GET", f"/v1/audiences/{a['id']}", org_id=org_id).status == 404
+    assert store.get(org_id, a["id"]).contact_count == 61, "half done: 61 members left"
+    # Then the stream-driven cleanup finishes it with no one repeating the DELETE
+    enqueued_events(pipeline, org_id)
+    run_streams_until(pipeline, lambda: store.get(org_id, a["id"]) is None)
+    # memberships, counts and the contacts' audience lists are exact
+    assert store.member_page(a["id"], 1000, None) == ([], None)
+    assert sorted(store.member_page(b["id"], 1000, None)[0]) == sorted(ids)
+    assert store.get(org_id, b["id"]).contact_count == 110
+    for item in contact_items(store, org_id, ids):
+        assert item["audience_ids"]["SS"] == [b["id"]]
+        assert ADDED_AT_PREFIX + a["id"] not in item and ADDED_AT_PREFIX + b["id"] in item
+    # audience.deleted once, every member's removal once (as emitted to the delivery queue)
+    events = enqueued_events(pipeline, org_id)
+    assert [e["data"]["object"]["id"] for e in events if e["type"] == "audience.deleted"] == [
+        a["id"]]
+    removed = [e["data"]["object"] for e in events if e["type"] == "audience.contact_removed"]
+    assert sorted(r["contact_id"] for r in removed) == sorted(ids)
+    assert {r["audience_id"] for r in removed} == {a["id"]}
+    # the name is free again, and a contact's cap counts only B
+    assert api.request("POST", "/v1/audiences", org_id=org_id,
+                       json_body={"name": "A"}).status == 201
+
+
+def test_a_large_audience_is_deleted_by_the_stream_when_the_request_leaves_it(
+        api, org_id, pipeline, monkeypatch):
+    # Given an audience whose members are more than a DELETE request removes itself
+    monkeypatch.setattr(audiences, "INLINE_DELETE_MEMBERS", 49)
+    ids = [r["id"] for r in api.request("POST", "/v1/contacts/bulk", org_id=org_id, json_body={
+        "contacts": [{"email": f"l{i}@example.com"} for i in range(100)]}).body["results"]]
+    big = new_audience(api, org_id, "Big")
+    api.request("POST", f"/v1/audiences/{big['id']}/contacts", org_id=org_id,
+                json_body={"contact_ids": ids})
+    # When it is deleted
+    assert api.request("DELETE", f"/v1/audiences/{big['id']}", org_id=org_id).status == 204
+    # Then the request answered after removing 49; a repeat is accepted while it is deleting
+    store = AudienceStore()
+    assert store.get(org_id, big["id"]).contact_count == 51
+    monkeypatch.setattr(audiences, "INLINE_DELETE_MEMBERS", 0)
+    assert api.request("DELETE", f"/v1/audiences/{big['id']}", org_id=org_id).status == 204
+    # and the stream removes the rest, then the audience
+    run_streams_until(pipeline, lambda: store.get(org_id, big["id"]) is None)
+    assert store.member_page(big["id"], 1000, None) == ([], None)
+    assert all("audience_ids" not in item for item in contact_items(store, org_id, ids))
+    assert api.request("DELETE", f"/v1/audiences/{big['id']}", org_id=org_id).status == 404

@@ -78,6 +78,41 @@ def test_contact_changes_arrive_signed_in_commit_order(api, org_id, pipeline, re
     assert len(receiver.on("/ok")) == 4, "the unchanged upsert must emit nothing"
 
 
+def test_membership_events_keep_each_contacts_commit_order(api, org_id, pipeline, receiver):
+    # Given an endpoint for contact and membership events
+    endpoint(api, org_id, receiver.url + "/ok", ["contact.created", "contact.deleted",
+                                                 "audience.contact_added",
+                                                 "audience.contact_removed"])
+    # When three contacts join audiences A and B, leave A, join it again, and are deleted
+    ids = [r["id"] for r in api.request("POST", "/v1/contacts/bulk", org_id=org_id, json_body={
+        "contacts": [{"email": f"o{i}@example.com"} for i in range(3)]}).body["results"]]
+    a, b = (api.request("POST", "/v1/audiences", org_id=org_id, json_body={"name": n}).body["id"]
+            for n in ("A", "B"))
+    members = {"contact_ids": ids}
+    for path in (f"/v1/audiences/{a}/contacts", f"/v1/audiences/{b}/contacts",
+                 f"/v1/audiences/{a}/contacts/remove", f"/v1/audiences/{a}/contacts"):
+        assert api.request("POST", path, org_id=org_id, json_body=members).status == 200
+    api.request("DELETE", f"/v1/contacts/{ids[0]}", org_id=org_id)
+    api.request("POST", "/v1/contacts/bulk-delete", org_id=org_id,
+                json_body={"contact_ids": ids[1:]})
+    # Then each contact's events arrive in commit order: the leaving of its audiences that
+    # the delete implies comes before contact.deleted, never after
+    pipeline.pump(lambda: len(delivered(receiver, "/ok")) >= 3 * 8)
+    seen: dict[str, list[str]] = {}
+    for event in (r.event for r in delivered(receiver, "/ok")):
+        obj = event["data"]["object"]
+        label = event["type"] + (f" {obj['audience_id']}" if "audience_id" in obj else "")
+        seen.setdefault(obj.get("contact_id", obj.get("id")), []).append(label)
+    in_order = ["contact.created", f"audience.contact_added {a}", f"audience.contact_added {b}",
+                f"audience.contact_removed {a}", f"audience.contact_added {a}",
+                *sorted([f"audience.contact_removed {a}", f"audience.contact_removed {b}"]),
+                "contact.deleted"]
+    assert seen == {contact_id: in_order for contact_id in ids}
+    added = [r.event for r in delivered(receiver, "/ok")
+             if r.event["type"] == "audience.contact_added"]
+    assert all(e["data"]["object"]["added_at"].endswith("Z") for e in added)
+
+
 def test_signature_fails_on_tampered_body_or_wrong_secret(api, org_id, pipeline, receiver):
     hook = endpoint(api, org_id, receiver.url + "/ok", ["contact.created"])
     api.request("POST", "/v1/contacts", org_id=org_id, json_body={"email": "ahmed@example.com"})

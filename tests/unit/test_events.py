@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from contacts_core.events import webhook_event
+from contacts_core.events import object_key, webhook_events
 
 RECORDS = json.loads((Path(__file__).parents[2] / "events" / "dynamodb_stream_contacts.json")
                      .read_text())["Records"]
+CONTACT = "con_01JD8Q2M6W3YQ0V4C7N5T9KX2B"
+AUDIENCE = "aud_01JD8Q2M6W3YQ0V4C7N5T9KX2C"
 
 
 @pytest.fixture(autouse=True)
@@ -20,34 +22,76 @@ def tables(monkeypatch):
     monkeypatch.setenv("MEMBERS_TABLE", "AudienceMembersTable")
 
 
-def test_each_change_becomes_its_event_and_bookkeeping_does_not():
-    events = [webhook_event(r) for r in RECORDS]
-    assert [e.type if e else None for e in events] == [
-        "contact.created", "contact.updated", None, "contact.deleted"]
-    created, updated, _, deleted = events
+def test_each_change_becomes_its_events_in_commit_order():
+    # Given a contact created, renamed, added to an audience and deleted (one record each)
+    # When each record is turned into events
+    events = [webhook_events(r) for r in RECORDS]
+    # Then the membership change is told from the contact's own record, and the delete
+    # first removes the contact from its audience, then deletes it
+    assert [[e.type for e in es] for es in events] == [
+        ["contact.created"], ["contact.updated"], ["audience.contact_added"],
+        ["audience.contact_removed", "contact.deleted"]]
+    (created,), (updated,), (added,), (removed, deleted) = events
     assert created.data.object["first_name"] == "Sam" and created.data.previous_attributes is None
     assert updated.data.previous_attributes == {"first_name": "Sam"}
     assert updated.data.object["first_name"] == "Samuel"
-    assert deleted.data.object["id"] == "con_01JD8Q2M6W3YQ0V4C7N5T9KX2B"
-    assert all(e.organization_id == "org_example" for e in (created, updated, deleted))
+    assert deleted.data.object["id"] == CONTACT
+    membership = {"audience_id": AUDIENCE, "contact_id": CONTACT,
+                  "added_at": "2026-05-22T10:30:02.345Z"}
+    assert added.data.object == removed.data.object == membership
+    every = [e for es in events for e in es]
+    assert all(e.organization_id == "org_example" for e in every)
+    assert {object_key(e) for e in every} == {CONTACT}, "one FIFO group per contact"
     assert "audience_ids" not in json.dumps(deleted.data.object)
+    assert "added_at#" not in json.dumps(deleted.data.object)
 
 
-def test_event_ids_are_stable_per_record_and_distinct_between_records():
-    first = [webhook_event(r) for r in RECORDS]
-    again = [webhook_event(r) for r in RECORDS]
-    ids = [e.id for e in first if e]
-    assert ids == [e.id for e in again if e]
-    assert len(set(ids)) == 3 and all(i.startswith("evt_") and len(i) == 30 for i in ids)
+def test_membership_changes_of_one_record_are_one_event_per_audience():
+    # Given one write that moves a contact from audience A to B and C, without a kept time
+    record = json.loads(json.dumps(RECORDS[2]))
+    image = record["dynamodb"]
+    image["OldImage"]["audience_ids"] = {"SS": ["aud_A"]}
+    image["NewImage"]["audience_ids"] = {"SS": ["aud_C", "aud_B"]}
+    del image["NewImage"][f"added_at#{AUDIENCE}"]
+    # When it is turned into events
+    events = webhook_events(record)
+    # Then removals come before additions, each audience once, in id order, and added_at
+    # falls back to the record's time
+    assert [(e.type, e.data.object["audience_id"]) for e in events] == [
+        ("audience.contact_removed", "aud_A"), ("audience.contact_added", "aud_B"),
+        ("audience.contact_added", "aud_C")]
+    assert events[1].data.object["added_at"] == "2026-05-22T10:30:03.000Z"
+    assert len({e.id for e in events}) == 3
+
+
+def test_event_ids_are_stable_per_record_and_event_and_distinct_between_them():
+    first = [e for r in RECORDS for e in webhook_events(r)]
+    again = [e for r in RECORDS for e in webhook_events(r)]
+    ids = [e.id for e in first]
+    assert ids == [e.id for e in again]
+    assert len(set(ids)) == 5 and all(i.startswith("evt_") and len(i) == 30 for i in ids)
     assert first[0].created_at == "2026-05-22T10:30:01.000Z"
 
 
-def test_records_of_other_tables_and_name_guards_are_not_events():
+def test_records_of_other_tables_name_guards_and_deleting_flags_are_not_events():
     guard = json.loads(json.dumps(RECORDS[0]))
     guard["eventSourceARN"] = guard["eventSourceARN"].replace("ContactsTable", "AudiencesTable")
     guard["dynamodb"]["NewImage"] = {"org_id": {"S": "o"}, "audience_id": {"S": "name#vip"},
                                      "guard_for": {"S": "aud_1"}}
-    assert webhook_event(guard) is None
+    assert webhook_events(guard) == []
     other = json.loads(json.dumps(RECORDS[0]))
     other["eventSourceARN"] = other["eventSourceARN"].replace("ContactsTable", "Elsewhere")
-    assert webhook_event(other) is None
+    assert webhook_events(other) == []
+    audience = {"org_id": {"S": "o"}, "audience_id": {"S": "aud_1"}, "name": {"S": "VIP"},
+                "contact_count": {"N": "3"}, "created_at": {"S": "t"}, "updated_at": {"S": "t"}}
+    flagged = json.loads(json.dumps(guard))
+    flagged["eventName"] = "MODIFY"
+    flagged["dynamodb"]["OldImage"] = audience
+    flagged["dynamodb"]["NewImage"] = audience | {"deleting": {"BOOL": True},
+                                                  "contact_count": {"N": "2"}}
+    assert webhook_events(flagged) == []
+    gone = json.loads(json.dumps(flagged))
+    gone["eventName"] = "REMOVE"
+    del gone["dynamodb"]["NewImage"]
+    (deleted,) = webhook_events(gone)
+    assert deleted.type == "audience.deleted" and deleted.data.object["id"] == "aud_1"

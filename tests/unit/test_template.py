@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from samcli.yamlhelper import parse_yaml_file
 
@@ -23,9 +25,29 @@ def test_retries_last_over_an_hour_in_at_least_five_attempts_then_dead_letter():
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]}
 
 
-@pytest.mark.parametrize("name", ["ContactChanges", "AudienceChanges", "MembershipChanges"])
-def test_stream_mappings_are_bounded_and_report_partial_failures(name):
-    props = RESOURCES["EmitWebhooksFunction"]["Properties"]["Events"][name]["Properties"]
+STREAM_MAPPINGS = {(function, name): event["Properties"]
+                   for function, props in of_type("AWS::Serverless::Function").items()
+                   for name, event in (props.get("Events") or {}).items()
+                   if event["Type"] == "DynamoDB"}
+
+
+def test_membership_events_come_from_the_contacts_stream_and_deletes_from_audiences():
+    # every event about a contact comes from one stream (per-contact commit order, §6), and
+    # an audience flagged deleting is finished by its own stream mapping (I5)
+    assert set(STREAM_MAPPINGS) == {("EmitWebhooksFunction", "ContactChanges"),
+                                    ("EmitWebhooksFunction", "AudienceChanges"),
+                                    ("FinishAudienceDeleteFunction", "AudienceDeletes")}
+    assert "StreamSpecification" not in RESOURCES["AudienceMembersTable"]["Properties"]
+    finish = STREAM_MAPPINGS["FinishAudienceDeleteFunction", "AudienceDeletes"]
+    assert finish["Stream"] == {"Fn::GetAtt": ["AudiencesTable", "StreamArn"]}
+    (pattern,) = [json.loads(f["Pattern"]) for f in finish["FilterCriteria"]["Filters"]]
+    assert pattern["eventName"] == ["MODIFY"]
+    assert pattern["dynamodb"]["NewImage"] == {"deleting": {"BOOL": [True]}}
+
+
+@pytest.mark.parametrize("key", sorted(STREAM_MAPPINGS))
+def test_stream_mappings_are_bounded_and_report_partial_failures(key):
+    props = STREAM_MAPPINGS[key]
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["BisectBatchOnFunctionError"] is True
     assert 0 <= props["MaximumRetryAttempts"] <= 10_000

@@ -6,7 +6,12 @@
 * AudienceMembers ``MEMBERS_TABLE``: PK ``audience_id``, SK ``contact_id``; GSI
   ``contact-index``. Each contact also lists its audiences (``audience_ids``) and counts
   membership changes (``membership_rev``), so deleting a contact removes its memberships
-  in the same transaction, from a consistent read (I5).
+  in the same transaction, from a consistent read (I5). The contact also keeps when it
+  joined each audience, as ``added_at#{audience_id}``: membership events are told from the
+  Contacts stream (one stream per contact, so in commit order) and need it on removal.
+* Deleting an audience: :meth:`AudienceStore.mark_deleting` flags it (one conditional
+  write; adds stop), then members go in transactions of ≤ 49 and finally the empty
+  audience and its name guard (:meth:`AudienceStore.finish_delete`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ from botocore.exceptions import ClientError
 from .audience_models import AudienceItem
 from .errors import AudienceNameTaken
 from .ids import is_resource_id
-from .models import ContactItem
 from .names import fold
 from .store import (
     _Expression,
@@ -33,6 +37,7 @@ from .store import (
 
 NAME_GUARD_PREFIX = "name#"
 AUDIENCE_PREFIX = "aud_"
+ADDED_AT_PREFIX = "added_at#"  # contact attribute: when it joined that audience
 MAX_AUDIENCES_PER_CONTACT = 45  # so deleting a contact fits in one 100-action transaction
 
 
@@ -71,7 +76,7 @@ class AudienceStore:
         return {"Delete": {
             "TableName": self.audiences_table,
             "Key": _key(item.org_id, NAME_GUARD_PREFIX + fold(item.name)),
-            "ConditionExpression": "guard_for = :a",
+            "ConditionExpression": "attribute_not_exists(guard_for) OR guard_for = :a",
             "ExpressionAttributeValues": {":a": {"S": item.audience_id}},
         }}
 
@@ -142,7 +147,12 @@ class AudienceStore:
         return [AudienceItem(**deserialize(r)) for r in raw], last
 
     def mark_deleting(self, audience: AudienceItem) -> bool:
-        """Flag the audience as being deleted (adds stop); False when it is gone already."""
+        """Flag the audience as being deleted (adds, renames and listings stop at once).
+
+        One conditional ``UpdateItem``; its stream record (a MODIFY whose new image has
+        ``deleting``) starts the stream-driven cleanup. True also when it was already
+        flagged (a repeated delete); False when the audience is gone.
+        """
         try:
             self.client.update_item(
                 TableName=self.audiences_table, Key=_key(audience.org_id, audience.audience_id),
@@ -156,13 +166,33 @@ class AudienceStore:
         return True
 
     def finish_delete(self, audience: AudienceItem) -> bool:
-        """Delete the audience and its name guard once it has no members left."""
+        """Delete the flagged audience and its name guard once it has no members left
+        (``contact_count = 0``); False when the transaction was cancelled."""
         actions = [{"Delete": {"TableName": self.audiences_table,
                                "Key": _key(audience.org_id, audience.audience_id),
-                               "ConditionExpression": "contact_count = :z",
-                               "ExpressionAttributeValues": {":z": {"N": "0"}}}},
+                               "ConditionExpression": "contact_count = :z AND deleting = :t",
+                               "ExpressionAttributeValues": {":z": {"N": "0"},
+                                                             ":t": {"BOOL": True}}}},
                    self._name_guard_delete(audience)]
         return transact(self.client, actions) is None
+
+    def remove_orphans(self, audience: AudienceItem, contact_ids: list[str]) -> list[str] | None:
+        """Remove memberships whose contact no longer exists (≤ 99), with the count.
+
+        Contact ids are never reused, so a member whose contact is gone stays an orphan;
+        returns None on success, else the cancellation codes (members…, audience).
+        """
+        actions: list[dict[str, Any]] = [{"Delete": {
+            "TableName": self.members_table,
+            "Key": {"audience_id": {"S": audience.audience_id}, "contact_id": {"S": cid}},
+            "ConditionExpression": "attribute_exists(contact_id)"}} for cid in contact_ids]
+        actions.append({"Update": {
+            "TableName": self.audiences_table,
+            "Key": _key(audience.org_id, audience.audience_id),
+            "UpdateExpression": "ADD contact_count :n",
+            "ConditionExpression": "attribute_exists(audience_id)",
+            "ExpressionAttributeValues": {":n": {"N": str(-len(contact_ids))}}}})
+        return transact(self.client, actions)
 
     def member_page(self, audience_id: str, limit: int, start_key: dict[str, str] | None
                     ) -> tuple[list[str], dict[str, str] | None]:
@@ -175,18 +205,19 @@ class AudienceStore:
                                ("audience_id", "contact_id"))
         return [r["contact_id"]["S"] for r in raw], last
 
-    def change_members(self, audience: AudienceItem, contacts: list[ContactItem], add: bool,
+    def change_members(self, audience: AudienceItem, contact_ids: list[str], add: bool,
                        now: str) -> list[str] | None:
-        """Add (or remove) ``contacts`` in one transaction: per contact the membership item
-        and the contact's ``audience_ids``; once, the audience's ``contact_count`` ± n.
+        """Add (or remove) contacts in one transaction: per contact the membership item and
+        the contact's ``audience_ids``, ``membership_rev`` and ``added_at#{audience}``;
+        once, the audience's ``contact_count`` ± n.
 
         Actions are ``[member_0, contact_0, member_1, contact_1, …, audience]``. Returns None
         on success, else the cancellation codes in that order. At most 49 contacts.
         """
         actions: list[dict[str, Any]] = []
-        for contact in contacts:
+        for contact_id in contact_ids:
             member_key = {"audience_id": {"S": audience.audience_id},
-                          "contact_id": {"S": contact.contact_id}}
+                          "contact_id": {"S": contact_id}}
             if add:
                 actions.append({"Put": {
                     "TableName": self.members_table,
@@ -201,12 +232,16 @@ class AudienceStore:
             if add:
                 condition += " AND (attribute_not_exists(audience_ids) OR size(audience_ids) < :m)"
                 values[":m"] = {"N": str(MAX_AUDIENCES_PER_CONTACT)}
+                values[":now"] = {"S": now}
             actions.append({"Update": {
                 "TableName": self.contacts_table,
-                "Key": {"org_id": {"S": contact.org_id}, "contact_id": {"S": contact.contact_id}},
-                "UpdateExpression": ("ADD audience_ids :a, membership_rev :one" if add
-                                     else "DELETE audience_ids :a ADD membership_rev :one"),
-                "ConditionExpression": condition, "ExpressionAttributeValues": values}})
+                "Key": {"org_id": {"S": audience.org_id}, "contact_id": {"S": contact_id}},
+                "UpdateExpression": ("ADD audience_ids :a, membership_rev :one SET #at = :now"
+                                     if add else
+                                     "DELETE audience_ids :a ADD membership_rev :one REMOVE #at"),
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#at": ADDED_AT_PREFIX + audience.audience_id},
+                "ExpressionAttributeValues": values}})
         audience_condition = "attribute_exists(audience_id)"
         if add:
             audience_condition += " AND attribute_not_exists(deleting)"
@@ -215,8 +250,7 @@ class AudienceStore:
             "Key": _key(audience.org_id, audience.audience_id),
             "UpdateExpression": "ADD contact_count :n SET updated_at = :u",
             "ConditionExpression": audience_condition,
-            "ExpressionAttributeValues": {":n": {"N": str(len(contacts) if add
-                                                          else -len(contacts))},
+            "ExpressionAttributeValues": {":n": {"N": str(len(contact_ids) if add
+                                                          else -len(contact_ids))},
                                           ":u": {"S": now}}}})
         return transact(self.client, actions)
-

@@ -7,6 +7,8 @@ members, also under concurrent and repeated adds and removes (I5).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from itertools import batched
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +32,9 @@ from .store import ContactStore, Contention, backoff
 
 MEMBERS_PER_TRANSACTION = 49  # 2 actions each + the audience's count: ≤ 100 actions
 MAX_ATTEMPTS = 8
+INLINE_DELETE_MEMBERS = 980  # members a DELETE request removes itself (20 transactions)
+
+logger = logging.getLogger(__name__)
 
 
 class PageQuery(BaseModel):
@@ -109,7 +114,8 @@ class _MemberChange:
         for attempt in range(MAX_ATTEMPTS):
             if not pending:
                 return
-            codes = self.audiences.change_members(self.audience, pending, self.add, now())
+            codes = self.audiences.change_members(
+                self.audience, [c.contact_id for c in pending], self.add, now())
             if codes is None:
                 self.changed += len(pending)
                 return
@@ -197,34 +203,84 @@ def list_members(org_id: str, audience_id: str, query: PageQuery,
                        next_cursor=encode_cursor(org_id, signed, last) if last else None)
 
 
-def delete_audience(org_id: str, audience_id: str, store: AudienceStore | None = None,
-                    contacts: ContactStore | None = None) -> None:
-    """Delete the audience and its memberships; contacts stay. Adds stop at once (the
-    audience is flagged ``deleting``), members are removed in transactions of 49, then the
-    empty audience and its name guard go.
+def delete_audience(org_id: str, audience_id: str, store: AudienceStore | None = None) -> None:
+    """Delete the audience and its memberships; contacts stay.
+
+    One conditional write flags the audience ``deleting``: from then on it answers 404,
+    takes no members and is not listed. Its stream record starts the cleanup
+    (:func:`finish_audience_delete`, run by the AudiencesTable stream mapping of
+    ``FinishAudienceDeleteFunction``), which removes the members with exact counts and then
+    the audience, whatever happens to this request. This request also makes a best-effort
+    pass over the first ``INLINE_DELETE_MEMBERS`` members, so a small audience is gone when
+    the answer arrives; a failure there only leaves the rest to the stream. Repeating the
+    delete of an audience still being deleted is accepted (and makes another pass).
 
     Raises:
-        AudienceNotFound: no such audience in the org.
+        AudienceNotFound: no such audience in the org (or it is gone already).
     """
     db = store or AudienceStore()
-    contact_store = contacts or ContactStore()
     audience = db.get(org_id, audience_id)
     if audience is None or not db.mark_deleting(audience):
         raise AudienceNotFound(audience_id)
+    if INLINE_DELETE_MEMBERS < MEMBERS_PER_TRANSACTION:
+        return
+    more = iter(range(INLINE_DELETE_MEMBERS // MEMBERS_PER_TRANSACTION - 1))
+    try:
+        finish_audience_delete(org_id, audience_id, db,
+                               keep_going=lambda: next(more, None) is not None)
+    except Exception:  # the stream-driven cleanup finishes it
+        logger.warning("audience delete left to the stream", exc_info=True,
+                       extra={"audience_id": audience_id})
+
+
+def finish_audience_delete(org_id: str, audience_id: str, store: AudienceStore | None = None,
+                           keep_going: Callable[[], bool] = lambda: True) -> bool:
+    """Drive a flagged audience's delete to its end; idempotent and resumable.
+
+    Removes members ≤ 49 per transaction (each removes the membership items, updates the
+    contacts' ``audience_ids`` and lowers ``contact_count`` by exactly as many, I5), then
+    deletes the empty audience and its name guard in one transaction, whose stream record
+    becomes the single ``audience.deleted``. Several runs may overlap: each member is
+    removed by exactly one transaction. Memberships whose contact is gone are removed too.
+    ``keep_going()`` is asked after each transaction that removed members; when it says
+    no, the run stops and returns False — having changed the audience at least once, so
+    that change's stream record resumes the work. Returns True when the audience is gone
+    (or is not being deleted).
+
+    Raises:
+        Contention: transactions kept conflicting (the stream retries the run).
+    """
+    db = store or AudienceStore()
+    audience = db.get(org_id, audience_id)
+    if audience is None or not audience.deleting:
+        return True
+    conflicts = 0
     while True:
-        ids, _ = db.member_page(audience_id, 500, None)
+        ids, _ = db.member_page(audience_id, MEMBERS_PER_TRANSACTION, None)
         if not ids:
-            break
-        members = list(contact_store.get_many(org_id, ids).values())
-        change = _MemberChange(db, audience, add=False)
-        change.run(members)
-        if not members or change.changed == 0:
-            break  # only orphans are left; nothing more can be removed safely
+            return _drop_empty(db, org_id, audience_id)
+        codes = db.change_members(audience, ids, add=False, now=now())
+        if codes is None:
+            if not keep_going():
+                return False
+            continue
+        if codes[-1] == "ConditionalCheckFailed":
+            return True  # another run deleted the audience meanwhile
+        members_gone = any(codes[2 * i] == "ConditionalCheckFailed" for i in range(len(ids)))
+        orphans = [ids[i] for i in range(len(ids)) if codes[2 * i] != "ConditionalCheckFailed"
+                   and codes[2 * i + 1] == "ConditionalCheckFailed"]
+        progressed = db.remove_orphans(audience, orphans) is None if orphans else members_gone
+        if not progressed:  # cancelled by a concurrent transaction: back off
+            conflicts += 1
+            if conflicts >= MAX_ATTEMPTS:
+                raise Contention("audience delete kept conflicting")
+            backoff(conflicts)
+
+
+def _drop_empty(db: AudienceStore, org_id: str, audience_id: str) -> bool:
     for attempt in range(MAX_ATTEMPTS):
         current = db.get(org_id, audience_id)
         if current is None or db.finish_delete(current):
-            return
+            return True
         backoff(attempt)
-    raise Contention("audience still has members")
-
-
+    raise Contention("the emptied audience could not be deleted")

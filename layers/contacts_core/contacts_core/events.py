@@ -1,28 +1,42 @@
-"""From a DynamoDB stream record to the webhook event it stands for (SPEC §6).
+"""From a DynamoDB stream record to the webhook events it stands for (SPEC §6).
 
 * Contacts: INSERT → ``contact.created``, MODIFY → ``contact.updated`` with
   ``previous_attributes``, REMOVE → ``contact.deleted``. A MODIFY that changes nothing the
-  API shows (membership bookkeeping) is not an event.
+  API shows is not a contact event.
+* Memberships are told from the same Contacts records: every membership change updates the
+  contact's ``audience_ids`` in the transaction that adds or removes the membership item,
+  so the difference between the old and new ``audience_ids`` gives
+  ``audience.contact_added`` / ``audience.contact_removed`` (one per audience, in audience
+  id order). All events about one contact thus come from one stream, in commit order
+  (SPEC §6): a contact added to an audience and then deleted is seen added, then removed,
+  then deleted. Within one record: ``contact.created``/``contact.updated`` first, then
+  removals, then additions; on a REMOVE the removals come before ``contact.deleted``.
+  ``data.object`` is ``{"audience_id", "contact_id", "added_at"}``; ``added_at`` is when
+  the contact joined, kept on the contact as ``added_at#{audience_id}`` (falling back to
+  the record's time when a writer did not keep it).
 * Audiences (``aud_…`` items; name guards are filtered out by the event source mapping):
   ``audience.created`` / ``audience.updated`` (name, description) / ``audience.deleted``;
-  ``contact_count`` moves are told by the membership events instead.
-* AudienceMembers: INSERT → ``audience.contact_added``, REMOVE → ``audience.contact_removed``.
+  ``contact_count`` moves and the ``deleting`` flag are not events. The audience item is
+  deleted exactly once, so there is exactly one ``audience.deleted``.
 
-The event id is ``evt_`` + a ULID whose time is the record's ``ApproximateCreationDateTime``
-and whose randomness is a SHA-256 of the stream ARN and record ``eventID``: every retry of
-the same record gives the same id.
+Event ids are ``evt_`` + a ULID whose time is the record's ``ApproximateCreationDateTime``
+and whose randomness is a SHA-256 of the stream ARN, the record ``eventID`` and, for
+membership events, their type and audience: every retry of the same record gives the same
+ids, and the events of one record differ.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from ulid import ULID
 
 from .audience_models import Audience, AudienceItem
+from .audience_store import ADDED_AT_PREFIX
 from .ids import iso_timestamp
 from .models import Contact, ContactItem
 from .store import deserialize
@@ -52,9 +66,9 @@ def _audience(image: dict[str, Any]) -> dict[str, Any]:
     return Audience.from_item(AudienceItem(**image)).model_dump(mode="json")
 
 
-def _membership(image: dict[str, Any]) -> dict[str, Any]:
-    return {"audience_id": image["audience_id"], "contact_id": image["contact_id"],
-            "added_at": image.get("added_at")}
+def _membership(contact: dict[str, Any], audience_id: str, fallback: str) -> dict[str, Any]:
+    return {"audience_id": audience_id, "contact_id": contact["contact_id"],
+            "added_at": contact.get(ADDED_AT_PREFIX + audience_id) or fallback}
 
 
 def _changed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -66,50 +80,79 @@ def _image(raw: dict[str, Any]) -> dict[str, Any]:
     return deserialize({k: v if v else {"M": {}} for k, v in raw.items()})
 
 
-def webhook_event(record: dict[str, Any]) -> WebhookEvent | None:
-    """The event for one raw stream record, or None when it is not one (bookkeeping, guard,
-    a count-only change, a table we do not publish).
+def webhook_events(record: dict[str, Any]) -> list[WebhookEvent]:
+    """The events of one raw stream record, in the order to emit them; empty when it is
+    none (bookkeeping, a guard, a count-only change, a table we do not publish).
 
     Raises:
         KeyError: the record lacks the images of a NEW_AND_OLD_IMAGES stream.
     """
     table = table_of(record["eventSourceARN"])
     stream = record["dynamodb"]
-    name = record["eventName"]
     new = _image(stream["NewImage"]) if "NewImage" in stream else None
     old = _image(stream["OldImage"]) if "OldImage" in stream else None
     image = new if new is not None else old
     assert image is not None
-    if table == os.environ.get("CONTACTS_TABLE"):
-        kind, render = "contact", _contact
-    elif table == os.environ.get("AUDIENCES_TABLE"):
-        if not str(image.get("audience_id", "")).startswith("aud_"):
-            return None
-        kind, render = "audience", _audience
-    elif table == os.environ.get("MEMBERS_TABLE"):
-        if name == "MODIFY":
-            return None
-        kind = "audience"
-        name = "contact_added" if name == "INSERT" else "contact_removed"
-        render = _membership
-    else:
-        return None
-    previous = None
-    if name == "MODIFY":
-        assert old is not None and new is not None
-        if new.get("deleting"):
-            return None
-        before, after = render(old), render(new)
-        previous = _changed(before, after)
-        if not previous:
-            return None
-    suffix = {"INSERT": "created", "MODIFY": "updated", "REMOVE": "deleted"}.get(name, name)
     created = datetime.fromtimestamp(float(stream["ApproximateCreationDateTime"]), UTC)
-    return WebhookEvent(
-        id=event_id(record["eventSourceARN"], record["eventID"], created),
-        type=f"{kind}.{suffix}", created_at=iso_timestamp(created),
-        organization_id=str(image["org_id"]),
-        data=EventData(object=render(image), previous_attributes=previous))
+    make = _Maker(record, created, str(image["org_id"]))
+    if table == os.environ.get("CONTACTS_TABLE"):
+        return _contact_events(record["eventName"], old, new, make)
+    if table == os.environ.get("AUDIENCES_TABLE"):
+        if not str(image.get("audience_id", "")).startswith("aud_"):
+            return []
+        event = _change_event("audience", _audience, record["eventName"], old, new, make)
+        return [event] if event else []
+    return []
+
+
+class _Maker:
+    """Builds the events of one record with their deterministic ids."""
+
+    def __init__(self, record: dict[str, Any], created: datetime, org_id: str) -> None:
+        self.arn, self.record_id = record["eventSourceARN"], record["eventID"]
+        self.created, self.org_id = created, org_id
+
+    def __call__(self, kind: str, obj: dict[str, Any], previous: dict[str, Any] | None = None,
+                 part: str = "") -> WebhookEvent:
+        record_id = f"{self.record_id}|{kind}|{part}" if part else self.record_id
+        return WebhookEvent(
+            id=event_id(self.arn, record_id, self.created), type=kind,
+            created_at=iso_timestamp(self.created), organization_id=self.org_id,
+            data=EventData(object=obj, previous_attributes=previous))
+
+
+def _change_event(kind: str, render: Callable[[dict[str, Any]], dict[str, Any]], name: str,
+                  old: dict[str, Any] | None, new: dict[str, Any] | None,
+                  make: _Maker) -> WebhookEvent | None:
+    if name == "INSERT":
+        assert new is not None
+        return make(f"{kind}.created", render(new))
+    if name == "REMOVE":
+        assert old is not None
+        return make(f"{kind}.deleted", render(old))
+    assert old is not None and new is not None
+    if new.get("deleting"):
+        return None
+    after = render(new)
+    previous = _changed(render(old), after)
+    return make(f"{kind}.updated", after, previous) if previous else None
+
+
+def _contact_events(name: str, old: dict[str, Any] | None, new: dict[str, Any] | None,
+                    make: _Maker) -> list[WebhookEvent]:
+    at = iso_timestamp(make.created)
+    removed = [make("audience.contact_removed", _membership(old, a, at), part=a)
+               for a in sorted(_audiences(old) - _audiences(new))] if old else []
+    added = [make("audience.contact_added", _membership(new, a, at), part=a)
+             for a in sorted(_audiences(new) - _audiences(old))] if new else []
+    own = _change_event("contact", _contact, name, old, new, make)
+    if name == "REMOVE":
+        return [*removed, *([own] if own else [])]
+    return [*([own] if own else []), *removed, *added]
+
+
+def _audiences(image: dict[str, Any] | None) -> set[str]:
+    return set(image.get("audience_ids") or ()) if image else set()
 
 
 def object_key(event: WebhookEvent) -> str:

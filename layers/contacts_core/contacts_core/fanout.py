@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .events import object_key, webhook_event
+from .events import object_key, webhook_events
 from .queue import Delivery, enqueue
 from .webhook_models import EndpointItem
 from .webhook_store import EndpointStore
@@ -31,8 +31,11 @@ class Fanout:
         return self._endpoints[org_id]
 
     def emit(self, record: dict[str, Any]) -> None:
-        """Enqueue the record's event for every endpoint that wants it.
+        """Enqueue the record's events, in order, for every endpoint that wants each.
 
+        The deliveries of one record go out together (≤ 10 per ``SendMessageBatch``, in
+        order); a retry of the record sends the same event ids again, which SQS drops as
+        duplicates within its deduplication window.
         Raises:
             EarlierRecordFailed: an earlier record of this batch failed.
             Exception: whatever reading endpoints or SQS raised (the record is retried).
@@ -40,13 +43,13 @@ class Fanout:
         if self._failed:
             raise EarlierRecordFailed()
         try:
-            event = webhook_event(record)
-            if event is None:
+            events = webhook_events(record)
+            if not events:
                 return
-            key = object_key(event)
+            endpoints = self.endpoints(events[0].organization_id)
             deliveries = [(Delivery(org_id=event.organization_id, endpoint_id=e.endpoint_id,
-                                    event=event), key)
-                          for e in self.endpoints(event.organization_id) if e.wants(event.type)]
+                                    event=event), object_key(event))
+                          for event in events for e in endpoints if e.wants(event.type)]
             enqueue(deliveries)
             self.emitted += len(deliveries)
         except Exception:
