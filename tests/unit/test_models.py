@@ -63,3 +63,24 @@ def test_apply_is_a_merge_patch():
 
 def test_fold_strips_case_accents_and_spacing():
     assert fold("  Zoë   ÅSE ") == "zoe ase"
+
+
+@pytest.mark.parametrize("model", [ContactCreate, ContactPatch])
+@pytest.mark.parametrize("field", ["source", "suppressed", "consent"])
+def test_fields_every_contact_has_cannot_be_null(model, field):
+    with pytest.raises(ValidationError) as err:
+        model.model_validate({"email": "a@b.co", field: None})
+    assert fields_of(err.value) == [field]
+
+
+def test_a_name_is_bounded_by_its_folded_search_key():
+    # "ﷺ" is one character that folds to 18 (33 bytes of UTF-8): 14 fit, 256 do not
+    with pytest.raises(ValidationError) as err:
+        ContactCreate(email="a@b.co", name="ﷺ" * 14, first_name="ﷺ" * 256)
+    assert fields_of(err.value) == ["first_name"]
+    assert ContactCreate(email="a@b.co", name="ﷺ" * 14).name == "ﷺ" * 14
+
+
+def test_booleans_are_attributes_not_out_of_range_numbers():
+    assert ContactCreate(email="a@b.co", attributes={"vip": True, "n": -0.0}).attributes == {
+        "vip": True, "n": 0.0}
