@@ -193,6 +193,23 @@ def test_every_by_id_route_answers_an_odd_id_like_an_unknown_one(api, org_id, sa
     assert contacts_of(api, org_id) == [sam]
 
 
+def test_the_seed_route_answers_an_odd_audience_id_like_an_unknown_one(api, org_id, sam):
+    def add_to(audience_id: str):
+        return api.request("POST", "/v1/contacts/add-to-audience", org_id=org_id,
+                           json_body={"contact_ids": [sam["id"]], "audience_id": audience_id})
+
+    unknown = add_to(f"aud_{ULID()}")
+    assert (unknown.status, unknown.body["code"]) == (404, "not_found")
+    for odd in odd_ids("aud_"):
+        answer = add_to(odd)
+        if not 1 <= len(odd.strip()) <= 64 or "\ud800" in odd:
+            # the request model bounds audience_id (1–64 characters after trimming); an
+            # unpaired surrogate is refused with the body
+            assert_problem(answer, 400, "audience_id")
+        else:
+            assert (answer.status, answer.body["code"]) == (404, "not_found"), answer.body
+
+
 def assert_reported_unknown(response, ids: list[str]) -> None:
     """200 listing every id in ``not_found``, or 400 naming ``contact_ids.<n>`` (ids the
     request model bounds, e.g. by length)."""
