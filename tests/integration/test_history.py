@@ -31,7 +31,7 @@ import pytest
 
 from tests.integration.conftest import Api, Response
 from tests.support.hooks import Hooks, hooks_fixture  # noqa: F401
-from tests.support.invariants import check
+from tests.support.invariants import Report, check
 from tests.support.streams import read_stream, replay, transaction_pairs
 
 OPS = int(os.environ.get("HISTORY_OPS", "400"))
@@ -42,25 +42,28 @@ EMAILS = [f"person{i}@example.com" for i in range(6)]
 AUDIENCE_NAMES = ["Donors", "Volunteers", "Board"]
 CONFLICTS = {"identity_conflict", "concurrent_modification", "audience_name_conflict"}
 OMIT = object()
+WRITES = {"TransactWriteItems", "UpdateItem", "PutItem", "DeleteItem"}
 
 
 class History:
     """Shared state of the run: ids seen so far and every answer's (op, status, code)."""
 
-    def __init__(self, api: Api, org_id: str) -> None:
-        self.api, self.org_id = api, org_id
+    def __init__(self, api: Api, org_id: str, hooks: Hooks) -> None:
+        self.api, self.org_id, self.hooks = api, org_id, hooks
         self.contacts: list[str] = []
         self.audiences: list[str] = []
         self.deleted_audiences: set[str] = set()
         self.outcomes: Counter[tuple[str, int, str]] = Counter()
         self.bulk_items: Counter[str] = Counter()
         self.errors: list[str] = []
+        self.log: dict[str | None, str] = {}  # actor (#n) → the request and its answer
         self._lock = threading.Lock()
 
     def send(self, op: str, method: str, path: str, body: Any) -> Response:
         response = self.api.request(method, path, org_id=self.org_id, json_body=body)
         code = response.body.get("code", "") if isinstance(response.body, dict) else ""
         with self._lock:
+            self.log[self.hooks.actor()] = f"{method} {path} {body} → {response.status} {code}"
             self.outcomes[(op, response.status, code)] += 1
             if response.status >= 500 or (response.status == 409 and code not in CONFLICTS):
                 self.errors.append(f"{op} {method} {path} {body} → {response.status} "
@@ -160,11 +163,38 @@ def _one(history: History, n: int) -> None:
                 history.deleted_audiences.add(aud)
 
 
+def _explain(report: Report, history: History, records: list[dict[str, Any]]) -> str:
+    """For each contact named by a violation: its stream records and the requests that
+    wrote it (from the recorded write calls), in order."""
+    lines: list[str] = []
+    named = {word.strip("[]',") for v in report.violations() for word in v.split()
+             if word.strip("[]',").startswith("con_")}
+    for cid in sorted(named):
+        lines.append(f"{cid}:")
+        for record in records:
+            if record["dynamodb"]["Keys"]["contact_id"]["S"] == cid:
+                new = record["dynamodb"].get("NewImage") or {}
+                lines.append(f"  stream {record['dynamodb']['SequenceNumber']} "
+                             f"{record['eventName']} v{new.get('version', {}).get('N')} "
+                             f"phone {new.get('phone', {}).get('S')} "
+                             f"email {new.get('email', {}).get('S')}")
+        for call in history.hooks.calls:
+            if cid in repr(call.params):
+                guards = [f"{kind} {body['Item' if 'Item' in body else 'Key']['identity']['S']}"
+                          f" {body.get('ExpressionAttributeValues', {})}"
+                          for action in call.params.get("TransactItems", [])
+                          for kind, body in action.items()
+                          if body["TableName"] == os.environ["IDENTITIES_TABLE"]]
+                lines.append(f"  {call.actor} {call.label()}: {history.log.get(call.actor)} "
+                             f"guards {guards}")
+    return "\n" + "\n".join(lines)
+
+
 def test_randomized_concurrent_history_keeps_every_invariant(api, org_id, hooks: Hooks,
                                                              capsys: pytest.CaptureFixture):
     # Given one org and 16 workers over a pool of 6 phones and 6 emails
-    hooks.recording = False  # only committed transactions are kept (for the stream replay)
-    history = History(api, org_id)
+    hooks.record_ops = WRITES  # who wrote what, to explain a violation
+    history = History(api, org_id, hooks)
     counter = iter(range(OPS))
     lock = threading.Lock()
 
@@ -174,7 +204,8 @@ def test_randomized_concurrent_history_keeps_every_invariant(api, org_id, hooks:
                 n = next(counter, None)
             if n is None:
                 return
-            _one(history, n)
+            with hooks.acting(f"#{n}"):
+                _one(history, n)
 
     # When they send OPS random requests at once
     started = time.monotonic()
@@ -191,7 +222,8 @@ def test_randomized_concurrent_history_keeps_every_invariant(api, org_id, hooks:
     for audience_id in {p.split()[0] for p in flagged}:
         finish_audience_delete(org_id, audience_id)
     report = check(org_id)
-    outcome = replay(read_stream(), org_id,
+    records = read_stream()
+    outcome = replay(records, org_id,
                      together=transaction_pairs(hooks.committed))
     answers = list(history.outcomes.elements())
     statuses = Counter(status for (_, status, _) in answers)
@@ -207,7 +239,8 @@ def test_randomized_concurrent_history_keeps_every_invariant(api, org_id, hooks:
     with capsys.disabled():
         print("\n" + summary)
     assert not history.errors, "\n".join(history.errors[:20])
-    assert report.violations() == [], "\n".join(report.violations())
+    assert report.violations() == [], "\n".join(report.violations()) + _explain(
+        report, history, records)
     assert report.snapshot is not None
     assert not set(history.deleted_audiences) & set(report.snapshot.audiences)
     assert outcome.violations == [], "\n".join(outcome.violations[:20])

@@ -14,6 +14,7 @@ import pytest
 from tests.integration.conftest import Api, Response
 from tests.support.hooks import Background, Hooks, Pause, hooks_fixture  # noqa: F401
 from tests.support.invariants import assert_consistent
+from tests.support.streams import read_stream, replay, transaction_pairs
 
 P1, P2, P3 = "+27821234560", "+27821234561", "+27821234562"
 E1 = "naledi@example.com"
@@ -67,6 +68,30 @@ def test_bulk_upsert_held_after_its_guard_read_never_gives_a_phone_to_two_contac
         assert (result["status"], result["id"]) == ("updated", y_id), result
         assert _contact(call, y_id)["first_name"] == "Bongi"
     assert _contact(call, x["id"])["first_name"] == "Xolani"
+    # And at no moment of the stream did two contacts hold P1
+    outcome = replay(read_stream(), org_id, together=transaction_pairs(hooks.committed))
+    assert outcome.violations == []
+
+
+def test_bulk_upsert_whose_contacts_gained_an_email_after_its_guard_read_never_shares_it(
+        call, hooks: Hooks, org_id):
+    # Given A with P1 and C with P3, and a bulk that gives A the free email E1 and renames C,
+    # held after it read the guards (E1 free) and before it read the contacts
+    a = call("POST", "/v1/contacts", {"phone": P1}).body["id"]
+    c = call("POST", "/v1/contacts", {"phone": P3}).body["id"]
+    held = hooks.add(Pause("BatchGetItem", table="ContactIdentities", actor="bulk"))
+    bulk = Background(lambda: call("POST", "/v1/contacts/bulk", {"contacts": [
+        {"phone": P1, "email": E1}, {"phone": P3, "first_name": "Cebo"}]}), "bulk", hooks)
+    held.wait()
+    # When C takes E1 meanwhile, and the bulk resumes (and reads C holding E1)
+    assert call("PATCH", f"/v1/contacts/{c}", {"email": E1}).status == 200
+    held.release.set()
+    results = bulk.result().body["results"]
+    # Then E1 stays C's alone: the first item fails with a conflict, C is renamed
+    snap = assert_consistent(org_id)
+    assert snap.contacts[c]["email"] == E1 and "email" not in snap.contacts[a], results
+    assert results[0]["status"] == "failed" and results[0]["error"]["code"] in CONFLICT_CODES
+    assert results[1]["status"] == "updated" and snap.contacts[c]["first_name"] == "Cebo"
 
 
 def test_upsert_held_after_its_guard_read_updates_the_contact_that_holds_the_phone_now(

@@ -29,6 +29,7 @@ import contextlib
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -192,6 +193,7 @@ class Hooks:
         self.calls: list[Call] = []
         self.committed: list[Call] = []  # TransactWriteItems calls that succeeded
         self.recording = True
+        self.record_ops: set[str] | None = None  # None: record every operation
         self._local = threading.local()
         self._lock = threading.Lock()
 
@@ -204,6 +206,10 @@ class Hooks:
             yield
         finally:
             self._local.actor = previous
+
+    def actor(self) -> str | None:
+        """This thread's actor label, if any."""
+        return getattr(self._local, "actor", None)
 
     def add[R: Rule](self, rule: R) -> R:
         self.rules.append(rule)
@@ -221,7 +227,7 @@ class Hooks:
 
     def wrap(self, op: str, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         call = Call(op, kwargs, getattr(self._local, "actor", None))
-        if self.recording:
+        if self.recording and (self.record_ops is None or op in self.record_ops):
             with self._lock:
                 self.calls.append(call)
         for rule in list(self.rules):
@@ -254,8 +260,28 @@ class HookedClient:
         return hooked
 
 
+def _actor_pool(hooks: Hooks) -> type[ThreadPoolExecutor]:
+    """A ThreadPoolExecutor whose tasks act for the thread that submitted them (so a bulk
+    request's parallel transactions carry the request's actor)."""
+
+    class ActorPool(ThreadPoolExecutor):
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+            actor = hooks.actor()
+            if actor is None:
+                return super().submit(fn, *args, **kwargs)
+
+            def acting() -> Any:
+                with hooks.acting(actor):
+                    return fn(*args, **kwargs)
+
+            return super().submit(acting)
+
+    return ActorPool
+
+
 def install(monkeypatch: pytest.MonkeyPatch, hooks: Hooks) -> HookedClient:
-    """Route every ``contacts_core`` store through a :class:`HookedClient` for the test."""
+    """Route every ``contacts_core`` store through a :class:`HookedClient` for the test;
+    thread pools of ``contacts_core`` modules pass the submitter's actor on."""
     import contacts_core.audience_store
     import contacts_core.store
     import contacts_core.webhook_store
@@ -266,6 +292,9 @@ def install(monkeypatch: pytest.MonkeyPatch, hooks: Hooks) -> HookedClient:
         if name.split(".")[0] == "contacts_core" and getattr(
                 module, "dynamodb_client", None) is original:
             monkeypatch.setattr(module, "dynamodb_client", lambda: proxy)
+        if name.split(".")[0] == "contacts_core" and getattr(
+                module, "ThreadPoolExecutor", None) is ThreadPoolExecutor:
+            monkeypatch.setattr(module, "ThreadPoolExecutor", _actor_pool(hooks))
     return proxy
 
 
