@@ -128,3 +128,39 @@ def test_after_the_last_retry_the_batch_goes_to_the_on_failure_destination(
     recorder.script = lambda records, n: None
     drain(poller)
     assert recorder.batches[-1] == later  # the mapping moved on
+
+
+def test_the_audience_delete_mapping_sees_only_audiences_flagged_deleting(dynamodb, org_id):
+    # Given the template's mapping that finishes audience deletes, on the real stream
+    (mapping,) = [m for m in mappings(TEMPLATE) if m.function_id == "FinishAudienceDeleteFunction"]
+    seen: list[tuple[str, str, bool]] = []
+
+    def record(function_id, event):
+        for r in event["Records"]:
+            image = r["dynamodb"]["NewImage"]
+            seen.append((r["eventName"], image["audience_id"]["S"],
+                         image.get("deleting", {}).get("BOOL", False)))
+
+    poller = StreamPoller(replace(mapping, starting_position="LATEST"), dynamodb, record,
+                          lambda queue, failure: None)
+    poller.poll()
+    # When an audience and its name guard are written, renamed, flagged, changed, deleted
+    client = local_client("dynamodb", dynamodb)
+    table = "AudiencesTable"
+    key = {"org_id": {"S": org_id}, "audience_id": {"S": f"aud_{org_id}"}}
+    audience = key | {"name": {"S": "A"}, "contact_count": {"N": "1"},
+                      "created_at": {"S": now()}, "updated_at": {"S": now()}}
+    client.put_item(TableName=table, Item=audience)
+    client.put_item(TableName=table, Item={"org_id": {"S": org_id}, "audience_id": {
+        "S": "name#a"}, "guard_for": {"S": f"aud_{org_id}"}, "deleting": {"BOOL": True}})
+    client.update_item(TableName=table, Key=key, UpdateExpression="SET #n = :v",
+                       ExpressionAttributeNames={"#n": "name"},
+                       ExpressionAttributeValues={":v": {"S": "B"}})
+    for update, values in (("SET deleting = :v", {":v": {"BOOL": True}}),
+                           ("ADD contact_count :v", {":v": {"N": "-1"}})):
+        client.update_item(TableName=table, Key=key, UpdateExpression=update,
+                           ExpressionAttributeValues=values)
+    client.delete_item(TableName=table, Key=key)
+    drain(poller)
+    # Then the function got the two MODIFY records of the flagged audience, nothing else
+    assert seen == [("MODIFY", f"aud_{org_id}", True)] * 2

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.usefixtures("sqs")
 @pytest.fixture
 def receiver() -> Iterator[WebhookReceiver]:
     """Endpoints on one server: /ok → 200, /down → 500 forever, /gone → 410,
-    /flaky → 500 on its first try of each event, /chaos → random."""
+    /flaky → 500 on its first try of each event, /chaos → 503 forever for contacts whose
+    email starts with "dead", else 503 at random (30 %, seeded) and 200."""
     tries: dict[tuple[str, str], int] = {}
     chaos = random.Random(7)
 
@@ -31,7 +32,8 @@ def receiver() -> Iterator[WebhookReceiver]:
         if path == "/flaky":
             return 500 if tries[key] == 1 else 204
         if path == "/chaos":
-            return 503 if event["id"].endswith(("0", "1")) or chaos.random() < 0.3 else 200
+            doomed = str(event["data"]["object"].get("email", "")).startswith("dead")
+            return 503 if doomed or chaos.random() < 0.3 else 200
         return 200
 
     server = WebhookReceiver(respond=respond).start()
@@ -171,38 +173,54 @@ def test_410_disables_the_endpoint(api, org_id, pipeline, receiver):
     assert len(receiver.on("/gone")) == 1
 
 
-def test_delivered_plus_dead_lettered_equals_emitted(api, org_id, pipeline, receiver):
-    # Given a chaotic endpoint (some events always fail, the rest fail at random)
+def test_delivered_plus_dead_lettered_equals_emitted(api, org_id, pipeline, receiver,
+                                                     monkeypatch):
+    # Given a chaotic endpoint: two contacts' events always fail, the rest fail at random,
+    # and failed deliveries are retried at once (the retry schedule is a template parameter)
+    monkeypatch.setenv("WEBHOOK_RETRY_DELAYS", "0,0,0,0,0")
     endpoint(api, org_id, receiver.url + "/chaos")
     pipeline.take_dead_letters()
-    # When 70 contacts are created and each is updated twice (210 changes), in bulk and one by one
+    # When 10 contacts are created and each is updated twice (30 changes), in bulk and one
+    # by one
+    emails = [f"dead{i}@example.com" if i in (3, 7) else f"c{i}@example.com" for i in range(10)]
     bulk = api.request("POST", "/v1/contacts/bulk", org_id=org_id, json_body={"contacts": [
-        {"email": f"c{i}@example.com"} for i in range(70)]}).body
+        {"email": e} for e in emails]}).body
     ids = [r["id"] for r in bulk["results"]]
     for n, contact_id in enumerate(ids):
         api.request("PATCH", f"/v1/contacts/{contact_id}", org_id=org_id,
                     json_body={"first_name": f"N{n}"})
     api.request("POST", "/v1/contacts/bulk", org_id=org_id, json_body={"contacts": [
-        {"email": f"c{i}@example.com", "language": "en"} for i in range(70)]})
-    emitted = 210
+        {"email": e, "language": "en"} for e in emails]})
+    emitted = {(contact_id, version) for contact_id in ids for version in (1, 2, 3)}
     # Then every event is delivered exactly once or dead-lettered, none lost
     dead: list[dict] = []
 
     def settled() -> bool:
         dead.extend(pipeline.take_dead_letters())
         ok = {r.event["id"] for r in receiver.on("/chaos") if r.status == 200}
-        return len(ok) + len(dead) >= emitted
+        return len(ok) + len(dead) >= len(emitted)
 
-    pipeline.pump(settled, timeout=300)
-    ok_ids = [r.event["id"] for r in receiver.on("/chaos") if r.status == 200]
+    while sum(p.poll() for p in pipeline.streams):  # every change is emitted …
+        pass
+    pipeline.streams = []  # … so from here only the deliveries need polling
+    pipeline.pump(settled, timeout=120)
+    delivered_ok = [r.event for r in receiver.on("/chaos") if r.status == 200]
+    ok_ids = [e["id"] for e in delivered_ok]
     dead_ids = [d["event"]["id"] for d in dead]
     assert len(ok_ids) == len(set(ok_ids)), "delivered twice"
     assert not set(ok_ids) & set(dead_ids)
-    assert len(ok_ids) + len(dead_ids) == emitted
-    assert dead_ids, "events that always fail must be dead-lettered"
+    assert len(ok_ids) + len(dead_ids) == len(emitted)
+
+    def change(event: dict) -> tuple[str, int]:
+        return event["data"]["object"]["id"], event["data"]["object"]["version"]
+
+    assert {change(e) for e in delivered_ok} | {change(d["event"]) for d in dead} == emitted
+    assert {change(d["event"]) for d in dead} == {(ids[i], v) for i in (3, 7) for v in (1, 2, 3)}
+    assert all(len([r for r in receiver.on("/chaos") if r.event["id"] == d]) == 6
+               for d in dead_ids), "dead-lettered after its six attempts"
+    assert len(receiver.on("/chaos")) > len(emitted) + len(dead_ids) * 5, "random failures"
     per_contact: dict[str, list[int]] = {}
-    for r in receiver.on("/chaos"):
-        if r.status == 200:
-            obj = r.event["data"]["object"]
-            per_contact.setdefault(obj["id"], []).append(obj["version"])
+    for event in delivered_ok:
+        per_contact.setdefault(event["data"]["object"]["id"], []).append(
+            event["data"]["object"]["version"])
     assert all(v == sorted(v) for v in per_contact.values()), "out of commit order"
