@@ -111,8 +111,9 @@ def replay(records: list[dict[str, Any]], org_id: str, *, window: int = 100,
     live: dict[Key, dict[str, str]] = {}
     images: dict[Key, dict[str, Any] | None] = {}
     holders: dict[tuple[str, str], set[Key]] = {}
-    # duplicate (field, value) → (record index that introduced it, key that introduced it)
-    open_dupes: dict[tuple[str, str], tuple[int, Key]] = {}
+    # duplicate (field, value) → (record index that introduced it, key that introduced it,
+    # the holders then)
+    open_dupes: dict[tuple[str, str], tuple[int, Key, list[str]]] = {}
     mine = [r for r in records if _key(r)[0] == org_id]
     for index, record in enumerate(mine):
         outcome.records += 1
@@ -131,17 +132,17 @@ def replay(records: list[dict[str, Any]], org_id: str, *, window: int = 100,
                 holders.setdefault(pair, set()).add(key)
         for pair in list(open_dupes):
             if len(holders.get(pair, ())) <= 1:
-                started, introducer = open_dupes.pop(pair)
+                started, introducer, who = open_dupes.pop(pair)
                 linked = together is None or frozenset((introducer, key)) in together
                 if index - started < window and linked:
                     outcome.transient += 1
                 else:
                     outcome.violations.append(
-                        f"{pair[0]} {pair[1]} was held twice from record {started} "
+                        f"{pair[0]} {pair[1]} was held by {who} from record {started} "
                         f"to {index} ({'not one transaction' if not linked else 'too long'})")
         for pair in _identities(new).items():
             if len(holders[pair]) > 1 and pair not in open_dupes:
-                open_dupes[pair] = (index, key)
-    for pair, (started, _) in open_dupes.items():
-        outcome.violations.append(f"{pair[0]} {pair[1]} held twice from record {started} on")
+                open_dupes[pair] = (index, key, sorted(k[1] for k in holders[pair]))
+    for pair, (started, _, who) in open_dupes.items():
+        outcome.violations.append(f"{pair[0]} {pair[1]} held by {who} from record {started} on")
     return outcome
