@@ -12,7 +12,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from contacts_core.csv_format import FORMULA_TRIGGERS, upsert_body
-from contacts_core.exports import LAMBDA_RESPONSE_LIMIT, encoded_size, export_contacts
+from contacts_core.exports import export_contacts
+from contacts_core.responses import LAMBDA_RESPONSE_LIMIT, encoded_size
 
 NEXT = re.compile(r'^</v1/contacts/export\?cursor=([^>]+)>; rel="next"$')
 COMPARED = ("first_name", "last_name", "name", "phone", "email", "country_code", "language",

@@ -46,10 +46,10 @@ from .errors import (
     ContactNotFound,
     DomainError,
 )
-from .http import MAX_CONTACT_BYTES
 from .ids import CONTACT_PREFIX, is_resource_id, now
-from .models import Contact, ContactItem, ContactUpsert
+from .models import MAX_CONTACT_BYTES, Contact, ContactItem, ContactUpsert
 from .problems import from_validation_error
+from .responses import RESPONSE_BUDGET, fitting, model_size
 from .store import ContactStore, Contention, backoff, transact
 
 logger = logging.getLogger(__name__)
@@ -360,9 +360,20 @@ def bulk_upsert(org_id: str, raw_items: list[dict[str, Any]],
     for item in sorted(retry_alone, key=lambda i: i.index):
         plan.results[item.index] = _upsert_alone(org_id, item, db)
     results = [r if isinstance(r, BulkItemResult) else plan.results[r.index] for r in parsed]
+    _fit_contacts(results)
     counts = {s: sum(r.status == s for r in results)
               for s in ("created", "updated", "unchanged", "failed")}
     return BulkUpsertResult(**counts, results=results)
+
+
+def _fit_contacts(results: list[BulkItemResult]) -> None:
+    """Leave out ``contact`` from the results past Lambda's response budget (1000 large
+    contacts would not fit 6 MB); those results keep ``id``, ``status`` and ``matched_on``."""
+    rest = sum(model_size(r.model_copy(update={"contact": None})) for r in results)
+    with_contact = [r for r in results if r.contact is not None]
+    keep = fitting([r.contact for r in with_contact if r.contact], RESPONSE_BUDGET - rest)
+    for result in with_contact[keep:]:
+        result.contact = None
 
 
 def _upsert_alone(org_id: str, item: _Item, store: ContactStore) -> BulkItemResult:

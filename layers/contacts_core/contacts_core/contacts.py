@@ -41,6 +41,7 @@ from .models import (
 )
 from .names import fold
 from .phones import InvalidPhone, looks_like_phone, normalise_phone
+from .responses import fitting
 from .store import ContactStore, Index, backoff
 
 MAX_ATTEMPTS = 8
@@ -327,7 +328,11 @@ def list_contacts(org_id: str, query: ListQuery, store: ContactStore | None = No
     items, last_key = _store(store).query(
         org_id, index, ascending=query.order == "asc", tag=query.tag, limit=query.limit,
         start_key=start, **key)  # type: ignore[arg-type]
+    contacts = [Contact.from_item(i) for i in items]
+    fit = fitting(contacts)
+    if fit < len(contacts):  # the page would not fit Lambda's response: cut it there
+        contacts, last_key = contacts[:fit], ContactStore.resume_key(index, items[fit - 1])
     return ContactPage(
-        data=[Contact.from_item(i) for i in items],
+        data=contacts,
         next_cursor=encode_cursor(org_id, signed_query, last_key) if last_key else None,
     )

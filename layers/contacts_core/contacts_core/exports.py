@@ -13,13 +13,12 @@ the ``Link`` with its cursor. A part holds at least one contact, and one contact
 
 from __future__ import annotations
 
-import json
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from .csv_format import contact_row, write_rows
 from .cursor import decode_cursor, encode_cursor
 from .models import Contact
+from .responses import RESPONSE_BUDGET, encoded_size
 from .store import ContactStore
 
 
@@ -31,15 +30,8 @@ class ExportQuery(BaseModel):
     cursor: str | None = Field(None, max_length=2048)
 
 
-LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024  # bytes of the serialized proxy response
-HEADROOM = 64 * 1024  # status, headers, Link with the cursor, JSON punctuation
-EXPORT_BUDGET = LAMBDA_RESPONSE_LIMIT - HEADROOM  # of the JSON-encoded body, quotes included
+EXPORT_BUDGET = RESPONSE_BUDGET  # of the JSON-encoded body, quotes included
 _READ = 100  # contacts per query
-
-
-def encoded_size(text: str) -> int:
-    """Bytes ``text`` takes as a JSON string in the proxy response (quotes included)."""
-    return len(json.dumps(text))
 
 
 def export_contacts(org_id: str, cursor: str | None, store: ContactStore | None = None,

@@ -20,12 +20,12 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from pydantic import BaseModel, ValidationError
 
 from .errors import DomainError, FieldError, PayloadTooLarge, ValidationFailed
+from .models import MAX_CONTACT_BYTES
 from .problems import domain_problem, from_validation_error, internal_problem
 
 logger = Logger()
 M = TypeVar("M", bound=BaseModel)
 
-MAX_CONTACT_BYTES = 16 * 1024  # SPEC §7: one contact as sent is at most 16 KB
 MAX_JSON_DEPTH = 32  # the deepest body we take is 4 levels (bulk → contact → attributes)
 MAX_VERSION_DIGITS = 18  # versions grow by one per write: 18 digits are never reached
 _IF_MATCH = re.compile(r'(?:W/)?"([0-9]+)"|([0-9]+)')

@@ -46,6 +46,7 @@ MAX_FOLDED_NAME_BYTES = 480
 # the same negated, and zero. Integers are held to 38 digits; a float (at most 17 digits)
 # to the magnitudes.
 MAX_INTEGER = 10**38 - 1
+MAX_CONTACT_BYTES = 16 * 1024  # SPEC §7: one contact is at most 16 KB
 MIN_MAGNITUDE = 1e-130
 MAX_MAGNITUDE = 1e126  # exclusive
 

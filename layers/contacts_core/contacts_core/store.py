@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 
 from .changes import IDENTITY_FIELDS, ContactChanges
 from .errors import ConcurrentModification, Conflict, IdentityConflict
-from .models import MAX_ATTRIBUTES, ContactItem
+from .models import MAX_ATTRIBUTES, MAX_INTEGER, ContactItem
 
 Index = Literal["created", "name", "phone", "email"]
 _INDEX_NAMES: dict[Index, str | None] = {
@@ -93,7 +93,10 @@ def _to_dynamo(value: Any) -> Any:
 
 def _from_dynamo(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        # Whole numbers read back as int only within the 38 digits an input int may have,
+        # so a stored 9.99E+125 comes back as a float and can be sent back as it is.
+        whole = value == value.to_integral_value() and value.copy_abs() <= MAX_INTEGER
+        return int(value) if whole else float(value)
     if isinstance(value, dict):
         return {k: _from_dynamo(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -374,6 +377,12 @@ class ContactStore:
             params["IndexName"] = _INDEX_NAMES[index]
         raw, last = read_page(self.client, params, limit, start_key, _INDEX_KEYS[index])
         return [ContactItem(**deserialize(r)) for r in raw], last
+
+    @staticmethod
+    def resume_key(index: Index, item: ContactItem) -> dict[str, str]:
+        """The key to resume a :meth:`query` of ``index`` after ``item`` (when a page is
+        cut shorter than the query read)."""
+        return {k: str(getattr(item, k)) for k in _INDEX_KEYS[index]}
 
     # ------------------------------------------------------------------ writes
     def _guard_put(self, org_id: str, field: str, value: str, contact_id: str) -> dict[str, Any]:

@@ -1,0 +1,96 @@
+"""Every response fits Lambda's 6 MB proxy limit as encoded (SPEC §9.1): list pages and
+bulk results are cut by their encoded size, whatever the contacts hold; and stored numbers
+come back in a form the API takes again."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from contacts_core.changes import ContactChanges
+from contacts_core.models import ContactCreate
+from contacts_core.responses import LAMBDA_RESPONSE_LIMIT
+from contacts_core.store import ContactStore, serialize
+
+# 50 attributes of 1,000 quotes: 100 KB in the API's JSON, 200 KB once escaped into the
+# Lambda response — what a contact grown by attribute merges (PATCH) can hold.
+GROWN = {f"k{n:02d}": '"' * 1000 for n in range(50)}
+
+
+def seed_grown(dynamodb: str, org_id: str, count: int) -> list[str]:
+    """``count`` contacts as large as merges can make them, written straight to the table."""
+    client = boto3.client("dynamodb", endpoint_url=dynamodb)
+    store = ContactStore(client)
+    ids = []
+    for i in range(count):
+        body = ContactCreate(phone=f"+2782125{i:04d}", first_name="Grown")
+        item = ContactChanges.from_request(body).new_item(org_id)
+        item.attributes = dict(GROWN)
+        store.create(item)
+        client.put_item(TableName=store.contacts_table, Item=serialize(item.model_dump()))
+        ids.append(item.contact_id)
+    return ids
+
+
+def rendered_size(response: Any) -> int:
+    """Bytes of the proxy response as Lambda serializes it."""
+    body = json.dumps(response.body) if not isinstance(response.body, str) else response.body
+    return len(json.dumps({"statusCode": response.status, "headers": response.headers,
+                           "body": body}))
+
+
+def test_list_pages_are_cut_to_fit_and_walking_still_returns_everyone(api, org_id, dynamodb):
+    # Given 100 contacts of ~200 KB each once encoded (20 MB for a page of 100)
+    ids = seed_grown(dynamodb, org_id, 100)
+    # When every page of 100 is walked
+    seen: list[str] = []
+    sizes: list[int] = []
+    query: dict[str, str] = {"limit": "100"}
+    while True:
+        page = api.request("GET", "/v1/contacts", org_id=org_id, query=query)
+        assert page.status == 200, page.body
+        sizes.append(rendered_size(page))
+        seen += [c["id"] for c in page.body["data"]]
+        if page.body["next_cursor"] is None:
+            break
+        query = {"limit": "100", "cursor": page.body["next_cursor"]}
+    # Then each page fits 6 MB, pages were cut, and every contact came exactly once
+    assert all(size <= LAMBDA_RESPONSE_LIMIT for size in sizes), sizes
+    assert len(sizes) > 1
+    assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
+
+
+def test_bulk_results_fit_and_keep_every_items_outcome(api, org_id, dynamodb):
+    # Given 100 grown contacts
+    ids = seed_grown(dynamodb, org_id, 100)
+    # When a bulk upsert touches each of them
+    items = [{"phone": f"+2782125{i:04d}", "last_name": "Touched"} for i in range(100)]
+    response = api.request("POST", "/v1/contacts/bulk", org_id=org_id,
+                           json_body={"contacts": items})
+    # Then the response fits 6 MB, every item has its outcome and id, some without contact
+    assert response.status == 200
+    assert rendered_size(response) <= LAMBDA_RESPONSE_LIMIT
+    results = response.body["results"]
+    assert [r["status"] for r in results] == ["updated"] * 100
+    assert [r["id"] for r in results] == ids
+    with_contact = [r for r in results if r["contact"] is not None]
+    assert 0 < len(with_contact) < 100
+    assert all(r["contact"]["last_name"] == "Touched" for r in with_contact)
+
+
+def test_stored_numbers_read_back_in_a_form_the_api_takes(api, org_id):
+    # Given a contact with numbers at DynamoDB's edges
+    attributes = {"huge": 9.99e125, "tiny": 1e-130, "int": 10**38 - 1, "neg": -1.5e100}
+    created = api.request("POST", "/v1/contacts", org_id=org_id,
+                          json_body={"email": "n@example.com", "attributes": attributes})
+    assert created.status == 201, created.body
+    # When it is read and its attributes are sent back as read
+    read = api.request("GET", f"/v1/contacts/{created.body['id']}", org_id=org_id).body
+    again = api.request("PATCH", f"/v1/contacts/{read['id']}", org_id=org_id,
+                        json_body={"attributes": read["attributes"]})
+    # Then they are the same numbers and the API takes them back (nothing changes)
+    assert read["attributes"] == attributes
+    assert again.status == 200, again.body
+    assert again.body["version"] == read["version"]
