@@ -8,7 +8,6 @@ from contacts_core.contacts import upsert_contact
 from contacts_core.errors import DomainError
 from contacts_core.models import ContactUpsert
 from contacts_core.store import ContactStore, dynamodb_client
-
 from tests.support.invariants import assert_consistent as assert_identity_invariants
 
 EXISTING = [
