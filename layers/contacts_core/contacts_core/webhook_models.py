@@ -138,7 +138,10 @@ class EventData(BaseModel):
 
 class WebhookEvent(BaseModel):
     """The payload of every delivery (SPEC §6). ``id`` is derived from the stream record,
-    so redeliveries and stream retries carry the same id."""
+    so redeliveries and stream retries carry the same id. The events about one contact
+    (``contact.*`` and its ``audience.contact_added``/``audience.contact_removed``, whose
+    ``data.object`` is ``{"audience_id", "contact_id", "added_at"}``) reach each endpoint in
+    commit order; a contact's delete first tells its removal from each of its audiences."""
 
     id: str
     type: str
