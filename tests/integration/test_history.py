@@ -181,7 +181,8 @@ def _explain(violations: list[str], history: History, records: list[dict[str, An
         for call in history.hooks.calls:
             if cid in repr(call.params):
                 guards = [f"{kind} {body['Item' if 'Item' in body else 'Key']['identity']['S']}"
-                          f" {body.get('ExpressionAttributeValues', {})}"
+                          f" → {body.get('Item', {}).get('contact_id', {}).get('S')}"
+                          f" if {body.get('ExpressionAttributeValues', {})}"
                           for action in call.params.get("TransactItems", [])
                           for kind, body in action.items()
                           if body["TableName"] == os.environ["IDENTITIES_TABLE"]]

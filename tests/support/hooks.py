@@ -26,6 +26,8 @@ target one request while others run through the same client unhindered.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import pkgutil
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -282,10 +284,11 @@ def _actor_pool(hooks: Hooks) -> type[ThreadPoolExecutor]:
 def install(monkeypatch: pytest.MonkeyPatch, hooks: Hooks) -> HookedClient:
     """Route every ``contacts_core`` store through a :class:`HookedClient` for the test;
     thread pools of ``contacts_core`` modules pass the submitter's actor on."""
-    import contacts_core.audience_store
+    import contacts_core
     import contacts_core.store
-    import contacts_core.webhook_store
 
+    for info in pkgutil.iter_modules(contacts_core.__path__):  # patch them all, now
+        importlib.import_module(f"contacts_core.{info.name}")
     original = contacts_core.store.dynamodb_client
     proxy = HookedClient(original(), hooks)
     for name, module in list(sys.modules.items()):
