@@ -5,7 +5,8 @@ Every transaction of a run changes the audience, and that stream record triggers
 function again, so a run cut short (timeout, crash, throttling) is resumed by the stream;
 records of one batch about the same audience are handled once. A run that fails is
 reported as a partial batch failure and retried by the mapping (bounded, then the
-on-failure queue); an audience that is already gone makes a run a single ``GetItem``.
+on-failure queue), and so is a record there is no time left to start on; an audience that
+is already gone makes a run a single ``GetItem``.
 """
 
 from typing import Any
@@ -39,17 +40,17 @@ def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     def keep_going() -> bool:
         return remaining is None or remaining() > SPARE_MILLIS
 
-    finished: set[tuple[str, str]] = set()
+    handled: set[tuple[str, str]] = set()
 
     def record_handler(record: DynamoDBRecord) -> None:
         keys = record.raw_event["dynamodb"]["Keys"]
         audience = (keys["org_id"]["S"], keys["audience_id"]["S"])
-        if audience in finished:
-            return
+        if audience in handled:
+            return  # finished, or stopped after a change whose record comes later
         if not keep_going():
             raise NoTimeLeft(audience[1])
+        handled.add(audience)
         if finish_audience_delete(*audience, keep_going=keep_going):
-            finished.add(audience)
             logger.info("audience delete finished", audience_id=audience[1])
         else:
             logger.info("audience delete continues with its next stream record",

@@ -257,3 +257,55 @@ def test_a_large_audience_is_deleted_by_the_stream_when_the_request_leaves_it(
     assert store.member_page(big["id"], 1000, None) == ([], None)
     assert all("audience_ids" not in item for item in contact_items(store, org_id, ids))
     assert api.request("DELETE", f"/v1/audiences/{big['id']}", org_id=org_id).status == 404
+
+
+def test_a_cleanup_run_short_of_time_stops_and_its_own_stream_record_resumes_it(
+        api, org_id, pipeline, monkeypatch):
+    import tests.integration.conftest as harness
+
+    class ShortOfTime(harness._Context):
+        """Lambda context with 30 s left at first and 1 s (too little) once asked again."""
+
+        def __init__(self) -> None:
+            self.asked = 0
+
+        def get_remaining_time_in_millis(self) -> int:
+            self.asked += 1
+            return 30_000 if self.asked == 1 else 1_000
+
+    # Given an audience of 100 members whose DELETE leaves everything to the stream, and a
+    # cleanup function that has time for one transaction per invocation
+    monkeypatch.setattr(audiences, "INLINE_DELETE_MEMBERS", 0)
+    monkeypatch.setattr(harness, "_Context", ShortOfTime)
+    removals: list[int] = []  # member transactions, per cleanup run
+    invoke, change = pipeline.invoke, AudienceStore.change_members
+
+    def counting_change(self, *args, **kwargs):
+        removals[-1] += 1
+        return change(self, *args, **kwargs)
+
+    def counting(function_id, event):
+        if function_id != "FinishAudienceDeleteFunction":
+            return invoke(function_id, event)
+        removals.append(0)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(AudienceStore, "change_members", counting_change)
+            return invoke(function_id, event)
+
+    for poller in pipeline.streams:
+        poller.invoke = counting
+    ids = [r["id"] for r in api.request("POST", "/v1/contacts/bulk", org_id=org_id, json_body={
+        "contacts": [{"email": f"t{i}@example.com"} for i in range(100)]}).body["results"]]
+    aud = new_audience(api, org_id, "Timed")
+    api.request("POST", f"/v1/audiences/{aud['id']}/contacts", org_id=org_id,
+                json_body={"contact_ids": ids})
+    # When it is deleted
+    assert api.request("DELETE", f"/v1/audiences/{aud['id']}", org_id=org_id).status == 204
+    store = AudienceStore()
+    assert store.get(org_id, aud["id"]).contact_count == 100
+    # Then each run removes 49 members and stops; the next starts from that change's record
+    run_streams_until(pipeline, lambda: store.get(org_id, aud["id"]) is None)
+    assert [n for n in removals if n] == [1, 1, 1], "49 + 49 + 2 members, one run each"
+    assert store.member_page(aud["id"], 1000, None) == ([], None)
+    assert all("audience_ids" not in item for item in contact_items(store, org_id, ids))
+    assert not pipeline.failures
