@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from concurrent.futures import ThreadPoolExecutor
 
@@ -309,3 +310,22 @@ def test_a_cleanup_run_short_of_time_stops_and_its_own_stream_record_resumes_it(
     assert store.member_page(aud["id"], 1000, None) == ([], None)
     assert all("audience_ids" not in item for item in contact_items(store, org_id, ids))
     assert not pipeline.failures
+
+
+def test_a_membership_left_without_its_contact_does_not_block_the_delete(api, org_id, people):
+    # Given an audience with members, one of which lost its contact behind the API's back
+    vip = new_audience(api, org_id)
+    api.request("POST", f"/v1/audiences/{vip['id']}/contacts", org_id=org_id,
+                json_body={"contact_ids": people[:2]})
+    store = AudienceStore()
+    store.client.delete_item(TableName=store.contacts_table,
+                             Key={"org_id": {"S": org_id}, "contact_id": {"S": people[0]}})
+    store.client.delete_item(TableName=os.environ["IDENTITIES_TABLE"], Key={"identity": {
+        "S": f"{org_id}#email#p0@example.com"}})  # other tests check every guard
+    # When the audience is deleted
+    assert api.request("DELETE", f"/v1/audiences/{vip['id']}", org_id=org_id).status == 204
+    # Then the orphan membership went with the others, and so did the audience
+    assert store.get(org_id, vip["id"]) is None
+    assert store.member_page(vip["id"], 10, None) == ([], None)
+    (other,) = contact_items(store, org_id, [people[1]])
+    assert "audience_ids" not in other
