@@ -11,6 +11,7 @@ import pytest
 
 from contacts_core import audiences
 from contacts_core.audience_store import ADDED_AT_PREFIX, AudienceStore
+from contacts_core.store import ContactStore
 
 
 @pytest.fixture
@@ -321,7 +322,7 @@ def test_a_membership_left_without_its_contact_does_not_block_the_delete(api, or
     store.client.delete_item(TableName=store.contacts_table,
                              Key={"org_id": {"S": org_id}, "contact_id": {"S": people[0]}})
     store.client.delete_item(TableName=os.environ["IDENTITIES_TABLE"], Key={"identity": {
-        "S": f"{org_id}#email#p0@example.com"}})  # other tests check every guard
+        "S": ContactStore.guard_id(org_id, "email", "p0@example.com")}})  # others check guards
     # When the audience is deleted
     assert api.request("DELETE", f"/v1/audiences/{vip['id']}", org_id=org_id).status == 204
     # Then the orphan membership went with the others, and so did the audience
