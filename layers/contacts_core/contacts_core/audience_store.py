@@ -26,6 +26,7 @@ from .errors import AudienceNameTaken
 from .ids import is_resource_id
 from .names import fold
 from .store import (
+    Contention,
     _Expression,
     cancellation_reasons,
     deserialize,
@@ -39,6 +40,8 @@ NAME_GUARD_PREFIX = "name#"
 AUDIENCE_PREFIX = "aud_"
 ADDED_AT_PREFIX = "added_at#"  # contact attribute: when it joined that audience
 MAX_AUDIENCES_PER_CONTACT = 45  # so deleting a contact fits in one 100-action transaction
+_BUSY = {"TransactionConflictException", "TransactionInProgressException",
+         "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 
 
 def _key(org_id: str, sort_key: str) -> dict[str, Any]:
@@ -80,19 +83,30 @@ class AudienceStore:
             "ExpressionAttributeValues": {":a": {"S": item.audience_id}},
         }}
 
-    def _run_with_name_guard(self, actions: list[dict[str, Any]], guard_index: int,
+    def _run_with_name_guard(self, actions: list[dict[str, Any]], guard_index: int | None,
                              name: str) -> list[str] | None:
+        """Run the transaction; None on success, the cancellation codes when a condition
+        other than the name guard's failed.
+
+        Raises:
+            AudienceNameTaken: the name guard's condition failed (it names the holder).
+            Contention: cancelled by a concurrent transaction, or throttled.
+        """
         try:
             self.client.transact_write_items(TransactItems=actions)
         except ClientError as err:
             codes = cancellation_reasons(err)
             if codes is None:
+                if err.response["Error"]["Code"] in _BUSY:
+                    raise Contention(str(err)) from err
                 raise
-            if codes[guard_index] == "ConditionalCheckFailed":
+            if guard_index is not None and codes[guard_index] == "ConditionalCheckFailed":
                 reasons: list[dict[str, Any]] = err.response.get(  # type: ignore[assignment]
                     "CancellationReasons", [])
                 holder = reasons[guard_index].get("Item", {}).get("guard_for", {}).get("S", "")
                 raise AudienceNameTaken(name, holder) from err
+            if "ConditionalCheckFailed" not in codes:
+                raise Contention(str(err)) from err
             return codes
         return None
 
@@ -101,12 +115,14 @@ class AudienceStore:
 
         Raises:
             AudienceNameTaken: another audience of the org has the name.
+            Contention: cancelled by a concurrent transaction (or the id existed).
         """
         actions = [{"Put": {"TableName": self.audiences_table,
                             "Item": serialize(item.model_dump(exclude={"deleting"})),
                             "ConditionExpression": "attribute_not_exists(audience_id)"}},
                    self._name_guard_put(item)]
-        self._run_with_name_guard(actions, 1, item.name)
+        if self._run_with_name_guard(actions, 1, item.name) is not None:
+            raise Contention("audience id already taken")
 
     def update(self, current: AudienceItem, new: AudienceItem) -> bool:
         """Write the new name/description; moves the name guard on a rename.
@@ -114,6 +130,7 @@ class AudienceStore:
         Returns False when the audience vanished or started deleting meanwhile.
         Raises:
             AudienceNameTaken: the new name belongs to another audience.
+            Contention: cancelled by a concurrent transaction, or throttled.
         """
         expr = _Expression()
         sets = [f"{expr.name('name')} = {expr.value(new.name)}",
@@ -129,11 +146,10 @@ class AudienceStore:
             "ConditionExpression": f"attribute_exists({expr.name('audience_id')}) AND "
                                    f"attribute_not_exists({expr.name('deleting')})",
             "ExpressionAttributeNames": expr.names, "ExpressionAttributeValues": expr.values}}
-        actions = [update]
-        if fold(new.name) != fold(current.name):
-            actions += [self._name_guard_put(new), self._name_guard_delete(current)]
-            return self._run_with_name_guard(actions, 1, new.name) is None
-        return transact(self.client, actions) is None
+        if fold(new.name) == fold(current.name):
+            return self._run_with_name_guard([update], None, new.name) is None
+        actions = [update, self._name_guard_put(new), self._name_guard_delete(current)]
+        return self._run_with_name_guard(actions, 1, new.name) is None
 
     def page(self, org_id: str, limit: int, start_key: dict[str, str] | None
              ) -> tuple[list[AudienceItem], dict[str, str] | None]:

@@ -55,13 +55,22 @@ def _existing(store: AudienceStore, org_id: str, audience_id: str) -> AudienceIt
 
 def create_audience(org_id: str, body: AudienceCreate,
                     store: AudienceStore | None = None) -> Audience:
-    """Create an audience. Raises AudienceNameTaken when the org has one of that name."""
+    """Create an audience. Raises AudienceNameTaken when the org has one of that name,
+    Contention when concurrent transactions kept cancelling it (8 tries with backoff)."""
     ulid = ULID()
     created = iso_timestamp(ulid.datetime)
     item = AudienceItem(org_id=org_id, audience_id=f"{AUDIENCE_PREFIX}{ulid}", name=body.name,
                         description=body.description, created_at=created, updated_at=created)
-    (store or AudienceStore()).create(item)
-    return Audience.from_item(item)
+    db = store or AudienceStore()
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            db.create(item)
+            return Audience.from_item(item)
+        except Contention:
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+            backoff(attempt)
+    raise AssertionError("unreachable")
 
 
 def get_audience(org_id: str, audience_id: str, store: AudienceStore | None = None) -> Audience:
@@ -82,16 +91,23 @@ def list_audiences(org_id: str, query: PageQuery,
 def update_audience(org_id: str, audience_id: str, body: AudiencePatch,
                     store: AudienceStore | None = None) -> Audience:
     """Rename and/or describe. Raises ValidationFailed (empty body), AudienceNotFound,
-    AudienceNameTaken."""
+    AudienceNameTaken, Contention (concurrent transactions kept cancelling it)."""
     db = store or AudienceStore()
     if not body.model_fields_set:
         raise ValidationFailed.single("body", "No valid fields to update")
-    current = _existing(db, org_id, audience_id)
     changes = {k: getattr(body, k) for k in body.model_fields_set}
-    new = current.model_copy(update=changes | {"updated_at": now()})
-    if not db.update(current, new):
-        raise AudienceNotFound(audience_id)
-    return Audience.from_item(new)
+    for attempt in range(MAX_ATTEMPTS):
+        current = _existing(db, org_id, audience_id)
+        new = current.model_copy(update=changes | {"updated_at": now()})
+        try:
+            if not db.update(current, new):
+                raise AudienceNotFound(audience_id)
+            return Audience.from_item(new)
+        except Contention:
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+            backoff(attempt)
+    raise AssertionError("unreachable")
 
 
 def _member_ids(contact_ids: list[str]) -> list[str]:
