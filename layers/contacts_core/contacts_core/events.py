@@ -17,7 +17,9 @@
 * Audiences (``aud_…`` items; name guards are filtered out by the event source mapping):
   ``audience.created`` / ``audience.updated`` (name, description) / ``audience.deleted``;
   ``contact_count`` moves and the ``deleting`` flag are not events. The audience item is
-  deleted exactly once, so there is exactly one ``audience.deleted``.
+  deleted exactly once, so there is exactly one ``audience.deleted``. Audience events keep
+  their own order (FIFO group per audience); they are not ordered against the contacts'
+  events, so ``audience.deleted`` may arrive before the last ``contact_removed`` of it.
 
 Event ids are ``evt_`` + a ULID whose time is the record's ``ApproximateCreationDateTime``
 and whose randomness is a SHA-256 of the stream ARN, the record ``eventID`` and, for
