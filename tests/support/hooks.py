@@ -180,7 +180,7 @@ class Cancel(Rule):
             self.cancelled += 1
         from botocore.exceptions import ClientError
 
-        reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing"}
+        reasons: list[Any] = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing"}
                    for _ in call.params["TransactItems"]]
         raise ClientError({"Error": {"Code": "TransactionCanceledException",
                                      "Message": "Transaction cancelled (injected)"},
