@@ -130,6 +130,10 @@ _CONFLICT_TEXT = {
     CONCURRENT: "`concurrent_modification`: other requests kept changing the same records; "
                 "nothing was written, repeat after `Retry-After` seconds",
 }
+# The problem `code` of each status (409's come from the operation's `conflicts`).
+_CODES = {400: "validation_error", 404: "not_found", 412: "precondition_failed",
+          413: "payload_too_large", 422: "idempotency_key_reused", 429: "rate_limited",
+          500: "internal_error"}
 _ERROR_TEXT = {
     400: "Invalid request: malformed or non-UTF-8 JSON, unknown fields, wrong types or "
          "values; `errors` names each field (`validation_error`)",
@@ -284,10 +288,13 @@ def _parameters(path: str, op: Operation) -> list[dict[str, Any]]:
     return params
 
 
-def _problem(description: str, headers: dict[str, Any] | None = None,
-             gateway: bool = False) -> dict[str, Any]:
-    """A problem answer; ``gateway``: API Gateway may answer it itself, as ``{"message"}``."""
-    content: dict[str, Any] = {PROBLEM: {"schema": _ref(Problem.__name__)}}
+def _problem(status: int, codes: Iterable[str], description: str,
+             headers: dict[str, Any] | None = None, gateway: bool = False) -> dict[str, Any]:
+    """A problem answer with this ``status`` and one of these ``codes``; ``gateway``: API
+    Gateway may answer it itself, as ``{"message"}``."""
+    schema = {"allOf": [_ref(Problem.__name__), {"properties": {
+        "status": {"const": status}, "code": {"enum": list(codes)}}}]}
+    content: dict[str, Any] = {PROBLEM: {"schema": schema}}
     if gateway:
         content["application/json"] = {"schema": _ref(GATEWAY_MESSAGE)}
     answer: dict[str, Any] = {"description": description, "content": content}
@@ -304,16 +311,17 @@ def _errors(op: Operation) -> dict[str, Any]:
             retry = ({"Retry-After": {**RETRY_AFTER, "description": RETRY_AFTER_TEXT
                                       + " (with `concurrent_modification`)"}}
                      if CONCURRENT in op.conflicts else None)
-            responses["409"] = _problem(text, retry)
+            responses["409"] = _problem(409, op.conflicts, text, retry)
         else:
-            responses[str(status)] = _problem(_ERROR_TEXT[status], gateway=status == 413)
+            responses[str(status)] = _problem(status, [_CODES[status]], _ERROR_TEXT[status],
+                                              gateway=status == 413)
     gateway = {"application/json": {"schema": _ref(GATEWAY_MESSAGE)}}
     responses["401"] = {"description": "No `Authorization: Bearer` header (API Gateway)",
                         "content": gateway}
     responses["403"] = {"description": "Unknown or revoked API key (API Gateway)",
                         "content": gateway}
     responses["429"] = _problem(
-        "Too many requests from your organization (`rate_limited`)",
+        429, [_CODES[429]], "Too many requests from your organization (`rate_limited`)",
         {"Retry-After": RETRY_AFTER}, gateway=True)
     return dict(sorted(responses.items()))
 

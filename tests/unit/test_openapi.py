@@ -66,12 +66,15 @@ def test_every_operation_documents_500_and_429_problems(document):
         assert "Retry-After" in responses["429"]["headers"], (method, path)
 
 
-def test_problem_statuses_use_the_problem_media_type(document):
+def test_problem_statuses_use_the_problem_media_type_and_name_their_codes(document):
     for _, _, op in operations(document):
         for status, answer in op["responses"].items():
             if status not in ("401", "403") and int(status) >= 400:
                 schema = answer["content"]["application/problem+json"]["schema"]
-                assert schema == {"$ref": "#/components/schemas/Problem"}
+                problem, narrowed = schema["allOf"]
+                assert problem == {"$ref": "#/components/schemas/Problem"}
+                assert narrowed["properties"]["status"] == {"const": int(status)}
+                assert narrowed["properties"]["code"]["enum"]
 
 
 def test_if_match_is_documented_on_contact_patch_and_delete(document):
@@ -100,6 +103,9 @@ def test_concurrent_modification_409_carries_retry_after(document):
     op = document["paths"]["/v1/contacts/{id}"]["patch"]
     conflict = op["responses"]["409"]
     assert "concurrent_modification" in conflict["description"]
+    codes = conflict["content"]["application/problem+json"]["schema"]["allOf"][1]
+    assert set(codes["properties"]["code"]["enum"]) == {"identity_conflict",
+                                                        "concurrent_modification"}
     assert "Retry-After" in conflict["headers"]
 
 
