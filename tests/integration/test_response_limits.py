@@ -94,3 +94,42 @@ def test_stored_numbers_read_back_in_a_form_the_api_takes(api, org_id):
     assert read["attributes"] == attributes
     assert again.status == 200, again.body
     assert again.body["version"] == read["version"]
+
+
+def test_member_pages_are_cut_to_fit_and_walking_still_returns_everyone(api, org_id,
+                                                                        dynamodb):
+    # Given an audience of 60 contacts of ~200 KB each once encoded
+    ids = seed_grown(dynamodb, org_id, 60)
+    audience = api.request("POST", "/v1/audiences", org_id=org_id,
+                           json_body={"name": "Grown"}).body
+    added = api.request("POST", f"/v1/audiences/{audience['id']}/contacts", org_id=org_id,
+                        json_body={"contact_ids": ids})
+    assert added.body["added"] == 60
+    # When its members are walked 100 at a time
+    seen: list[str] = []
+    sizes: list[int] = []
+    query: dict[str, str] = {"limit": "100"}
+    while True:
+        page = api.request("GET", f"/v1/audiences/{audience['id']}/contacts", org_id=org_id,
+                           query=query)
+        assert page.status == 200, page.body
+        sizes.append(rendered_size(page))
+        seen += [c["id"] for c in page.body["data"]]
+        if page.body["next_cursor"] is None:
+            break
+        query = {"limit": "100", "cursor": page.body["next_cursor"]}
+    # Then each page fits 6 MB and every member came exactly once
+    assert all(size <= LAMBDA_RESPONSE_LIMIT for size in sizes), sizes
+    assert len(sizes) > 1
+    assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
+
+
+def test_an_audience_name_too_long_for_its_key_is_refused(api, org_id):
+    # Given a 128-character name whose folded form is 4 KB ("ﷺ" folds to 18 characters)
+    name = "ﷺ" * 128
+    # When an audience is created with it
+    response = api.request("POST", "/v1/audiences", org_id=org_id, json_body={"name": name})
+    # Then 400 naming the field, and no audience exists
+    assert response.status == 400, response.body
+    assert [e["field"] for e in response.body["errors"]] == ["name"]
+    assert api.request("GET", "/v1/audiences", org_id=org_id).body["data"] == []

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 from .models import FieldRuleError
+from .names import check_foldable
 
 MAX_MEMBERS_PER_REQUEST = 1000  # SPEC §7
-AudienceName = Annotated[StrictStr, Field(min_length=1, max_length=128)]
+# The name guard's sort key is "name#" + the folded name: at most 1,024 bytes on DynamoDB.
+MAX_FOLDED_AUDIENCE_NAME_BYTES = 1000
+AudienceName = Annotated[
+    StrictStr, Field(min_length=1, max_length=128),
+    AfterValidator(lambda v: check_foldable(v, MAX_FOLDED_AUDIENCE_NAME_BYTES))]
 Description = Annotated[StrictStr, Field(max_length=1024)]
 ContactIds = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=64)]],
                        Field(min_length=1, max_length=MAX_MEMBERS_PER_REQUEST)]

@@ -28,6 +28,7 @@ from .cursor import decode_cursor, encode_cursor
 from .errors import AudienceNotFound, ValidationFailed
 from .ids import CONTACT_PREFIX, is_resource_id, iso_timestamp, now
 from .models import Contact, ContactItem, ContactPage
+from .responses import fitting
 from .store import ContactStore, Contention, backoff
 
 MEMBERS_PER_TRANSACTION = 49  # 2 actions each + the audience's count: ≤ 100 actions
@@ -215,7 +216,12 @@ def list_members(org_id: str, audience_id: str, query: PageQuery,
     start = decode_cursor(query.cursor, org_id, signed) if query.cursor else None
     ids, last = db.member_page(audience_id, query.limit, start)
     found = (contacts or ContactStore()).get_many(org_id, ids)
-    return ContactPage(data=[Contact.from_item(found[i]) for i in ids if i in found],
+    shown = [i for i in ids if i in found]
+    data = [Contact.from_item(found[i]) for i in shown]
+    fit = fitting(data)
+    if fit < len(data):  # the page would not fit Lambda's response: cut it there
+        data, last = data[:fit], {"audience_id": audience_id, "contact_id": shown[fit - 1]}
+    return ContactPage(data=data,
                        next_cursor=encode_cursor(org_id, signed, last) if last else None)
 
 

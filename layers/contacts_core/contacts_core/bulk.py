@@ -179,6 +179,16 @@ class _Plan:
         self.owners = dict(self.owners_before)
         self.contacts = dict(self.originals)
 
+    def distrust(self, pairs: list[Pair]) -> None:
+        """Defer every identity of ``pairs`` whose guard (read first) and contacts (read
+        after) disagree — a write landed between the two reads — with the contacts
+        involved: items touching them are redone one by one with fresh reads."""
+        content = _holders(self.originals)
+        for pair in pairs:
+            guard, holder = self.owners_before.get(pair), content.get(pair)
+            if guard != holder:
+                self.deferred |= {pair} | {c for c in (guard, holder) if c is not None}
+
     def apply(self, item: _Item, stamp: str) -> None:
         """Plan one item.
 
@@ -340,6 +350,7 @@ def bulk_upsert(org_id: str, raw_items: list[dict[str, Any]],
     owners = db.guard_owners(org_id, pairs)
     originals = db.get_many(org_id, list(set(owners.values())))
     plan = _Plan(org_id, owners, originals)
+    plan.distrust(pairs)
     retry_alone: list[_Item] = []
     stamp = now()
     for item in items:

@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from .names import fold
+from .names import check_foldable
 from .phones import InvalidPhone, normalise_phone
 
 MAX_TAGS = 50
@@ -190,11 +190,7 @@ class ContactFields(BaseModel):
     @field_validator("first_name", "last_name", "name")
     @classmethod
     def _name_searchable(cls, value: str | None) -> str | None:
-        if value is not None and len(fold(value).encode(errors="surrogatepass")
-                                     ) > MAX_FOLDED_NAME_BYTES:
-            raise ValueError(f"too long to search by: over {MAX_FOLDED_NAME_BYTES} bytes of "
-                             "UTF-8 once case and accents are folded")
-        return value
+        return None if value is None else check_foldable(value, MAX_FOLDED_NAME_BYTES)
 
     @field_validator("tags")
     @classmethod

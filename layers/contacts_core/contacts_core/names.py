@@ -16,6 +16,20 @@ def fold(text: str) -> str:
     return " ".join(stripped.casefold().split())
 
 
+def check_foldable(value: str, limit: int) -> str:
+    """``value`` unchanged, when its folded form (the part of an index key it becomes) is
+    at most ``limit`` bytes of UTF-8 — DynamoDB index keys hold at most 1,024 bytes, and
+    NFKD can grow one character into many (``"ﷺ"`` folds to 18).
+
+    Raises:
+        ValueError: over the limit (pydantic reports it on the field).
+    """
+    if len(fold(value).encode(errors="surrogatepass")) > limit:
+        raise ValueError(f"too long to search by: over {limit} bytes of UTF-8 once case and "
+                         "accents are folded")
+    return value
+
+
 def name_key(name: str | None, contact_id: str) -> str:
     """Sort key of the ``name-index``: folded name, ``#``, contact id (unique, never empty)."""
     return f"{fold(name or '')}#{contact_id}"
