@@ -198,7 +198,7 @@ OPERATIONS: dict[str, Operation] = {
         query=ExportQuery, errors=(400,), media_type="text/csv"),
     "CreateAudienceFunction": Operation(
         "Create an audience", 201, Audience, AudienceCreate, errors=(400, 409, 413),
-        conflicts=(NAME_TAKEN,)),
+        conflicts=(NAME_TAKEN, CONCURRENT)),
     "ListAudiencesFunction": Operation("List audiences", 200, AudiencePage, query=PageQuery,
                                        errors=(400,)),
     "GetAudienceFunction": Operation("Get an audience", 200, Audience, errors=(404,)),
