@@ -299,6 +299,27 @@ def _pack(groups: list[_Group]) -> list[list[_Group]]:
     return batches
 
 
+class _GaveUp(Exception):
+    """A bulk transaction failed in a way retrying it whole will not mend."""
+
+
+def _transact_once(store: ContactStore, actions: list[dict[str, Any]]) -> list[str] | None:
+    """One bulk ``TransactWriteItems``: None on success, else one cancellation code per
+    action; throttling or a transaction in progress reads as ``TransactionConflict`` on
+    every action (retried like any conflict).
+
+    Raises:
+        _GaveUp: any other failure (logged); the caller redoes its items one by one.
+    """
+    try:
+        return transact(store.client, actions)
+    except Contention:
+        return ["TransactionConflict"] * len(actions)
+    except Exception as err:
+        logger.exception("bulk transaction failed; its items are redone one by one")
+        raise _GaveUp() from err
+
+
 def _write(store: ContactStore, batch: list[_Group]) -> list[_Group]:
     """Write one transaction; returns the groups that failed (the rest are written).
 
@@ -314,12 +335,8 @@ def _write(store: ContactStore, batch: list[_Group]) -> list[_Group]:
         if len(actions) > MAX_ACTIONS:
             return failed + pending  # one group too big for a transaction
         try:
-            codes = transact(store.client, actions)
-        except Contention:
-            backoff(attempt)
-            continue
-        except Exception:
-            logger.exception("bulk transaction failed; its items are redone one by one")
+            codes = _transact_once(store, actions)
+        except _GaveUp:
             return failed + pending
         if codes is None:
             return failed
@@ -440,12 +457,8 @@ def _delete_batch(store: ContactStore, org_id: str, batch: list[ContactItem]
                 deltas[audience_id] = deltas.get(audience_id, 0) - 1
         actions += store.audience_count_updates(org_id, deltas)
         try:
-            codes = transact(store.client, actions)
-        except Contention:
-            backoff(attempt)
-            continue
-        except Exception:
-            logger.exception("bulk delete transaction failed; its contacts are redone alone")
+            codes = _transact_once(store, actions)
+        except _GaveUp:
             return pending
         if codes is None:
             return []
