@@ -50,18 +50,21 @@ def seed(api, org_id):
         assert api.request("POST", "/v1/contacts", org_id=org_id, json_body=body).status == 201
 
 
-def test_bulk_equals_one_by_one_upserts_in_input_order(api, org_id):
+@pytest.mark.parametrize("mode", ["upsert", "create_only", "update_only"])
+def test_bulk_equals_one_by_one_upserts_in_input_order(api, org_id, mode):
     bulk_org, single_org = org_id, org_id + "_single"
     seed(api, bulk_org)
     seed(api, single_org)
-    # When the same mixed input goes through bulk on one org and single upserts on another
+    # When the same mixed input goes through bulk on one org and single upserts (in the
+    # same mode) on another
     response = api.request("POST", "/v1/contacts/bulk", org_id=bulk_org,
-                           json_body={"contacts": MIXED})
+                           json_body={"contacts": MIXED, "mode": mode})
     assert response.status == 200, response.body
     singles = []
     for raw in MIXED:
         try:
-            outcome, _ = upsert_contact(single_org, ContactUpsert.model_validate(raw))
+            outcome, _ = upsert_contact(single_org, ContactUpsert.model_validate(raw),
+                                        mode=mode)
             singles.append(outcome.result)
         except (DomainError, ValueError):
             singles.append("failed")
@@ -142,3 +145,40 @@ def test_bulk_delete_releases_guards_and_memberships(api, org_id):
     assert_identity_invariants(org_id)
     assert api.request("POST", "/v1/contacts", org_id=org_id,
                        json_body={"phone": "+27821230000"}).status == 201
+
+
+def test_modes_fail_items_with_the_reason_spec_gives(api, org_id):
+    # Given one existing contact
+    existing = api.request("POST", "/v1/contacts", org_id=org_id,
+                           json_body={"phone": "+27821234567"}).body
+    items = [{"phone": "+27821234567", "first_name": "Sam"},
+             {"email": "new@example.com"}, {"email": "new@example.com", "first_name": "N"}]
+    # When the same items go in create_only and in update_only
+    create_only = api.request("POST", "/v1/contacts/bulk", org_id=org_id,
+                              json_body={"contacts": items, "mode": "create_only"}).body
+    update_only = api.request("POST", "/v1/contacts/bulk", org_id=org_id,
+                              json_body={"contacts": items, "mode": "update_only"}).body
+    # Then create_only refuses the existing person (naming it) and the repeat of the new one
+    assert [r["status"] for r in create_only["results"]] == ["failed", "created", "failed"]
+    refused = create_only["results"][0]["error"]
+    assert (refused["code"], refused["conflicting_contact_id"]) == (
+        "identity_conflict", existing["id"])
+    assert create_only["results"][2]["error"]["conflicting_contact_id"] == \
+        create_only["results"][1]["id"]
+    # ... and update_only updates both, now that the email exists
+    assert [r["status"] for r in update_only["results"]] == ["updated", "unchanged", "updated"]
+    # ... and an unknown person is not_found in update_only
+    unknown = api.request("POST", "/v1/contacts/bulk", org_id=org_id, json_body={
+        "contacts": [{"email": "nobody@example.com"}], "mode": "update_only"}).body
+    assert unknown["results"][0]["status"] == "failed"
+    assert unknown["results"][0]["error"]["code"] == "not_found"
+    assert_identity_invariants(org_id)
+
+
+def test_an_unknown_mode_is_a_400_naming_it(api, org_id):
+    response = api.request("POST", "/v1/contacts/bulk", org_id=org_id,
+                           json_body={"contacts": [{"email": "a@example.com"}],
+                                      "mode": "merge"})
+    assert response.status == 400
+    assert [e["field"] for e in response.body["errors"]] == ["mode"]
+    assert api.request("GET", "/v1/contacts", org_id=org_id).body["data"] == []

@@ -37,6 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .changes import IDENTITY_FIELDS, ContactChanges
 from .contacts import (
     MatchedOn,
+    UpsertMode,
+    check_mode,
     delete_contact,
     match_identities,
     upsert_contact,
@@ -63,11 +65,15 @@ Status = Literal["created", "updated", "unchanged", "failed"]
 
 
 class BulkUpsertRequest(BaseModel):
-    """Body of ``POST /v1/contacts/bulk``: ``contacts``, 1–1000 upsert bodies."""
+    """Body of ``POST /v1/contacts/bulk``: ``contacts``, 1–1000 upsert bodies, and ``mode``
+    (SPEC §9.2): ``upsert`` (default) creates or updates; ``create_only`` fails an item
+    that matches an existing contact (``identity_conflict`` naming it); ``update_only``
+    fails an item that matches none (``not_found``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     contacts: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BULK_ITEMS)
+    mode: UpsertMode = "upsert"
 
 
 class BulkDeleteRequest(BaseModel):
@@ -169,6 +175,7 @@ class _Plan:
     org_id: str
     owners_before: dict[Pair, str]
     originals: dict[str, ContactItem]
+    mode: UpsertMode = "upsert"
     owners: dict[Pair, str] = field(default_factory=dict)
     contacts: dict[str, ContactItem] = field(default_factory=dict)
     results: dict[int, BulkItemResult] = field(default_factory=dict)
@@ -203,14 +210,16 @@ class _Plan:
         held = {field: self.owners[(field, value)] for field, value in pairs
                 if (field, value) in self.owners}
         match = match_identities(dict(pairs), held)
+        current = self.contacts.get(match.contact_id) if match else None
+        if match is not None and (current is None or match.stale(current)
+                                  or match.contact_id in self.deferred):
+            self._defer(item, pairs, match.contact_id)  # decided on fresh reads instead
+        check_mode(self.mode, dict(pairs), match)
         if match is None:
             new = item.changes.new_item(self.org_id)
             self._claim(None, new)
             self._record(item, "created", new, None)
             return
-        current = self.contacts.get(match.contact_id)
-        if current is None or match.stale(current) or match.contact_id in self.deferred:
-            self._defer(item, pairs, match.contact_id)
         assert current is not None
         on = match.matched_on
         if item.changes.changes_nothing(current):
@@ -354,8 +363,10 @@ def _write(store: ContactStore, batch: list[_Group]) -> list[_Group]:
 
 
 def bulk_upsert(org_id: str, raw_items: list[dict[str, Any]],
-                store: ContactStore | None = None) -> BulkUpsertResult:
-    """Upsert up to 1000 contacts; the outcome equals upserting them one by one in order.
+                store: ContactStore | None = None, mode: UpsertMode = "upsert"
+                ) -> BulkUpsertResult:
+    """Upsert up to 1000 contacts; the outcome equals upserting them one by one in order
+    (with the same ``mode``, see :class:`BulkUpsertRequest`).
 
     Raises:
         ValidationFailed: more than 1000 items (checked by :class:`BulkUpsertRequest`).
@@ -366,7 +377,7 @@ def bulk_upsert(org_id: str, raw_items: list[dict[str, Any]],
     pairs = list(dict.fromkeys(pair for item in items for pair in item.identities()))
     owners = db.guard_owners(org_id, pairs)
     originals = db.get_many(org_id, list(set(owners.values())))
-    plan = _Plan(org_id, owners, originals)
+    plan = _Plan(org_id, owners, originals, mode)
     plan.distrust(pairs)
     retry_alone: list[_Item] = []
     stamp = now()
@@ -386,7 +397,7 @@ def bulk_upsert(org_id: str, raw_items: list[dict[str, Any]],
     retry_alone += [i for i in items if i.index in
                     {ix for cid in failed_ids for ix in plan.items_of.get(cid, [])}]
     for item in sorted(retry_alone, key=lambda i: i.index):
-        plan.results[item.index] = _upsert_alone(org_id, item, db)
+        plan.results[item.index] = _upsert_alone(org_id, item, db, mode)
     results = [r if isinstance(r, BulkItemResult) else plan.results[r.index] for r in parsed]
     _fit_contacts(results)
     counts = {s: sum(r.status == s for r in results)
@@ -404,10 +415,11 @@ def _fit_contacts(results: list[BulkItemResult]) -> None:
         result.contact = None
 
 
-def _upsert_alone(org_id: str, item: _Item, store: ContactStore) -> BulkItemResult:
+def _upsert_alone(org_id: str, item: _Item, store: ContactStore,
+                  mode: UpsertMode) -> BulkItemResult:
     """The single upsert of one item; any failure becomes the item's outcome."""
     try:
-        outcome, _ = upsert_contact(org_id, item.body, store)
+        outcome, _ = upsert_contact(org_id, item.body, store, mode)
     except DomainError as err:
         return BulkItemResult(index=item.index, status="failed", error=_error(err))
     except Exception:

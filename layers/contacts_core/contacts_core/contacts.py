@@ -26,6 +26,7 @@ from .errors import (
     Conflict,
     ContactNotFound,
     IdentityConflict,
+    NoMatchingContact,
     PreconditionFailed,
     ValidationFailed,
 )
@@ -179,6 +180,7 @@ def delete_contact(org_id: str, contact_id: str, if_match: int | None = None,
 
 
 MatchedOn = Literal["phone", "email", "phone_and_email"]
+UpsertMode = Literal["upsert", "create_only", "update_only"]
 
 
 @dataclass
@@ -215,8 +217,21 @@ def match_identities(identities: dict[str, str], held: dict[str, str]) -> _Match
                   holding={f: identities[f] for f in matched})
 
 
-def upsert_contact(org_id: str, body: ContactUpsert,
-                   store: ContactStore | None = None) -> tuple[UpsertResult, bool]:
+def check_mode(mode: UpsertMode, identities: dict[str, str], match: _Match | None) -> None:
+    """The rule of a bulk ``mode`` (SPEC §9.2) for one item, given what it matched.
+
+    Raises:
+        IdentityConflict: ``create_only`` and the item matches an existing contact (named).
+        NoMatchingContact: ``update_only`` and the item matches no contact (``not_found``).
+    """
+    if mode == "create_only" and match is not None:
+        raise IdentityConflict([Conflict(f, match.contact_id) for f in match.holding])
+    if mode == "update_only" and match is None:
+        raise NoMatchingContact(identities)
+
+
+def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None = None,
+                   mode: UpsertMode = "upsert") -> tuple[UpsertResult, bool]:
     """Create, or update the contact matched by phone and/or email (guards, consistent read).
 
     Returns ``(result, created)``. On a match the body's fields change exactly as in PATCH
@@ -227,8 +242,12 @@ def upsert_contact(org_id: str, body: ContactUpsert,
     loser re-reads the guards and updates the winner's contact, so no duplicate is ever
     created (I1, I3).
 
+    ``mode`` (bulk's, :func:`check_mode`) can refuse to update or to create.
+
     Raises:
-        IdentityConflict: the phone matches one contact and the email another.
+        IdentityConflict: the phone matches one contact and the email another, or
+            ``create_only`` matched a contact.
+        NoMatchingContact: ``update_only`` matched none.
         ValidationFailed: the result breaks a contact rule (see ContactChanges.apply).
         ConcurrentModification: the retry budget ran out.
     """
@@ -240,6 +259,7 @@ def upsert_contact(org_id: str, body: ContactUpsert,
 
     def attempt() -> tuple[UpsertResult, bool]:
         match = match_identities(identities, db.read_guards(org_id, identities))
+        check_mode(mode, identities, match)
         if match is None:
             item = changes.new_item(org_id)
             try:
@@ -336,3 +356,61 @@ def list_contacts(org_id: str, query: ListQuery, store: ContactStore | None = No
         data=contacts,
         next_cursor=encode_cursor(org_id, signed_query, last_key) if last_key else None,
     )
+
+
+# ---------------------------------------------------------------------- batch get
+MAX_BATCH_GET_IDS = 100  # one BatchGetItem call (its limit is 100 keys)
+
+
+class BatchGetRequest(BaseModel):
+    """Body of ``POST /v1/contacts/batch-get``: ``ids``, 1–100 strings.
+
+    Any string is taken as an id: one that is not an id this API issues (``con_`` + ULID)
+    is answered in ``not_found``, like an unknown id, and never reaches DynamoDB. No
+    ``ids``, an empty list, more than 100 or a non-string → 400 naming ``ids``.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    ids: list[str] = Field(min_length=1, max_length=MAX_BATCH_GET_IDS)
+
+
+class BatchGetResult(BaseModel):
+    """Answer of ``POST /v1/contacts/batch-get``. Each requested id, repeated ones once,
+    is in exactly one of the three lists, each in request order:
+
+    * ``data``: the contacts found (contact objects);
+    * ``not_found``: ids that are not contacts of the caller's org — unknown, deleted,
+      another org's (I4) or not an id of this API at all;
+    * ``not_returned``: ids of contacts that exist but did not fit in Lambda's 6 MB
+      response after those in ``data``. Usually empty: 100 contacts of the 16 KB a
+      request can write always fit; only contacts grown much larger by merges can get
+      here. Ask for these ids again (in a smaller batch).
+    """
+
+    data: list[Contact]
+    not_found: list[str]
+    not_returned: list[str]
+
+
+def batch_get_contacts(org_id: str, ids: list[str],
+                       store: ContactStore | None = None) -> BatchGetResult:
+    """The contacts ``ids`` of ``org_id`` with one strongly consistent ``BatchGetItem``
+    (none when no id has our shape); see :class:`BatchGetResult` for the three lists.
+
+    Raises:
+        ConcurrentModification: keys stayed unprocessed (DynamoDB throttling; 409,
+            retryable).
+    """
+    from .responses import RESPONSE_BUDGET, encoded_size  # sizes the ids left out below
+
+    wanted = list(dict.fromkeys(ids))
+    found = _store(store).get_many(
+        org_id, [i for i in wanted if is_resource_id(i, CONTACT_PREFIX)])
+    contacts = [Contact.from_item(found[i]) for i in wanted if i in found]
+    not_found = [i for i in wanted if i not in found]
+    # The id lists are answered whole: the contacts get the budget they leave.
+    id_bytes = sum(encoded_size(i) + 1 for i in [*not_found, *found])
+    fit = fitting(contacts, RESPONSE_BUDGET - id_bytes)
+    return BatchGetResult(data=contacts[:fit], not_found=not_found,
+                          not_returned=[c.id for c in contacts[fit:]])

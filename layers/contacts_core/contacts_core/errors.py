@@ -71,6 +71,14 @@ class ContactNotFound(NotFound):
     resource = "Contact"
 
 
+class NoMatchingContact(NotFound):
+    """An ``update_only`` upsert matched no contact by its identifiers."""
+
+    def __init__(self, identities: dict[str, str]) -> None:
+        DomainError.__init__(self, "No contact matches " + " or ".join(
+            f"{f} {v}" for f, v in identities.items()))
+
+
 class AudienceNotFound(NotFound):
     """No audience with that id in the caller's org (or it is being deleted)."""
 
