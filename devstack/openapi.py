@@ -43,7 +43,7 @@ from contacts_core.bulk import (
     BulkUpsertRequest,
     BulkUpsertResult,
 )
-from contacts_core.contacts import ListQuery
+from contacts_core.contacts import BatchGetRequest, BatchGetResult, ListQuery
 from contacts_core.exports import ExportQuery
 from contacts_core.models import (
     Contact,
@@ -108,6 +108,7 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "BulkUpsertRequest": {"contacts": [{"phone": "+27821234568", "first_name": "Lee"},
                                        {"email": "kim@example.com", "tags": ["trial"]}]},
     "BulkDeleteRequest": {"contact_ids": [SAMPLE_CONTACT_ID]},
+    "BatchGetRequest": {"ids": [SAMPLE_CONTACT_ID]},
     "AudienceCreate": {"name": "VIP customers", "description": "Gold tier and above"},
     "AudiencePatch": {"description": "Gold and platinum tiers"},
     "MembersRequest": {"contact_ids": [SAMPLE_CONTACT_ID]},
@@ -173,6 +174,12 @@ OPERATIONS: dict[str, Operation] = {
         "List contacts (cursor-paged; search by phone, email or name prefix)", 200,
         ContactPage, query=ListQuery, errors=(400,)),
     "GetContactFunction": Operation("Get a contact", 200, Contact, errors=(404,), etag=True),
+    "BatchGetContactsFunction": Operation(
+        "Get up to 100 contacts by id (found, not_found, and any that did not fit the "
+        "response in not_returned)", 200, BatchGetResult, BatchGetRequest, errors=(400, 413)),
+    "ListContactAudiencesFunction": Operation(
+        "List the audiences a contact belongs to", 200, AudiencePage, query=PageQuery,
+        errors=(400, 404)),
     "CreateContactFunction": Operation(
         "Create a contact", 201, Contact, ContactCreate, errors=(400, 409, 413),
         conflicts=(IDENTITY, CONCURRENT), etag=True),

@@ -100,6 +100,9 @@ def exercise(api, org_id: str) -> None:
     api.request("POST", "/v1/contacts/add-to-audience", org_id=org_id,
                 json_body=members | {"audience_id": aud})
     api.request("GET", f"/v1/audiences/{aud}/contacts", org_id=org_id)
+    api.request("GET", f"/v1/contacts/{cid}/audiences", org_id=org_id)
+    api.request("POST", "/v1/contacts/batch-get", org_id=org_id,
+                json_body={"ids": [cid, *others, "con_nope"]})
     api.request("POST", f"/v1/audiences/{aud}/contacts/remove", org_id=org_id,
                 json_body={"contact_ids": others[:1]})
     api.request("GET", "/v1/audiences", org_id=org_id)

@@ -6,7 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from contacts_core.audience_models import AudienceCreate
+from contacts_core.audiences import PageQuery, add_members, create_audience, list_contact_audiences
 from contacts_core.contacts import (
+    batch_get_contacts,
     create_contact,
     delete_contact,
     get_contact,
@@ -89,3 +92,33 @@ def test_delete_is_a_read_and_a_transaction(log, org_id):
     contact = create_contact(org_id, SAM)
     _, calls = log.during(lambda: delete_contact(org_id, contact.id))
     assert calls == ["GetItem", "TransactWriteItems"]
+
+
+def test_batch_get_of_100_ids_is_one_batch_get_item(log, org_id):
+    # Given 99 contacts, asked for with an id we never issued
+    ids = [create_contact(org_id, ContactCreate(email=f"b{i}@example.com")).id
+           for i in range(99)]
+    # When they are read in one batch
+    result, calls = log.during(lambda: batch_get_contacts(org_id, [*ids, "con_nope"]))
+    # Then that is one BatchGetItem, and the odd id never reached it
+    assert len(result.data) == 99 and result.not_found == ["con_nope"]
+    assert calls == ["BatchGetItem"]
+
+
+def test_batch_get_of_only_malformed_ids_reads_nothing(log, org_id):
+    result, calls = log.during(lambda: batch_get_contacts(org_id, ["x", "con_1"]))
+    assert result.not_found == ["x", "con_1"] and calls == []
+
+
+def test_a_contacts_audiences_are_a_get_item_and_one_batch_get_item(log, org_id):
+    # Given a contact in three audiences
+    contact = create_contact(org_id, SAM)
+    for name in ("A", "B", "C"):
+        audience = create_audience(org_id, AudienceCreate(name=name))
+        add_members(org_id, audience.id, [contact.id])
+    # When a page of its audiences is read
+    page, calls = log.during(
+        lambda: list_contact_audiences(org_id, contact.id, PageQuery(limit=2)))
+    # Then that is the contact and one batch of audiences
+    assert len(page.data) == 2 and page.next_cursor
+    assert calls == ["GetItem", "BatchGetItem"]

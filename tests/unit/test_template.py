@@ -68,3 +68,22 @@ def test_every_function_has_its_own_policy_and_no_wildcards():
         assert statements, name
         for statement in statements:
             assert all("*" not in action for action in statement["Action"]), name
+
+
+@pytest.mark.parametrize("function", ["BatchGetContactsFunction", "ListContactAudiencesFunction",
+                                      "GetContactFunction", "ListAudienceMembersFunction"])
+def test_read_operations_are_granted_reads_only(function):
+    statements = [s for p in RESOURCES[function]["Properties"]["Policies"]
+                  for s in p["Statement"]]
+    actions = {a for s in statements for a in s["Action"]}
+    assert actions <= {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}, function
+
+
+def test_batch_get_is_a_literal_route_not_taken_for_a_contact_id():
+    # API Gateway prefers the literal /v1/contacts/batch-get; the local routing must agree
+    from devstack.routes import template_routes
+
+    post = [r for r in template_routes() if r.method == "POST"
+            and r.pattern.match("/v1/contacts/batch-get")]
+    assert post[0].function_id == "BatchGetContactsFunction"
+    assert post[0].path == "/v1/contacts/batch-get"

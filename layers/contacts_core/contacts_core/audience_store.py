@@ -28,6 +28,7 @@ from .names import fold
 from .store import (
     Contention,
     _Expression,
+    batch_get,
     cancellation_reasons,
     deserialize,
     dynamodb_client,
@@ -64,6 +65,15 @@ class AudienceStore:
         raw = self.client.get_item(TableName=self.audiences_table,
                                    Key=_key(org_id, audience_id), ConsistentRead=True).get("Item")
         return AudienceItem(**deserialize(raw)) if raw else None
+
+    def get_many(self, org_id: str, audience_ids: list[str]) -> dict[str, AudienceItem]:
+        """Audiences of ``org_id`` by id (strongly consistent ``BatchGetItem``, 100 keys per
+        call); absent ones, and ids that are not ``aud_`` ids, are left out."""
+        keys = [_key(org_id, a) for a in dict.fromkeys(audience_ids)
+                if is_resource_id(a, AUDIENCE_PREFIX)]
+        items = [AudienceItem(**deserialize(r))
+                 for r in batch_get(self.client, self.audiences_table, keys)]
+        return {i.audience_id: i for i in items}
 
     def _name_guard_put(self, item: AudienceItem) -> dict[str, Any]:
         return {"Put": {

@@ -25,7 +25,7 @@ from .audience_models import (
 )
 from .audience_store import AUDIENCE_PREFIX, MAX_AUDIENCES_PER_CONTACT, AudienceStore
 from .cursor import decode_cursor, encode_cursor
-from .errors import AudienceNotFound, ValidationFailed
+from .errors import AudienceNotFound, ContactNotFound, ValidationFailed
 from .ids import CONTACT_PREFIX, is_resource_id, iso_timestamp, now
 from .models import Contact, ContactItem, ContactPage
 from .responses import fitting
@@ -306,3 +306,37 @@ def _drop_empty(db: AudienceStore, org_id: str, audience_id: str) -> bool:
             return True
         backoff(attempt)
     raise Contention("the emptied audience could not be deleted")
+
+
+def list_contact_audiences(org_id: str, contact_id: str, query: PageQuery,
+                           store: AudienceStore | None = None,
+                           contacts: ContactStore | None = None) -> AudiencePage:
+    """A page of the audiences the contact belongs to, in audience id order (oldest first).
+
+    Two strongly consistent reads: the contact (``GetItem``; its ``audience_ids`` change in
+    the same transactions as the memberships, so they are exact) and, in one
+    ``BatchGetItem``, every audience after the cursor (at most 45, the most a contact can
+    be in). Audiences being deleted are left out, so pages are full and ``next_cursor`` is
+    ``null`` exactly when nothing visible follows. The cursor is signed for the org and
+    the contact; at most 45 small audiences always fit Lambda's response.
+
+    Raises:
+        ContactNotFound: not a contact of the org (unknown, another org's, malformed id).
+        ValidationFailed: on ``cursor`` (tampered, or issued for another contact or org).
+    """
+    known = is_resource_id(contact_id, CONTACT_PREFIX)
+    contact = (contacts or ContactStore()).get(org_id, contact_id) if known else None
+    if contact is None:
+        raise ContactNotFound(contact_id)
+    signed = {"list": "contact_audiences", "contact": contact_id}
+    start = decode_cursor(query.cursor, org_id, signed) if query.cursor else {}
+    after = start.get("audience_id", "")
+    remaining = sorted(a for a in contact.audience_ids if a > after)
+    found = (store or AudienceStore()).get_many(org_id, remaining) if remaining else {}
+    visible = [found[a] for a in remaining if a in found and not found[a].deleting]
+    page = visible[:query.limit]
+    more = len(visible) > query.limit
+    return AudiencePage(
+        data=[Audience.from_item(a) for a in page],
+        next_cursor=encode_cursor(org_id, signed, {"audience_id": page[-1].audience_id})
+        if more else None)
