@@ -14,7 +14,7 @@ import pytest
 from samcli.yamlhelper import parse_yaml_file
 
 from contacts_core.audience_store import AudienceStore
-from contacts_core.store import dynamodb_client
+from contacts_core.store import ContactStore, dynamodb_client
 from devstack.routes import TEMPLATE
 
 TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
@@ -79,6 +79,18 @@ def allowed(function_id: str) -> set[tuple[str, str]]:
     return grants
 
 
+def plant_guards_of_a_deleted_contact(org_id: str, identities: list[tuple[str, str]]) -> None:
+    """Guards pointing at a contact that does not exist, written with a client of its own
+    (not recorded: no function wrote them)."""
+    import boto3
+
+    store = ContactStore(boto3.client("dynamodb"))
+    for field, value in identities:
+        store.client.put_item(TableName=store.identities_table, Item={
+            "identity": {"S": store.guard_id(org_id, field, value)},
+            "contact_id": {"S": "con_01JD8Q2M6W3YQ0V4C7N5T9KX2B"}, "org_id": {"S": org_id}})
+
+
 def exercise(api, org_id: str) -> None:
     """Drive every route through create, conflict, upsert variants, patches, list, delete."""
     sam = {"phone": "+27821234567", "email": "sam@example.com", "first_name": "Sam"}
@@ -87,6 +99,12 @@ def exercise(api, org_id: str) -> None:
     for body in (sam, sam | {"first_name": "S"}, sam | {"email": "s2@example.com"},
                  {"phone": "+27821234568"}):
         api.request("POST", "/v1/contacts/upsert", org_id=org_id, json_body=body)
+    # guards left pointing at a contact that is gone: single and bulk upsert heal them
+    plant_guards_of_a_deleted_contact(org_id, [("phone", "+27821230077"),
+                                               ("email", "stale@example.com")])
+    api.request("POST", "/v1/contacts/upsert", org_id=org_id, json_body={"phone": "+27821230077"})
+    api.request("POST", "/v1/contacts/bulk", org_id=org_id,
+                json_body={"contacts": [{"email": "stale@example.com"}]})
     for patch in ({"tags": ["a"]}, {"email": "s3@example.com"}, {"attributes": {"x": 1}}):
         api.request("PATCH", f"/v1/contacts/{cid}", org_id=org_id, json_body=patch)
     for query in ({}, {"search": "sam"}, {"search": "+27821234567"}, {"search": "a@b.co"}):
