@@ -13,9 +13,12 @@ Bulk upsert gives the same outcome as upserting the items one by one in input or
    touches one of its identifiers or its contact, so input order is kept;
 4. the net change is written in ``TransactWriteItems`` of ≤ 100 actions: every changed
    contact under a version condition (new ones: must not exist), and every guard whose
-   holder differs between the contacts as read and as planned — put if free or still the
-   old holder's, released if still the old holder's. Contacts that pass a guard between
-   them share a transaction; independent transactions run concurrently;
+   holder differs between the contacts as read and as planned — put if it is still the old
+   holder's (or, for a value nobody held, if it is free or already the new holder's),
+   released if still the old holder's. Identities on which the guards (read first) and the
+   contacts (read after) disagree are left to step 5 with every item touching them.
+   Contacts that pass a guard between them share a transaction; independent transactions
+   run concurrently;
 5. a cancelled transaction's reasons are mapped back to the contacts that caused them:
    only those are redone, one by one, through the single-item upsert (which re-reads),
    and the rest of the transaction is written again without them.
@@ -44,7 +47,6 @@ from .contacts import (
     upsert_contact,
 )
 from .errors import (
-    ConcurrentModification,
     ContactNotFound,
     DomainError,
 )
@@ -133,6 +135,12 @@ class BulkDeleteResult(BaseModel):
     failed: list[BulkDeleteFailure] = Field(default_factory=list)
 
 
+# An item whose outcome an unexpected error hid (logged with the request id): it may or may
+# not have been written; upserting or deleting it again is safe either way.
+_UNCONFIRMED = BulkItemError(code="unconfirmed", message="the outcome could not be confirmed; "
+                             "sending this item again is safe")
+
+
 def _error(err: DomainError) -> BulkItemError:
     return BulkItemError(code=err.code, message=err.detail, **err.extensions())  # type: ignore[arg-type]
 
@@ -148,7 +156,8 @@ class _Item:
 
 
 def _parse(raw: dict[str, Any], index: int) -> _Item | BulkItemResult:
-    if len(json.dumps(raw, separators=(",", ":"))) > MAX_CONTACT_BYTES:
+    if len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode()
+           ) > MAX_CONTACT_BYTES:  # UTF-8 bytes, as a single request body is measured
         return BulkItemResult(index=index, status="failed", error=BulkItemError(
             code="payload_too_large", message=f"contact is over {MAX_CONTACT_BYTES} bytes"))
     try:
@@ -205,10 +214,10 @@ class _Plan:
             DomainError: the item fails (identity conflict, rule broken).
         """
         pairs = item.identities()
-        if self.deferred & set(pairs):
-            self._defer(item, pairs)
         held = {field: self.owners[(field, value)] for field, value in pairs
                 if (field, value) in self.owners}
+        if self.deferred & (set(pairs) | set(held.values())):
+            self._defer(item, pairs, *held.values())
         match = match_identities(dict(pairs), held)
         current = self.contacts.get(match.contact_id) if match else None
         if match is not None and (current is None or match.stale(current)
@@ -229,8 +238,10 @@ class _Plan:
         self._claim(current, new)
         self._record(item, "updated", new, on)
 
-    def _defer(self, item: _Item, pairs: list[Pair], contact_id: str | None = None) -> None:
-        self.deferred |= set(pairs) | ({contact_id} if contact_id else set())
+    def _defer(self, item: _Item, pairs: list[Pair], *contact_ids: str) -> None:
+        """Leave ``item`` to the one-by-one pass, and with it every later item touching its
+        identities or the contacts holding them (so their input order is kept)."""
+        self.deferred |= set(pairs) | set(contact_ids)
         raise Contention(f"item {item.index} is redone alone")
 
     def _claim(self, current: ContactItem | None, new: ContactItem) -> None:
@@ -369,7 +380,8 @@ def bulk_upsert(org_id: str, raw_items: list[dict[str, Any]],
     (with the same ``mode``, see :class:`BulkUpsertRequest`).
 
     Raises:
-        ValidationFailed: more than 1000 items (checked by :class:`BulkUpsertRequest`).
+        ConcurrentModification: the guards or contacts could not be read (throttled);
+            nothing was written.
     """
     db = store or ContactStore()
     parsed = [_parse(raw, i) for i, raw in enumerate(raw_items)]
@@ -393,9 +405,9 @@ def bulk_upsert(org_id: str, raw_items: list[dict[str, Any]],
     with ThreadPoolExecutor(WRITERS) as pool:
         failed_groups = [g for failed in pool.map(lambda b: _write(db, b), _pack(groups))
                          for g in failed]
-    failed_ids = {cid for g in failed_groups for cid in g.contact_ids}
-    retry_alone += [i for i in items if i.index in
-                    {ix for cid in failed_ids for ix in plan.items_of.get(cid, [])}]
+    failed_items = {ix for g in failed_groups for cid in g.contact_ids
+                    for ix in plan.items_of.get(cid, [])}
+    retry_alone += [i for i in items if i.index in failed_items]
     for item in sorted(retry_alone, key=lambda i: i.index):
         plan.results[item.index] = _upsert_alone(org_id, item, db, mode)
     results = [r if isinstance(r, BulkItemResult) else plan.results[r.index] for r in parsed]
@@ -424,10 +436,7 @@ def _upsert_alone(org_id: str, item: _Item, store: ContactStore,
         return BulkItemResult(index=item.index, status="failed", error=_error(err))
     except Exception:
         logger.exception("bulk item %s failed", item.index)
-        return BulkItemResult(index=item.index, status="failed",
-                              error=_error(ConcurrentModification(
-                                  "the item could not be confirmed; upserting it again is "
-                                  "safe")))
+        return BulkItemResult(index=item.index, status="failed", error=_UNCONFIRMED)
     return BulkItemResult(index=item.index, status=outcome.result, id=outcome.contact.id,
                           matched_on=outcome.matched_on, contact=outcome.contact)
 
@@ -518,7 +527,5 @@ def bulk_delete(org_id: str, contact_ids: list[str],
             failed.append(BulkDeleteFailure(id=contact.contact_id, error=_error(err)))
         except Exception:
             logger.exception("bulk delete of %s failed", contact.contact_id)
-            failed.append(BulkDeleteFailure(id=contact.contact_id, error=_error(
-                ConcurrentModification("the delete could not be confirmed; deleting it again "
-                                       "is safe"))))
+            failed.append(BulkDeleteFailure(id=contact.contact_id, error=_UNCONFIRMED))
     return BulkDeleteResult(deleted=deleted, not_found=not_found, failed=failed)
