@@ -330,3 +330,26 @@ def test_a_membership_left_without_its_contact_does_not_block_the_delete(api, or
     assert store.member_page(vip["id"], 10, None) == ([], None)
     (other,) = contact_items(store, org_id, [people[1]])
     assert "audience_ids" not in other
+
+
+def test_adding_a_contact_over_the_audience_cap_adds_nobody(api, org_id):
+    # Given a contact already in 45 audiences, and another contact in none
+    full = api.request("POST", "/v1/contacts", org_id=org_id,
+                       json_body={"email": "full@example.com"}).body["id"]
+    free = api.request("POST", "/v1/contacts", org_id=org_id,
+                       json_body={"email": "free@example.com"}).body["id"]
+    for n in range(45):
+        aud = api.request("POST", "/v1/audiences", org_id=org_id,
+                          json_body={"name": f"A{n}"}).body["id"]
+        assert api.request("POST", f"/v1/audiences/{aud}/contacts", org_id=org_id,
+                           json_body={"contact_ids": [full]}).body["added"] == 1
+    extra = api.request("POST", "/v1/audiences", org_id=org_id,
+                        json_body={"name": "Extra"}).body["id"]
+    # When both are added to a 46th audience
+    response = api.request("POST", f"/v1/audiences/{extra}/contacts", org_id=org_id,
+                           json_body={"contact_ids": [free, full]})
+    # Then 400 naming contact_ids, and nobody was added
+    assert response.status == 400, response.body
+    assert [e["field"] for e in response.body["errors"]] == ["contact_ids"]
+    assert api.request("GET", f"/v1/audiences/{extra}", org_id=org_id).body["contact_count"] == 0
+    assert api.request("GET", f"/v1/contacts/{free}/audiences", org_id=org_id).body["data"] == []

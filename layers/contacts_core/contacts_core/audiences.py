@@ -150,7 +150,7 @@ class _MemberChange:
 
 def _change(org_id: str, audience_id: str, contact_ids: list[str], add: bool,
             store: AudienceStore | None, contacts: ContactStore | None
-            ) -> tuple[_MemberChange, list[str], int, list[str], int]:
+            ) -> tuple[_MemberChange, list[str], int, int]:
     db = store or AudienceStore()
     audience = _existing(db, org_id, audience_id)
     wanted = _member_ids(contact_ids)
@@ -159,16 +159,19 @@ def _change(org_id: str, audience_id: str, contact_ids: list[str], add: bool,
     not_found = [i for i in wanted if i not in found]
     todo = [found[i] for i in wanted if i in found
             and (audience_id in found[i].audience_ids) != add]
-    over_limit = []
     if add:
         over_limit = [c.contact_id for c in todo
                       if len(c.audience_ids) >= MAX_AUDIENCES_PER_CONTACT]
-        todo = [c for c in todo if c.contact_id not in over_limit]
+        if over_limit:  # refused before anything is added: a refused request changes nothing
+            raise ValidationFailed.single(
+                "contact_ids", f"{', '.join(over_limit)} already in "
+                               f"{MAX_AUDIENCES_PER_CONTACT} audiences (the maximum); "
+                               "nothing was added")
     change = _MemberChange(db, audience, add)
     change.run(todo)
-    unchanged = len(found) - len(todo) - len(over_limit)
+    unchanged = len(found) - len(todo)
     final = db.get(org_id, audience_id)
-    return change, not_found, unchanged, over_limit, final.contact_count if final else 0
+    return change, not_found, unchanged, final.contact_count if final else 0
 
 
 def add_members(org_id: str, audience_id: str, contact_ids: list[str],
@@ -179,15 +182,12 @@ def add_members(org_id: str, audience_id: str, contact_ids: list[str],
 
     Raises:
         AudienceNotFound: no such audience in the org (or it is being deleted).
-        ValidationFailed: a contact is already in the maximum of 45 audiences.
+        ValidationFailed: a contact is already in the maximum of 45 audiences (then
+            nothing is added).
     """
-    change, not_found, unchanged, over_limit, count = _change(
+    change, not_found, unchanged, count = _change(
         org_id, audience_id, contact_ids, True, store, contacts)
     gone = [c.contact_id for c in change.skipped if c.contact_id not in not_found]
-    if over_limit:
-        raise ValidationFailed.single(
-            "contact_ids", f"{', '.join(over_limit)} already in {MAX_AUDIENCES_PER_CONTACT} "
-                           "audiences (the maximum); the other contacts were added")
     return MembersAdded(added=change.changed, already_members=unchanged + len(gone),
                         not_found=not_found, contact_count=count)
 
@@ -200,7 +200,7 @@ def remove_members(org_id: str, audience_id: str, contact_ids: list[str],
     Raises:
         AudienceNotFound: no such audience in the org.
     """
-    change, not_found, unchanged, _, count = _change(
+    change, not_found, unchanged, count = _change(
         org_id, audience_id, contact_ids, False, store, contacts)
     return MembersRemoved(removed=change.changed, not_members=unchanged + len(change.skipped),
                           not_found=not_found, contact_count=count)

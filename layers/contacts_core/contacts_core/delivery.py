@@ -85,7 +85,7 @@ def _post(target: WebhookTarget, addresses: list[Address], body: bytes,
         try:
             return pool.urlopen("POST", target.target, body=body, headers=headers,
                                 redirect=False, retries=False, preload_content=True)
-        except urllib3.exceptions.NewConnectionError as err:
+        except urllib3.exceptions.ConnectTimeoutError as err:  # also NewConnectionError
             if index + 1 == len(addresses):
                 raise DeliveryFailed(f"{type(err).__name__}: {err}") from err
         except urllib3.exceptions.HTTPError as err:
