@@ -33,6 +33,7 @@ from .store import (
     deserialize,
     dynamodb_client,
     read_page,
+    retryable,
     serialize,
     transact,
 )
@@ -41,8 +42,6 @@ NAME_GUARD_PREFIX = "name#"
 AUDIENCE_PREFIX = "aud_"
 ADDED_AT_PREFIX = "added_at#"  # contact attribute: when it joined that audience
 MAX_AUDIENCES_PER_CONTACT = 45  # so deleting a contact fits in one 100-action transaction
-_BUSY = {"TransactionConflictException", "TransactionInProgressException",
-         "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 
 
 def _key(org_id: str, sort_key: str) -> dict[str, Any]:
@@ -107,7 +106,7 @@ class AudienceStore:
         except ClientError as err:
             codes = cancellation_reasons(err)
             if codes is None:
-                if err.response["Error"]["Code"] in _BUSY:
+                if retryable(err):
                     raise Contention(str(err)) from err
                 raise
             if guard_index is not None and codes[guard_index] == "ConditionalCheckFailed":

@@ -42,7 +42,7 @@ from .models import (
 )
 from .names import fold
 from .phones import InvalidPhone, looks_like_phone, normalise_phone
-from .responses import fitting
+from .responses import RESPONSE_BUDGET, encoded_size, fitting
 from .store import ContactStore, Index, backoff
 
 MAX_ATTEMPTS = 8
@@ -402,8 +402,6 @@ def batch_get_contacts(org_id: str, ids: list[str],
         ConcurrentModification: keys stayed unprocessed (DynamoDB throttling; 409,
             retryable).
     """
-    from .responses import RESPONSE_BUDGET, encoded_size  # sizes the ids left out below
-
     wanted = list(dict.fromkeys(ids))
     found = _store(store).get_many(
         org_id, [i for i in wanted if is_resource_id(i, CONTACT_PREFIX)])

@@ -66,7 +66,9 @@ _RETRYABLE_CODES = {"TransactionConflictException", "ProvisionedThroughputExceed
                     "TransactionInProgressException"}
 
 
-def _retryable(err: ClientError) -> bool:
+def retryable(err: ClientError) -> bool:
+    """True when DynamoDB answered "busy, try again" (a conflict with another
+    transaction, or throttling) rather than rejecting the request itself."""
     return err.response["Error"]["Code"] in _RETRYABLE_CODES
 
 
@@ -172,7 +174,7 @@ def transact(client: Any, actions: list[dict[str, Any]]) -> list[str] | None:
     try:
         client.transact_write_items(TransactItems=actions)
     except ClientError as err:
-        if _retryable(err):
+        if retryable(err):
             raise Contention(str(err)) from err
         codes = cancellation_reasons(err)
         if codes is None:
@@ -419,7 +421,7 @@ class ContactStore:
         try:
             self.client.transact_write_items(TransactItems=actions)
         except ClientError as err:
-            if _retryable(err):
+            if retryable(err):
                 raise Contention(str(err)) from err
             if err.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
@@ -494,7 +496,7 @@ class ContactStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
-            if _retryable(err):
+            if retryable(err):
                 raise Contention(str(err)) from err
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
@@ -562,7 +564,7 @@ class ContactStore:
         except ClientError as err:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise VersionConflict() from err
-            if _retryable(err):
+            if retryable(err):
                 raise Contention(str(err)) from err
             raise
 
