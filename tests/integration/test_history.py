@@ -133,7 +133,8 @@ def _one(history: History, n: int) -> None:
         send(kind, "DELETE", f"/v1/contacts/{cid}", None)
     elif kind == "bulk":
         items = [_contact_body(rng, need_identity=True) for _ in range(rng.randint(1, 6))]
-        response = send(kind, "POST", "/v1/contacts/bulk", {"contacts": items})
+        mode = rng.choice(["upsert", "upsert", "create_only", "update_only"])
+        response = send(kind, "POST", "/v1/contacts/bulk", {"contacts": items, "mode": mode})
         if response.status == 200:
             for result in response.body["results"]:
                 status = result["status"]
@@ -142,7 +143,8 @@ def _one(history: History, n: int) -> None:
                     history.bulk_items[f"{status}{':' + code if code else ''}"] += 1
                 if status == "created":
                     history.remember(history.contacts, result["id"])
-                if status == "failed" and code not in CONFLICTS:
+                expected = CONFLICTS | ({"not_found"} if mode == "update_only" else set())
+                if status == "failed" and code not in expected:
                     with history._lock:
                         history.errors.append(f"bulk item {result}")
     elif kind == "bulk_delete" and (ids := history.sample(rng, history.contacts, 4)):

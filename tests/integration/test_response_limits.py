@@ -41,21 +41,26 @@ def rendered_size(response: Any) -> int:
                            "body": body}))
 
 
-def test_list_pages_are_cut_to_fit_and_walking_still_returns_everyone(api, org_id, dynamodb):
-    # Given 100 contacts of ~200 KB each once encoded (20 MB for a page of 100)
-    ids = seed_grown(dynamodb, org_id, 100)
-    # When every page of 100 is walked
+def walk(api, org_id: str, path: str) -> tuple[list[str], list[int]]:
+    """Every id a paged listing returns, 100 a page, and each page's rendered size."""
     seen: list[str] = []
     sizes: list[int] = []
     query: dict[str, str] = {"limit": "100"}
     while True:
-        page = api.request("GET", "/v1/contacts", org_id=org_id, query=query)
+        page = api.request("GET", path, org_id=org_id, query=query)
         assert page.status == 200, page.body
         sizes.append(rendered_size(page))
         seen += [c["id"] for c in page.body["data"]]
         if page.body["next_cursor"] is None:
-            break
+            return seen, sizes
         query = {"limit": "100", "cursor": page.body["next_cursor"]}
+
+
+def test_list_pages_are_cut_to_fit_and_walking_still_returns_everyone(api, org_id, dynamodb):
+    # Given 100 contacts of ~200 KB each once encoded (20 MB for a page of 100)
+    ids = seed_grown(dynamodb, org_id, 100)
+    # When every page of 100 is walked
+    seen, sizes = walk(api, org_id, "/v1/contacts")
     # Then each page fits 6 MB, pages were cut, and every contact came exactly once
     assert all(size <= LAMBDA_RESPONSE_LIMIT for size in sizes), sizes
     assert len(sizes) > 1
@@ -106,18 +111,7 @@ def test_member_pages_are_cut_to_fit_and_walking_still_returns_everyone(api, org
                         json_body={"contact_ids": ids})
     assert added.body["added"] == 60
     # When its members are walked 100 at a time
-    seen: list[str] = []
-    sizes: list[int] = []
-    query: dict[str, str] = {"limit": "100"}
-    while True:
-        page = api.request("GET", f"/v1/audiences/{audience['id']}/contacts", org_id=org_id,
-                           query=query)
-        assert page.status == 200, page.body
-        sizes.append(rendered_size(page))
-        seen += [c["id"] for c in page.body["data"]]
-        if page.body["next_cursor"] is None:
-            break
-        query = {"limit": "100", "cursor": page.body["next_cursor"]}
+    seen, sizes = walk(api, org_id, f"/v1/audiences/{audience['id']}/contacts")
     # Then each page fits 6 MB and every member came exactly once
     assert all(size <= LAMBDA_RESPONSE_LIMIT for size in sizes), sizes
     assert len(sizes) > 1
