@@ -201,8 +201,8 @@ class AlwaysConflicting(Rule):
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries without their jittered sleeps (the budget, not the timing, is under test)."""
     import contacts_core.bulk
-    import contacts_core.contacts
-    for module in (contacts_core.contacts, contacts_core.bulk):
+    import contacts_core.store
+    for module in (contacts_core.store, contacts_core.bulk):
         monkeypatch.setattr(module, "backoff", lambda attempt: None)
 
 

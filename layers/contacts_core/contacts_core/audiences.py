@@ -29,10 +29,9 @@ from .errors import AudienceNotFound, ContactNotFound, ValidationFailed
 from .ids import CONTACT_PREFIX, is_resource_id, iso_timestamp, now
 from .models import Contact, ContactItem, ContactPage
 from .responses import fitting
-from .store import ContactStore, Contention, backoff
+from .store import MAX_ATTEMPTS, ContactStore, Contention, backoff, with_retries
 
 MEMBERS_PER_TRANSACTION = 49  # 2 actions each + the audience's count: ≤ 100 actions
-MAX_ATTEMPTS = 8
 INLINE_DELETE_MEMBERS = 980  # members a DELETE request removes itself (20 transactions)
 
 logger = logging.getLogger(__name__)
@@ -57,21 +56,14 @@ def _existing(store: AudienceStore, org_id: str, audience_id: str) -> AudienceIt
 def create_audience(org_id: str, body: AudienceCreate,
                     store: AudienceStore | None = None) -> Audience:
     """Create an audience. Raises AudienceNameTaken when the org has one of that name,
-    Contention when concurrent transactions kept cancelling it (8 tries with backoff)."""
+    ConcurrentModification when concurrent transactions kept cancelling it (8 tries)."""
     ulid = ULID()
     created = iso_timestamp(ulid.datetime)
     item = AudienceItem(org_id=org_id, audience_id=f"{AUDIENCE_PREFIX}{ulid}", name=body.name,
                         description=body.description, created_at=created, updated_at=created)
     db = store or AudienceStore()
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            db.create(item)
-            return Audience.from_item(item)
-        except Contention:
-            if attempt == MAX_ATTEMPTS - 1:
-                raise
-            backoff(attempt)
-    raise AssertionError("unreachable")
+    with_retries(lambda: db.create(item))
+    return Audience.from_item(item)
 
 
 def get_audience(org_id: str, audience_id: str, store: AudienceStore | None = None) -> Audience:
@@ -92,23 +84,21 @@ def list_audiences(org_id: str, query: PageQuery,
 def update_audience(org_id: str, audience_id: str, body: AudiencePatch,
                     store: AudienceStore | None = None) -> Audience:
     """Rename and/or describe. Raises ValidationFailed (empty body), AudienceNotFound,
-    AudienceNameTaken, Contention (concurrent transactions kept cancelling it)."""
+    AudienceNameTaken, ConcurrentModification (concurrent transactions kept cancelling
+    it, 8 tries)."""
     db = store or AudienceStore()
     if not body.model_fields_set:
         raise ValidationFailed.single("body", "No valid fields to update")
     changes = {k: getattr(body, k) for k in body.model_fields_set}
-    for attempt in range(MAX_ATTEMPTS):
+
+    def attempt() -> Audience:
         current = _existing(db, org_id, audience_id)
         new = current.model_copy(update=changes | {"updated_at": now()})
-        try:
-            if not db.update(current, new):
-                raise AudienceNotFound(audience_id)
-            return Audience.from_item(new)
-        except Contention:
-            if attempt == MAX_ATTEMPTS - 1:
-                raise
-            backoff(attempt)
-    raise AssertionError("unreachable")
+        if not db.update(current, new):
+            raise AudienceNotFound(audience_id)
+        return Audience.from_item(new)
+
+    return with_retries(attempt, (Contention,))
 
 
 def _member_ids(contact_ids: list[str]) -> list[str]:

@@ -13,11 +13,17 @@ from typing import Any
 
 from .errors import FieldError, ValidationFailed
 from .ids import new_contact_id
-from .models import MAX_ATTRIBUTES, ConsentStatus, ContactFields, ContactItem, default_consent
+from .models import (
+    IDENTITY_FIELDS,
+    MAX_ATTRIBUTES,
+    ConsentStatus,
+    ContactFields,
+    ContactItem,
+    default_consent,
+)
 from .names import display_name, name_key
 from .phones import normalise_phone
 
-IDENTITY_FIELDS = ("phone", "email")
 # Top-level scalar/list fields a request sets or clears as a whole.
 _PLAIN_FIELDS = ("first_name", "last_name", "name", "phone", "email", "language", "tags",
                  "suppressed", "source")

@@ -43,9 +43,7 @@ from .models import (
 from .names import fold
 from .phones import InvalidPhone, looks_like_phone, normalise_phone
 from .responses import RESPONSE_BUDGET, encoded_size, fitting
-from .store import ContactStore, Index, backoff
-
-MAX_ATTEMPTS = 8
+from .store import ContactStore, Index, with_retries
 
 
 class _Retry(Exception):
@@ -53,19 +51,8 @@ class _Retry(Exception):
 
 
 def _with_retries[T](attempt: Callable[[], T]) -> T:
-    """Run ``attempt`` until it stops raising a retryable error (jittered backoff).
-
-    Raises:
-        ConcurrentModification: still losing races after ``MAX_ATTEMPTS`` attempts.
-    """
-    for n in range(MAX_ATTEMPTS):
-        try:
-            return attempt()
-        except (_Retry, ConcurrentModification) as err:
-            if n == MAX_ATTEMPTS - 1:
-                raise ConcurrentModification() from err
-            backoff(n)
-    raise AssertionError("unreachable")
+    """:func:`store.with_retries`, also retrying when ``attempt`` saw the world change."""
+    return with_retries(attempt, (_Retry, ConcurrentModification))
 
 
 def _store(store: ContactStore | None) -> ContactStore:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -129,6 +129,28 @@ def _contact_item(raw: dict[str, Any] | None) -> ContactItem | None:
 def backoff(attempt: int) -> None:
     """Sleep a jittered exponential backoff: uniform in [0, min(1 s, 20 ms × 2^attempt))."""
     time.sleep(min(1.0, 0.02 * 2**attempt) * random.random())
+
+
+MAX_ATTEMPTS = 8  # tries of an operation that keeps losing races before it gives up
+
+
+def with_retries[T](attempt: Callable[[], T],
+                    retry_on: tuple[type[Exception], ...] = (ConcurrentModification,)) -> T:
+    """Run ``attempt`` (which re-reads what it decides on) until it stops raising one of
+    ``retry_on``, sleeping :func:`backoff` between tries.
+
+    Raises:
+        ConcurrentModification: still losing races after ``MAX_ATTEMPTS`` tries (409,
+            retryable); any other error of ``attempt`` as it is.
+    """
+    for n in range(MAX_ATTEMPTS):
+        try:
+            return attempt()
+        except retry_on as err:
+            if n == MAX_ATTEMPTS - 1:
+                raise ConcurrentModification() from err
+            backoff(n)
+    raise AssertionError("unreachable")
 
 
 def batch_get(client: Any, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
