@@ -97,7 +97,8 @@ def exercise(api, org_id: str) -> None:
     cid = api.request("POST", "/v1/contacts", org_id=org_id, json_body=sam).body["id"]
     api.request("POST", "/v1/contacts", org_id=org_id, json_body=sam)
     for body in (sam, sam | {"first_name": "S"}, sam | {"email": "s2@example.com"},
-                 {"phone": "+27821234568"}):
+                 {"phone": "+27821234568"}, {"phone": "+27821234568", "external_id": "crm-1"},
+                 {"external_id": "crm-1", "first_name": "Ext"}):
         api.request("POST", "/v1/contacts/upsert", org_id=org_id, json_body=body)
     # guards left pointing at a contact that is gone: single and bulk upsert heal them
     plant_guards_of_a_deleted_contact(org_id, [("phone", "+27821230077"),
@@ -107,7 +108,8 @@ def exercise(api, org_id: str) -> None:
                 json_body={"contacts": [{"email": "stale@example.com"}]})
     for patch in ({"tags": ["a"]}, {"email": "s3@example.com"}, {"attributes": {"x": 1}}):
         api.request("PATCH", f"/v1/contacts/{cid}", org_id=org_id, json_body=patch)
-    for query in ({}, {"search": "sam"}, {"search": "+27821234567"}, {"search": "a@b.co"}):
+    for query in ({}, {"search": "sam"}, {"search": "+27821234567"}, {"search": "a@b.co"},
+                  {"external_id": "crm-1"}, {"search": "crm-1"}):
         api.request("GET", "/v1/contacts", org_id=org_id, query=query)
     api.request("GET", f"/v1/contacts/{cid}", org_id=org_id)
     others = [api.request("POST", "/v1/contacts", org_id=org_id,

@@ -4,8 +4,9 @@ It uses its own boto3 client (never the hooked one) and strongly consistent read
 DynamoDB offers them (table queries; scans of the guard and member tables are consistent
 too), so it sees committed state only. Checked, per org:
 
-* I1 – no phone and no email is held by two contacts;
-* I2 – every guard (``{org}#phone#{e164}``, ``{org}#email#{addr}``) points to a contact
+* I1 – no phone, email or external id is held by two contacts;
+* I2 – every guard (``{org}#phone#{e164}``, ``{org}#email#{addr}``,
+  ``{org}#external_id#{id}``) points to a contact
   that holds that value (else an *orphan*), and every held value has its guard (else
   *unguarded*);
 * I5 – each audience's ``contact_count`` equals its AudienceMembers items; every
@@ -28,6 +29,7 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
+from contacts_core.models import IDENTITY_FIELDS
 from contacts_core.names import fold
 
 _plain = TypeDeserializer()
@@ -117,7 +119,7 @@ def check(org_id: str, client: Any | None = None) -> Report:
     report = Report(snapshot=snap)
     holders: dict[tuple[str, str], list[str]] = defaultdict(list)
     for cid, contact in snap.contacts.items():
-        for fld in ("phone", "email"):
+        for fld in IDENTITY_FIELDS:
             if contact.get(fld):
                 holders[(fld, contact[fld])].append(cid)
     for (fld, value), cids in sorted(holders.items()):

@@ -32,6 +32,7 @@ from typing import Any
 
 import boto3
 
+from contacts_core.models import IDENTITY_FIELDS
 from tests.support.hooks import Call
 
 Key = tuple[str, str]  # (org_id, contact_id)
@@ -73,7 +74,7 @@ def _key(record: dict[str, Any]) -> Key:
 def _identities(image: dict[str, Any] | None) -> dict[str, str]:
     if not image:
         return {}
-    return {f: image[f]["S"] for f in ("phone", "email") if f in image}
+    return {f: image[f]["S"] for f in IDENTITY_FIELDS if f in image}
 
 
 def transaction_pairs(calls: Iterable[Call], contacts_table: str | None = None

@@ -23,8 +23,8 @@ from contacts_core.models import Contact
 def test_row_round_trips_to_an_upsert_body():
     contact = Contact.model_validate({
         "id": "con_1", "first_name": "Zoë", "last_name": None, "name": "Zoë, \"Z\"",
-        "phone": "+27821234567", "email": None, "country_code": "ZA", "language": "en-ZA",
-        "tags": ["a;b", "c"], "attributes": {"n": 1.5, "t": True, "s": "x\ny"},
+        "phone": "+27821234567", "email": None, "external_id": "=HYPERLINK(1)",
+        "country_code": "ZA", "language": "en-ZA", "tags": ["a;b", "c"], "attributes": {"n": 1.5, "t": True, "s": "x\ny"},
         "channels": {"has_whatsapp": True, "has_sms": True, "has_voice": True,
                      "has_email": False},
         "consent": {"whatsapp": "opted_in", "sms": "unknown", "email": "unknown",
@@ -36,7 +36,7 @@ def test_row_round_trips_to_an_upsert_body():
     assert list(row) == COLUMNS
     body = upsert_body(row)
     assert body == {"first_name": "Zoë", "name": "Zoë, \"Z\"", "phone": "+27821234567",
-                    "country_code": "ZA", "language": "en-ZA", "tags": ["a;b", "c"],
+                    "external_id": "=HYPERLINK(1)", "country_code": "ZA", "language": "en-ZA", "tags": ["a;b", "c"],
                     "attributes": {"n": 1.5, "t": True, "s": "x\ny"},
                     "consent": {"whatsapp": "opted_in", "sms": "unknown", "email": "unknown",
                                 "voice": "opted_out"},
@@ -84,7 +84,8 @@ def test_formula_cells_are_neutralised_on_export_and_restored_on_import():
     # Given a contact whose texts look like formulas, and an E.164 phone
     contact = Contact.model_validate({
         "id": "con_1", "first_name": "=HYPERLINK(\"http://x\")", "last_name": "'=quoted",
-        "name": "@SUM(1+1)", "phone": "+27821234567", "email": None, "country_code": "ZA",
+        "name": "@SUM(1+1)", "phone": "+27821234567", "email": None, "external_id": None,
+        "country_code": "ZA",
         "language": None, "tags": ["=cmd"], "attributes": {"f": "-1"},
         "channels": {"has_whatsapp": True, "has_sms": True, "has_voice": True,
                      "has_email": False},

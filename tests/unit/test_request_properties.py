@@ -204,9 +204,9 @@ def test_attribute_schema_documents_the_number_range():
     assert schema["maxProperties"] == 50
 
 
-def test_create_schema_requires_phone_or_email_and_patch_a_field():
+def test_create_schema_requires_an_identifier_and_patch_a_field():
     create = ContactCreate.model_json_schema()
-    assert [b["required"] for b in create["anyOf"]] == [["phone"], ["email"]]
+    assert [b["required"] for b in create["anyOf"]] == [["phone"], ["email"], ["external_id"]]
     assert ContactUpsert.model_json_schema()["anyOf"] == create["anyOf"]
     assert ContactPatch.model_json_schema()["minProperties"] == 1
 

@@ -25,7 +25,7 @@ from .names import display_name, name_key
 from .phones import normalise_phone
 
 # Top-level scalar/list fields a request sets or clears as a whole.
-_PLAIN_FIELDS = ("first_name", "last_name", "name", "phone", "email", "language", "tags",
+_PLAIN_FIELDS = ("first_name", "last_name", "name", *IDENTITY_FIELDS, "language", "tags",
                  "suppressed", "source")
 
 
@@ -78,11 +78,12 @@ class ContactChanges:
                     or self.clear_attributes or self.consent_set)
 
     def touches_identity(self) -> bool:
-        """True when phone or email is set or cleared (guards must change in a transaction)."""
+        """True when an identifier (phone, email, external_id) is set or cleared (guards must
+        change in a transaction)."""
         return any(f in self.assign or f in self.clear for f in IDENTITY_FIELDS)
 
     def without_identities(self) -> ContactChanges:
-        """These changes minus phone/email (for a contact that already holds them)."""
+        """These changes minus identifiers (for a contact that already holds them)."""
         return ContactChanges({k: v for k, v in self.assign.items() if k not in IDENTITY_FIELDS},
                               self.clear - set(IDENTITY_FIELDS), dict(self.attributes_set),
                               set(self.attributes_remove), self.clear_attributes,
@@ -137,7 +138,8 @@ class ContactChanges:
 
         Raises:
             ValidationFailed: the result would hold more than 50 attribute keys, or no
-                identifier at all (SPEC §9.1: a contact keeps at least one of phone/email).
+                identifier at all (SPEC §9.1: a contact keeps at least one of phone, email
+                or external_id).
         """
         changes = self.with_derived(item.contact_id)
         data = item.model_dump()
@@ -173,5 +175,7 @@ def _check_rules(item: ContactItem, cleared: list[str]) -> None:
         raise ValidationFailed.single("attributes", f"at most {MAX_ATTRIBUTES} keys per contact")
     if not item.identities():
         raise ValidationFailed(
-            [FieldError(f, "a contact keeps at least one of phone or email") for f in cleared]
-            or [FieldError("phone", "a contact keeps at least one of phone or email")])
+            [FieldError(f, _KEEPS_ONE) for f in cleared] or [FieldError("phone", _KEEPS_ONE)])
+
+
+_KEEPS_ONE = "a contact keeps at least one of phone, email or external_id"

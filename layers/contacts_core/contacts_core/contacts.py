@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .changes import IDENTITY_FIELDS, ContactChanges
 from .cursor import decode_cursor, encode_cursor
 from .errors import (
+    AmbiguousMatch,
     ConcurrentModification,
     Conflict,
     ContactNotFound,
@@ -32,6 +33,7 @@ from .errors import (
 )
 from .ids import CONTACT_PREFIX, is_resource_id, now
 from .models import (
+    MAX_EXTERNAL_ID_LENGTH,
     Contact,
     ContactCreate,
     ContactItem,
@@ -166,7 +168,7 @@ def delete_contact(org_id: str, contact_id: str, if_match: int | None = None,
     _with_retries(attempt)
 
 
-MatchedOn = Literal["phone", "email", "phone_and_email"]
+MatchedOn = Literal["external_id", "phone", "email", "phone_and_email"]
 UpsertMode = Literal["upsert", "create_only", "update_only"]
 
 
@@ -190,17 +192,24 @@ def match_identities(identities: dict[str, str], held: dict[str, str]) -> _Match
     """The contact the given ``identities`` ({field: value}) match, from the guards' holders
     (``held``: {field: contact_id}); None when nothing matches.
 
+    SPEC §9.2: an ``external_id`` that is held decides the match (``matched_on:
+    "external_id"``) and the body's phone/email become changes to that contact; otherwise
+    phone and email match as before, and an unheld ``external_id`` is attached to the match.
+
     Raises:
-        IdentityConflict: phone and email are held by two different contacts.
+        AmbiguousMatch: the identifiers are held by two (or three) different contacts.
     """
-    holders = set(held.values())
-    if len(holders) > 1:
-        raise IdentityConflict([Conflict(f, held[f]) for f in IDENTITY_FIELDS if f in held])
-    if not holders:
+    if not held:
         return None
+    by_external = held.get("external_id")
+    holders = {by_external} if by_external else set(held.values())
+    if len(holders) > 1 or any(c not in holders for c in held.values()):
+        raise AmbiguousMatch([Conflict(f, held[f]) for f in IDENTITY_FIELDS if f in held],
+                             target=by_external)
     matched = [f for f in IDENTITY_FIELDS if f in held]
-    on: MatchedOn = "phone_and_email" if len(matched) == 2 else matched[0]  # type: ignore[assignment]
-    return _Match(holders.pop(), on, moves_identity=len(matched) < len(identities),
+    on = ("external_id" if by_external
+          else "phone_and_email" if len(matched) == 2 else matched[0])
+    return _Match(holders.pop(), on, moves_identity=len(matched) < len(identities),  # type: ignore[arg-type]
                   holding={f: identities[f] for f in matched})
 
 
@@ -219,7 +228,8 @@ def check_mode(mode: UpsertMode, identities: dict[str, str], match: _Match | Non
 
 def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None = None,
                    mode: UpsertMode = "upsert") -> tuple[UpsertResult, bool]:
-    """Create, or update the contact matched by phone and/or email (guards, consistent read).
+    """Create, or update the contact matched by external id, else by phone and/or email
+    (:func:`match_identities`; guards, consistent read).
 
     Returns ``(result, created)``. On a match the body's fields change exactly as in PATCH
     (``null`` clears, also ``phone``/``email``); ``unchanged`` writes nothing (also when
@@ -232,8 +242,9 @@ def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None 
     ``mode`` (bulk's, :func:`check_mode`) can refuse to update or to create.
 
     Raises:
-        IdentityConflict: the phone matches one contact and the email another, or
-            ``create_only`` matched a contact.
+        AmbiguousMatch: the identifiers match two contacts (a 409 naming both and pointing
+            to merge).
+        IdentityConflict: ``create_only`` matched a contact.
         NoMatchingContact: ``update_only`` matched none.
         ValidationFailed: the result breaks a contact rule (see ContactChanges.apply).
         ConcurrentModification: the retry budget ran out.
@@ -288,8 +299,8 @@ def _upserted(result: Literal["updated", "unchanged"], match: _Match,
 # ---------------------------------------------------------------------- list / search
 class ListQuery(BaseModel):
     """Query parameters of ``GET /v1/contacts``: ``limit`` 1–100 (default 20), opaque
-    ``cursor``, ``search``, ``tag``, ``sort`` (``created_at`` default, or ``name``) and
-    ``order`` (``desc`` default). Unknown parameters are rejected.
+    ``cursor``, ``search``, ``external_id`` (exact), ``tag``, ``sort`` (``created_at``
+    default, or ``name``) and ``order`` (``desc`` default). Unknown parameters are rejected.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -297,6 +308,8 @@ class ListQuery(BaseModel):
     limit: int = Field(20, ge=1, le=100)
     cursor: str | None = Field(None, max_length=2048)
     search: str | None = Field(None, min_length=1, max_length=256)
+    external_id: str | None = Field(None, min_length=1, max_length=MAX_EXTERNAL_ID_LENGTH,
+                                    description="exact external id (read from its guard)")
     tag: str | None = Field(None, min_length=1, max_length=64)
     sort: Literal["created_at", "name"] = "created_at"
     order: Literal["asc", "desc"] = "desc"
@@ -317,22 +330,47 @@ def _plan(query: ListQuery) -> tuple[Index, dict[str, object]]:
     return "name", {"prefix": fold(search)}
 
 
+def _by_external_id(db: ContactStore, org_id: str, query: ListQuery) -> ContactPage | None:
+    """The page of an exact external id lookup: ``external_id=``, or a ``search`` term (on
+    its first page) that is exactly an external id the org holds. Reads the guard, then the
+    contact, both strongly consistent. None when ``search`` is not an external id."""
+    value = (query.external_id or ("" if query.cursor else query.search) or "").strip()
+    if not value:
+        return None
+    holder = db.read_guards(org_id, {"external_id": value}).get("external_id")
+    item = db.get(org_id, holder) if holder else None
+    if item is None or item.external_id != value:
+        return ContactPage(data=[], next_cursor=None) if query.external_id else None
+    matches = query.tag is None or query.tag in item.tags
+    return ContactPage(data=[Contact.from_item(item)] if matches else [], next_cursor=None)
+
+
 def list_contacts(org_id: str, query: ListQuery, store: ContactStore | None = None) -> ContactPage:
     """One page of the org's contacts.
 
+    ``external_id`` is an exact match read through its guard (a page of zero or one
+    contact); so is a ``search`` term that is exactly an external id the org holds (an
+    identifier match wins over name matches, as phone and email matches do). Otherwise
     ``search`` containing ``@`` is an exact email match (email-index); phone-like input in
     E.164 is an exact phone match (phone-index); anything else is a case- and
     accent-insensitive prefix of the display name (name-index, which also serves
     ``sort=name``). ``tag`` filters. Walking ``next_cursor`` returns every item once.
 
     Raises:
-        ValidationFailed: on ``cursor`` (tampered, foreign) or ``search`` (bad phone).
+        ValidationFailed: on ``cursor`` (tampered, foreign), ``search`` (bad phone), or
+            ``external_id`` given with ``search``.
     """
+    db = _store(store)
+    if query.external_id and query.search:
+        raise ValidationFailed.single("external_id", "give either external_id or search")
+    exact = _by_external_id(db, org_id, query)
+    if exact is not None:
+        return exact
     index, key = _plan(query)
     signed_query = {"search": query.search, "tag": query.tag, "sort": query.sort,
                     "order": query.order}
     start = decode_cursor(query.cursor, org_id, signed_query) if query.cursor else None
-    items, last_key = _store(store).query(
+    items, last_key = db.query(
         org_id, index, ascending=query.order == "asc", tag=query.tag, limit=query.limit,
         start_key=start, **key)  # type: ignore[arg-type]
     contacts = [Contact.from_item(i) for i in items]

@@ -1,14 +1,14 @@
 """The CSV form of contacts, shared by export (``GET /v1/contacts/export``) and the importer.
 
-Columns, in order: ``id, first_name, last_name, name, phone, email, country_code,
-language, tags, attributes, consent_whatsapp, consent_sms, consent_email, consent_voice,
-suppressed, source, created_at, updated_at``. ``tags`` is a JSON array and ``attributes`` a
-JSON object (so any value round-trips); ``suppressed`` is ``true``/``false``; empty cells
-are empty. RFC 4180 quoting, UTF-8, a header row.
+Columns, in order: ``id, first_name, last_name, name, phone, email, external_id,
+country_code, language, tags, attributes, consent_whatsapp, consent_sms, consent_email,
+consent_voice, suppressed, source, created_at, updated_at``. ``tags`` is a JSON array and
+``attributes`` a JSON object (so any value round-trips); ``suppressed`` is
+``true``/``false``; empty cells are empty. RFC 4180 quoting, UTF-8, a header row.
 
 On import, ``id``, ``created_at`` and ``updated_at`` are ignored (contacts are matched by
-phone/email), ``country_code`` is the parsing hint for national-format phones, ``tags``
-may also be ``a;b;c``, and empty cells are left out.
+external_id, phone and email as upsert does), ``country_code`` is the parsing hint for
+national-format phones, ``tags`` may also be ``a;b;c``, and empty cells are left out.
 
 Spreadsheet formulas (OWASP "CSV injection"): a cell whose text begins with ``=``, ``+``,
 ``-``, ``@``, TAB or CR is written with a single quote ``'`` in front, so a spreadsheet shows
@@ -30,7 +30,8 @@ from typing import Any
 
 from .models import CHANNELS, Contact
 
-COLUMNS = ["id", "first_name", "last_name", "name", "phone", "email", "country_code",
+COLUMNS = ["id", "first_name", "last_name", "name", "phone", "email", "external_id",
+           "country_code",
            "language", "tags", "attributes", *[f"consent_{c}" for c in CHANNELS],
            "suppressed", "source", "created_at", "updated_at"]
 _IGNORED_ON_IMPORT = {"id", "created_at", "updated_at"}

@@ -107,7 +107,7 @@ class Conflict:
 
 
 class IdentityConflict(DomainError):
-    """A phone or email is already held by another contact of the same org (I1).
+    """A phone, email or external id is already held by another contact of the org (I1).
 
     ``conflicts`` lists each colliding field with the id of the contact that holds it;
     for upsert, a phone matching contact A and an email matching B≠A names both.
@@ -130,6 +130,35 @@ class IdentityConflict(DomainError):
             ext["conflicts"] = [
                 {"field": c.field, "conflicting_contact_id": c.contact_id} for c in self.conflicts
             ]
+        return ext
+
+
+class AmbiguousMatch(IdentityConflict):
+    """An upsert's identifiers are held by different contacts (phone → A, email → B, or an
+    external id → A and a phone → B): it cannot tell which one it updates (SPEC §9.2).
+
+    The problem names every contact involved (``conflicts``, ``contact_ids``) and says how
+    to resolve it: merge them (``POST /v1/contacts/{target}/merge`` with the other as
+    ``source_id``, ``merge`` in the body), then send the upsert again. ``target`` is the
+    contact the external id matched, when it did (the one the upsert meant to update).
+    """
+
+    def __init__(self, conflicts: list[Conflict], target: str | None = None) -> None:
+        ids = list(dict.fromkeys(c.contact_id for c in conflicts))
+        self.target = target or ids[0]
+        self.sources = [i for i in ids if i != self.target]
+        super().__init__(conflicts)
+        described = ", ".join(f"{c.field} matches {c.contact_id}" for c in conflicts)
+        self.detail = (
+            f"The identifiers match {len(ids)} different contacts ({described}). If they are "
+            f"the same person, merge them: POST /v1/contacts/{self.target}/merge with "
+            f'{{"source_id": "{self.sources[0]}"}}, then send this request again.')
+        self.args = (self.detail,)
+
+    def extensions(self) -> dict[str, object]:
+        ext = super().extensions()
+        ext["contact_ids"] = [self.target, *self.sources]
+        ext["merge"] = {"target_id": self.target, "source_id": self.sources[0]}
         return ext
 
 

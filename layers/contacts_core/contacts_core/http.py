@@ -101,7 +101,7 @@ class ApiRequest:
         for name, value in params.items():
             if _unencodable(name) or _unencodable(str(value)):
                 raise ValidationFailed.single(
-                    name.encode(errors="replace").decode(), "not valid Unicode")
+                    name.encode(errors="replace").decode() or "query", "not valid Unicode")
         try:
             return model.model_validate(params)
         except ValidationError as err:

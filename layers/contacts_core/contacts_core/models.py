@@ -5,8 +5,8 @@ values ≤ 1 KB (UTF-8), one contact ≤ 16 KB as sent. Attribute numbers must f
 number (see :func:`number_problem`).
 
 The request models' JSON Schema (and so ``openapi.json``) describes what they accept:
-create/upsert require ``phone`` or ``email``, PATCH at least one field, attribute numbers
-are finite and within DynamoDB's range.
+create/upsert require ``phone``, ``email`` or ``external_id``, PATCH at least one field,
+attribute numbers are finite and within DynamoDB's range.
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ ShortText = Annotated[StrictStr, Field(max_length=256)]
 LanguageTag = Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]  # BCP 47
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
-IDENTITY_FIELDS = ("phone", "email")
+# The identifiers a contact is found and kept unique by (each has a guard item, I1/I2).
+IDENTITY_FIELDS = ("phone", "email", "external_id")
+MAX_EXTERNAL_ID_LENGTH = 255  # SPEC §9.2
 
 
 def number_problem(value: int | float) -> str | None:
@@ -145,6 +147,11 @@ class ContactFields(BaseModel):
     country_code: Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{2}$")] | None = None
     phone: Annotated[StrictStr, Field(max_length=64)] | None = None
     email: Annotated[StrictStr, Field(max_length=254)] | None = None
+    external_id: Annotated[StrictStr, Field(
+        min_length=1, max_length=MAX_EXTERNAL_ID_LENGTH, pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="The integrator's own id (e.g. a CRM id): 1–255 printable characters, "
+                    "case-sensitive, unique per org; surrounding whitespace is trimmed.",
+    )] | None = None
     first_name: ShortText | None = None
     last_name: ShortText | None = None
     name: ShortText | None = None
@@ -186,6 +193,13 @@ class ContactFields(BaseModel):
         except EmailNotValidError as err:
             raise ValueError(str(err)) from err
         return checked.normalized.lower()
+
+    @field_validator("external_id")
+    @classmethod
+    def _external_id_printable(cls, value: str | None) -> str | None:
+        if value is not None and not value.isprintable():
+            raise ValueError("must be printable characters (no control or format characters)")
+        return value
 
     @field_validator("first_name", "last_name", "name")
     @classmethod
@@ -230,7 +244,7 @@ class ContactFields(BaseModel):
 
 def _require_identity(fields: ContactFields) -> None:
     if all(getattr(fields, name) is None for name in IDENTITY_FIELDS):
-        raise FieldRuleError("phone", "at least one of phone or email is required")
+        raise FieldRuleError("phone", "at least one of phone, email or external_id is required")
 
 
 # JSON Schema of "at least one identity": one of them is present and a string.
@@ -239,7 +253,7 @@ _IDENTITY_SCHEMA: dict[str, Any] = {"anyOf": [
 
 
 class ContactCreate(ContactFields):
-    """Body of ``POST /v1/contacts``: at least one of ``phone`` or ``email``."""
+    """Body of ``POST /v1/contacts``: at least one of ``phone``, ``email`` or ``external_id``."""
 
     model_config = ConfigDict(**_STRICT, json_schema_extra=_IDENTITY_SCHEMA)
 
@@ -250,7 +264,9 @@ class ContactCreate(ContactFields):
 
 
 class ContactUpsert(ContactCreate):
-    """Body of ``POST /v1/contacts/upsert``: matched by ``phone`` and/or ``email``.
+    """Body of ``POST /v1/contacts/upsert``: matched by ``external_id`` first, else by
+    ``phone`` and/or ``email`` (SPEC §9.2); an ``external_id`` nobody holds yet is attached
+    to the match (or to the new contact).
 
     On a match, given fields change as in PATCH (``null`` clears, ``attributes`` merge,
     ``tags`` replace); fields left out keep their value.
@@ -293,6 +309,7 @@ class ContactItem(BaseModel):
     name: str | None = None
     phone: str | None = None
     email: str | None = None
+    external_id: str | None = None
     country_code: str | None = None
     language: str | None = None
     tags: list[str] = Field(default_factory=list)
@@ -306,8 +323,9 @@ class ContactItem(BaseModel):
     membership_rev: int = 0
 
     def identities(self) -> dict[str, str]:
-        """The identity values this contact holds: ``{"phone": e164, "email": address}``."""
-        return {k: v for k, v in (("phone", self.phone), ("email", self.email)) if v}
+        """The identity values this contact holds, e.g. ``{"phone": e164, "email": address,
+        "external_id": "crm-42"}`` (fields it does not hold are left out)."""
+        return {f: v for f in IDENTITY_FIELDS if (v := getattr(self, f))}
 
 
 class Channels(BaseModel):
@@ -337,6 +355,7 @@ class Contact(BaseModel):
     name: str | None
     phone: str | None
     email: str | None
+    external_id: str | None
     country_code: str | None
     language: str | None
     tags: list[str]
@@ -360,6 +379,7 @@ class Contact(BaseModel):
             name=item.name,
             phone=item.phone,
             email=item.email,
+            external_id=item.external_id,
             country_code=item.country_code,
             language=item.language,
             tags=item.tags,
@@ -383,7 +403,7 @@ class UpsertResult(BaseModel):
     """Answer of upsert: what happened, what matched, and the contact as it now is."""
 
     result: Literal["created", "updated", "unchanged"]
-    matched_on: Literal["phone", "email", "phone_and_email"] | None
+    matched_on: Literal["external_id", "phone", "email", "phone_and_email"] | None
     contact: Contact
 
 

@@ -4,8 +4,9 @@ Tables (names from the environment set by template.yaml):
 
 * Contacts ``CONTACTS_TABLE``: PK ``org_id``, SK ``contact_id``; GSIs ``phone-index``,
   ``email-index``, ``name-index``.
-* ContactIdentities ``IDENTITIES_TABLE``: PK ``identity`` = ``{org_id}#phone#{e164}`` or
-  ``{org_id}#email#{email}``; attribute ``contact_id``. A guard and the contact that holds
+* ContactIdentities ``IDENTITIES_TABLE``: PK ``identity`` = ``{org_id}#phone#{e164}``,
+  ``{org_id}#email#{email}`` or ``{org_id}#external_id#{external_id}``; attribute
+  ``contact_id``. A guard and the contact that holds
   its value are always written in the same ``TransactWriteItems`` (invariants I1, I2).
 * ApiKeys ``API_KEYS_TABLE``: PK ``key_hash`` (SHA-256 hex of the key).
 
