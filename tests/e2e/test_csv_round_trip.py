@@ -18,10 +18,11 @@ CONTACTS = [
     {"phone": "+971501234567", "name": "Ahmed Hassan, Jr.", "suppressed": True,
      "attributes": {"note": "says \"hi\"\nthen leaves"}},
     {"email": "priya@example.com", "name": "Priya Sharma", "language": "hi-IN",
-     "source": "import"},
+     "source": "import", "external_id": "=crm/42"},
+    {"external_id": "hubspot-9001", "name": "Only An Id"},
 ]
-COMPARED = ("first_name", "last_name", "name", "phone", "email", "country_code", "language",
-            "tags", "attributes", "channels", "consent", "suppressed", "source")
+COMPARED = ("first_name", "last_name", "name", "phone", "email", "external_id", "country_code",
+            "language", "tags", "attributes", "channels", "consent", "suppressed", "source")
 
 
 def org_client(stack):
@@ -48,7 +49,7 @@ def test_export_then_import_into_a_new_org_round_trips(stack, tmp_path):
     api_key = target.headers["Authorization"].removeprefix("Bearer ")
     summary = import_csv(csv_file, stack.base_url, api_key, progress=False)
 
-    assert summary.counts["created"] == 3 and not summary.failures
+    assert summary.counts["created"] == 4 and not summary.failures
     assert everything(target) == everything(source)
 
 

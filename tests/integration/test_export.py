@@ -16,8 +16,8 @@ from contacts_core.exports import export_contacts
 from contacts_core.responses import LAMBDA_RESPONSE_LIMIT, encoded_size
 
 NEXT = re.compile(r'^</v1/contacts/export\?cursor=([^>]+)>; rel="next"$')
-COMPARED = ("first_name", "last_name", "name", "phone", "email", "country_code", "language",
-            "tags", "attributes", "consent", "suppressed", "source")
+COMPARED = ("first_name", "last_name", "name", "phone", "email", "external_id", "country_code",
+            "language", "tags", "attributes", "consent", "suppressed", "source")
 
 
 def bulk(api, org_id: str, contacts: list[dict[str, Any]]) -> list[str]:
@@ -108,7 +108,9 @@ def test_formulas_are_neutralised_and_import_restores_every_value(api, org_id):
     originals = [
         {"phone": "+27821230001", "first_name": "=HYPERLINK(\"http://evil\",\"x\")",
          "last_name": "+SUM(1)", "tags": ["-vip", "@x"], "attributes": {"note": "=1+1"}},
-        {"email": "-minus@example.com", "name": "@admin", "language": "en"},
+        {"email": "-minus@example.com", "name": "@admin", "language": "en",
+         "external_id": "=crm|42"},
+        {"external_id": "'+only-an-id"},
         {"phone": "+27821230002", "name": "'=already escaped", "first_name": "'Tis",
          "last_name": "''", "attributes": {"t": "\tx", "cr": "\rline"}},
     ]

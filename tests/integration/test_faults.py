@@ -37,6 +37,7 @@ from tests.support.invariants import Snapshot, assert_consistent, check
 
 P1, P2 = "+27821234560", "+27821234561"
 E1, E2 = "thandi@example.com", "sipho@example.com"
+X1 = "crm-0001"
 CONFLICTS = {"identity_conflict", "concurrent_modification", "audience_name_conflict"}
 
 Ctx = dict[str, Any]
@@ -135,6 +136,12 @@ SCENARIOS = [
     Scenario("upsert_move", _x_with({"phone": P1, "email": E1}),
              lambda ctx: ("POST", "/v1/contacts/upsert", {"email": E1, "phone": P2}),
              lambda snap, ctx: _phones(snap) == {ctx["x"]: P2} or pytest.fail(str(snap))),
+    Scenario("upsert_by_external_id", _x_with({"phone": P1, "external_id": X1}),
+             lambda ctx: ("POST", "/v1/contacts/upsert", {"external_id": X1, "phone": P2}),
+             lambda snap, ctx: _phones(snap) == {ctx["x"]: P2} or pytest.fail(str(snap))),
+    Scenario("upsert_attach_external_id", _x_with({"phone": P1}),
+             lambda ctx: ("POST", "/v1/contacts/upsert", {"phone": P1, "external_id": X1}),
+             lambda snap, ctx: _only(snap)["external_id"] == X1 or pytest.fail(str(snap))),
     Scenario("patch", _x_with({"phone": P1}),
              lambda ctx: ("PATCH", f"/v1/contacts/{ctx['x']}", {"first_name": "Nomsa"}),
              lambda snap, ctx: _only(snap)["first_name"] == "Nomsa" or pytest.fail("name")),

@@ -3,8 +3,8 @@
 16 worker threads send ``HISTORY_OPS`` requests (default 400; ``make stress`` sends
 10,000) to one org: creates, upserts, PATCHes (moves and nulls of phone/email, other
 fields), deletes, bulk upserts with overlapping identifiers (moves and nulls too), bulk
-deletes, and audience create/add/remove/delete. Six phones and six emails are shared by
-everything, so nearly every write collides with another. The run is seeded
+deletes, and audience create/add/remove/delete. Six phones, six emails and six external ids
+are shared by everything, so nearly every write collides with another. The run is seeded
 (``HISTORY_SEED``, default 20261121): each request's content comes from
 ``random.Random(f"{seed}:{n}")``, which ids it picks depends on timing.
 
@@ -39,6 +39,8 @@ SEED = int(os.environ.get("HISTORY_SEED", "20261121"))
 WORKERS = 16
 PHONES = [f"+2782123456{i}" for i in range(6)]
 EMAILS = [f"person{i}@example.com" for i in range(6)]
+EXTERNAL_IDS = [f"crm-{i}" for i in range(6)]
+IDENTIFIERS = (("phone", PHONES, 0.3), ("email", EMAILS, 0.3), ("external_id", EXTERNAL_IDS, 0.5))
 AUDIENCE_NAMES = ["Donors", "Volunteers", "Board"]
 CONFLICTS = {"identity_conflict", "concurrent_modification", "audience_name_conflict"}
 OMIT = object()
@@ -94,12 +96,12 @@ def _identity(rng: random.Random, values: list[str], omit: float = 0.3) -> Any:
 
 def _contact_body(rng: random.Random, *, need_identity: bool) -> dict[str, Any]:
     body: dict[str, Any] = {}
-    for field, values in (("phone", PHONES), ("email", EMAILS)):
-        value = _identity(rng, values)
+    for field, values, omit in IDENTIFIERS:
+        value = _identity(rng, values, omit)
         if value is not OMIT:
             body[field] = value
-    if need_identity and not (body.get("phone") or body.get("email")):
-        field, values = rng.choice([("phone", PHONES), ("email", EMAILS)])
+    if need_identity and not any(body.get(f) for f, _, _ in IDENTIFIERS):
+        field, values, _ = rng.choice(IDENTIFIERS)
         body[field] = rng.choice(values)
     if rng.random() < 0.6:
         body["first_name"] = rng.choice(["Ama", "Bo", "Chen", "Dee"])
