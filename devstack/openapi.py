@@ -45,6 +45,7 @@ from contacts_core.bulk import (
 )
 from contacts_core.contacts import BatchGetRequest, BatchGetResult, ListQuery
 from contacts_core.exports import ExportQuery
+from contacts_core.merge import MergeRequest
 from contacts_core.models import (
     Contact,
     ContactCreate,
@@ -102,8 +103,10 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
                       "first_name": "Sam", "last_name": "Mokoena", "language": "en-ZA",
                       "tags": ["vip"], "attributes": {"loyalty_tier": "gold", "visits": 3},
                       "consent": {"whatsapp": "opted_in"}},
-    "ContactUpsert": {"phone": "082 123 4567", "country_code": "ZA",
-                      "email": "sam@example.com", "tags": ["vip", "newsletter"]},
+    "ContactUpsert": {"external_id": "crm-10042", "phone": "082 123 4567",
+                      "country_code": "ZA", "email": "sam@example.com",
+                      "tags": ["vip", "newsletter"]},
+    "MergeRequest": {"source_id": "con_01JD8Q2M6W3YQ0V4C7N5T9KX2C"},
     "ContactPatch": {"first_name": "Samuel", "attributes": {"visits": 4, "loyalty_tier": None}},
     "BulkUpsertRequest": {"contacts": [{"phone": "+27821234568", "first_name": "Lee"},
                                        {"email": "kim@example.com", "tags": ["trial"]}]},
@@ -123,9 +126,15 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
 CONCURRENT = "concurrent_modification"
 IDENTITY = "identity_conflict"
 NAME_TAKEN = "audience_name_conflict"
+MERGE_REFUSED = "merge_refused"
 _CONFLICT_TEXT = {
-    IDENTITY: "`identity_conflict`: phone or email held by another contact "
-              "(`field`, `conflicting_contact_id`)",
+    IDENTITY: "`identity_conflict`: phone, email or external_id held by another contact "
+              "(`field`, `conflicting_contact_id`); when an upsert's identifiers match two "
+              "contacts, `conflicts` and `contact_ids` name them and `merge` says how to "
+              "make them one (`target_id`, `source_id`)",
+    MERGE_REFUSED: "`merge_refused`: the merged contact would break a limit (50 tags, 50 "
+                   "attribute keys, 45 audiences) or the merge would not fit one atomic "
+                   "transaction; nothing changed",
     NAME_TAKEN: "`audience_name_conflict`: another audience has this name "
                 "(`conflicting_audience_id`)",
     CONCURRENT: "`concurrent_modification`: other requests kept changing the same records; "
@@ -171,7 +180,8 @@ class Operation:
 
 OPERATIONS: dict[str, Operation] = {
     "ListContactsFunction": Operation(
-        "List contacts (cursor-paged; search by phone, email or name prefix)", 200,
+        "List contacts (cursor-paged; exact external_id, search by phone, email, external "
+        "id or name prefix)", 200,
         ContactPage, query=ListQuery, errors=(400,)),
     "GetContactFunction": Operation("Get a contact", 200, Contact, errors=(404,), etag=True),
     "BatchGetContactsFunction": Operation(
@@ -184,8 +194,8 @@ OPERATIONS: dict[str, Operation] = {
         "Create a contact", 201, Contact, ContactCreate, errors=(400, 409, 413),
         conflicts=(IDENTITY, CONCURRENT), etag=True),
     "UpsertContactFunction": Operation(
-        "Create or update the contact matched by phone and/or email", 200, UpsertResultModel,
-        ContactUpsert, errors=(400, 409, 413), conflicts=(IDENTITY, CONCURRENT),
+        "Create or update the contact matched by external_id, else phone and/or email", 200,
+        UpsertResultModel, ContactUpsert, errors=(400, 409, 413), conflicts=(IDENTITY, CONCURRENT),
         etag=True, extra_status=(201,)),
     "UpdateContactFunction": Operation(
         "Update a contact (partial; null clears)", 200, Contact, ContactPatch,
@@ -194,6 +204,10 @@ OPERATIONS: dict[str, Operation] = {
     "DeleteContactFunction": Operation(
         "Delete a contact", 204, errors=(400, 404, 409, 412), conflicts=(CONCURRENT,),
         conditional=True),
+    "MergeContactsFunction": Operation(
+        "Merge another contact (source_id) into this one; the source is deleted", 200,
+        Contact, MergeRequest, errors=(400, 404, 409, 412, 413),
+        conflicts=(MERGE_REFUSED, CONCURRENT), conditional=True, etag=True),
     "BulkUpsertContactsFunction": Operation(
         "Upsert up to 1000 contacts; per-item results in input order", 200, BulkUpsertResult,
         BulkUpsertRequest, errors=(400, 413)),

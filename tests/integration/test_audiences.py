@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from contacts_core import audiences
-from contacts_core.audience_store import ADDED_AT_PREFIX, AudienceStore
-from contacts_core.store import ContactStore
+from contacts_core.audience_store import AudienceStore
+from contacts_core.store import ADDED_AT_PREFIX, ContactStore
 
 
 @pytest.fixture

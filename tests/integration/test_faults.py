@@ -58,7 +58,10 @@ class Client:
         return str(response.body["id"])
 
     def audience(self, members: list[str] = ()) -> str:  # type: ignore[assignment]
-        aud = str(self("POST", "/v1/audiences", {"name": "Donors"}).body["id"])
+        return self.audience_named("Donors", members)
+
+    def audience_named(self, name: str, members: list[str] = ()) -> str:  # type: ignore[assignment]
+        aud = str(self("POST", "/v1/audiences", {"name": name}).body["id"])
         if members:
             assert self("POST", f"/v1/audiences/{aud}/contacts",
                         {"contact_ids": list(members)}).status == 200
@@ -116,6 +119,22 @@ def _members(snap: Snapshot, ctx: Ctx, expected: set[str]) -> None:
     assert snap.audiences[ctx["aud"]]["contact_count"] == len(expected)
 
 
+def _source_in_two_audiences(client: Client) -> Ctx:
+    """Target X (E1) and source Y (P1, X1, E2), both in audience A, only Y in B."""
+    x = client.contact({"email": E1, "first_name": "Thandi"})
+    y = client.contact({"phone": P1, "external_id": X1, "email": E2, "last_name": "Dube"})
+    return {"x": x, "y": y, "aud": client.audience([x, y]), "b": client.audience_named("B", [y])}
+
+
+def _merged(snap: Snapshot, ctx: Ctx) -> None:
+    merged = _only(snap)
+    assert merged["contact_id"] == ctx["x"], snap.contacts
+    assert (merged["email"], merged["phone"], merged["external_id"], merged["last_name"]) == (
+        E1, P1, X1, "Dube")
+    assert snap.members == {(ctx["aud"], ctx["x"]), (ctx["b"], ctx["x"])}
+    assert [snap.audiences[a]["contact_count"] for a in (ctx["aud"], ctx["b"])] == [1, 1]
+
+
 def _bulk_done(snap: Snapshot, ctx: Ctx) -> None:
     by_phone = {c.get("phone"): c for c in snap.contacts.values()}
     assert sorted(map(str, by_phone)) == sorted([P1, P2, "None"]), _phones(snap)
@@ -149,6 +168,9 @@ SCENARIOS = [
              lambda ctx: ("PATCH", f"/v1/contacts/{ctx['x']}", {"phone": P2, "email": None}),
              lambda snap, ctx: (_phones(snap) == {ctx["x"]: P2} and "email" not in _only(snap))
              or pytest.fail(str(snap))),
+    Scenario("merge", _source_in_two_audiences,
+             lambda ctx: ("POST", f"/v1/contacts/{ctx['x']}/merge", {"source_id": ctx["y"]}),
+             _merged),
     Scenario("delete", _x_with({"phone": P1}, audience=True),
              lambda ctx: ("DELETE", f"/v1/contacts/{ctx['x']}", None),
              lambda snap, ctx: _members(snap, ctx, set()) or snap.contacts == {}

@@ -3,7 +3,7 @@
 16 worker threads send ``HISTORY_OPS`` requests (default 400; ``make stress`` sends
 10,000) to one org: creates, upserts, PATCHes (moves and nulls of phone/email, other
 fields), deletes, bulk upserts with overlapping identifiers (moves and nulls too), bulk
-deletes, and audience create/add/remove/delete. Six phones, six emails and six external ids
+deletes, merges, and audience create/add/remove/delete. Six phones, six emails and six external ids
 are shared by everything, so nearly every write collides with another. The run is seeded
 (``HISTORY_SEED``, default 20261121): each request's content comes from
 ``random.Random(f"{seed}:{n}")``, which ids it picks depends on timing.
@@ -42,7 +42,8 @@ EMAILS = [f"person{i}@example.com" for i in range(6)]
 EXTERNAL_IDS = [f"crm-{i}" for i in range(6)]
 IDENTIFIERS = (("phone", PHONES, 0.3), ("email", EMAILS, 0.3), ("external_id", EXTERNAL_IDS, 0.5))
 AUDIENCE_NAMES = ["Donors", "Volunteers", "Board"]
-CONFLICTS = {"identity_conflict", "concurrent_modification", "audience_name_conflict"}
+CONFLICTS = {"identity_conflict", "concurrent_modification", "audience_name_conflict",
+             "merge_refused"}
 OMIT = object()
 WRITES = {"TransactWriteItems", "UpdateItem", "PutItem", "DeleteItem"}
 
@@ -116,8 +117,8 @@ def _one(history: History, n: int) -> None:
     rng = random.Random(f"{SEED}:{n}")
     kind = rng.choices(
         ["create", "upsert", "patch", "delete", "bulk", "bulk_delete", "aud_create",
-         "aud_add", "aud_remove", "aud_delete"],
-        weights=[12, 20, 20, 6, 12, 3, 3, 12, 6, 2])[0]
+         "aud_add", "aud_remove", "aud_delete", "merge"],
+        weights=[12, 20, 20, 6, 12, 3, 3, 12, 6, 2, 5])[0]
     send = history.send
     if kind == "create":
         response = send(kind, "POST", "/v1/contacts", _contact_body(rng, need_identity=True))
@@ -149,6 +150,8 @@ def _one(history: History, n: int) -> None:
                 if status == "failed" and code not in expected:
                     with history._lock:
                         history.errors.append(f"bulk item {result}")
+    elif kind == "merge" and len(pair := history.sample(rng, history.contacts, 2)) == 2:
+        send(kind, "POST", f"/v1/contacts/{pair[0]}/merge", {"source_id": pair[1]})
     elif kind == "bulk_delete" and (ids := history.sample(rng, history.contacts, 4)):
         send(kind, "POST", "/v1/contacts/bulk-delete", {"contact_ids": ids})
     elif kind == "aud_create":
@@ -234,10 +237,12 @@ def test_randomized_concurrent_history_keeps_every_invariant(api, org_id, hooks:
     statuses = Counter(status for (_, status, _) in answers)
     conflicts = Counter(code for (_, status, code) in answers if status == 409)
     refusals = Counter(f"{op}:{code}" for (op, status, code) in answers if status == 400)
+    merges = Counter(status for (op, status, _) in answers if op == "merge")
     summary = (f"history: {OPS} ops, seed {SEED}, {WORKERS} workers, {duration:.1f} s "
                f"({OPS / duration:.0f} ops/s); statuses {dict(sorted(statuses.items()))}; "
                f"409 codes {dict(conflicts)}; 400 codes {dict(refusals)}; "
-               f"bulk items {dict(history.bulk_items)}; audience deletes finished by the "
+               f"bulk items {dict(history.bulk_items)}; merges {dict(merges)}; "
+               f"audience deletes finished by the "
                f"stream step {len(flagged)}; checker: {report.summary()}; "
                f"stream: {outcome.records} records, {outcome.transient} transient, "
                f"{len(outcome.violations)} violations")

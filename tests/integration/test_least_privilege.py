@@ -125,6 +125,13 @@ def exercise(api, org_id: str) -> None:
                 json_body={"ids": [cid, *others, "con_nope"]})
     api.request("POST", f"/v1/audiences/{aud}/contacts/remove", org_id=org_id,
                 json_body={"contact_ids": others[:1]})
+    # a merge moving a membership (others[1] is in the audience) and an identity
+    merged_into = api.request("POST", "/v1/contacts", org_id=org_id,
+                              json_body={"phone": "+27821234511"}).body["id"]
+    for _ in range(2):  # the second is a repeat: it reads the merge record
+        api.request("POST", f"/v1/contacts/{merged_into}/merge", org_id=org_id,
+                    json_body={"source_id": others[1]})
+    others[1] = merged_into
     api.request("GET", "/v1/audiences", org_id=org_id)
     api.request("GET", f"/v1/audiences/{aud}", org_id=org_id)
     api.request("PATCH", f"/v1/audiences/{aud}", org_id=org_id, json_body={"name": "B"})

@@ -16,6 +16,7 @@ from contacts_core.contacts import (
     update_contact,
     upsert_contact,
 )
+from contacts_core.merge import MergeRequest, merge_contacts
 from contacts_core.models import ContactCreate, ContactPatch, ContactUpsert
 from contacts_core.store import dynamodb_client
 
@@ -122,3 +123,17 @@ def test_a_contacts_audiences_are_a_get_item_and_one_batch_get_item(log, org_id)
     # Then that is the contact and one batch of audiences
     assert len(page.data) == 2 and page.next_cursor
     assert calls == ["GetItem", "BatchGetItem"]
+
+
+def test_merge_is_a_batch_read_and_one_transaction_whatever_it_moves(log, org_id):
+    # Given a source with every identifier and memberships, one shared with the target
+    target = create_contact(org_id, ContactCreate(email="t@example.com"))
+    source = create_contact(org_id, ContactCreate(phone="+27821234560", email="s@example.com",
+                                                  external_id="crm-1"))
+    shared, moved = (create_audience(org_id, AudienceCreate(name=n)).id for n in ("S", "M"))
+    add_members(org_id, shared, [target.id, source.id])
+    add_members(org_id, moved, [source.id])
+    # When it is merged: 2 round trips, the stated bound
+    _, calls = log.during(lambda: merge_contacts(org_id, target.id,
+                                                 MergeRequest(source_id=source.id)))
+    assert calls == ["BatchGetItem", "TransactWriteItems"]

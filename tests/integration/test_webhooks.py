@@ -224,3 +224,36 @@ def test_delivered_plus_dead_lettered_equals_emitted(api, org_id, pipeline, rece
         per_contact.setdefault(event["data"]["object"]["id"], []).append(
             event["data"]["object"]["version"])
     assert all(v == sorted(v) for v in per_contact.values()), "out of commit order"
+
+
+def test_a_merge_is_one_contact_merged_event_and_no_contact_deleted(api, org_id, pipeline,
+                                                                     receiver):
+    # Given an endpoint for everything, a target and a source that is in an audience
+    endpoint(api, org_id, receiver.url + "/ok")
+    target, source = (api.request("POST", "/v1/contacts", org_id=org_id, json_body=body).body
+                      for body in ({"email": "t@example.com"}, {"phone": "+27821234567"}))
+    aud = api.request("POST", "/v1/audiences", org_id=org_id, json_body={"name": "A"}).body["id"]
+    api.request("POST", f"/v1/audiences/{aud}/contacts", org_id=org_id,
+                json_body={"contact_ids": [source["id"]]})
+    # When the source is merged into the target
+    merged = api.request("POST", f"/v1/contacts/{target['id']}/merge", org_id=org_id,
+                         json_body={"source_id": source["id"]})
+    assert merged.status == 200, merged.body
+    # Then subscribers see one contact.merged for the target, naming the source, the
+    # membership moving, and no contact.deleted
+    pipeline.pump(lambda: len(delivered(receiver, "/ok")) >= 7)
+    pipeline.pump(lambda: True)
+    events = [r.event for r in delivered(receiver, "/ok")]
+    by_contact: dict[str, list[str]] = {}
+    for event in events:
+        obj = event["data"]["object"]
+        by_contact.setdefault(obj.get("contact_id") or obj["id"], []).append(event["type"])
+    assert by_contact[source["id"]] == ["contact.created", "audience.contact_added",
+                                        "audience.contact_removed"]
+    assert by_contact[target["id"]] == ["contact.created", "contact.merged",
+                                        "audience.contact_added"]
+    (event,) = [e for e in events if e["type"] == "contact.merged"]
+    assert event["data"]["merged_contact_id"] == source["id"]
+    assert event["data"]["object"] == merged.body
+    assert event["data"]["previous_attributes"]["phone"] is None
+    assert "merged_contact_id" not in events[0]["data"]

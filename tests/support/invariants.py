@@ -8,7 +8,7 @@ too), so it sees committed state only. Checked, per org:
 * I2 – every guard (``{org}#phone#{e164}``, ``{org}#email#{addr}``,
   ``{org}#external_id#{id}``) points to a contact
   that holds that value (else an *orphan*), and every held value has its guard (else
-  *unguarded*);
+  *unguarded*); a merge record (``{org}#merged#{source}``) names a source that is gone;
 * I5 – each audience's ``contact_count`` equals its AudienceMembers items; every
   membership item belongs to a live audience and a live contact listing it in
   ``audience_ids``, and every ``audience_ids`` entry has its membership item and audience;
@@ -31,6 +31,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from contacts_core.models import IDENTITY_FIELDS
 from contacts_core.names import fold
+from contacts_core.store import MERGED_KEY
 
 _plain = TypeDeserializer()
 NAME_GUARD_PREFIX = "name#"
@@ -131,6 +132,11 @@ def check(org_id: str, client: Any | None = None) -> Report:
                                         f"{snap.guards.get(f'{org_id}#{fld}#{value}')}")
     for identity, cid in sorted(snap.guards.items()):
         _, fld, value = identity.split("#", 2)
+        if fld == MERGED_KEY:  # a merge record: its source must be gone (no half merge)
+            if value in snap.contacts:
+                report.orphan_guards.append(f"{identity}: {value} was merged into {cid} "
+                                            "but still exists")
+            continue
         holder = snap.contacts.get(cid)
         if holder is None:
             report.orphan_guards.append(f"{identity} → {cid}, which does not exist")

@@ -24,7 +24,8 @@ def test_row_round_trips_to_an_upsert_body():
     contact = Contact.model_validate({
         "id": "con_1", "first_name": "Zoë", "last_name": None, "name": "Zoë, \"Z\"",
         "phone": "+27821234567", "email": None, "external_id": "=HYPERLINK(1)",
-        "country_code": "ZA", "language": "en-ZA", "tags": ["a;b", "c"], "attributes": {"n": 1.5, "t": True, "s": "x\ny"},
+        "country_code": "ZA", "language": "en-ZA", "tags": ["a;b", "c"],
+        "attributes": {"n": 1.5, "t": True, "s": "x\ny"},
         "channels": {"has_whatsapp": True, "has_sms": True, "has_voice": True,
                      "has_email": False},
         "consent": {"whatsapp": "opted_in", "sms": "unknown", "email": "unknown",
@@ -36,7 +37,8 @@ def test_row_round_trips_to_an_upsert_body():
     assert list(row) == COLUMNS
     body = upsert_body(row)
     assert body == {"first_name": "Zoë", "name": "Zoë, \"Z\"", "phone": "+27821234567",
-                    "external_id": "=HYPERLINK(1)", "country_code": "ZA", "language": "en-ZA", "tags": ["a;b", "c"],
+                    "external_id": "=HYPERLINK(1)", "country_code": "ZA", "language": "en-ZA",
+                    "tags": ["a;b", "c"],
                     "attributes": {"n": 1.5, "t": True, "s": "x\ny"},
                     "consent": {"whatsapp": "opted_in", "sms": "unknown", "email": "unknown",
                                 "voice": "opted_out"},

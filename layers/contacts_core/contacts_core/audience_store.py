@@ -26,6 +26,7 @@ from .errors import AudienceNameTaken
 from .ids import is_resource_id
 from .names import fold
 from .store import (
+    ADDED_AT_PREFIX,
     Contention,
     _Expression,
     batch_get,
@@ -40,7 +41,6 @@ from .store import (
 
 NAME_GUARD_PREFIX = "name#"
 AUDIENCE_PREFIX = "aud_"
-ADDED_AT_PREFIX = "added_at#"  # contact attribute: when it joined that audience
 MAX_AUDIENCES_PER_CONTACT = 45  # so deleting a contact fits in one 100-action transaction
 
 

@@ -162,6 +162,13 @@ class AmbiguousMatch(IdentityConflict):
         return ext
 
 
+class MergeRefused(DomainError):
+    """A merge that would break a contact limit or not fit one atomic transaction; nothing
+    was merged (409: the contacts' current state prevents it, RFC 9110 §15.5.10)."""
+
+    code = "merge_refused"
+
+
 class PreconditionFailed(DomainError):
     """``If-Match`` named a version that is no longer current (RFC 9110 §13.1.1)."""
 

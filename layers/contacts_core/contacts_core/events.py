@@ -2,7 +2,12 @@
 
 * Contacts: INSERT → ``contact.created``, MODIFY → ``contact.updated`` with
   ``previous_attributes``, REMOVE → ``contact.deleted``. A MODIFY that changes nothing the
-  API shows is not a contact event.
+  API shows is not a contact event. A merge (SPEC §9.2) is one transaction: the target's
+  MODIFY sets ``last_merged_id`` and becomes ``contact.merged`` (``data.object`` the
+  target, ``data.merged_contact_id`` the source); the source's REMOVE gives no
+  ``contact.deleted``, told by the merge record the same transaction wrote (the caller's
+  ``merged_into`` lookup), but still its ``audience.contact_removed`` events, as the target
+  gets ``audience.contact_added`` for the audiences it joined.
 * Memberships are told from the same Contacts records: every membership change updates the
   contact's ``audience_ids`` in the transaction that adds or removes the membership item,
   so the difference between the old and new ``audience_ids`` gives
@@ -38,10 +43,9 @@ from typing import Any
 from ulid import ULID
 
 from .audience_models import Audience, AudienceItem
-from .audience_store import ADDED_AT_PREFIX
 from .ids import iso_timestamp
 from .models import Contact, ContactItem
-from .store import deserialize
+from .store import ADDED_AT_PREFIX, MERGED_FROM, deserialize
 from .webhook_models import EventData, WebhookEvent
 
 EVENT_PREFIX = "evt_"
@@ -82,9 +86,15 @@ def _image(raw: dict[str, Any]) -> dict[str, Any]:
     return deserialize({k: v if v else {"M": {}} for k, v in raw.items()})
 
 
-def webhook_events(record: dict[str, Any]) -> list[WebhookEvent]:
+MergedInto = Callable[[str, str], str | None]  # (org_id, contact_id) → merge target or None
+
+
+def webhook_events(record: dict[str, Any],
+                   merged_into: MergedInto | None = None) -> list[WebhookEvent]:
     """The events of one raw stream record, in the order to emit them; empty when it is
     none (bookkeeping, a guard, a count-only change, a table we do not publish).
+    ``merged_into`` tells a merged contact's REMOVE from a delete (asked on REMOVE only;
+    without it every REMOVE is a ``contact.deleted``).
 
     Raises:
         KeyError: the record lacks the images of a NEW_AND_OLD_IMAGES stream.
@@ -98,7 +108,9 @@ def webhook_events(record: dict[str, Any]) -> list[WebhookEvent]:
     created = datetime.fromtimestamp(float(stream["ApproximateCreationDateTime"]), UTC)
     make = _Maker(record, created, str(image["org_id"]))
     if table == os.environ.get("CONTACTS_TABLE"):
-        return _contact_events(record["eventName"], old, new, make)
+        merged = (merged_into or _never)(make.org_id, str(image["contact_id"])) \
+            if record["eventName"] == "REMOVE" else None
+        return _contact_events(record["eventName"], old, new, make, merged is not None)
     if table == os.environ.get("AUDIENCES_TABLE"):
         if not str(image.get("audience_id", "")).startswith("aud_"):
             return []
@@ -115,12 +127,17 @@ class _Maker:
         self.created, self.org_id = created, org_id
 
     def __call__(self, kind: str, obj: dict[str, Any], previous: dict[str, Any] | None = None,
-                 part: str = "") -> WebhookEvent:
+                 part: str = "", merged_id: str | None = None) -> WebhookEvent:
         record_id = f"{self.record_id}|{kind}|{part}" if part else self.record_id
         return WebhookEvent(
             id=event_id(self.arn, record_id, self.created), type=kind,
             created_at=iso_timestamp(self.created), organization_id=self.org_id,
-            data=EventData(object=obj, previous_attributes=previous))
+            data=EventData(object=obj, previous_attributes=previous,
+                           merged_contact_id=merged_id))
+
+
+def _never(org_id: str, contact_id: str) -> None:
+    return None
 
 
 def _change_event(kind: str, render: Callable[[dict[str, Any]], dict[str, Any]], name: str,
@@ -141,15 +158,21 @@ def _change_event(kind: str, render: Callable[[dict[str, Any]], dict[str, Any]],
 
 
 def _contact_events(name: str, old: dict[str, Any] | None, new: dict[str, Any] | None,
-                    make: _Maker) -> list[WebhookEvent]:
+                    make: _Maker, merged_away: bool) -> list[WebhookEvent]:
     at = iso_timestamp(make.created)
     removed = [make("audience.contact_removed", _membership(old, a, at), part=a)
                for a in sorted(_audiences(old) - _audiences(new))] if old else []
     added = [make("audience.contact_added", _membership(new, a, at), part=a)
              for a in sorted(_audiences(new) - _audiences(old))] if new else []
-    own = _change_event("contact", _contact, name, old, new, make)
     if name == "REMOVE":
+        own = None if merged_away else _change_event("contact", _contact, name, old, new, make)
         return [*removed, *([own] if own else [])]
+    if old and new and new.get(MERGED_FROM) and new.get(MERGED_FROM) != old.get(MERGED_FROM):
+        after = _contact(new)
+        own = make("contact.merged", after, _changed(_contact(old), after),
+                   merged_id=str(new[MERGED_FROM]))
+    else:
+        own = _change_event("contact", _contact, name, old, new, make)
     return [*([own] if own else []), *removed, *added]
 
 

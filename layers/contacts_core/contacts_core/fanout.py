@@ -6,6 +6,7 @@ from typing import Any
 
 from .events import object_key, webhook_events
 from .queue import Delivery, enqueue
+from .store import ContactStore
 from .webhook_models import EndpointItem
 from .webhook_store import EndpointStore
 
@@ -18,8 +19,10 @@ class Fanout:
     """Per invocation: endpoints are read once per org; after a failure every later record
     fails unprocessed, so events are emitted in commit order (SPEC §6)."""
 
-    def __init__(self, store: EndpointStore | None = None) -> None:
+    def __init__(self, store: EndpointStore | None = None,
+                 contacts: ContactStore | None = None) -> None:
         self.store = store or EndpointStore()
+        self.contacts = contacts or ContactStore(self.store.client)
         self._endpoints: dict[str, list[EndpointItem]] = {}
         self._failed = False
         self.emitted = 0
@@ -43,7 +46,7 @@ class Fanout:
         if self._failed:
             raise EarlierRecordFailed()
         try:
-            events = webhook_events(record)
+            events = webhook_events(record, self.contacts.merged_into)
             if not events:
                 return
             endpoints = self.endpoints(events[0].organization_id)

@@ -13,6 +13,7 @@ from .errors import (
     DomainError,
     FieldError,
     IdentityConflict,
+    MergeRefused,
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
@@ -30,6 +31,7 @@ _HTTP: list[tuple[type[DomainError], int, str]] = [
     (NotFound, 404, "Not found"),
     (IdentityConflict, 409, "Identity conflict"),
     (AudienceNameTaken, 409, "Audience name taken"),
+    (MergeRefused, 409, "Merge refused"),
     (ConcurrentModification, 409, "Concurrent modification"),
     (PreconditionFailed, 412, "Precondition failed"),
 ]

@@ -30,7 +30,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .changes import IDENTITY_FIELDS, ContactChanges
-from .errors import ConcurrentModification, Conflict, IdentityConflict
+from .errors import ConcurrentModification, Conflict, IdentityConflict, MergeRefused
 from .models import MAX_ATTRIBUTES, MAX_INTEGER, ContactItem
 
 Index = Literal["created", "name", "phone", "email"]
@@ -43,6 +43,10 @@ _INDEX_KEYS: dict[Index, tuple[str, ...]] = {
     "phone": ("org_id", "contact_id", "phone"),
     "email": ("org_id", "contact_id", "email"),
 }
+
+ADDED_AT_PREFIX = "added_at#"  # contact attribute: when it joined that audience
+MERGED_KEY = "merged"  # identities-table record of a merge: {org}#merged#{source_id}
+MERGED_FROM = "last_merged_id"  # contact attribute: the source of its latest merge
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -204,6 +208,16 @@ def transact(client: Any, actions: list[dict[str, Any]]) -> list[str] | None:
             raise
         return codes
     return None
+
+
+@dataclass
+class MergePlan:
+    """A merge as read and decided: ``merged`` (the target after the merge, see
+    :func:`contacts_core.merge.merged_item`) replaces ``target``; ``source`` is deleted."""
+
+    target: ContactItem
+    source: ContactItem
+    merged: ContactItem
 
 
 @dataclass
@@ -527,24 +541,32 @@ class ContactStore:
             return FieldUpdate(None, _contact_item(old))
         return FieldUpdate(_contact_item(response["Attributes"]), None)
 
-    def _diff_update(self, current: ContactItem, new: ContactItem) -> dict[str, Any]:
+    def _diff_update(self, current: ContactItem, new: ContactItem,
+                     bookkeeping: dict[str, Any] | None = None) -> dict[str, Any]:
         """An ``Update`` turning ``current`` into ``new`` if still at ``current.version``.
 
         Only fields that differ are written, so attributes this model does not know
-        (bookkeeping such as audience memberships) are left as they are.
+        (bookkeeping such as audience memberships) are left as they are. ``bookkeeping``
+        sets such attributes too, and then the memberships must also be as read
+        (``membership_rev``).
         """
         expr = _Expression()
         before, after = current.model_dump(), new.model_dump()
         sets = [f"{expr.name(k)} = {expr.value(v)}" for k, v in after.items()
                 if v is not None and v != before.get(k)]
+        sets += [f"{expr.name(k)} = {expr.value(v)}" for k, v in (bookkeeping or {}).items()]
         removes = [expr.name(k) for k, v in after.items()
                    if v is None and before.get(k) is not None]
         clause = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        condition = f"{expr.name('version')} = {expr.value(current.version)}"
+        if bookkeeping:
+            condition += (f" AND {expr.name('membership_rev')} = "
+                          f"{expr.value(current.membership_rev)}")
         return {
             "TableName": self.contacts_table,
             "Key": {"org_id": {"S": current.org_id}, "contact_id": {"S": current.contact_id}},
             "UpdateExpression": clause,
-            "ConditionExpression": f"{expr.name('version')} = {expr.value(current.version)}",
+            "ConditionExpression": condition,
             "ExpressionAttributeNames": expr.names,
             "ExpressionAttributeValues": expr.values,
         }
@@ -662,6 +684,76 @@ class ContactStore:
         actions += self.audience_count_updates(item.org_id,
                                                dict.fromkeys(item.audience_ids, -1))
         self._transact(actions, {})
+
+    def merge_actions(self, plan: MergePlan) -> list[dict[str, Any]]:
+        """The actions of one merge (see :class:`MergePlan`): write the merged target
+        (version and memberships as read), delete the source (likewise), move each source
+        guard the target takes and release the others, move the source's memberships (an
+        audience both were in loses one member; a moved membership needs the audience alive
+        and not being deleted), and record ``{org}#merged#{source}`` → target.
+
+        Raises:
+            MergeRefused: over the 100 actions of one transaction (many audiences to move).
+        """
+        target, source, merged = plan.target, plan.source, plan.merged
+        org_id, stamp = target.org_id, merged.updated_at
+        moved = sorted(source.audience_ids - target.audience_ids)
+        bookkeeping = {ADDED_AT_PREFIX + aud: stamp for aud in moved}
+        actions: list[dict[str, Any]] = [
+            {"Update": self._diff_update(target, merged,
+                                         bookkeeping | {MERGED_FROM: source.contact_id})}]
+        source_delete, *source_rest = self.delete_actions(source)
+        actions.append(source_delete)
+        for field, value in source.identities().items():
+            taken = getattr(merged, field) == value
+            actions.append(self.guard_transfer(org_id, field, value, source.contact_id,
+                                               target.contact_id if taken else None))
+        actions += [a for a in source_rest if a["Delete"]["TableName"] == self.members_table]
+        for aud in moved:
+            actions.append({"Put": {
+                "TableName": self.members_table,
+                "Item": {"audience_id": {"S": aud}, "contact_id": {"S": target.contact_id},
+                         "org_id": {"S": org_id}, "added_at": {"S": stamp}},
+                "ConditionExpression": "attribute_not_exists(contact_id)"}})
+            actions.append({"ConditionCheck": {
+                "TableName": self.audiences_table,
+                "Key": {"org_id": {"S": org_id}, "audience_id": {"S": aud}},
+                "ConditionExpression": "attribute_exists(audience_id) AND "
+                                       "attribute_not_exists(deleting)"}})
+        actions += self.audience_count_updates(
+            org_id, dict.fromkeys(source.audience_ids & target.audience_ids, -1))
+        actions.append({"Put": {
+            "TableName": self.identities_table,
+            "Item": {"identity": {"S": self.guard_id(org_id, MERGED_KEY, source.contact_id)},
+                     "contact_id": {"S": target.contact_id}, "org_id": {"S": org_id},
+                     "merged_at": {"S": stamp}},
+            "ConditionExpression": "attribute_not_exists(#i)",
+            "ExpressionAttributeNames": {"#i": "identity"}}})
+        if len(actions) > 100:
+            raise MergeRefused(
+                f"the merge would take {len(actions)} writes, over the 100 of one atomic "
+                f"transaction (the source is in {len(source.audience_ids)} audiences): remove "
+                "the source from some audiences, then merge")
+        return actions
+
+    def merge(self, plan: MergePlan) -> None:
+        """Write a merge in one ``TransactWriteItems`` (:meth:`merge_actions`).
+
+        Raises:
+            MergeRefused: too big for one transaction (nothing written).
+            VersionConflict: either contact, a guard, a membership or an audience changed
+                since it was read; Contention: throttled or conflicting (callers retry).
+        """
+        self._transact(self.merge_actions(plan), {})
+
+    def merged_into(self, org_id: str, contact_id: str) -> str | None:
+        """The contact that ``contact_id`` was merged into, or None when it was not merged
+        (one consistent ``GetItem`` of its merge record)."""
+        response = self.client.get_item(
+            TableName=self.identities_table, ConsistentRead=True,
+            Key={"identity": {"S": self.guard_id(org_id, MERGED_KEY, contact_id)}})
+        item = response.get("Item")
+        return item["contact_id"]["S"] if item else None
 
     # ------------------------------------------------------------ diagnostics
     def scan_guards(self) -> Iterator[tuple[str, str]]:

@@ -18,7 +18,7 @@ from pydantic import (
 from .models import FieldRuleError
 
 EventType = Literal[
-    "contact.created", "contact.updated", "contact.deleted",
+    "contact.created", "contact.updated", "contact.deleted", "contact.merged",
     "audience.created", "audience.updated", "audience.deleted",
     "audience.contact_added", "audience.contact_removed",
 ]
@@ -130,10 +130,13 @@ class EndpointPage(BaseModel):
 
 
 class EventData(BaseModel):
-    """``object`` as the API returns it; ``previous_attributes`` on updates."""
+    """``object`` as the API returns it; ``previous_attributes`` on updates and merges;
+    ``merged_contact_id`` (only on ``contact.merged``) is the contact merged into
+    ``object`` and deleted."""
 
     object: dict[str, Any]
     previous_attributes: dict[str, Any] | None = None
+    merged_contact_id: str | None = Field(None, exclude_if=lambda v: v is None)
 
 
 class WebhookEvent(BaseModel):

@@ -1,0 +1,130 @@
+"""Merging two contacts into one (SPEC §9.2): ``POST /v1/contacts/{id}/merge``.
+
+The target ``{id}`` survives and the source is deleted, in one ``TransactWriteItems``
+after one consistent ``BatchGetItem`` of both (2 round trips; a lost race re-reads and
+retries, as every contact write does). The transaction writes the merged target, deletes
+the source, moves or releases each of the source's guards, moves its memberships (exact
+counts), and records the merge (a ``{org}#merged#{source}`` item in the identities
+table) so the stream consumer tells subscribers ``contact.merged`` instead of
+``contact.deleted``. It either all commits or nothing does, also when the process dies
+between the read and the write.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .audience_store import MAX_AUDIENCES_PER_CONTACT
+from .errors import ContactNotFound, FieldError, MergeRefused, PreconditionFailed, ValidationFailed
+from .ids import CONTACT_PREFIX, is_resource_id, now
+from .models import (
+    CHANNELS,
+    IDENTITY_FIELDS,
+    MAX_ATTRIBUTES,
+    MAX_TAGS,
+    ConsentStatus,
+    Contact,
+    ContactItem,
+)
+from .names import name_key
+from .store import ContactStore, MergePlan, with_retries
+
+# Fields the source fills when the target has none (identifiers move with their guards).
+_FILLED = ("first_name", "last_name", "name", *IDENTITY_FIELDS, "language")
+# SPEC §9.2: opted_out beats opted_in beats unknown.
+_CONSENT_RANK: dict[ConsentStatus, int] = {"unknown": 0, "opted_in": 1, "opted_out": 2}
+
+
+class MergeRequest(BaseModel):
+    """Body of ``POST /v1/contacts/{id}/merge``: ``source_id``, the contact merged into
+    ``{id}`` and deleted. Any string is taken: one that is not a contact of the org → 404."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    source_id: str = Field(min_length=1, max_length=2048)
+
+
+def merged_item(target: ContactItem, source: ContactItem, updated_at: str) -> ContactItem:
+    """The target after absorbing ``source`` (SPEC §9.2), at ``version + 1``.
+
+    Target values win; the source fills the target's empty fields (``country_code``
+    follows the phone kept); tags are the union, the target's first; attributes merge, the
+    target winning per key; consent per channel takes the stronger of ``opted_out`` >
+    ``opted_in`` > ``unknown``; ``suppressed`` if either was; memberships are the union;
+    ``created_at`` is the earlier one; ``source`` is the target's.
+
+    Raises:
+        MergeRefused: the result would break a contact limit (over 50 tags or attribute
+            keys, or more audiences than a contact may be in).
+    """
+    data = target.model_dump()
+    for name in _FILLED:
+        if data[name] is None:
+            data[name] = getattr(source, name)
+    data["country_code"] = target.country_code if target.phone else source.country_code
+    data["name_key"] = name_key(data["name"], target.contact_id)
+    data["tags"] = list(dict.fromkeys([*target.tags, *source.tags]))
+    data["attributes"] = source.attributes | target.attributes
+    data["consent"] = {c: max(target.consent[c], source.consent[c], key=_CONSENT_RANK.__getitem__)
+                       for c in CHANNELS}
+    data["suppressed"] = target.suppressed or source.suppressed
+    data["created_at"] = min(target.created_at, source.created_at)
+    data["audience_ids"] = target.audience_ids | source.audience_ids
+    data["membership_rev"] = target.membership_rev + 1
+    data["version"] = target.version + 1
+    data["updated_at"] = updated_at
+    merged = ContactItem(**data)
+    _check_limits(merged)
+    return merged
+
+
+def _check_limits(merged: ContactItem) -> None:
+    over = [(what, n, most) for what, n, most in (
+        ("tags", len(merged.tags), MAX_TAGS),
+        ("attribute keys", len(merged.attributes), MAX_ATTRIBUTES),
+        ("audiences", len(merged.audience_ids), MAX_AUDIENCES_PER_CONTACT)) if n > most]
+    if over:
+        raise MergeRefused("; ".join(f"the merged contact would have {n} {what} (at most "
+                                     f"{most})" for what, n, most in over)
+                           + ": remove some from either contact, then merge")
+
+
+def merge_contacts(org_id: str, target_id: str, body: MergeRequest,
+                   if_match: int | None = None, store: ContactStore | None = None) -> Contact:
+    """Merge ``body.source_id`` into ``target_id``; returns the merged target.
+
+    Repeating a merge that already happened (a retry after a timeout) answers the target
+    as it is now, told by the merge record; nothing is written again.
+
+    Raises:
+        ValidationFailed: the two ids are the same (``source_id``).
+        ContactNotFound: either contact is not in the org (the missing id is named).
+        PreconditionFailed: ``if_match`` is not the target's version.
+        MergeRefused: the merged contact would break a limit, or the merge would not fit
+            one transaction (100 actions: the source's audiences to move).
+        ConcurrentModification: either contact kept changing (retry budget spent).
+    """
+    source_id = body.source_id
+    if source_id == target_id:
+        raise ValidationFailed([FieldError("source_id", "cannot merge a contact into itself")])
+    db = store or ContactStore()
+    for contact_id in (target_id, source_id):
+        if not is_resource_id(contact_id, CONTACT_PREFIX):
+            raise ContactNotFound(contact_id)
+
+    def attempt() -> ContactItem:
+        found = db.get_many(org_id, [target_id, source_id])
+        if target_id not in found:
+            raise ContactNotFound(target_id)
+        if source_id not in found:
+            if db.merged_into(org_id, source_id) == target_id:
+                return found[target_id]  # a repeat of a merge that happened: same answer
+            raise ContactNotFound(source_id)
+        target, source = found[target_id], found[source_id]
+        if if_match is not None and target.version != if_match:
+            raise PreconditionFailed(if_match, target.version)
+        plan = MergePlan(target, source, merged_item(target, source, now()))
+        db.merge(plan)
+        return plan.merged
+
+    return Contact.from_item(with_retries(attempt))
