@@ -215,3 +215,22 @@ def test_upsert_by_external_id_held_while_the_id_moves_lands_on_its_holder_now(
         assert response.body["contact"]["id"] == y["id"], response.body
         assert call("GET", f"/v1/contacts/{y['id']}").body["first_name"] == "Bongi"
     assert call("GET", f"/v1/contacts/{x['id']}").body["first_name"] == "Xolani"
+
+
+def test_an_unknown_external_id_never_re_keys_a_contact_that_has_another(call, org_id):
+    # Given X keyed crm-0001 with phone P1
+    x = _create(call, {"external_id": X1, "phone": P1})
+    # When a second CRM record (another id) sends the same phone, single and in bulk
+    single = call("POST", "/v1/contacts/upsert", {"external_id": "crm-0002", "phone": P1})
+    bulk = call("POST", "/v1/contacts/bulk", {"contacts": [
+        {"external_id": "crm-0002", "phone": P1}]}).body["results"][0]
+    # Then both are refused naming X, and X keeps its key
+    assert single.status == 409 and single.body["code"] == "identity_conflict"
+    assert (single.body["field"], single.body["conflicting_contact_id"]) == (
+        "external_id", x["id"])
+    assert "PATCH" in single.body["detail"]
+    assert bulk["status"] == "failed" and bulk["error"]["conflicting_contact_id"] == x["id"]
+    assert call("GET", f"/v1/contacts/{x['id']}").body["external_id"] == X1
+    # And re-keying on purpose is a PATCH
+    assert call("PATCH", f"/v1/contacts/{x['id']}", {"external_id": "crm-0002"}).status == 200
+    assert_consistent(org_id)

@@ -41,6 +41,7 @@ from .changes import IDENTITY_FIELDS, ContactChanges
 from .contacts import (
     MatchedOn,
     UpsertMode,
+    check_external_id,
     check_mode,
     delete_contact,
     match_identities,
@@ -230,6 +231,7 @@ class _Plan:
             self._record(item, "created", new, None)
             return
         assert current is not None
+        check_external_id(dict(pairs), match, current)
         on = match.matched_on
         if item.changes.changes_nothing(current):
             self._record(item, "unchanged", current, on)

@@ -26,6 +26,7 @@ from .errors import (
     ConcurrentModification,
     Conflict,
     ContactNotFound,
+    ExternalIdTaken,
     IdentityConflict,
     NoMatchingContact,
     PreconditionFailed,
@@ -213,6 +214,17 @@ def match_identities(identities: dict[str, str], held: dict[str, str]) -> _Match
                   holding={f: identities[f] for f in matched})
 
 
+def check_external_id(identities: dict[str, str], match: _Match, current: ContactItem) -> None:
+    """An ``external_id`` attached on a phone/email match must not replace another one.
+
+    Raises:
+        ExternalIdTaken: the matched contact already has a different external id.
+    """
+    given = identities.get("external_id")
+    if given and current.external_id and current.external_id != given:
+        raise ExternalIdTaken(current.contact_id, match.matched_on)
+
+
 def check_mode(mode: UpsertMode, identities: dict[str, str], match: _Match | None) -> None:
     """The rule of a bulk ``mode`` (SPEC §9.2) for one item, given what it matched.
 
@@ -244,6 +256,8 @@ def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None 
     Raises:
         AmbiguousMatch: the identifiers match two contacts (a 409 naming both and pointing
             to merge).
+        ExternalIdTaken: an unknown ``external_id`` with a phone/email matching a contact
+            that has another one (never re-keyed silently).
         IdentityConflict: ``create_only`` matched a contact.
         NoMatchingContact: ``update_only`` matched none.
         ValidationFailed: the result breaks a contact rule (see ContactChanges.apply).
@@ -278,6 +292,7 @@ def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None 
         if current is None or match.stale(current):
             db.release_stale_guards(org_id, match.contact_id, match.holding, current)
             raise _Retry()
+        check_external_id(identities, match, current)
         if changes.changes_nothing(current):
             return _upserted("unchanged", match, current), False
         new = changes.apply(current, now())

@@ -162,6 +162,18 @@ class AmbiguousMatch(IdentityConflict):
         return ext
 
 
+class ExternalIdTaken(IdentityConflict):
+    """An upsert's unknown ``external_id`` would re-key the contact its phone/email matched,
+    which already has another external id: the integrator's key is never overwritten
+    silently (change it with PATCH when it is meant)."""
+
+    def __init__(self, contact_id: str, matched_on: str) -> None:
+        super().__init__([Conflict("external_id", contact_id)])
+        self.detail = (f"The {matched_on.replace('_and_', ' and ')} matches {contact_id}, which "
+                       "already has another external_id; to change it, PATCH that contact")
+        self.args = (self.detail,)
+
+
 class MergeRefused(DomainError):
     """A merge that would break a contact limit or not fit one atomic transaction; nothing
     was merged (409: the contacts' current state prevents it, RFC 9110 §15.5.10)."""
