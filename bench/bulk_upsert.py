@@ -49,9 +49,9 @@ def environment(endpoint: str) -> None:
 
 def floor(client: Any, items: list[dict[str, Any]]) -> float:
     """Seconds to write ``items`` with BatchWriteItem, 25 per call, retrying unprocessed."""
-    from contacts_core.changes import ContactChanges
-    from contacts_core.models import ContactUpsert
-    from contacts_core.store import serialize
+    from contacts_core.contacts.changes import ContactChanges
+    from contacts_core.contacts.models import ContactUpsert
+    from contacts_core.dynamodb import serialize
 
     org = f"org_{uuid.uuid4().hex[:8]}"
     rows = [serialize(ContactChanges.from_request(ContactUpsert.model_validate(i))
@@ -94,7 +94,7 @@ def main() -> int:
         environment(ddb.endpoint_url)
         import importlib.util
 
-        from contacts_core.store import dynamodb_client
+        from contacts_core.dynamodb import dynamodb_client
 
         spec = importlib.util.spec_from_file_location(
             "bulk_app", REPO / "functions" / "bulk_upsert_contacts" / "app.py")

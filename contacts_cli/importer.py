@@ -2,7 +2,7 @@
 
 Rows go in chunks of 1000 (the bulk limit) with a progress bar; the run ends with a
 summary of created/updated/unchanged/failed rows and, for each failed line, why. The CSV
-columns are those of the export (see :mod:`contacts_core.csv_format`); any subset works,
+columns are those of the export (see :mod:`contacts_core.contacts.csv_format`); any subset works,
 e.g. ``phone,country_code,first_name,last_name``. Cells the export neutralised against
 spreadsheet formulas (``'=…``, ``'+27…``) are restored to their values.
 
@@ -25,7 +25,7 @@ from typing import Any
 import requests
 from tqdm import tqdm
 
-from contacts_core.csv_format import upsert_body
+from contacts_core.contacts.csv_format import upsert_body
 
 CHUNK = 1000  # SPEC §7 bulk limit
 RETRIES = 4

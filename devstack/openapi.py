@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from contacts_core.audience_models import (
+from contacts_core.audiences.models import (
     AddToAudienceRequest,
     Audience,
     AudienceCreate,
@@ -36,17 +36,16 @@ from contacts_core.audience_models import (
     MembersRemoved,
     MembersRequest,
 )
-from contacts_core.audiences import PageQuery
-from contacts_core.bulk import (
+from contacts_core.audiences.operations import PageQuery
+from contacts_core.contacts.bulk import (
     BulkDeleteRequest,
     BulkDeleteResult,
     BulkUpsertRequest,
     BulkUpsertResult,
 )
-from contacts_core.contacts import BatchGetRequest, BatchGetResult, ListQuery
-from contacts_core.exports import ExportQuery
-from contacts_core.merge import MergeRequest
-from contacts_core.models import (
+from contacts_core.contacts.exports import ExportQuery
+from contacts_core.contacts.merge import MergeRequest
+from contacts_core.contacts.models import (
     Contact,
     ContactCreate,
     ContactPage,
@@ -54,8 +53,9 @@ from contacts_core.models import (
     ContactUpsert,
     Problem,
 )
-from contacts_core.models import UpsertResult as UpsertResultModel
-from contacts_core.webhook_models import (
+from contacts_core.contacts.models import UpsertResult as UpsertResultModel
+from contacts_core.contacts.operations import BatchGetRequest, BatchGetResult, ListQuery
+from contacts_core.webhooks.models import (
     EVENT_TYPES,
     EndpointCreate,
     EndpointPage,
@@ -74,7 +74,7 @@ PROBLEM = "application/problem+json"
 ULID_PATTERN = "[0-7][0-9A-HJKMNP-TV-Z]{25}"
 ID_PREFIXES = {"/v1/contacts/": "con_", "/v1/audiences/": "aud_",
                "/v1/webhook-endpoints/": "whe_"}
-# next_cursor: base64url(JSON) "." base64url(HMAC-SHA256), unpadded (contacts_core.cursor).
+# next_cursor: base64url(JSON) "." base64url(HMAC-SHA256), unpadded (contacts_core.http.cursor).
 CURSOR_SCHEMA = {"type": "string", "maxLength": 2048,
                  "pattern": "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]{43}$",
                  "description": "`next_cursor` of the previous page, unchanged, with the same "

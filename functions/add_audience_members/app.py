@@ -1,9 +1,9 @@
 """POST /v1/audiences/{id}/contacts and the seed route POST /v1/contacts/add-to-audience
 → 200 {added, already_members, not_found, contact_count}."""
 
-from contacts_core.audience_models import AddToAudienceRequest, MembersRequest
-from contacts_core.audiences import add_members
-from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.audiences.models import AddToAudienceRequest, MembersRequest
+from contacts_core.audiences.operations import add_members
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 
 BODY_LIMIT = 128 * 1024  # 1000 ids
 

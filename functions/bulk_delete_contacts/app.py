@@ -1,7 +1,7 @@
 """POST /v1/contacts/bulk-delete {"contact_ids": [...≤1000]} → 200 {deleted, not_found}."""
 
-from contacts_core.bulk import BulkDeleteRequest, bulk_delete
-from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.contacts.bulk import BulkDeleteRequest, bulk_delete
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 
 BODY_LIMIT = 128 * 1024  # 1000 ids
 

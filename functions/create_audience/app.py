@@ -1,8 +1,8 @@
 """POST /v1/audiences → 201 audience; 409 when the org has an audience of that name."""
 
-from contacts_core.audience_models import AudienceCreate
-from contacts_core.audiences import create_audience
-from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.audiences.models import AudienceCreate
+from contacts_core.audiences.operations import create_audience
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 
 
 @api_handler

@@ -1,8 +1,8 @@
 """POST /v1/contacts → 201 contact, or 409 identity_conflict naming the holder."""
 
-from contacts_core.contacts import create_contact
-from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
-from contacts_core.models import ContactCreate
+from contacts_core.contacts.models import ContactCreate
+from contacts_core.contacts.operations import create_contact
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 
 
 @api_handler

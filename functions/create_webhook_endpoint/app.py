@@ -1,8 +1,8 @@
 """POST /v1/webhook-endpoints → 201 endpoint with its whsec_ secret (shown only here)."""
 
-from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
-from contacts_core.webhook_models import EndpointCreate
-from contacts_core.webhooks import create_endpoint
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.webhooks.endpoints import create_endpoint
+from contacts_core.webhooks.models import EndpointCreate
 
 
 @api_handler

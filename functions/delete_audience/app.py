@@ -5,8 +5,8 @@ The audience is flagged ``deleting`` at once (404 from then on); this request re
 whatever is left, also after a crash here.
 """
 
-from contacts_core.audiences import delete_audience
-from contacts_core.http import ApiRequest, ApiResponse, api_handler
+from contacts_core.audiences.operations import delete_audience
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler
 
 
 @api_handler

@@ -1,7 +1,7 @@
 """DELETE /v1/contacts/{id} → 204; a second delete → 404; If-Match → 412 when stale."""
 
-from contacts_core.contacts import delete_contact
-from contacts_core.http import ApiRequest, ApiResponse, api_handler
+from contacts_core.contacts.operations import delete_contact
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler
 
 
 @api_handler

@@ -1,7 +1,7 @@
 """DELETE /v1/webhook-endpoints/{id} → 204, or 404."""
 
-from contacts_core.http import ApiRequest, ApiResponse, api_handler
-from contacts_core.webhooks import delete_endpoint
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler
+from contacts_core.webhooks.endpoints import delete_endpoint
 
 
 @api_handler

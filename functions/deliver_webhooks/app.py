@@ -7,8 +7,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from contacts_core.delivery import DeliveryFailed, delay_after, deliver
-from contacts_core.queue import Delivery, postpone
+from contacts_core.webhooks.delivery import DeliveryFailed, delay_after, deliver
+from contacts_core.webhooks.queue import Delivery, postpone
 
 logger = Logger()
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)

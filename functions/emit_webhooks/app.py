@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from contacts_core.fanout import Fanout
+from contacts_core.webhooks.fanout import Fanout
 
 logger = Logger()
 # A batch whose records all fail is reported record by record, not raised: the mapping

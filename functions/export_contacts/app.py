@@ -2,8 +2,8 @@
 
 from urllib.parse import quote
 
-from contacts_core.exports import ExportQuery, export_contacts
-from contacts_core.http import ApiRequest, ApiResponse, api_handler
+from contacts_core.contacts.exports import ExportQuery, export_contacts
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler
 
 
 @api_handler

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from contacts_core.audiences import finish_audience_delete
+from contacts_core.audiences.operations import finish_audience_delete
 
 SPARE_MILLIS = 20_000  # stop starting transactions this close to the function's timeout
 

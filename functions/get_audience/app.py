@@ -1,7 +1,7 @@
 """GET /v1/audiences/{id} → 200 audience with contact_count, or 404."""
 
-from contacts_core.audiences import get_audience
-from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.audiences.operations import get_audience
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 
 
 @api_handler

@@ -1,7 +1,7 @@
 """GET /v1/contacts/{id} → 200 contact with ETag, or 404."""
 
-from contacts_core.contacts import get_contact
-from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.contacts.operations import get_contact
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 
 
 @api_handler

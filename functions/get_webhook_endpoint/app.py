@@ -1,7 +1,7 @@
 """GET /v1/webhook-endpoints/{id} → 200 endpoint (no secret), or 404."""
 
-from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
-from contacts_core.webhooks import get_endpoint
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.webhooks.endpoints import get_endpoint
 
 
 @api_handler

@@ -1,7 +1,7 @@
 """GET /v1/audiences/{id}/contacts?limit&cursor → 200 page of contact objects."""
 
-from contacts_core.audiences import PageQuery, list_members
-from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.audiences.operations import PageQuery, list_members
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 
 
 @api_handler

@@ -1,7 +1,7 @@
 """GET /v1/audiences?limit&cursor → 200 page of audiences."""
 
-from contacts_core.audiences import PageQuery, list_audiences
-from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.audiences.operations import PageQuery, list_audiences
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 
 
 @api_handler

@@ -1,7 +1,7 @@
 """GET /v1/contacts?limit&cursor&search&tag&sort&order → 200 page."""
 
-from contacts_core.contacts import ListQuery, list_contacts
-from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.contacts.operations import ListQuery, list_contacts
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 
 
 @api_handler

@@ -1,7 +1,7 @@
 """GET /v1/webhook-endpoints → 200 {data: [...], next_cursor: null} (no secrets)."""
 
-from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
-from contacts_core.webhooks import list_endpoints
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.webhooks.endpoints import list_endpoints
 
 
 @api_handler

@@ -1,7 +1,7 @@
 """POST /v1/contacts/{id}/merge {"source_id"} → 200 merged contact; If-Match → 412 when stale."""
 
-from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
-from contacts_core.merge import MergeRequest, merge_contacts
+from contacts_core.contacts.merge import MergeRequest, merge_contacts
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 
 
 @api_handler

@@ -1,8 +1,8 @@
 """PATCH /v1/audiences/{id} → 200 audience; 409 when the new name is taken."""
 
-from contacts_core.audience_models import AudiencePatch
-from contacts_core.audiences import update_audience
-from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.audiences.models import AudiencePatch
+from contacts_core.audiences.operations import update_audience
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 
 
 @api_handler

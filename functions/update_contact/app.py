@@ -1,8 +1,8 @@
 """PATCH /v1/contacts/{id} → 200 contact; If-Match → 412 when stale."""
 
-from contacts_core.contacts import update_contact
-from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
-from contacts_core.models import ContactPatch
+from contacts_core.contacts.models import ContactPatch
+from contacts_core.contacts.operations import update_contact
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 
 
 @api_handler

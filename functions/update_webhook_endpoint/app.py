@@ -1,8 +1,8 @@
 """PATCH /v1/webhook-endpoints/{id} → 200 endpoint (url, events, enabled, description)."""
 
-from contacts_core.http import ApiRequest, ApiResponse, api_handler, json_response
-from contacts_core.webhook_models import EndpointPatch
-from contacts_core.webhooks import update_endpoint
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.webhooks.endpoints import update_endpoint
+from contacts_core.webhooks.models import EndpointPatch
 
 
 @api_handler

@@ -200,9 +200,9 @@ class AlwaysConflicting(Rule):
 @pytest.fixture
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries without their jittered sleeps (the budget, not the timing, is under test)."""
-    import contacts_core.bulk
-    import contacts_core.store
-    for module in (contacts_core.store, contacts_core.bulk):
+    import contacts_core.contacts.bulk
+    import contacts_core.dynamodb
+    for module in (contacts_core.dynamodb, contacts_core.contacts.bulk):
         monkeypatch.setattr(module, "backoff", lambda attempt: None)
 
 
@@ -255,7 +255,7 @@ def test_upsert_heals_guards_left_by_older_writes(api, org_id, dynamodb):
     # the value (what bulk upsert used to leave behind)
     import boto3
 
-    from contacts_core.store import ContactStore
+    from contacts_core.contacts.store import ContactStore
     holder = _seed(api, org_id)
     client = boto3.client("dynamodb", endpoint_url=dynamodb)
     store = ContactStore(client)
@@ -280,8 +280,8 @@ def test_bulk_delete_reports_contacts_it_could_not_delete(api, org_id,
                                                           hooks: Hooks,
                                                           no_backoff, monkeypatch):
     # Given five contacts, and transactions touching one of them always lose
-    import contacts_core.bulk
-    monkeypatch.setattr(contacts_core.bulk, "backoff", lambda attempt: None)
+    import contacts_core.contacts.bulk
+    monkeypatch.setattr(contacts_core.contacts.bulk, "backoff", lambda attempt: None)
     ids = [api.request("POST", "/v1/contacts", org_id=org_id,
                        json_body={"phone": f"+2782124{i:04d}"}).body["id"] for i in range(5)]
     hooks.add(AlwaysConflicting(touching=ids[2]))

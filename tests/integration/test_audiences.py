@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from contacts_core import audiences
-from contacts_core.audience_store import AudienceStore
-from contacts_core.store import ADDED_AT_PREFIX, ContactStore
+from contacts_core.audiences import operations as audiences
+from contacts_core.audiences.store import AudienceStore
+from contacts_core.contacts.store import ADDED_AT_PREFIX, ContactStore
 
 
 @pytest.fixture

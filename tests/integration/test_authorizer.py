@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from contacts_core.auth import hash_api_key, mint_api_key
-from contacts_core.store import ApiKeyStore, deserialize
+from contacts_core.auth import ApiKeyStore, hash_api_key, mint_api_key
+from contacts_core.dynamodb import deserialize
 
 SAMPLE = json.loads((Path(__file__).parents[2] / "events" / "authorizer_request_v2.json")
                     .read_text())

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from contacts_core.contacts import upsert_contact
+from contacts_core.contacts.models import ContactUpsert
+from contacts_core.contacts.operations import upsert_contact
+from contacts_core.contacts.store import ContactStore
+from contacts_core.dynamodb import dynamodb_client
 from contacts_core.errors import DomainError
-from contacts_core.models import ContactUpsert
-from contacts_core.store import ContactStore, dynamodb_client
 from tests.support.invariants import assert_consistent as assert_identity_invariants
 
 EXISTING = [

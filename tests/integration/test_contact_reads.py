@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from contacts_core.audience_store import AudienceStore
+from contacts_core.audiences.store import AudienceStore
+from contacts_core.http.responses import LAMBDA_RESPONSE_LIMIT
 from contacts_core.ids import new_contact_id
-from contacts_core.responses import LAMBDA_RESPONSE_LIMIT
 from tests.integration.test_response_limits import rendered_size, seed_grown
 
 BATCH_GET = "/v1/contacts/batch-get"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from contacts_core.contacts.models import ContactItem
+from contacts_core.dynamodb import serialize
 from contacts_core.ids import now
-from contacts_core.models import ContactItem
-from contacts_core.store import serialize
 from devstack.aws import local_client
 from devstack.event_sources import FunctionError, Mapping, StreamPoller, mappings
 

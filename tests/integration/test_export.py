@@ -11,9 +11,9 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from contacts_core.csv_format import FORMULA_TRIGGERS, upsert_body
-from contacts_core.exports import export_contacts
-from contacts_core.responses import LAMBDA_RESPONSE_LIMIT, encoded_size
+from contacts_core.contacts.csv_format import FORMULA_TRIGGERS, upsert_body
+from contacts_core.contacts.exports import export_contacts
+from contacts_core.http.responses import LAMBDA_RESPONSE_LIMIT, encoded_size
 
 NEXT = re.compile(r'^</v1/contacts/export\?cursor=([^>]+)>; rel="next"$')
 COMPARED = ("first_name", "last_name", "name", "phone", "email", "external_id", "country_code",

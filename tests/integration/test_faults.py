@@ -81,7 +81,7 @@ class Scenario:
 
 def _finish_audience_delete(org_id: str, ctx: Ctx) -> None:
     """What FinishAudienceDeleteFunction does with the stream record of the flag."""
-    from contacts_core.audiences import finish_audience_delete
+    from contacts_core.audiences.operations import finish_audience_delete
 
     finish_audience_delete(org_id, ctx["aud"])
 

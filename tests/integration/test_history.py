@@ -224,7 +224,7 @@ def test_randomized_concurrent_history_keeps_every_invariant(api, org_id, hooks:
     # Then every invariant holds once the stream-driven step has finished flagged audience
     # deletes (as FinishAudienceDeleteFunction does), and the stream never showed a phone
     # or email on two live contacts
-    from contacts_core.audiences import finish_audience_delete
+    from contacts_core.audiences.operations import finish_audience_delete
 
     flagged = check(org_id).pending
     for audience_id in {p.split()[0] for p in flagged}:

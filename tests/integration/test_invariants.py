@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 
-from contacts_core.contacts import (
+from contacts_core.contacts.models import ContactCreate, ContactPatch, ContactUpsert
+from contacts_core.contacts.operations import (
     ListQuery,
     create_contact,
     delete_contact,
@@ -21,9 +22,8 @@ from contacts_core.contacts import (
     update_contact,
     upsert_contact,
 )
+from contacts_core.contacts.store import ContactStore
 from contacts_core.errors import ContactNotFound, DomainError
-from contacts_core.models import ContactCreate, ContactPatch, ContactUpsert
-from contacts_core.store import ContactStore
 from tests.support.invariants import assert_consistent, check
 from tests.support.streams import read_stream, replay
 

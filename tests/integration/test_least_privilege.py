@@ -13,8 +13,9 @@ from collections.abc import Iterator
 import pytest
 from samcli.yamlhelper import parse_yaml_file
 
-from contacts_core.audience_store import AudienceStore
-from contacts_core.store import ContactStore, dynamodb_client
+from contacts_core.audiences.store import AudienceStore
+from contacts_core.contacts.store import ContactStore
+from contacts_core.dynamodb import dynamodb_client
 from devstack.routes import TEMPLATE
 
 TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
@@ -52,7 +53,7 @@ class AccessLog:
 
 @pytest.fixture
 def access(dynamodb: str, sqs: dict[str, str]) -> Iterator[AccessLog]:
-    from contacts_core.queue import sqs_client
+    from contacts_core.webhooks.queue import sqs_client
 
     log = AccessLog()
     hooks = [(dynamodb_client().meta.events, "before-parameter-build.dynamodb",
@@ -147,7 +148,7 @@ def exercise(api, org_id: str) -> None:
 
 def leave_an_audience_delete_to_the_stream(api, org_id: str) -> str:
     """An audience with a member whose DELETE leaves all the work to the stream."""
-    from contacts_core import audiences
+    from contacts_core.audiences import operations as audiences
 
     member = api.request("POST", "/v1/contacts", org_id=org_id,
                          json_body={"email": "left@example.com"}).body["id"]

@@ -9,10 +9,11 @@ from typing import Any
 
 import boto3
 
-from contacts_core.changes import ContactChanges
-from contacts_core.models import ContactCreate
-from contacts_core.responses import LAMBDA_RESPONSE_LIMIT
-from contacts_core.store import ContactStore, serialize
+from contacts_core.contacts.changes import ContactChanges
+from contacts_core.contacts.models import ContactCreate
+from contacts_core.contacts.store import ContactStore
+from contacts_core.dynamodb import serialize
+from contacts_core.http.responses import LAMBDA_RESPONSE_LIMIT
 
 # 50 attributes of 1,000 quotes: 100 KB in the API's JSON, 200 KB once escaped into the
 # Lambda response — what a contact grown by attribute merges (PATCH) can hold.

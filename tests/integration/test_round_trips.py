@@ -6,9 +6,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from contacts_core.audience_models import AudienceCreate
-from contacts_core.audiences import PageQuery, add_members, create_audience, list_contact_audiences
-from contacts_core.contacts import (
+from contacts_core.audiences.models import AudienceCreate
+from contacts_core.audiences.operations import (
+    PageQuery,
+    add_members,
+    create_audience,
+    list_contact_audiences,
+)
+from contacts_core.contacts.merge import MergeRequest, merge_contacts
+from contacts_core.contacts.models import ContactCreate, ContactPatch, ContactUpsert
+from contacts_core.contacts.operations import (
     batch_get_contacts,
     create_contact,
     delete_contact,
@@ -16,9 +23,7 @@ from contacts_core.contacts import (
     update_contact,
     upsert_contact,
 )
-from contacts_core.merge import MergeRequest, merge_contacts
-from contacts_core.models import ContactCreate, ContactPatch, ContactUpsert
-from contacts_core.store import dynamodb_client
+from contacts_core.dynamodb import dynamodb_client
 
 
 class CallLog:

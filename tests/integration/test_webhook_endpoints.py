@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from contacts_core.errors import ValidationFailed
-from contacts_core.webhook_urls import UnsafeTarget, parse_url, resolve
-from contacts_core.webhooks import check_url
+from contacts_core.webhooks.endpoints import check_url
+from contacts_core.webhooks.urls import UnsafeTarget, parse_url, resolve
 
 
 def create(api, org_id, **body):

@@ -285,11 +285,11 @@ def install(monkeypatch: pytest.MonkeyPatch, hooks: Hooks) -> HookedClient:
     """Route every ``contacts_core`` store through a :class:`HookedClient` for the test;
     thread pools of ``contacts_core`` modules pass the submitter's actor on."""
     import contacts_core
-    import contacts_core.store
+    import contacts_core.dynamodb
 
-    for info in pkgutil.iter_modules(contacts_core.__path__):  # patch them all, now
-        importlib.import_module(f"contacts_core.{info.name}")
-    original = contacts_core.store.dynamodb_client
+    for info in pkgutil.walk_packages(contacts_core.__path__, "contacts_core."):  # all, now
+        importlib.import_module(info.name)
+    original = contacts_core.dynamodb.dynamodb_client
     proxy = HookedClient(original(), hooks)
     for name, module in list(sys.modules.items()):
         if name.split(".")[0] == "contacts_core" and getattr(

@@ -29,9 +29,9 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
-from contacts_core.models import IDENTITY_FIELDS
+from contacts_core.contacts.models import IDENTITY_FIELDS
+from contacts_core.contacts.store import MERGED_KEY
 from contacts_core.names import fold
-from contacts_core.store import MERGED_KEY
 
 _plain = TypeDeserializer()
 NAME_GUARD_PREFIX = "name#"

@@ -32,7 +32,7 @@ from typing import Any
 
 import boto3
 
-from contacts_core.models import IDENTITY_FIELDS
+from contacts_core.contacts.models import IDENTITY_FIELDS
 from tests.support.hooks import Call
 
 Key = tuple[str, str]  # (org_id, contact_id)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contacts_core.csv_format import (
+from contacts_core.contacts.csv_format import (
     COLUMNS,
     contact_row,
     neutralise,
@@ -17,7 +17,7 @@ from contacts_core.csv_format import (
     upsert_body,
     write_rows,
 )
-from contacts_core.models import Contact
+from contacts_core.contacts.models import Contact
 
 
 def test_row_round_trips_to_an_upsert_body():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from contacts_core.cursor import decode_cursor, encode_cursor
 from contacts_core.errors import ValidationFailed
+from contacts_core.http.cursor import decode_cursor, encode_cursor
 
 QUERY = {"search": None, "tag": "vip", "sort": "created_at", "order": "desc"}
 KEY = {"org_id": "org_a", "contact_id": "con_01JD8Q2M6W3YQ0V4C7N5T9KX2B"}

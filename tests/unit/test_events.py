@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from contacts_core.events import object_key, webhook_events
+from contacts_core.webhooks.events import object_key, webhook_events
 
 RECORDS = json.loads((Path(__file__).parents[2] / "events" / "dynamodb_stream_contacts.json")
                      .read_text())["Records"]

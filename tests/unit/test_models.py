@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from contacts_core.changes import ContactChanges
-from contacts_core.models import ContactCreate, ContactItem, ContactPatch
+from contacts_core.contacts.changes import ContactChanges
+from contacts_core.contacts.models import ContactCreate, ContactItem, ContactPatch
+from contacts_core.http.problems import from_validation_error
 from contacts_core.names import fold, name_key
-from contacts_core.problems import from_validation_error
 
 
 def fields_of(exc: ValidationError) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from contacts_core.cursor import encode_cursor
+from contacts_core.http.cursor import encode_cursor
 from contacts_core.ids import new_contact_id
 from devstack.openapi import (
     OPENAPI_PATH,

@@ -27,22 +27,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from contacts_core.audience_models import (
+from contacts_core.audiences.models import (
     AddToAudienceRequest,
     AudienceCreate,
     AudiencePatch,
     MembersRequest,
 )
-from contacts_core.audiences import PageQuery
-from contacts_core.bulk import BulkDeleteRequest, BulkUpsertRequest
-from contacts_core.contacts import ListQuery
+from contacts_core.audiences.operations import PageQuery
+from contacts_core.contacts.bulk import BulkDeleteRequest, BulkUpsertRequest
+from contacts_core.contacts.exports import ExportQuery
+from contacts_core.contacts.models import ContactCreate, ContactPatch, ContactUpsert
+from contacts_core.contacts.operations import ListQuery
 from contacts_core.errors import ValidationFailed
-from contacts_core.exports import ExportQuery
-from contacts_core.http import ApiRequest
+from contacts_core.http.handler import ApiRequest
+from contacts_core.http.problems import from_validation_error
 from contacts_core.ids import CONTACT_PREFIX, is_resource_id, new_contact_id
-from contacts_core.models import ContactCreate, ContactPatch, ContactUpsert
-from contacts_core.problems import from_validation_error
-from contacts_core.webhook_models import EndpointCreate, EndpointPatch
+from contacts_core.webhooks.models import EndpointCreate, EndpointPatch
 
 REQUEST_MODELS: list[type[BaseModel]] = [
     ContactCreate, ContactUpsert, ContactPatch, BulkUpsertRequest, BulkDeleteRequest,

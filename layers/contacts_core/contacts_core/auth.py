@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
+from typing import Any
 
-from .ids import now
-from .store import ApiKeyStore
+from contacts_core.dynamodb import deserialize, dynamodb_client, serialize
+from contacts_core.ids import now
 
 KEY_PREFIX = "ck_"
 
@@ -43,3 +45,22 @@ def org_for_authorization(header: str | None, store: ApiKeyStore | None = None) 
     if not record or record.get("revoked"):
         return None
     return str(record["org_id"])
+
+
+class ApiKeyStore:
+    """API keys by SHA-256 hash (``ApiKeys`` table, PK ``key_hash``)."""
+
+    def __init__(self, client: Any | None = None, table: str | None = None) -> None:
+        self.client = client or dynamodb_client()
+        self.table = table or os.environ["API_KEYS_TABLE"]
+
+    def put(self, record: dict[str, Any]) -> None:
+        """Store a new key record; refuses to overwrite an existing hash."""
+        self.client.put_item(TableName=self.table, Item=serialize(record),
+                             ConditionExpression="attribute_not_exists(key_hash)")
+
+    def get(self, key_hash: str) -> dict[str, Any] | None:
+        """The record for ``key_hash`` or None (one ``GetItem``)."""
+        response = self.client.get_item(TableName=self.table, Key={"key_hash": {"S": key_hash}})
+        raw = response.get("Item")
+        return deserialize(raw) if raw else None

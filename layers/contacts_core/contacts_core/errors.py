@@ -1,6 +1,6 @@
 """Domain errors. Each carries what the HTTP layer needs to build an RFC 9457 problem.
 
-The mapping to HTTP status codes lives in one place (:mod:`contacts_core.problems`);
+The mapping to HTTP status codes lives in one place (:mod:`contacts_core.http.problems`);
 domain code raises these and never builds responses itself.
 """
 

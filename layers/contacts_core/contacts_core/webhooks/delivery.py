@@ -6,7 +6,7 @@
   ``WEBHOOK_RETRY_DELAYS`` and SQS dead-letters it after the last attempt.
 * Deleted or disabled endpoints: the delivery is dropped.
 
-Where it connects (SSRF, :mod:`contacts_core.webhook_urls`): the URL is checked again, its
+Where it connects (SSRF, :mod:`contacts_core.webhooks.urls`): the URL is checked again, its
 host is resolved once, every address is checked, and the POST goes to those checked
 addresses (in resolver order, the next one only when a connection cannot be made) — urllib3
 never resolves the name itself. TLS verifies the certificate for, and SNI and ``Host`` name,
@@ -26,11 +26,11 @@ from enum import StrEnum
 import urllib3
 from standardwebhooks import Webhook
 
-from .ids import now
-from .queue import Delivery
-from .webhook_models import EndpointItem
-from .webhook_store import EndpointStore
-from .webhook_urls import Address, UnsafeTarget, WebhookTarget, parse_url, resolve
+from contacts_core.ids import now
+from contacts_core.webhooks.models import EndpointItem
+from contacts_core.webhooks.queue import Delivery
+from contacts_core.webhooks.store import EndpointStore
+from contacts_core.webhooks.urls import Address, UnsafeTarget, WebhookTarget, parse_url, resolve
 
 TIMEOUT_SECONDS = 10.0  # SPEC §6
 DEFAULT_DELAYS = "60,300,900,1800,3600"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .events import object_key, webhook_events
-from .queue import Delivery, enqueue
-from .store import ContactStore
-from .webhook_models import EndpointItem
-from .webhook_store import EndpointStore
+from contacts_core.contacts.store import ContactStore
+from contacts_core.webhooks.events import object_key, webhook_events
+from contacts_core.webhooks.models import EndpointItem
+from contacts_core.webhooks.queue import Delivery, enqueue
+from contacts_core.webhooks.store import EndpointStore
 
 
 class EarlierRecordFailed(Exception):

@@ -42,11 +42,12 @@ from typing import Any
 
 from ulid import ULID
 
-from .audience_models import Audience, AudienceItem
-from .ids import iso_timestamp
-from .models import Contact, ContactItem
-from .store import ADDED_AT_PREFIX, MERGED_FROM, deserialize
-from .webhook_models import EventData, WebhookEvent
+from contacts_core.audiences.models import Audience, AudienceItem
+from contacts_core.contacts.models import Contact, ContactItem
+from contacts_core.contacts.store import ADDED_AT_PREFIX, MERGED_FROM
+from contacts_core.dynamodb import deserialize
+from contacts_core.ids import iso_timestamp
+from contacts_core.webhooks.models import EventData, WebhookEvent
 
 EVENT_PREFIX = "evt_"
 _NOT_CHANGES = {"version", "updated_at", "contact_count"}

@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import (
+from contacts_core.contacts.models import FieldRuleError
+from contacts_core.errors import (
     AudienceNameTaken,
     ConcurrentModification,
     DomainError,
@@ -19,7 +20,6 @@ from .errors import (
     PreconditionFailed,
     ValidationFailed,
 )
-from .models import FieldRuleError
 
 PROBLEM_TYPE = "urn:contacts-api:problem:{code}"
 PROBLEM_CONTENT_TYPE = "application/problem+json"

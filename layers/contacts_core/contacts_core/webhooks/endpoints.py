@@ -1,6 +1,6 @@
 """Webhook endpoint operations (SPEC §5 webhook endpoints).
 
-Endpoint URLs follow :mod:`contacts_core.webhook_urls` (SSRF protection): checked here at
+Endpoint URLs follow :mod:`contacts_core.webhooks.urls` (SSRF protection): checked here at
 registration and on every change, and again at delivery after the one DNS lookup.
 """
 
@@ -11,9 +11,9 @@ import secrets
 
 from ulid import ULID
 
-from .errors import NotFound, ValidationFailed
-from .ids import is_resource_id, iso_timestamp, now
-from .webhook_models import (
+from contacts_core.errors import NotFound, ValidationFailed
+from contacts_core.ids import is_resource_id, iso_timestamp, now
+from contacts_core.webhooks.models import (
     EndpointCreate,
     EndpointItem,
     EndpointPage,
@@ -21,8 +21,8 @@ from .webhook_models import (
     WebhookEndpoint,
     WebhookEndpointCreated,
 )
-from .webhook_store import EndpointStore
-from .webhook_urls import UnsafeTarget, parse_url
+from contacts_core.webhooks.store import EndpointStore
+from contacts_core.webhooks.urls import UnsafeTarget, parse_url
 
 ENDPOINT_PREFIX = "whe_"
 SECRET_PREFIX = "whsec_"
@@ -36,7 +36,7 @@ class EndpointNotFound(NotFound):
 
 
 def check_url(url: str, loopback_ok: bool | None = None) -> None:
-    """Validate an endpoint URL for registration (rules: :mod:`contacts_core.webhook_urls`).
+    """Validate an endpoint URL for registration (rules: :mod:`contacts_core.webhooks.urls`).
 
     Raises:
         ValidationFailed: on ``url`` — not printable ASCII without whitespace, not https

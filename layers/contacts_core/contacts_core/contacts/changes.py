@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import FieldError, ValidationFailed
-from .ids import new_contact_id
-from .models import (
+from contacts_core.contacts.models import (
     IDENTITY_FIELDS,
     MAX_ATTRIBUTES,
     ConsentStatus,
@@ -21,8 +19,10 @@ from .models import (
     ContactItem,
     default_consent,
 )
-from .names import display_name, name_key
-from .phones import normalise_phone
+from contacts_core.contacts.phones import normalise_phone
+from contacts_core.errors import FieldError, ValidationFailed
+from contacts_core.ids import new_contact_id
+from contacts_core.names import display_name, name_key
 
 # Top-level scalar/list fields a request sets or clears as a whole.
 _PLAIN_FIELDS = ("first_name", "last_name", "name", *IDENTITY_FIELDS, "language", "tags",

@@ -1,4 +1,4 @@
-"""DynamoDB access for audiences and memberships (uses :mod:`contacts_core.store`'s client).
+"""DynamoDB access for audiences and memberships (with :mod:`contacts_core.dynamodb`).
 
 * Audiences ``AUDIENCES_TABLE``: PK ``org_id``, SK ``audience_id`` (``aud_…``). The same
   table holds one name guard per audience, SK ``name#{folded name}`` with ``guard_for``,
@@ -21,12 +21,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .audience_models import AudienceItem
-from .errors import AudienceNameTaken
-from .ids import is_resource_id
-from .names import fold
-from .store import (
-    ADDED_AT_PREFIX,
+from contacts_core.audiences.models import AudienceItem
+from contacts_core.contacts.store import ADDED_AT_PREFIX
+from contacts_core.dynamodb import (
     Contention,
     _Expression,
     batch_get,
@@ -38,6 +35,9 @@ from .store import (
     serialize,
     transact,
 )
+from contacts_core.errors import AudienceNameTaken
+from contacts_core.ids import is_resource_id
+from contacts_core.names import fold
 
 NAME_GUARD_PREFIX = "name#"
 AUDIENCE_PREFIX = "aud_"

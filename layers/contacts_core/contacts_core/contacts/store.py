@@ -16,22 +16,27 @@ Transactions hold at most 100 actions and 4 MB (DynamoDB limits); ours hold at m
 from __future__ import annotations
 
 import os
-import random
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
-from functools import cache
 from typing import Any, Literal
 
-import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .changes import IDENTITY_FIELDS, ContactChanges
-from .errors import ConcurrentModification, Conflict, IdentityConflict, MergeRefused
-from .models import MAX_ATTRIBUTES, MAX_INTEGER, ContactItem
+from contacts_core.contacts.changes import IDENTITY_FIELDS, ContactChanges
+from contacts_core.contacts.models import MAX_ATTRIBUTES, ContactItem
+from contacts_core.dynamodb import (
+    Contention,
+    VersionConflict,
+    _Expression,
+    batch_get,
+    deserialize,
+    dynamodb_client,
+    read_page,
+    retryable,
+    serialize,
+    transact,
+)
+from contacts_core.errors import Conflict, IdentityConflict, MergeRefused
 
 Index = Literal["created", "name", "phone", "email"]
 _INDEX_NAMES: dict[Index, str | None] = {
@@ -48,172 +53,15 @@ ADDED_AT_PREFIX = "added_at#"  # contact attribute: when it joined that audience
 MERGED_KEY = "merged"  # identities-table record of a merge: {org}#merged#{source_id}
 MERGED_FROM = "last_merged_id"  # contact attribute: the source of its latest merge
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-class VersionConflict(ConcurrentModification):
-    """The contact changed (or vanished) between our read and our conditional write.
-
-    Operations re-read and retry; when the retry budget runs out it reaches the client as
-    409 ``concurrent_modification`` (retryable), never as a 500.
-    """
-
-
-class Contention(ConcurrentModification):
-    """DynamoDB cancelled a transaction because another one touched the same items, or
-    throttled us; retried like :class:`VersionConflict`."""
-
-
-# Error codes of a single-item write that mean "busy, try again" rather than a bug.
-_RETRYABLE_CODES = {"TransactionConflictException", "ProvisionedThroughputExceededException",
-                    "ThrottlingException", "RequestLimitExceeded",
-                    "TransactionInProgressException"}
-
-
-def retryable(err: ClientError) -> bool:
-    """True when DynamoDB answered "busy, try again" (a conflict with another
-    transaction, or throttling) rather than rejecting the request itself."""
-    return err.response["Error"]["Code"] in _RETRYABLE_CODES
-
-
-@cache
-def dynamodb_client() -> Any:
-    """The process-wide DynamoDB client (reused across warm invocations).
-
-    Endpoint and credentials follow boto3's own configuration, so the local stack and the
-    tests point it at DynamoDB Local with ``AWS_ENDPOINT_URL_DYNAMODB``.
-    """
-    return boto3.client("dynamodb", config=Config(max_pool_connections=32,
-                                                  retries={"mode": "standard"}))
-
-
-def _to_dynamo(value: Any) -> Any:
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, dict):
-        return {k: _to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_to_dynamo(v) for v in value]
-    return value
-
-
-def _from_dynamo(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        # Whole numbers read back as int only within the 38 digits an input int may have,
-        # so a stored 9.99E+125 comes back as a float and can be sent back as it is.
-        whole = value == value.to_integral_value() and value.copy_abs() <= MAX_INTEGER
-        return int(value) if whole else float(value)
-    if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_dynamo(v) for v in value]
-    return value
-
-
-def serialize(item: dict[str, Any]) -> dict[str, Any]:
-    """Plain dict → DynamoDB attribute values (``None`` and empty sets are left out, as
-    DynamoDB has no empty set)."""
-    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items()
-            if v is not None and v != set()}
-
-
-def deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    """DynamoDB attribute values → plain dict with ``int``/``float`` instead of ``Decimal``."""
-    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
-
-
-def _value(value: Any) -> Any:
-    return _serializer.serialize(_to_dynamo(value))
-
 
 def _contact_item(raw: dict[str, Any] | None) -> ContactItem | None:
     return ContactItem(**deserialize(raw)) if raw else None
 
 
-def backoff(attempt: int) -> None:
-    """Sleep a jittered exponential backoff: uniform in [0, min(1 s, 20 ms × 2^attempt))."""
-    time.sleep(min(1.0, 0.02 * 2**attempt) * random.random())
-
-
-MAX_ATTEMPTS = 8  # tries of an operation that keeps losing races before it gives up
-
-
-def with_retries[T](attempt: Callable[[], T],
-                    retry_on: tuple[type[Exception], ...] = (ConcurrentModification,)) -> T:
-    """Run ``attempt`` (which re-reads what it decides on) until it stops raising one of
-    ``retry_on``, sleeping :func:`backoff` between tries.
-
-    Raises:
-        ConcurrentModification: still losing races after ``MAX_ATTEMPTS`` tries (409,
-            retryable); any other error of ``attempt`` as it is.
-    """
-    for n in range(MAX_ATTEMPTS):
-        try:
-            return attempt()
-        except retry_on as err:
-            if n == MAX_ATTEMPTS - 1:
-                raise ConcurrentModification() from err
-            backoff(n)
-    raise AssertionError("unreachable")
-
-
-def batch_get(client: Any, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Strongly consistent ``BatchGetItem`` of any number of keys of one table.
-
-    Keys go 100 per call (the BatchGetItem limit); ``UnprocessedKeys`` are retried with
-    jittered exponential backoff, as AWS recommends. Returns the raw items found.
-    Raises:
-        Contention: keys stayed unprocessed after 8 attempts.
-    """
-    found: list[dict[str, Any]] = []
-    for start in range(0, len(keys), 100):
-        pending: list[dict[str, Any]] | None = keys[start:start + 100]
-        for attempt in range(8):
-            response = client.batch_get_item(
-                RequestItems={table: {"Keys": pending, "ConsistentRead": True}})
-            found += response["Responses"].get(table, [])
-            pending = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys")
-            if not pending:
-                break
-            backoff(attempt)
-        else:
-            raise Contention("batch reads stayed unprocessed")
-    return found
-
-
-def cancellation_reasons(err: ClientError) -> list[str] | None:
-    """Codes of a cancelled ``TransactWriteItems``, one per action (None if not a cancel)."""
-    if err.response["Error"]["Code"] != "TransactionCanceledException":
-        return None
-    reasons: list[dict[str, Any]] = err.response.get(  # type: ignore[assignment]
-        "CancellationReasons", [])
-    return [r.get("Code", "None") for r in reasons]
-
-
-def transact(client: Any, actions: list[dict[str, Any]]) -> list[str] | None:
-    """Run one ``TransactWriteItems`` (≤ 100 actions); None on success, else the
-    per-action cancellation codes (``ConditionalCheckFailed``, ``TransactionConflict``…).
-
-    Raises:
-        Contention: throttled, or another transaction on the same items was in progress.
-    """
-    try:
-        client.transact_write_items(TransactItems=actions)
-    except ClientError as err:
-        if retryable(err):
-            raise Contention(str(err)) from err
-        codes = cancellation_reasons(err)
-        if codes is None:
-            raise
-        return codes
-    return None
-
-
 @dataclass
 class MergePlan:
     """A merge as read and decided: ``merged`` (the target after the merge, see
-    :func:`contacts_core.merge.merged_item`) replaces ``target``; ``source`` is deleted."""
+    :func:`contacts_core.contacts.merge.merged_item`) replaces ``target``; ``source`` is deleted."""
 
     target: ContactItem
     source: ContactItem
@@ -230,27 +78,6 @@ class FieldUpdate:
 
     item: ContactItem | None
     current: ContactItem | None
-
-
-class _Expression:
-    """Collects placeholders for one DynamoDB update/condition expression."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}
-        self.values: dict[str, Any] = {}
-
-    def name(self, *path: str) -> str:
-        parts = []
-        for part in path:
-            placeholder = f"#n{len(self.names)}"
-            self.names[placeholder] = part
-            parts.append(placeholder)
-        return ".".join(parts)
-
-    def value(self, value: Any) -> str:
-        placeholder = f":v{len(self.values)}"
-        self.values[placeholder] = _value(value)
-        return placeholder
 
 
 def _update_clauses(expr: _Expression, changes: ContactChanges, updated_at: str) -> str:
@@ -284,28 +111,6 @@ def _unchanged_condition(expr: _Expression, changes: ContactChanges) -> str:
     parts += [f"{expr.name('consent', c)} = {expr.value(v)}"
               for c, v in changes.consent_set.items()]
     return " AND ".join(parts)
-
-
-def read_page(client: Any, params: dict[str, Any], limit: int,
-               start_key: dict[str, str] | None, key_fields: tuple[str, ...]
-               ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
-    """Query (``params`` with ``Limit`` set) until ``limit`` items pass the filter or the
-    range ends. Returns the raw items and the resume key: the last returned item's
-    ``key_fields`` (table and index keys), None exactly when nothing follows."""
-    items: list[dict[str, Any]] = []
-    esk = {k: {"S": v} for k, v in start_key.items()} if start_key else None
-    while len(items) <= limit:
-        if esk:
-            params["ExclusiveStartKey"] = esk
-        response = client.query(**params)
-        items += response["Items"]
-        esk = response.get("LastEvaluatedKey")
-        if not esk:
-            break
-    if len(items) <= limit:
-        return items, None
-    page = items[:limit]
-    return page, {k: page[-1][k]["S"] for k in key_fields}
 
 
 class ContactStore:
@@ -767,22 +572,3 @@ class ContactStore:
         for page in self.client.get_paginator("scan").paginate(TableName=self.contacts_table):
             for raw in page["Items"]:
                 yield ContactItem(**deserialize(raw))
-
-
-class ApiKeyStore:
-    """API keys by SHA-256 hash (``ApiKeys`` table, PK ``key_hash``)."""
-
-    def __init__(self, client: Any | None = None, table: str | None = None) -> None:
-        self.client = client or dynamodb_client()
-        self.table = table or os.environ["API_KEYS_TABLE"]
-
-    def put(self, record: dict[str, Any]) -> None:
-        """Store a new key record; refuses to overwrite an existing hash."""
-        self.client.put_item(TableName=self.table, Item=serialize(record),
-                             ConditionExpression="attribute_not_exists(key_hash)")
-
-    def get(self, key_hash: str) -> dict[str, Any] | None:
-        """The record for ``key_hash`` or None (one ``GetItem``)."""
-        response = self.client.get_item(TableName=self.table, Key={"key_hash": {"S": key_hash}})
-        raw = response.get("Item")
-        return deserialize(raw) if raw else None

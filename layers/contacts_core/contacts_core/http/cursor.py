@@ -16,7 +16,7 @@ import json
 import os
 from typing import Any
 
-from .errors import ValidationFailed
+from contacts_core.errors import ValidationFailed
 
 
 def _b64(data: bytes) -> str:

@@ -14,7 +14,7 @@ from itertools import batched
 from pydantic import BaseModel, ConfigDict, Field
 from ulid import ULID
 
-from .audience_models import (
+from contacts_core.audiences.models import (
     Audience,
     AudienceCreate,
     AudienceItem,
@@ -23,13 +23,14 @@ from .audience_models import (
     MembersAdded,
     MembersRemoved,
 )
-from .audience_store import AUDIENCE_PREFIX, MAX_AUDIENCES_PER_CONTACT, AudienceStore
-from .cursor import decode_cursor, encode_cursor
-from .errors import AudienceNotFound, ContactNotFound, ValidationFailed
-from .ids import CONTACT_PREFIX, is_resource_id, iso_timestamp, now
-from .models import Contact, ContactItem, ContactPage
-from .responses import fitting
-from .store import MAX_ATTEMPTS, ContactStore, Contention, backoff, with_retries
+from contacts_core.audiences.store import AUDIENCE_PREFIX, MAX_AUDIENCES_PER_CONTACT, AudienceStore
+from contacts_core.contacts.models import Contact, ContactItem, ContactPage
+from contacts_core.contacts.store import ContactStore
+from contacts_core.dynamodb import MAX_ATTEMPTS, Contention, backoff, with_retries
+from contacts_core.errors import AudienceNotFound, ContactNotFound, ValidationFailed
+from contacts_core.http.cursor import decode_cursor, encode_cursor
+from contacts_core.http.responses import fitting
+from contacts_core.ids import CONTACT_PREFIX, is_resource_id, iso_timestamp, now
 
 MEMBERS_PER_TRANSACTION = 49  # 2 actions each + the audience's count: ≤ 100 actions
 INLINE_DELETE_MEMBERS = 980  # members a DELETE request removes itself (20 transactions)

@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from .models import FieldRuleError
+from contacts_core.contacts.models import FieldRuleError
 
 EventType = Literal[
     "contact.created", "contact.updated", "contact.deleted", "contact.merged",

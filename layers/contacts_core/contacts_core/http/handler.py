@@ -2,7 +2,7 @@
 
 Handlers stay thin: ``@api_handler`` turns the event into an :class:`ApiRequest`, calls
 one domain function through the handler body, and maps domain errors through
-:mod:`contacts_core.problems`.
+:mod:`contacts_core.http.problems`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from pydantic import BaseModel, ValidationError
 
-from .errors import DomainError, FieldError, PayloadTooLarge, ValidationFailed
-from .models import MAX_CONTACT_BYTES
-from .problems import domain_problem, from_validation_error, internal_problem
+from contacts_core.contacts.models import MAX_CONTACT_BYTES
+from contacts_core.errors import DomainError, FieldError, PayloadTooLarge, ValidationFailed
+from contacts_core.http.problems import domain_problem, from_validation_error, internal_problem
 
 logger = Logger()
 M = TypeVar("M", bound=BaseModel)

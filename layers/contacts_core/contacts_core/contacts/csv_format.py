@@ -28,7 +28,7 @@ import io
 import json
 from typing import Any
 
-from .models import CHANNELS, Contact
+from contacts_core.contacts.models import CHANNELS, Contact
 
 COLUMNS = ["id", "first_name", "last_name", "name", "phone", "email", "external_id",
            "country_code",

@@ -7,8 +7,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .store import _Expression, deserialize, dynamodb_client, serialize
-from .webhook_models import EndpointItem
+from contacts_core.dynamodb import _Expression, deserialize, dynamodb_client, serialize
+from contacts_core.webhooks.models import EndpointItem
 
 
 class EndpointStore:

@@ -19,9 +19,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .changes import IDENTITY_FIELDS, ContactChanges
-from .cursor import decode_cursor, encode_cursor
-from .errors import (
+from contacts_core.contacts.changes import IDENTITY_FIELDS, ContactChanges
+from contacts_core.contacts.models import (
+    MAX_EXTERNAL_ID_LENGTH,
+    Contact,
+    ContactCreate,
+    ContactItem,
+    ContactPage,
+    ContactPatch,
+    ContactUpsert,
+    UpsertResult,
+)
+from contacts_core.contacts.phones import InvalidPhone, looks_like_phone, normalise_phone
+from contacts_core.contacts.store import ContactStore, Index
+from contacts_core.dynamodb import with_retries
+from contacts_core.errors import (
     AmbiguousMatch,
     ConcurrentModification,
     Conflict,
@@ -32,21 +44,10 @@ from .errors import (
     PreconditionFailed,
     ValidationFailed,
 )
-from .ids import CONTACT_PREFIX, is_resource_id, now
-from .models import (
-    MAX_EXTERNAL_ID_LENGTH,
-    Contact,
-    ContactCreate,
-    ContactItem,
-    ContactPage,
-    ContactPatch,
-    ContactUpsert,
-    UpsertResult,
-)
-from .names import fold
-from .phones import InvalidPhone, looks_like_phone, normalise_phone
-from .responses import RESPONSE_BUDGET, encoded_size, fitting
-from .store import ContactStore, Index, with_retries
+from contacts_core.http.cursor import decode_cursor, encode_cursor
+from contacts_core.http.responses import RESPONSE_BUDGET, encoded_size, fitting
+from contacts_core.ids import CONTACT_PREFIX, is_resource_id, now
+from contacts_core.names import fold
 
 
 class _Retry(Exception):

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .audience_store import MAX_AUDIENCES_PER_CONTACT
-from .errors import ContactNotFound, FieldError, MergeRefused, PreconditionFailed, ValidationFailed
-from .ids import CONTACT_PREFIX, is_resource_id, now
-from .models import (
+from contacts_core.audiences.store import MAX_AUDIENCES_PER_CONTACT
+from contacts_core.contacts.models import (
     CHANNELS,
     IDENTITY_FIELDS,
     MAX_ATTRIBUTES,
@@ -26,8 +24,17 @@ from .models import (
     Contact,
     ContactItem,
 )
-from .names import name_key
-from .store import ContactStore, MergePlan, with_retries
+from contacts_core.contacts.store import ContactStore, MergePlan
+from contacts_core.dynamodb import with_retries
+from contacts_core.errors import (
+    ContactNotFound,
+    FieldError,
+    MergeRefused,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from contacts_core.ids import CONTACT_PREFIX, is_resource_id, now
+from contacts_core.names import name_key
 
 # Fields the source fills when the target has none (identifiers move with their guards).
 _FILLED = ("first_name", "last_name", "name", *IDENTITY_FIELDS, "language")

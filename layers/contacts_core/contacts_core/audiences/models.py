@@ -6,8 +6,8 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, model_validator
 
-from .models import FieldRuleError
-from .names import check_foldable
+from contacts_core.contacts.models import FieldRuleError
+from contacts_core.names import check_foldable
 
 MAX_MEMBERS_PER_REQUEST = 1000  # SPEC §7
 # The name guard's sort key is "name#" + the folded name: at most 1,024 bytes on DynamoDB.

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 from pydantic import BaseModel
 
-from .webhook_models import WebhookEvent
+from contacts_core.webhooks.models import WebhookEvent
 
 
 class Delivery(BaseModel):

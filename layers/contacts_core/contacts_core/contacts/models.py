@@ -29,8 +29,8 @@ from pydantic import (
     model_validator,
 )
 
-from .names import check_foldable
-from .phones import InvalidPhone, normalise_phone
+from contacts_core.contacts.phones import InvalidPhone, normalise_phone
+from contacts_core.names import check_foldable
 
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 64

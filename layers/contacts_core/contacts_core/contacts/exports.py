@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .csv_format import contact_row, write_rows
-from .cursor import decode_cursor, encode_cursor
-from .models import Contact
-from .responses import RESPONSE_BUDGET, encoded_size
-from .store import ContactStore
+from contacts_core.contacts.csv_format import contact_row, write_rows
+from contacts_core.contacts.models import Contact
+from contacts_core.contacts.store import ContactStore
+from contacts_core.http.cursor import decode_cursor, encode_cursor
+from contacts_core.http.responses import RESPONSE_BUDGET, encoded_size
 
 
 class ExportQuery(BaseModel):

@@ -7,7 +7,7 @@ Bulk upsert gives the same outcome as upserting the items one by one in input or
 2. all guards are read with ``BatchGetItem`` (≤ 100 keys a call, consistent), then the
    matched existing contacts;
 3. the items are applied in order to that snapshot in memory with the very rules of
-   :func:`contacts_core.contacts.upsert_contact` (``match_identities``,
+   :func:`contacts_core.contacts.operations.upsert_contact` (``match_identities``,
    :meth:`ContactChanges.apply`). A match whose contact no longer holds what its guard
    said (the snapshot went stale) is left to step 5, and so is every later item that
    touches one of its identifiers or its contact, so input order is kept;
@@ -37,8 +37,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .changes import IDENTITY_FIELDS, ContactChanges
-from .contacts import (
+from contacts_core.contacts.changes import IDENTITY_FIELDS, ContactChanges
+from contacts_core.contacts.models import MAX_CONTACT_BYTES, Contact, ContactItem, ContactUpsert
+from contacts_core.contacts.operations import (
     MatchedOn,
     UpsertMode,
     check_external_id,
@@ -47,15 +48,12 @@ from .contacts import (
     match_identities,
     upsert_contact,
 )
-from .errors import (
-    ContactNotFound,
-    DomainError,
-)
-from .ids import CONTACT_PREFIX, is_resource_id, now
-from .models import MAX_CONTACT_BYTES, Contact, ContactItem, ContactUpsert
-from .problems import from_validation_error
-from .responses import RESPONSE_BUDGET, fitting, model_size
-from .store import ContactStore, Contention, backoff, transact
+from contacts_core.contacts.store import ContactStore
+from contacts_core.dynamodb import Contention, backoff, transact
+from contacts_core.errors import ContactNotFound, DomainError
+from contacts_core.http.problems import from_validation_error
+from contacts_core.http.responses import RESPONSE_BUDGET, fitting, model_size
+from contacts_core.ids import CONTACT_PREFIX, is_resource_id, now
 
 logger = logging.getLogger(__name__)
 

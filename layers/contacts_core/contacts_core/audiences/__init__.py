@@ -1,0 +1,1 @@
+"""Audiences and memberships: models, operations and their DynamoDB access."""

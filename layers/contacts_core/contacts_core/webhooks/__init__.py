@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, events from the streams, fan-out to SQS, signed delivery."""
