@@ -189,6 +189,34 @@ class Pipeline:
                 for i, m in enumerate(messages)])
 
 
+class OrgClient:
+    """The API as one org's client: ``client(method, path, body, query=, headers=)`` →
+    Response, failing the test on any 5xx; ``create(body)`` → a created contact."""
+
+    def __init__(self, api: Api, org_id: str) -> None:
+        self.api, self.org_id = api, org_id
+
+    def __call__(self, method: str, path: str, body: Any = None,
+                 query: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None) -> Response:
+        response = self.api.request(method, path, org_id=self.org_id, json_body=body,
+                                    query=query, headers=headers)
+        assert response.status < 500, f"{method} {path} answered {response.status}: " \
+                                      f"{response.body}"
+        return response
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = self("POST", "/v1/contacts", body)
+        assert response.status == 201, response.body
+        return dict(response.body)
+
+
+@pytest.fixture
+def call(api: Api, org_id: str) -> OrgClient:
+    """This test's org as a client that never accepts a 5xx."""
+    return OrgClient(api, org_id)
+
+
 @pytest.fixture
 def pipeline(api: Api, dynamodb: str, sqs: dict[str, str]) -> Pipeline:
     """A fresh pipeline that sees only what the test writes."""

@@ -6,11 +6,8 @@ and email ones (I1, I2).
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.integration.conftest import Api, Response
 from tests.support.hooks import Background, Hooks, Pause, hooks_fixture  # noqa: F401
 from tests.support.invariants import assert_consistent
 
@@ -19,29 +16,14 @@ E1 = "naledi@example.com"
 X1, X2 = "crm-0001", "CRM-0001"
 
 
-@pytest.fixture
-def call(api: Api, org_id: str):
-    """``call(method, path, body=None, query=None)`` → Response for this org, never 5xx."""
-
-    def request(method: str, path: str, body: Any = None,
-                query: dict[str, str] | None = None) -> Response:
-        response = api.request(method, path, org_id=org_id, json_body=body, query=query)
-        assert response.status < 500, response.body
-        return response
-
-    return request
 
 
-def _create(call, body: dict[str, Any]) -> dict[str, Any]:
-    response = call("POST", "/v1/contacts", body)
-    assert response.status == 201, response.body
-    return response.body
 
 
 # ------------------------------------------------------------------ upsert matching
 def test_a_known_external_id_is_the_match_and_the_phone_a_change_to_it(call, org_id):
     # Given X keyed by its CRM id with phone P1
-    x = _create(call, {"external_id": X1, "phone": P1, "first_name": "Xolani"})
+    x = call.create({"external_id": X1, "phone": P1, "first_name": "Xolani"})
     # When the CRM sends the same id with a new phone
     response = call("POST", "/v1/contacts/upsert",
                     {"external_id": X1, "phone": P2, "first_name": "Xoli"})
@@ -51,13 +33,13 @@ def test_a_known_external_id_is_the_match_and_the_phone_a_change_to_it(call, org
     assert response.body["matched_on"] == "external_id"
     contact = response.body["contact"]
     assert (contact["id"], contact["phone"], contact["first_name"]) == (x["id"], P2, "Xoli")
-    assert _create(call, {"phone": P1})["phone"] == P1  # P1 was released
+    assert call.create({"phone": P1})["phone"] == P1  # P1 was released
     assert_consistent(org_id)
 
 
 def test_an_unknown_external_id_falls_back_to_phone_and_is_attached(call, org_id):
     # Given X known by phone only
-    x = _create(call, {"phone": P1})
+    x = call.create({"phone": P1})
     # When an upsert brings X's phone with a CRM id nobody holds
     first = call("POST", "/v1/contacts/upsert", {"phone": P1, "external_id": X1})
     # Then it matched on phone and X now holds the id; the next sync matches on the id
@@ -87,8 +69,8 @@ def test_an_unknown_external_id_that_matches_nothing_creates_a_contact_holding_i
 
 def test_external_id_on_one_contact_and_phone_on_another_is_a_409_naming_both(call, org_id):
     # Given X with the CRM id and Y with phone P1
-    x = _create(call, {"external_id": X1, "email": E1})
-    y = _create(call, {"phone": P1})
+    x = call.create({"external_id": X1, "email": E1})
+    y = call.create({"phone": P1})
     # When an upsert says the CRM id has phone P1
     response = call("POST", "/v1/contacts/upsert", {"external_id": X1, "phone": P1})
     # Then 409 naming both contacts and pointing to a merge into the external id's contact
@@ -105,7 +87,7 @@ def test_external_id_on_one_contact_and_phone_on_another_is_a_409_naming_both(ca
 
 
 def test_phone_on_one_contact_and_email_on_another_is_a_409_pointing_to_merge(call, org_id):
-    x, y = _create(call, {"phone": P1}), _create(call, {"email": E1})
+    x, y = call.create({"phone": P1}), call.create({"email": E1})
     response = call("POST", "/v1/contacts/upsert", {"phone": P1, "email": E1})
     assert response.status == 409, response.body
     assert set(response.body["contact_ids"]) == {x["id"], y["id"]}
@@ -115,7 +97,7 @@ def test_phone_on_one_contact_and_email_on_another_is_a_409_pointing_to_merge(ca
 # ------------------------------------------------------------------ uniqueness and rules
 def test_external_ids_are_unique_per_org_and_case_sensitive(call, api, org_id):
     # Given X holding X1
-    x = _create(call, {"external_id": X1, "phone": P1})
+    x = call.create({"external_id": X1, "phone": P1})
     # When another contact is created with X1, with X1 in other case, and in another org
     taken = call("POST", "/v1/contacts", {"external_id": X1, "phone": P2})
     other_case = call("POST", "/v1/contacts", {"external_id": X2, "phone": P2})
@@ -129,14 +111,14 @@ def test_external_ids_are_unique_per_org_and_case_sensitive(call, api, org_id):
 
 
 def test_patch_sets_moves_and_clears_an_external_id_but_keeps_one_identifier(call, org_id):
-    x = _create(call, {"external_id": X1})
+    x = call.create({"external_id": X1})
     # a contact holding only an external id cannot lose it
     refused = call("PATCH", f"/v1/contacts/{x['id']}", {"external_id": None})
     assert refused.status == 400
     assert [e["field"] for e in refused.body["errors"]] == ["external_id"]
     # moving it releases the old guard, clearing it after adding a phone is fine
     assert call("PATCH", f"/v1/contacts/{x['id']}", {"external_id": X2}).status == 200
-    assert _create(call, {"external_id": X1})["external_id"] == X1
+    assert call.create({"external_id": X1})["external_id"] == X1
     moved = call("PATCH", f"/v1/contacts/{x['id']}", {"phone": P1, "external_id": None})
     assert moved.status == 200 and moved.body["external_id"] is None
     assert_consistent(org_id)
@@ -153,15 +135,15 @@ def test_an_external_id_that_is_not_1_to_255_printable_characters_is_a_400(call,
 
 def test_external_id_of_255_characters_and_any_script_is_kept_exactly(call):
     long_id = "Ω-" + "z" * 253
-    contact = _create(call, {"external_id": f"  {long_id} "})
+    contact = call.create({"external_id": f"  {long_id} "})
     assert contact["external_id"] == long_id
 
 
 # ------------------------------------------------------------------ lookup
 def test_exact_lookup_by_external_id_reads_the_guard(call, org_id):
     # Given X holding X1 and Y holding X2 (another case)
-    x = _create(call, {"external_id": X1, "first_name": "Xolani", "tags": ["vip"]})
-    _create(call, {"external_id": X2, "first_name": "Yara"})
+    x = call.create({"external_id": X1, "first_name": "Xolani", "tags": ["vip"]})
+    call.create({"external_id": X2, "first_name": "Yara"})
     # Then external_id= and a search term that is the id find exactly X
     for query in ({"external_id": X1}, {"search": X1}, {"external_id": X1, "tag": "vip"}):
         page = call("GET", "/v1/contacts", query=query).body
@@ -178,7 +160,7 @@ def test_exact_lookup_by_external_id_reads_the_guard(call, org_id):
 
 # ------------------------------------------------------------------ bulk
 def test_bulk_matches_external_ids_first_and_create_only_refuses_a_known_one(call, org_id):
-    x = _create(call, {"external_id": X1, "phone": P1})
+    x = call.create({"external_id": X1, "phone": P1})
     upserted = call("POST", "/v1/contacts/bulk", {"contacts": [
         {"external_id": X1, "phone": P2}, {"external_id": "crm-0003", "phone": P1}]}).body
     assert [r["status"] for r in upserted["results"]] == ["updated", "created"]
@@ -195,7 +177,7 @@ def test_bulk_matches_external_ids_first_and_create_only_refuses_a_known_one(cal
 def test_upsert_by_external_id_held_while_the_id_moves_lands_on_its_holder_now(
         call, hooks: Hooks, org_id):
     # Given X holding X1, and an upsert by X1 held right after it read the guards
-    x = _create(call, {"external_id": X1, "first_name": "Xolani"})
+    x = call.create({"external_id": X1, "first_name": "Xolani"})
     held = hooks.add(Pause("BatchGetItem", table="ContactIdentities", actor="upsert"))
     upsert = Background(lambda: call("POST", "/v1/contacts/upsert",
                                      {"external_id": X1, "first_name": "Bongi"}),
@@ -204,7 +186,7 @@ def test_upsert_by_external_id_held_while_the_id_moves_lands_on_its_holder_now(
     # When X gives X1 up (taking a phone) and Y takes it
     assert call("PATCH", f"/v1/contacts/{x['id']}",
                 {"phone": P1, "external_id": None}).status == 200
-    y = _create(call, {"external_id": X1, "first_name": "Yara"})
+    y = call.create({"external_id": X1, "first_name": "Yara"})
     held.release.set()
     response = upsert.result()
     # Then the upsert updated Y (the holder now) or answered 409; X is untouched
@@ -219,7 +201,7 @@ def test_upsert_by_external_id_held_while_the_id_moves_lands_on_its_holder_now(
 
 def test_an_unknown_external_id_never_re_keys_a_contact_that_has_another(call, org_id):
     # Given X keyed crm-0001 with phone P1
-    x = _create(call, {"external_id": X1, "phone": P1})
+    x = call.create({"external_id": X1, "phone": P1})
     # When a second CRM record (another id) sends the same phone, single and in bulk
     single = call("POST", "/v1/contacts/upsert", {"external_id": "crm-0002", "phone": P1})
     bulk = call("POST", "/v1/contacts/bulk", {"contacts": [

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Api, Response
 from tests.support.hooks import Background, Hooks, Pause, hooks_fixture  # noqa: F401
 from tests.support.invariants import assert_consistent
 from tests.support.streams import read_stream, replay, transaction_pairs
@@ -21,17 +20,6 @@ E1 = "naledi@example.com"
 CONFLICT_CODES = {"identity_conflict", "concurrent_modification"}
 
 
-@pytest.fixture
-def call(api: Api, org_id: str):
-    """``call(method, path, body)`` → Response for this test's org, never a 5xx."""
-
-    def request(method: str, path: str, body: Any = None) -> Response:
-        response = api.request(method, path, org_id=org_id, json_body=body)
-        assert response.status < 500, f"{method} {path} answered {response.status}: " \
-                                      f"{response.body}"
-        return response
-
-    return request
 
 
 def _contact(call, contact_id: str) -> dict[str, Any]:

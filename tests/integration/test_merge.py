@@ -6,11 +6,7 @@ record whose source still exists (a half merge).
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
-
-from tests.integration.conftest import Api, Response
+from tests.integration.conftest import Response
 from tests.support.hooks import Background, Hooks, Pause, hooks_fixture  # noqa: F401
 from tests.support.invariants import assert_consistent
 
@@ -18,23 +14,8 @@ P1, P2 = "+27821234560", "+27821234561"
 E1, E2 = "thandi@example.com", "sipho@example.com"
 
 
-@pytest.fixture
-def call(api: Api, org_id: str):
-    """``call(method, path, body=None, headers=None)`` → Response for this org, never 5xx."""
-
-    def request(method: str, path: str, body: Any = None,
-                headers: dict[str, str] | None = None) -> Response:
-        response = api.request(method, path, org_id=org_id, json_body=body, headers=headers)
-        assert response.status < 500, response.body
-        return response
-
-    return request
 
 
-def _create(call, body: dict[str, Any]) -> dict[str, Any]:
-    response = call("POST", "/v1/contacts", body)
-    assert response.status == 201, response.body
-    return response.body
 
 
 def _audience(call, name: str, members: list[str]) -> str:
@@ -46,17 +27,18 @@ def _audience(call, name: str, members: list[str]) -> str:
 
 
 def _merge(call, target: str, source: str, **headers: str) -> Response:
-    return call("POST", f"/v1/contacts/{target}/merge", {"source_id": source}, headers or None)
+    return call("POST", f"/v1/contacts/{target}/merge", {"source_id": source},
+                headers=headers or None)
 
 
 def test_merge_keeps_target_values_and_fills_the_rest_from_the_source(call, org_id):
     # Given a source created first, and a target with some fields of its own
-    source = _create(call, {
+    source = call.create({
         "phone": P1, "email": E2, "external_id": "crm-9", "first_name": "Sipho",
         "last_name": "Dube", "language": "zu", "tags": ["lead", "vip"],
         "attributes": {"city": "Durban", "plan": "free"}, "suppressed": True,
         "consent": {"whatsapp": "opted_in", "sms": "opted_out", "email": "opted_in"}})
-    target = _create(call, {
+    target = call.create({
         "email": E1, "first_name": "Thandi", "tags": ["vip", "donor"],
         "attributes": {"plan": "gold"},
         "consent": {"whatsapp": "opted_out", "sms": "opted_in", "voice": "opted_in"}})
@@ -86,7 +68,7 @@ def test_merge_keeps_target_values_and_fills_the_rest_from_the_source(call, org_
     by_id = call("POST", "/v1/contacts/upsert", {"external_id": "crm-9"})
     assert by_id.body["matched_on"] == "external_id"
     assert by_id.body["contact"]["id"] == target["id"]
-    assert _create(call, {"email": E2})["email"] == E2
+    assert call.create({"email": E2})["email"] == E2
     # And repeating the merge (a client retry) answers the same contact, writing nothing
     repeat = _merge(call, target["id"], source["id"])
     assert repeat.status == 200 and repeat.body == merged
@@ -95,7 +77,7 @@ def test_merge_keeps_target_values_and_fills_the_rest_from_the_source(call, org_
 
 def test_memberships_become_the_union_with_exact_counts(call, org_id):
     # Given audiences: both in A, only the source in B, only the target in C, another in A
-    target, source, other = (_create(call, {"phone": p}) for p in (P1, P2, "+27821234562"))
+    target, source, other = (call.create({"phone": p}) for p in (P1, P2, "+27821234562"))
     a = _audience(call, "A", [target["id"], source["id"], other["id"]])
     b = _audience(call, "B", [source["id"]])
     c = _audience(call, "C", [target["id"]])
@@ -113,7 +95,7 @@ def test_memberships_become_the_union_with_exact_counts(call, org_id):
 
 
 def test_if_match_applies_to_the_target(call, org_id):
-    target, source = _create(call, {"phone": P1}), _create(call, {"phone": P2})
+    target, source = call.create({"phone": P1}), call.create({"phone": P2})
     stale = _merge(call, target["id"], source["id"], **{"If-Match": '"7"'})
     assert stale.status == 412 and stale.body["current_version"] == 1
     assert call("GET", f"/v1/contacts/{source['id']}").status == 200
@@ -123,7 +105,7 @@ def test_if_match_applies_to_the_target(call, org_id):
 
 
 def test_same_id_is_a_400_and_unknown_or_foreign_ids_are_404(call, api, org_id):
-    target = _create(call, {"phone": P1})
+    target = call.create({"phone": P1})
     foreign = api.request("POST", "/v1/contacts", org_id=f"{org_id}_b",
                           json_body={"phone": P2}).body
     same = _merge(call, target["id"], target["id"])
@@ -140,8 +122,8 @@ def test_same_id_is_a_400_and_unknown_or_foreign_ids_are_404(call, api, org_id):
 
 
 def test_a_merge_over_a_contact_limit_is_refused_and_changes_nothing(call, org_id):
-    target = _create(call, {"phone": P1, "tags": [f"t{i}" for i in range(30)]})
-    source = _create(call, {"phone": P2, "tags": [f"s{i}" for i in range(30)]})
+    target = call.create({"phone": P1, "tags": [f"t{i}" for i in range(30)]})
+    source = call.create({"phone": P2, "tags": [f"s{i}" for i in range(30)]})
     response = _merge(call, target["id"], source["id"])
     assert response.status == 409 and response.body["code"] == "merge_refused"
     assert "60 tags" in response.body["detail"]
@@ -152,8 +134,8 @@ def test_a_merge_over_a_contact_limit_is_refused_and_changes_nothing(call, org_i
 
 def test_the_409_of_a_two_contact_upsert_is_resolved_by_the_merge_it_names(call, org_id):
     # Given the phone on one contact and the email on another
-    _create(call, {"phone": P1, "first_name": "Thandi"})
-    _create(call, {"email": E1, "last_name": "Nkosi"})
+    call.create({"phone": P1, "first_name": "Thandi"})
+    call.create({"email": E1, "last_name": "Nkosi"})
     body = {"phone": P1, "email": E1, "language": "en"}
     conflict = call("POST", "/v1/contacts/upsert", body)
     assert conflict.status == 409
@@ -173,7 +155,7 @@ def test_the_409_of_a_two_contact_upsert_is_resolved_by_the_merge_it_names(call,
 def test_merge_held_after_its_read_while_the_source_joins_an_audience_retries(
         call, hooks: Hooks, org_id):
     # Given a merge held right after it read both contacts
-    target, source = _create(call, {"phone": P1}), _create(call, {"phone": P2, "email": E2})
+    target, source = call.create({"phone": P1}), call.create({"phone": P2, "email": E2})
     aud = _audience(call, "A", [])
     held = hooks.add(Pause("BatchGetItem", table="Contacts", actor="merge"))
     merge = Background(lambda: _merge(call, target["id"], source["id"]), "merge", hooks)
