@@ -14,7 +14,7 @@ from tests.support.invariants import assert_consistent as assert_identity_invari
 EXISTING = [
     {"phone": "+27821234567", "email": "sam@example.com", "first_name": "Sam"},
     {"email": "ahmed@example.com", "name": "Ahmed Hassan"},
-    {"phone": "+14155557890", "name": "Sarah Johnson"},
+    {"phone": "+14155557890", "name": "Sarah Johnson", "external_id": "crm-1"},
 ]
 MIXED = [
     {"phone": "+919876543210", "name": "Priya Sharma", "language": "hi-IN"},  # new
@@ -32,6 +32,13 @@ MIXED = [
     {"phone": "+14155557890", "suppressed": True, "consent": {"sms": "opted_out"}},
     {"email": "ravi@example.com", "name": "Ravi Kumar"},
     {"email": "RAVI@example.com", "tags": ["dup"]},  # same person, other case
+    {"external_id": "crm-1", "phone": "+14155550000"},  # Sarah by her id: her phone moves
+    {"external_id": "crm-2", "email": "ravi@example.com"},  # unknown id: attached to Ravi
+    {"external_id": "crm-3", "phone": "+27821234567"},  # attached to Sam
+    {"external_id": "crm-9", "phone": "+14155550000"},  # Sarah is crm-1: 409, not re-keyed
+    {"external_id": "crm-1", "email": "priya@example.com"},  # id→Sarah, email→Priya: 409
+    {"external_id": "crm-4", "first_name": "Only an id"},  # new, no channel
+    {"external_id": "crm-4", "email": "ravi@example.com"},  # crm-4 holder vs Ravi: 409
 ]
 
 
