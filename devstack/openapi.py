@@ -54,7 +54,8 @@ from contacts_core.contacts.models import (
     Problem,
 )
 from contacts_core.contacts.models import UpsertResult as UpsertResultModel
-from contacts_core.contacts.operations import BatchGetRequest, BatchGetResult, ListQuery
+from contacts_core.contacts.operations import BatchGetRequest, BatchGetResult
+from contacts_core.contacts.search import ListQuery
 from contacts_core.webhooks.models import (
     EVENT_TYPES,
     EndpointCreate,

@@ -1,6 +1,6 @@
-"""GET /v1/contacts?limit&cursor&search&tag&sort&order → 200 page."""
+"""GET /v1/contacts — a page of contacts: search, filters, sort, incremental sync (SPEC §9.3)."""
 
-from contacts_core.contacts.operations import ListQuery, list_contacts
+from contacts_core.contacts.search import ListQuery, list_contacts
 from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from contacts_core.dynamodb import dynamodb_client
 from devstack.routes import template_routes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -221,3 +222,33 @@ def call(api: Api, org_id: str) -> OrgClient:
 def pipeline(api: Api, dynamodb: str, sqs: dict[str, str]) -> Pipeline:
     """A fresh pipeline that sees only what the test writes."""
     return Pipeline(api, dynamodb, sqs)
+
+
+class CallLog:
+    """The DynamoDB API calls made while a block runs: ``calls`` (operation names) and
+    ``requests`` (name, parameters as the caller gave them)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+
+    def record(self, params: dict[str, Any], model: Any, **_: object) -> None:
+        self.calls.append(model.name)
+        self.requests.append((model.name, dict(params)))
+
+    def during(self, action: Any) -> tuple[Any, list[str]]:
+        """Run ``action``; its result and the names of the calls it made."""
+        self.calls.clear()
+        self.requests.clear()
+        result = action()
+        return result, list(self.calls)
+
+
+@pytest.fixture
+def log(dynamodb: str) -> Iterator[CallLog]:
+    """Every DynamoDB call the code under test makes (on the shared client)."""
+    calls = CallLog()
+    events = dynamodb_client().meta.events
+    events.register("before-parameter-build.dynamodb", calls.record)
+    yield calls
+    events.unregister("before-parameter-build.dynamodb", calls.record)

@@ -106,6 +106,8 @@ def _contact_body(rng: random.Random, *, need_identity: bool) -> dict[str, Any]:
         body[field] = rng.choice(values)
     if rng.random() < 0.6:
         body["first_name"] = rng.choice(["Ama", "Bo", "Chen", "Dee"])
+    if rng.random() < 0.3:  # name words move with these (SPEC §9.3); null = the default
+        body[rng.choice(["last_name", "name"])] = rng.choice(["Ng Li", "Dee Ama", None])
     if rng.random() < 0.3:
         body["tags"] = rng.sample(["vip", "lead", "new"], rng.randint(0, 2))
     if rng.random() < 0.3:

@@ -15,13 +15,12 @@ import pytest
 
 from contacts_core.contacts.models import ContactCreate, ContactPatch, ContactUpsert
 from contacts_core.contacts.operations import (
-    ListQuery,
     create_contact,
     delete_contact,
-    list_contacts,
     update_contact,
     upsert_contact,
 )
+from contacts_core.contacts.search import ListQuery, list_contacts
 from contacts_core.contacts.store import ContactStore
 from contacts_core.errors import ContactNotFound, DomainError
 from tests.support.invariants import assert_consistent, check

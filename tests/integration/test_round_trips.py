@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from contacts_core.audiences.models import AudienceCreate
@@ -23,32 +21,6 @@ from contacts_core.contacts.operations import (
     update_contact,
     upsert_contact,
 )
-from contacts_core.dynamodb import dynamodb_client
-
-
-class CallLog:
-    """Names of the DynamoDB API calls made while a block runs."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def record(self, model, **_: object) -> None:
-        self.calls.append(model.name)
-
-    def during(self, action):
-        self.calls.clear()
-        result = action()
-        return result, list(self.calls)
-
-
-@pytest.fixture
-def log(dynamodb: str) -> Iterator[CallLog]:
-    calls = CallLog()
-    events = dynamodb_client().meta.events
-    events.register("before-call.dynamodb", calls.record)
-    yield calls
-    events.unregister("before-call.dynamodb", calls.record)
-
 
 SAM = ContactCreate(phone="+27821234567", email="sam@example.com", first_name="Sam")
 
@@ -65,15 +37,27 @@ def test_create_is_one_transaction(log, org_id):
 
 
 @pytest.mark.parametrize("patch", [
-    {"first_name": "Samuel", "tags": ["vip", "renewed"]},
+    {"first_name": "Sam", "tags": ["vip", "renewed"]},
     {"attributes": {"tier": "gold", "old": None}, "consent": {"sms": "opted_out"}},
-    {"suppressed": True, "name": "Sam M.", "language": "en-ZA"},
+    {"suppressed": True, "language": "en-ZA"},
 ])
-def test_update_without_identity_change_is_one_update_item(log, org_id, patch):
+def test_update_without_identity_or_name_change_is_one_update_item(log, org_id, patch):
     contact = create_contact(org_id, SAM)
     _, calls = log.during(
         lambda: update_contact(org_id, contact.id, ContactPatch.model_validate(patch)))
     assert calls == ["UpdateItem"]
+
+
+@pytest.mark.parametrize("patch", [{"first_name": "Samuel", "tags": ["vip"]},
+                                   {"suppressed": True, "name": "Sam M."}])
+def test_name_change_is_a_refused_update_then_one_transaction(log, org_id, patch):
+    # Given a contact; When a PATCH changes a name part (its name words must move)
+    contact = create_contact(org_id, SAM)
+    updated, calls = log.during(
+        lambda: update_contact(org_id, contact.id, ContactPatch.model_validate(patch)))
+    # Then the conditional update refuses and hands back the item: no extra read
+    assert calls == ["UpdateItem", "TransactWriteItems"]
+    assert updated.version == contact.version + 1
 
 
 def test_update_with_identity_change_reads_then_transacts(log, org_id):
@@ -89,9 +73,13 @@ def test_upsert_is_at_most_two_calls_when_creating_updating_or_unchanged(log, or
     assert created.result == "created" and calls == ["BatchGetItem", "TransactWriteItems"]
     (same, _), calls = log.during(lambda: upsert_contact(org_id, body))
     assert same.result == "unchanged" and calls == ["BatchGetItem", "UpdateItem"]
-    changed = body.model_copy(update={"first_name": "Samuel"})
-    (updated, _), calls = log.during(lambda: upsert_contact(org_id, changed))
+    tagged = body.model_copy(update={"tags": ["vip"]})
+    (updated, _), calls = log.during(lambda: upsert_contact(org_id, tagged))
     assert updated.result == "updated" and calls == ["BatchGetItem", "UpdateItem"]
+    renamed = tagged.model_copy(update={"first_name": "Samuel"})
+    (updated, _), calls = log.during(lambda: upsert_contact(org_id, renamed))
+    assert updated.result == "updated" and updated.contact.name == "Samuel"
+    assert calls == ["BatchGetItem", "UpdateItem", "TransactWriteItems"]
 
 
 def test_delete_is_a_read_and_a_transaction(log, org_id):

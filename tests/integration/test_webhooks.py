@@ -71,7 +71,9 @@ def test_contact_changes_arrive_signed_in_commit_order(api, org_id, pipeline, re
     assert [e["type"] for e in events] == ["contact.created", "contact.updated",
                                            "contact.updated", "contact.deleted"]
     assert [e["data"]["object"]["version"] for e in events] == [1, 2, 3, 3]
-    assert events[1]["data"]["previous_attributes"] == {"first_name": "Sam"}
+    # the display name followed first_name (SPEC §9.3), so it changed too
+    assert events[1]["data"]["previous_attributes"] == {"first_name": "Sam", "name": "Sam"}
+    assert events[1]["data"]["object"]["name"] == "Samuel"
     assert events[2]["data"]["previous_attributes"] == {"tags": ["vip"]}
     assert all(e["organization_id"] == org_id and e["id"].startswith("evt_") for e in events)
     assert [r.headers["webhook-id"] for r in delivered(receiver, "/ok")] == [

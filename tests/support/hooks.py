@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pytest
+from botocore.exceptions import ClientError
 
 When = Literal["before", "after"]
 DEADLOCK_BOUND = 60.0  # seconds; only hit when a test forgets to release a pause
@@ -234,7 +235,12 @@ class Hooks:
                 self.calls.append(call)
         for rule in list(self.rules):
             rule.before(call)
-        result = method(**kwargs)  # a ClientError propagates: the call did reach DynamoDB
+        try:
+            result = method(**kwargs)
+        except ClientError:  # DynamoDB answered (a failed condition): "after" still runs
+            for rule in list(self.rules):
+                rule.after(call)
+            raise
         if op == "TransactWriteItems":
             with self._lock:
                 self.committed.append(call)

@@ -13,6 +13,8 @@ too), so it sees committed state only. Checked, per org:
   membership item belongs to a live audience and a live contact listing it in
   ``audience_ids``, and every ``audience_ids`` entry has its membership item and audience;
 * audience name guards point at a live audience of that name, and each audience has one;
+* name words (SPEC §9.3) – the NameWords items of the org are exactly the words of its
+  contacts' names (:func:`contacts_core.names.name_words`): none missing, none stale;
 * *pending* work: audiences still flagged ``deleting`` (a multi-step delete not finished).
 
 :func:`check` returns a :class:`Report`; :func:`assert_consistent` fails with every
@@ -31,7 +33,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from contacts_core.contacts.models import IDENTITY_FIELDS
 from contacts_core.contacts.store import MERGED_KEY
-from contacts_core.names import fold
+from contacts_core.names import fold, name_words
 
 _plain = TypeDeserializer()
 NAME_GUARD_PREFIX = "name#"
@@ -50,6 +52,7 @@ class Snapshot:
     audiences: dict[str, dict[str, Any]]
     name_guards: dict[str, str]  # folded name → audience_id
     members: set[tuple[str, str]]  # (audience_id, contact_id)
+    words: set[str]  # NameWords keys: "{word}#{contact_id}"
 
 
 @dataclass
@@ -62,17 +65,18 @@ class Report:
     counts: list[str] = field(default_factory=list)
     memberships: list[str] = field(default_factory=list)
     name_guards: list[str] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     snapshot: Snapshot | None = None
 
     def violations(self, *, allow_pending: bool = False) -> list[str]:
         found = (self.duplicates + self.orphan_guards + self.unguarded + self.counts
-                 + self.memberships + self.name_guards)
+                 + self.memberships + self.name_guards + self.words)
         return found if allow_pending else found + self.pending
 
     def summary(self) -> str:
         kinds = ("duplicates", "orphan_guards", "unguarded", "counts", "memberships",
-                 "name_guards", "pending")
+                 "name_guards", "words", "pending")
         return ", ".join(f"{k} {len(getattr(self, k))}" for k in kinds)
 
 
@@ -94,7 +98,7 @@ def _scan(client: Any, table: str, **params: Any) -> list[dict[str, Any]]:
 
 
 def snapshot(org_id: str, client: Any | None = None) -> Snapshot:
-    """Read the org's items from the five tables."""
+    """Read the org's items from the six tables."""
     client = client or _client()
     contacts = {c["contact_id"]: c for c in _query(client, os.environ["CONTACTS_TABLE"], org_id)}
     guards = {g["identity"]: g["contact_id"] for g in _scan(
@@ -111,7 +115,8 @@ def snapshot(org_id: str, client: Any | None = None) -> Snapshot:
     members = {(m["audience_id"], m["contact_id"]) for m in _scan(
         client, os.environ["MEMBERS_TABLE"], FilterExpression="org_id = :o",
         ExpressionAttributeValues={":o": {"S": org_id}})}
-    return Snapshot(contacts, guards, audiences, name_guards, members)
+    words = {w["word_key"] for w in _query(client, os.environ["NAME_WORDS_TABLE"], org_id)}
+    return Snapshot(contacts, guards, audiences, name_guards, members, words)
 
 
 def check(org_id: str, client: Any | None = None) -> Report:
@@ -172,6 +177,10 @@ def check(org_id: str, client: Any | None = None) -> Report:
         named = snap.audiences.get(aud)
         if named is None or fold(named["name"]) != name:
             report.name_guards.append(f"name guard {name!r} → {aud}, which is not that audience")
+    expected = {f"{w}#{cid}" for cid, c in snap.contacts.items()
+                for w in name_words(c.get("first_name"), c.get("last_name"), c.get("name"))}
+    report.words += [f"missing name word {k}" for k in sorted(expected - snap.words)]
+    report.words += [f"stale name word {k}" for k in sorted(snap.words - expected)]
     return report
 
 

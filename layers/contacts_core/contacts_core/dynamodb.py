@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -130,11 +131,29 @@ def with_retries[T](attempt: Callable[[], T],
     raise AssertionError("unreachable")
 
 
-def batch_get(client: Any, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+@dataclass
+class ReadCost:
+    """Reads one piece of work made: DynamoDB ``round_trips`` and ``read_units`` (RCU, from
+    ``ConsumedCapacity`` when the call asked for it with ``ReturnConsumedCapacity``)."""
+
+    round_trips: int = 0
+    read_units: float = 0.0
+
+    def record(self, response: dict[str, Any]) -> None:
+        """Add one call's response."""
+        self.round_trips += 1
+        consumed = response.get("ConsumedCapacity")
+        for part in consumed if isinstance(consumed, list) else [consumed] if consumed else []:
+            self.read_units += float(part.get("CapacityUnits", 0))
+
+
+def batch_get(client: Any, table: str, keys: list[dict[str, Any]],
+              cost: ReadCost | None = None) -> list[dict[str, Any]]:
     """Strongly consistent ``BatchGetItem`` of any number of keys of one table.
 
     Keys go 100 per call (the BatchGetItem limit); ``UnprocessedKeys`` are retried with
-    jittered exponential backoff, as AWS recommends. Returns the raw items found.
+    jittered exponential backoff, as AWS recommends. Returns the raw items found. With
+    ``cost``, each call asks for and adds its consumed capacity.
     Raises:
         Contention: keys stayed unprocessed after 8 attempts.
     """
@@ -143,7 +162,10 @@ def batch_get(client: Any, table: str, keys: list[dict[str, Any]]) -> list[dict[
         pending: list[dict[str, Any]] | None = keys[start:start + 100]
         for attempt in range(8):
             response = client.batch_get_item(
-                RequestItems={table: {"Keys": pending, "ConsistentRead": True}})
+                RequestItems={table: {"Keys": pending, "ConsistentRead": True}},
+                **({"ReturnConsumedCapacity": "TOTAL"} if cost else {}))
+            if cost:
+                cost.record(response)
             found += response["Responses"].get(table, [])
             pending = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys")
             if not pending:

@@ -1,7 +1,8 @@
-"""Display-name folding for the ``name-index`` GSI (case- and accent-insensitive prefix search)."""
+"""Name folding and words: the `name-index` sort key and word-prefix search (SPEC §9.3)."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 
@@ -39,3 +40,36 @@ def display_name(first_name: str | None, last_name: str | None) -> str | None:
     """The default display name: ``"first last"`` without blanks, or None when both are empty."""
     joined = " ".join(part.strip() for part in (first_name, last_name) if part and part.strip())
     return joined or None
+
+
+MAX_NAME_WORDS = 10  # name words indexed per contact (each one item in NameWords)
+MAX_WORD_LENGTH = 64  # characters of a word that are indexed (and of a search prefix)
+_WORD = re.compile(r"\w+")
+
+
+def words(text: str) -> list[str]:
+    """The folded words of ``text`` in order, duplicates dropped, each cut to 64 characters.
+
+    Words are runs of Unicode letters and digits (``\\w``), so punctuation separates them:
+    ``"Jean-Luc O'Brien"`` → ``["jean", "luc", "o", "brien"]``.
+    """
+    return list(dict.fromkeys(w[:MAX_WORD_LENGTH] for w in _WORD.findall(fold(text))))
+
+
+def name_words(first_name: str | None, last_name: str | None, name: str | None) -> list[str]:
+    """The words a contact is found by (SPEC §9.3): those of ``first_name``, ``last_name``
+    and ``name`` in that order, duplicates dropped, at most :data:`MAX_NAME_WORDS` (words
+    past the tenth are not searchable)."""
+    return words(" ".join(p for p in (first_name, last_name, name) if p))[:MAX_NAME_WORDS]
+
+
+def matches_words(prefixes: list[str], held: list[str]) -> bool:
+    """True when every search prefix starts some word in ``held`` (SPEC §9.3 AND rule)."""
+    return all(any(w.startswith(p) for w in held) for p in prefixes)
+
+
+def follows_parts(name: str | None, first_name: str | None, last_name: str | None) -> bool:
+    """True when ``name`` is the default built from ``first_name``/``last_name`` (or
+    absent), so it follows them when they change (SPEC §9.3). A name the client set to
+    something else stays as set."""
+    return name is None or name == display_name(first_name, last_name)

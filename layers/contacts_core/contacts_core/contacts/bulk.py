@@ -298,6 +298,7 @@ def _groups(plan: _Plan, store: ContactStore) -> list[_Group]:
         original = plan.originals.get(cid)
         group.actions.append(store.put_new_action(plan.contacts[cid]) if original is None
                              else store.diff_update_action(original, plan.contacts[cid]))
+        group.actions += store.word_actions(original, plan.contacts[cid])
     for owner, action in guard_actions:
         groups[root(owner)].actions.append(action)
     return list(groups.values())

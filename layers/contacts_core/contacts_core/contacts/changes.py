@@ -22,11 +22,12 @@ from contacts_core.contacts.models import (
 from contacts_core.contacts.phones import normalise_phone
 from contacts_core.errors import FieldError, ValidationFailed
 from contacts_core.ids import new_contact_id
-from contacts_core.names import display_name, name_key
+from contacts_core.names import display_name, follows_parts, name_key
 
 # Top-level scalar/list fields a request sets or clears as a whole.
 _PLAIN_FIELDS = ("first_name", "last_name", "name", *IDENTITY_FIELDS, "language", "tags",
                  "suppressed", "source")
+NAME_FIELDS = ("first_name", "last_name", "name")  # what name search and ``name`` follow
 
 
 @dataclass
@@ -82,6 +83,18 @@ class ContactChanges:
         change in a transaction)."""
         return any(f in self.assign or f in self.clear for f in IDENTITY_FIELDS)
 
+    def needs_read(self) -> bool:
+        """True when the write must read the contact first: an identifier is set or
+        cleared (guards move with it), or a name part is cleared (``name`` and the name
+        words follow, :meth:`apply`). A name part that is *set* can try the single
+        ``UpdateItem`` first, conditioned on the stored value being the same
+        (:meth:`names_given`); when it differs the caller reads and transacts."""
+        return self.touches_identity() or bool(self.clear & set(NAME_FIELDS))
+
+    def names_given(self) -> dict[str, str]:
+        """The name parts this write sets ({field: value})."""
+        return {f: self.assign[f] for f in NAME_FIELDS if f in self.assign}
+
     def without_identities(self) -> ContactChanges:
         """These changes minus identifiers (for a contact that already holds them)."""
         return ContactChanges({k: v for k, v in self.assign.items() if k not in IDENTITY_FIELDS},
@@ -134,7 +147,9 @@ class ContactChanges:
         """The item after this write (version + 1); the Python twin of the UpdateItem path.
 
         This is the one rule for "apply these fields to this contact", used by PATCH,
-        single upsert and bulk upsert alike.
+        single upsert and bulk upsert alike. ``name`` follows ``first_name``/``last_name``
+        while it is their default (``null`` puts it back to the default); a name the client
+        set stays.
 
         Raises:
             ValidationFailed: the result would hold more than 50 attribute keys, or no
@@ -151,6 +166,9 @@ class ContactChanges:
             attributes.pop(key, None)
         attributes.update(changes.attributes_set)
         data["attributes"] = attributes
+        if _name_follows(changes, item):
+            data["name"] = display_name(data["first_name"], data["last_name"])
+            data["name_key"] = name_key(data["name"], item.contact_id)
         data["consent"] = dict(item.consent) | changes.consent_set
         data["version"] = item.version + 1
         data["updated_at"] = updated_at
@@ -162,6 +180,18 @@ class ContactChanges:
         """True when applying these changes to ``item`` would leave every field as it is."""
         after = self.apply(item, item.updated_at)
         return after.model_dump(exclude={"version"}) == item.model_dump(exclude={"version"})
+
+
+def _name_follows(changes: ContactChanges, item: ContactItem) -> bool:
+    """True when ``name`` is recomputed from the parts (SPEC §9.3): the write clears it
+    (back to the default), or changes a part while the stored name is the default."""
+    if "name" in changes.assign:
+        return False
+    if "name" in changes.clear:
+        return True
+    parts_change = any(f in changes.assign or f in changes.clear
+                       for f in ("first_name", "last_name"))
+    return parts_change and follows_parts(item.name, item.first_name, item.last_name)
 
 
 def _check_rules(item: ContactItem, cleared: list[str]) -> None:

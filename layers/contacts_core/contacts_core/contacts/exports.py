@@ -16,8 +16,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from contacts_core.contacts.csv_format import contact_row, write_rows
-from contacts_core.contacts.models import Contact
-from contacts_core.contacts.store import ContactStore
+from contacts_core.contacts.models import Contact, ContactItem
+from contacts_core.contacts.store import ContactStore, Walk
 from contacts_core.http.cursor import decode_cursor, encode_cursor
 from contacts_core.http.responses import RESPONSE_BUDGET, encoded_size
 
@@ -51,8 +51,8 @@ def export_contacts(org_id: str, cursor: str | None, store: ContactStore | None 
     size = encoded_size(parts[0])
     taken: dict[str, str] | None = None  # key of the last contact in this part
     while True:
-        items, last = db.query(org_id, "created", ascending=True, limit=_READ, start_key=start)
-        for item in items:
+        entries, last = db.walk(Walk("created", org_id), start, _READ)
+        for item in (ContactItem(**e) for e in entries):
             row = write_rows([contact_row(Contact.from_item(item))], header=False)
             cost = encoded_size(row) - 2  # JSON escaping is per character: sizes add up
             if taken is not None and size + cost > budget:

@@ -109,6 +109,20 @@ class FieldRuleError(ValueError):
         self.field = field
 
 
+def normalise_email(value: str) -> str:
+    """``value`` as stored and matched: syntax-checked (email-validator, no DNS) and lower
+    case.
+
+    Raises:
+        ValueError: not a valid address; the message says why.
+    """
+    try:
+        checked = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as err:
+        raise ValueError(str(err)) from err
+    return checked.normalized.lower()
+
+
 def default_consent() -> dict[str, ConsentStatus]:
     """Consent of a new contact: ``unknown`` on every channel."""
     return dict.fromkeys(CHANNELS, "unknown")
@@ -186,13 +200,7 @@ class ContactFields(BaseModel):
     @field_validator("email")
     @classmethod
     def _email_lowercase(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            checked = validate_email(value, check_deliverability=False)
-        except EmailNotValidError as err:
-            raise ValueError(str(err)) from err
-        return checked.normalized.lower()
+        return None if value is None else normalise_email(value)
 
     @field_validator("external_id")
     @classmethod
@@ -291,9 +299,9 @@ class ContactPatch(ContactFields):
 class ContactItem(BaseModel):
     """A contact as stored in the Contacts table (PK ``org_id``, SK ``contact_id``).
 
-    ``name_key`` is the sort key of ``name-index`` (see :func:`contacts_core.names.name_key`);
-    ``phone``/``email`` are the keys of ``phone-index``/``email-index`` and are absent,
-    never empty, when unset. ``version`` starts at 1 and grows by one per write.
+    ``name_key`` is the sort key of ``name-index`` (see :func:`contacts_core.names.name_key`),
+    ``updated_at`` that of ``updated-index``; unset optional fields are absent, never
+    empty. ``version`` starts at 1 and grows by one per write.
     """
 
     model_config = ConfigDict(extra="ignore")

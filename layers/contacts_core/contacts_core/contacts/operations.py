@@ -1,8 +1,10 @@
 """Contact operations: the domain functions the handlers call, one per operation.
 
 Round trips to DynamoDB per call (asserted by tests): get 1; create 1; update without an
-identity change 1; upsert 2 (guards, then one write) unless it moves or clears a phone/email
-of the matched contact (3: guards, read, transaction); delete 2. Retries happen only under
+identifier or name change 1 (with a name change 2: the conditional update refuses and
+returns the item, then a transaction moves the name words); upsert 2 (guards, then one
+write) unless it moves or clears an identifier of the matched contact or changes its name
+(3: guards, read, transaction); delete 2. Retries happen only under
 contention or a lost race and always re-read; when the budget (8 attempts) runs out the
 caller gets :class:`ConcurrentModification` (409, retryable), never a 500.
 
@@ -21,17 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contacts_core.contacts.changes import IDENTITY_FIELDS, ContactChanges
 from contacts_core.contacts.models import (
-    MAX_EXTERNAL_ID_LENGTH,
     Contact,
     ContactCreate,
     ContactItem,
-    ContactPage,
     ContactPatch,
     ContactUpsert,
     UpsertResult,
 )
-from contacts_core.contacts.phones import InvalidPhone, looks_like_phone, normalise_phone
-from contacts_core.contacts.store import ContactStore, Index
+from contacts_core.contacts.store import ContactStore
 from contacts_core.dynamodb import with_retries
 from contacts_core.errors import (
     AmbiguousMatch,
@@ -44,10 +43,8 @@ from contacts_core.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
-from contacts_core.http.cursor import decode_cursor, encode_cursor
 from contacts_core.http.responses import RESPONSE_BUDGET, encoded_size, fitting
 from contacts_core.ids import CONTACT_PREFIX, is_resource_id, now
-from contacts_core.names import fold
 
 
 class _Retry(Exception):
@@ -99,10 +96,11 @@ def _expected_version(if_match: int | None, current: ContactItem) -> None:
 
 
 def _rewrite(store: ContactStore, org_id: str, contact_id: str, changes: ContactChanges,
-             if_match: int | None) -> ContactItem:
-    """Read-modify-write under a version condition (identity changes, big merges); a
-    write that would change nothing writes nothing."""
-    current = store.get(org_id, contact_id)
+             if_match: int | None, known: list[ContactItem]) -> ContactItem:
+    """Read-modify-write under a version condition (identity and name changes); a write
+    that would change nothing writes nothing. ``known`` may hold the item as just read
+    (a failed conditional update returns it): the first attempt uses it, retries read."""
+    current = known.pop() if known else store.get(org_id, contact_id)
     if current is None:
         raise ContactNotFound(contact_id)
     _expected_version(if_match, current)
@@ -117,9 +115,10 @@ def update_contact(org_id: str, contact_id: str, body: ContactPatch, if_match: i
                    store: ContactStore | None = None) -> Contact:
     """Apply a PATCH: only given fields change, ``null`` clears, attributes merge (RFC 7396).
 
-    Without a phone/email change this is one conditional ``UpdateItem``; otherwise a
-    consistent read and a transaction that moves the guards. A PATCH that would change
-    nothing writes nothing (same ``version``, no event), like an ``unchanged`` upsert.
+    Without an identifier or name change this is one conditional ``UpdateItem``; otherwise
+    the item as read and a transaction that moves the guards and name words. A PATCH that
+    would change nothing writes nothing (same ``version``, no event), like an
+    ``unchanged`` upsert.
 
     Raises:
         ValidationFailed: empty body ("No valid fields to update"), too many attributes, or
@@ -133,7 +132,8 @@ def update_contact(org_id: str, contact_id: str, body: ContactPatch, if_match: i
         raise ValidationFailed.single("body", "No valid fields to update")
     if not is_resource_id(contact_id, CONTACT_PREFIX):
         raise ContactNotFound(contact_id)
-    if not changes.touches_identity():
+    known: list[ContactItem] = []
+    if not changes.needs_read():
         outcome = db.update_fields(org_id, contact_id, changes, now(), expected_version=if_match,
                                    only_if_changed=True)
         if outcome.item is not None:
@@ -143,9 +143,11 @@ def update_contact(org_id: str, contact_id: str, body: ContactPatch, if_match: i
         _expected_version(if_match, outcome.current)
         if changes.changes_nothing(outcome.current):
             return Contact.from_item(outcome.current)
-    # Identity change, or the attribute-room bound failed: decide on the exact item.
+        known.append(outcome.current)
+    # An identifier or a name part changes, or the attribute-room bound failed: decide on
+    # the exact item (guards and name words move in one transaction).
     return Contact.from_item(_with_retries(
-        lambda: _rewrite(db, org_id, contact_id, changes, if_match)))
+        lambda: _rewrite(db, org_id, contact_id, changes, if_match, known)))
 
 
 def delete_contact(org_id: str, contact_id: str, if_match: int | None = None,
@@ -282,7 +284,8 @@ def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None 
             return UpsertResult(result="created", matched_on=None,
                                 contact=Contact.from_item(item)), True
         current: ContactItem | None
-        if match.moves_identity or clears_identity or others.is_empty():
+        # (a name part that is set tries the UpdateItem, which refuses when the name changes)
+        if match.moves_identity or clears_identity or others.is_empty() or others.needs_read():
             current = db.get(org_id, match.contact_id)
         else:
             outcome = db.update_fields(org_id, match.contact_id, others, now(),
@@ -310,93 +313,6 @@ def _upserted(result: Literal["updated", "unchanged"], match: _Match,
               item: ContactItem) -> UpsertResult:
     return UpsertResult(result=result, matched_on=match.matched_on,
                         contact=Contact.from_item(item))
-
-
-# ---------------------------------------------------------------------- list / search
-class ListQuery(BaseModel):
-    """Query parameters of ``GET /v1/contacts``: ``limit`` 1–100 (default 20), opaque
-    ``cursor``, ``search``, ``external_id`` (exact), ``tag``, ``sort`` (``created_at``
-    default, or ``name``) and ``order`` (``desc`` default). Unknown parameters are rejected.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = Field(None, max_length=2048)
-    search: str | None = Field(None, min_length=1, max_length=256)
-    external_id: str | None = Field(None, min_length=1, max_length=MAX_EXTERNAL_ID_LENGTH,
-                                    description="exact external id (read from its guard)")
-    tag: str | None = Field(None, min_length=1, max_length=64)
-    sort: Literal["created_at", "name"] = "created_at"
-    order: Literal["asc", "desc"] = "desc"
-
-
-def _plan(query: ListQuery) -> tuple[Index, dict[str, object]]:
-    """Which index serves ``query`` and with which key condition."""
-    search = (query.search or "").strip()
-    if not search:
-        return ("name" if query.sort == "name" else "created"), {}
-    if "@" in search:
-        return "email", {"equals": search.lower()}
-    if looks_like_phone(search):
-        try:
-            return "phone", {"equals": normalise_phone(search).e164}
-        except InvalidPhone as err:
-            raise ValidationFailed.single("search", f"phone search: {err}") from err
-    return "name", {"prefix": fold(search)}
-
-
-def _by_external_id(db: ContactStore, org_id: str, query: ListQuery) -> ContactPage | None:
-    """The page of an exact external id lookup: ``external_id=``, or a ``search`` term (on
-    its first page) that is exactly an external id the org holds. Reads the guard, then the
-    contact, both strongly consistent. None when ``search`` is not an external id."""
-    value = (query.external_id or ("" if query.cursor else query.search) or "").strip()
-    if not value:
-        return None
-    holder = db.read_guards(org_id, {"external_id": value}).get("external_id")
-    item = db.get(org_id, holder) if holder else None
-    if item is None or item.external_id != value:
-        return ContactPage(data=[], next_cursor=None) if query.external_id else None
-    matches = query.tag is None or query.tag in item.tags
-    return ContactPage(data=[Contact.from_item(item)] if matches else [], next_cursor=None)
-
-
-def list_contacts(org_id: str, query: ListQuery, store: ContactStore | None = None) -> ContactPage:
-    """One page of the org's contacts.
-
-    ``external_id`` is an exact match read through its guard (a page of zero or one
-    contact); so is a ``search`` term that is exactly an external id the org holds (an
-    identifier match wins over name matches, as phone and email matches do). Otherwise
-    ``search`` containing ``@`` is an exact email match (email-index); phone-like input in
-    E.164 is an exact phone match (phone-index); anything else is a case- and
-    accent-insensitive prefix of the display name (name-index, which also serves
-    ``sort=name``). ``tag`` filters. Walking ``next_cursor`` returns every item once.
-
-    Raises:
-        ValidationFailed: on ``cursor`` (tampered, foreign), ``search`` (bad phone), or
-            ``external_id`` given with ``search``.
-    """
-    db = _store(store)
-    if query.external_id and query.search:
-        raise ValidationFailed.single("external_id", "give either external_id or search")
-    exact = _by_external_id(db, org_id, query)
-    if exact is not None:
-        return exact
-    index, key = _plan(query)
-    signed_query = {"search": query.search, "tag": query.tag, "sort": query.sort,
-                    "order": query.order}
-    start = decode_cursor(query.cursor, org_id, signed_query) if query.cursor else None
-    items, last_key = db.query(
-        org_id, index, ascending=query.order == "asc", tag=query.tag, limit=query.limit,
-        start_key=start, **key)  # type: ignore[arg-type]
-    contacts = [Contact.from_item(i) for i in items]
-    fit = fitting(contacts)
-    if fit < len(contacts):  # the page would not fit Lambda's response: cut it there
-        contacts, last_key = contacts[:fit], ContactStore.resume_key(index, items[fit - 1])
-    return ContactPage(
-        data=contacts,
-        next_cursor=encode_cursor(org_id, signed_query, last_key) if last_key else None,
-    )
 
 
 # ---------------------------------------------------------------------- batch get

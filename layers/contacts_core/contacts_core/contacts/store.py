@@ -2,12 +2,16 @@
 
 Tables (names from the environment set by template.yaml):
 
-* Contacts ``CONTACTS_TABLE``: PK ``org_id``, SK ``contact_id``; GSIs ``phone-index``,
-  ``email-index``, ``name-index``.
+* Contacts ``CONTACTS_TABLE``: PK ``org_id``, SK ``contact_id``; GSIs ``updated-index``
+  (SK ``updated_at``, projects all) and ``name-index`` (SK ``name_key``, keys only).
 * ContactIdentities ``IDENTITIES_TABLE``: PK ``identity`` = ``{org_id}#phone#{e164}``,
   ``{org_id}#email#{email}`` or ``{org_id}#external_id#{external_id}``; attribute
   ``contact_id``. A guard and the contact that holds
   its value are always written in the same ``TransactWriteItems`` (invariants I1, I2).
+* NameWords ``NAME_WORDS_TABLE``: PK ``org_id``, SK ``word_key`` = ``{word}#{contact_id}``,
+  one item per folded word of a contact's names (:func:`contacts_core.names.name_words`),
+  written in the same transaction as the contact, so word-prefix search reads a base
+  table with consistent reads.
 * ApiKeys ``API_KEYS_TABLE``: PK ``key_hash`` (SHA-256 hex of the key).
 
 Transactions hold at most 100 actions and 4 MB (DynamoDB limits); ours hold at most five.
@@ -26,32 +30,82 @@ from contacts_core.contacts.changes import IDENTITY_FIELDS, ContactChanges
 from contacts_core.contacts.models import MAX_ATTRIBUTES, ContactItem
 from contacts_core.dynamodb import (
     Contention,
+    ReadCost,
     VersionConflict,
     _Expression,
     batch_get,
     deserialize,
     dynamodb_client,
-    read_page,
     retryable,
     serialize,
     transact,
 )
 from contacts_core.errors import Conflict, IdentityConflict, MergeRefused
+from contacts_core.names import name_words
 
-Index = Literal["created", "name", "phone", "email"]
-_INDEX_NAMES: dict[Index, str | None] = {
-    "created": None, "name": "name-index", "phone": "phone-index", "email": "email-index",
+Source = Literal["created", "updated", "name", "words", "audience"]
+
+
+@dataclass(frozen=True)
+class _SourceShape:
+    table: str  # environment variable of the table
+    index: str | None
+    partition: str
+    sort: str
+    position: tuple[str, ...]  # key attributes of an entry: where a walk resumes
+    consistent: bool  # a base table read with ConsistentRead
+
+
+_SOURCES: dict[Source, _SourceShape] = {
+    "created": _SourceShape("CONTACTS_TABLE", None, "org_id", "contact_id",
+                            ("org_id", "contact_id"), False),
+    "updated": _SourceShape("CONTACTS_TABLE", "updated-index", "org_id", "updated_at",
+                            ("org_id", "contact_id", "updated_at"), False),
+    "name": _SourceShape("CONTACTS_TABLE", "name-index", "org_id", "name_key",
+                         ("org_id", "contact_id", "name_key"), False),
+    "words": _SourceShape("NAME_WORDS_TABLE", None, "org_id", "word_key",
+                          ("org_id", "word_key"), True),
+    "audience": _SourceShape("MEMBERS_TABLE", None, "audience_id", "contact_id",
+                             ("audience_id", "contact_id"), True),
 }
-_INDEX_KEYS: dict[Index, tuple[str, ...]] = {
-    "created": ("org_id", "contact_id"),
-    "name": ("org_id", "contact_id", "name_key"),
-    "phone": ("org_id", "contact_id", "phone"),
-    "email": ("org_id", "contact_id", "email"),
-}
+
+
+@dataclass(frozen=True)
+class Walk:
+    """An ordered read of one partition of a table or index, for list pages.
+
+    ``source``: ``created`` (Contacts by ``contact_id``, i.e. creation time),
+    ``updated`` (``updated-index``), ``name`` (``name-index``, keys only), ``words``
+    (NameWords) or ``audience`` (AudienceMembers by ``contact_id``). ``partition`` is the
+    org id (the audience id for ``audience``). The sort key is limited to ``prefix``, or
+    to ``lower``..``upper`` (both inclusive, either may be None).
+    """
+
+    source: Source
+    partition: str
+    ascending: bool = True
+    prefix: str | None = None
+    lower: str | None = None
+    upper: str | None = None
+
+    @property
+    def carries_contacts(self) -> bool:
+        """True when entries are whole contacts (table, ``updated-index``); otherwise
+        they are keys and pages read the contacts by key."""
+        return self.source in ("created", "updated")
+
+    def position(self, entry: dict[str, Any]) -> dict[str, str]:
+        """Where a walk resumes after ``entry`` (its table and index keys)."""
+        return {k: str(entry[k]) for k in _SOURCES[self.source].position}
+
 
 ADDED_AT_PREFIX = "added_at#"  # contact attribute: when it joined that audience
 MERGED_KEY = "merged"  # identities-table record of a merge: {org}#merged#{source_id}
 MERGED_FROM = "last_merged_id"  # contact attribute: the source of its latest merge
+
+
+def _words_of(item: ContactItem | None) -> list[str]:
+    return name_words(item.first_name, item.last_name, item.name) if item else []
 
 
 def _contact_item(raw: dict[str, Any] | None) -> ContactItem | None:
@@ -126,6 +180,8 @@ class ContactStore:
         self.identities_table = os.environ["IDENTITIES_TABLE"]
         self.audiences_table = os.environ.get("AUDIENCES_TABLE", "")
         self.members_table = os.environ.get("MEMBERS_TABLE", "")
+        self.words_table = os.environ.get("NAME_WORDS_TABLE", "")
+        self.reads = ReadCost()
 
     # ------------------------------------------------------------------ reads
     def get(self, org_id: str, contact_id: str) -> ContactItem | None:
@@ -179,6 +235,27 @@ class ContactStore:
         return {"Put": {"TableName": self.contacts_table, "Item": serialize(item.model_dump()),
                         "ConditionExpression": "attribute_not_exists(contact_id)"}}
 
+    def word_actions(self, before: ContactItem | None, after: ContactItem | None
+                     ) -> list[dict[str, Any]]:
+        """NameWords writes that take a contact from ``before`` to ``after`` (None: absent):
+        a ``Put`` per word it gains, a ``Delete`` per word it loses — nothing when its
+        names keep their words. They join the contact's own transaction, whose condition
+        on the contact orders them."""
+        item = after or before
+        if item is None:
+            return []
+        old, new = set(_words_of(before)), set(_words_of(after))
+
+        def key(word: str) -> dict[str, Any]:
+            return {"org_id": {"S": item.org_id},
+                    "word_key": {"S": f"{word}#{item.contact_id}"}}
+
+        return ([{"Put": {"TableName": self.words_table,
+                          "Item": key(w) | {"contact_id": {"S": item.contact_id}}}}
+                 for w in sorted(new - old)]
+                + [{"Delete": {"TableName": self.words_table, "Key": key(w)}}
+                   for w in sorted(old - new)])
+
     def diff_update_action(self, current: ContactItem, new: ContactItem) -> dict[str, Any]:
         """The ``Update`` turning ``current`` into ``new`` under a version condition."""
         return {"Update": self._diff_update(current, new)}
@@ -188,45 +265,45 @@ class ContactStore:
         do not exist in this org are absent from the result."""
         keys = [{"org_id": {"S": org_id}, "contact_id": {"S": cid}}
                 for cid in dict.fromkeys(contact_ids)]
-        items = [ContactItem(**deserialize(r)) for r in batch_get(self.client,
-                                                                  self.contacts_table, keys)]
+        raw = batch_get(self.client, self.contacts_table, keys, self.reads)
+        items = [ContactItem(**deserialize(r)) for r in raw]
         return {i.contact_id: i for i in items}
 
-    def query(self, org_id: str, index: Index, *, equals: str | None = None,
-              prefix: str | None = None, ascending: bool = True, tag: str | None = None,
-              limit: int = 20, start_key: dict[str, str] | None = None,
-              ) -> tuple[list[ContactItem], dict[str, str] | None]:
-        """A page of contacts from the table or one GSI, plus the key to resume after.
-
-        ``equals`` is the phone or email for the identity indexes; ``prefix`` a folded
-        name prefix on ``name-index``; ``tag`` filters. Reads until ``limit`` items pass the
-        filter or the index ends, so the resume key is None exactly on the last page.
-        """
+    def walk(self, walk: Walk, start: dict[str, str] | None, limit: int
+             ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """One ``Query`` of ``walk`` from after ``start``: up to ``limit`` entries (plain
+        dicts) and the position to resume after, None when the walk has ended. Base tables
+        of keys (NameWords, AudienceMembers) are read strongly consistent; the contacts
+        table and its GSIs eventually consistent. Consumed capacity adds to
+        :attr:`reads`."""
+        shape = _SOURCES[walk.source]
         expr = _Expression()
-        if index in ("phone", "email"):
-            condition = (f"{expr.name(index)} = {expr.value(equals)} AND "
-                         f"{expr.name('org_id')} = {expr.value(org_id)}")
-        else:
-            condition = f"{expr.name('org_id')} = {expr.value(org_id)}"
-            if prefix:
-                condition += f" AND begins_with({expr.name('name_key')}, {expr.value(prefix)})"
-        params: dict[str, Any] = {"TableName": self.contacts_table,
-                                  "KeyConditionExpression": condition,
-                                  "ScanIndexForward": ascending, "Limit": limit + 1}
-        if tag is not None:
-            params["FilterExpression"] = f"contains({expr.name('tags')}, {expr.value(tag)})"
-        params["ExpressionAttributeNames"] = expr.names
-        params["ExpressionAttributeValues"] = expr.values
-        if _INDEX_NAMES[index]:
-            params["IndexName"] = _INDEX_NAMES[index]
-        raw, last = read_page(self.client, params, limit, start_key, _INDEX_KEYS[index])
-        return [ContactItem(**deserialize(r)) for r in raw], last
-
-    @staticmethod
-    def resume_key(index: Index, item: ContactItem) -> dict[str, str]:
-        """The key to resume a :meth:`query` of ``index`` after ``item`` (when a page is
-        cut shorter than the query read)."""
-        return {k: str(getattr(item, k)) for k in _INDEX_KEYS[index]}
+        condition = f"{expr.name(shape.partition)} = {expr.value(walk.partition)}"
+        sort = expr.name(shape.sort) if (walk.prefix, walk.lower, walk.upper) != (None,) * 3 \
+            else ""
+        if walk.prefix is not None:
+            condition += f" AND begins_with({sort}, {expr.value(walk.prefix)})"
+        elif walk.lower is not None and walk.upper is not None:
+            condition += (f" AND {sort} BETWEEN {expr.value(walk.lower)} "
+                          f"AND {expr.value(walk.upper)}")
+        elif walk.lower is not None:
+            condition += f" AND {sort} >= {expr.value(walk.lower)}"
+        elif walk.upper is not None:
+            condition += f" AND {sort} <= {expr.value(walk.upper)}"
+        params: dict[str, Any] = {
+            "TableName": os.environ[shape.table], "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": expr.names, "ExpressionAttributeValues": expr.values,
+            "ScanIndexForward": walk.ascending, "Limit": limit,
+            "ConsistentRead": shape.consistent, "ReturnConsumedCapacity": "TOTAL"}
+        if shape.index:
+            params["IndexName"] = shape.index
+        if start:
+            params["ExclusiveStartKey"] = {k: {"S": v} for k, v in start.items()}
+        response = self.client.query(**params)
+        self.reads.record(response)
+        last = response.get("LastEvaluatedKey")
+        return ([deserialize(r) for r in response["Items"]],
+                {k: v["S"] for k, v in last.items()} if last else None)
 
     # ------------------------------------------------------------------ writes
     def _guard_put(self, org_id: str, field: str, value: str, contact_id: str) -> dict[str, Any]:
@@ -292,7 +369,7 @@ class ContactStore:
         for field, value in item.identities().items():
             guard_fields[len(actions)] = field
             actions.append(self._guard_put(item.org_id, field, value, item.contact_id))
-        self._transact(actions, guard_fields)
+        self._transact(actions + self.word_actions(None, item), guard_fields)
 
     def update_fields(self, org_id: str, contact_id: str, changes: ContactChanges,
                       updated_at: str, *, expected_version: int | None = None,
@@ -300,19 +377,22 @@ class ContactStore:
                       holding: dict[str, str] | None = None) -> FieldUpdate:
         """Apply non-identity changes with one conditional ``UpdateItem`` (no read first).
 
-        The condition requires the contact to exist, ``expected_version`` when given, that
-        it still holds the ``holding`` identities ({field: value}; an upsert's match, so a
-        guard read that went stale cannot update the wrong contact), room for new attribute
-        keys (``size(attributes)`` bound), and with ``only_if_changed`` that some value
+        The condition requires the contact to exist, ``expected_version`` when given, its
+        stored name parts to equal those ``changes`` set (a name change moves name words:
+        the caller then reads and transacts), that it still holds the ``holding``
+        identities ({field: value}; an upsert's match, so a guard read that went stale
+        cannot update the wrong contact), room for new attribute keys (``size(attributes)`` bound), and with ``only_if_changed`` that some value
         differs — so an unchanged write writes nothing. On a failed condition the stored
         item comes back (``ReturnValuesOnConditionCheckFailure``).
 
         Raises:
-            ValueError: ``changes`` touch phone/email (guards must move: use replace()).
+            ValueError: ``changes`` touch an identifier or clear a name part (guards or
+                name words must move: use replace()).
             Contention: DynamoDB answered a transaction conflict or throttling.
         """
-        if changes.touches_identity():
-            raise ValueError("identity changes need replace(): guards must move with them")
+        if changes.needs_read():
+            raise ValueError("identity changes and name clears need replace(): guards and "
+                             "name words move with them")
         changes = changes.with_derived(contact_id)
         expr = _Expression()
         update = _update_clauses(expr, changes, updated_at)
@@ -320,6 +400,9 @@ class ContactStore:
         if expected_version is not None:
             conditions.append(f"{expr.name('version')} = {expr.value(expected_version)}")
         conditions += [f"{expr.name(f)} = {expr.value(v)}" for f, v in (holding or {}).items()]
+        # a name part may only be "set" to what it is: a real change moves name words
+        conditions += [f"{expr.name(f)} = {expr.value(v)}"
+                       for f, v in changes.names_given().items()]
         if changes.attributes_set:
             room = MAX_ATTRIBUTES - len(changes.attributes_set)
             conditions.append(f"size({expr.name('attributes')}) <= {expr.value(room)}")
@@ -395,13 +478,14 @@ class ContactStore:
             if old_value:
                 actions.append(self._guard_delete(current.org_id, field, old_value,
                                                   current.contact_id))
-        return actions, guard_fields
+        return actions + self.word_actions(current, new), guard_fields
 
     def replace(self, current: ContactItem, new: ContactItem) -> None:
         """Write ``new`` over ``current`` if it is still at ``current.version``.
 
-        Guards for phone/email values that change are put and released in the same
-        ``TransactWriteItems``; without identity changes it is one conditional ``UpdateItem``.
+        Guards for identifiers that change, and name words that change, are put and
+        released in the same ``TransactWriteItems``; without either it is one conditional
+        ``UpdateItem``.
         Raises:
             IdentityConflict, VersionConflict, Contention: as :meth:`_transact`.
         """
@@ -467,7 +551,7 @@ class ContactStore:
             "TableName": self.members_table,
             "Key": {"audience_id": {"S": aud}, "contact_id": {"S": item.contact_id}},
         }} for aud in sorted(item.audience_ids)]
-        return actions
+        return actions + self.word_actions(item, None)
 
     def audience_count_updates(self, org_id: str, deltas: dict[str, int]) -> list[dict[str, Any]]:
         """One ``Update`` per audience adding ``delta`` to ``contact_count`` (I5)."""
@@ -513,7 +597,9 @@ class ContactStore:
             taken = getattr(merged, field) == value
             actions.append(self.guard_transfer(org_id, field, value, source.contact_id,
                                                target.contact_id if taken else None))
-        actions += [a for a in source_rest if a["Delete"]["TableName"] == self.members_table]
+        actions += [a for a in source_rest
+                    if a["Delete"]["TableName"] in (self.members_table, self.words_table)]
+        actions += self.word_actions(target, merged)
         for aud in moved:
             actions.append({"Put": {
                 "TableName": self.members_table,

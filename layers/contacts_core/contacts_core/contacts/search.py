@@ -1,0 +1,399 @@
+"""Listing, search, filters and incremental sync: ``GET /v1/contacts`` (SPEC §9.3).
+
+A page is served by one of three plans, never a table scan:
+
+* **exact** — ``external_id=``, or a ``search`` term that is a valid phone (E.164,
+  international digits without ``+``, or national digits with ``country_code``), a valid
+  email, or an external id the org holds: one ``BatchGetItem`` of the identity guards and
+  one ``GetItem`` of the contact, both strongly consistent (read-your-writes on AWS too).
+  A page of zero or one contact, never a cursor.
+* **words** — any other ``search`` term: word-prefix search over the NameWords table
+  (:func:`contacts_core.names.name_words`), driven by the term's longest word and
+  AND-ed with its other words; the contacts are read by key (``BatchGetItem``).
+* **walk** — no search: the contacts table by ``contact_id`` (``sort=created_at``; ids
+  are ULIDs, so creation ranges are key ranges), ``updated-index`` (``sort=updated_at``;
+  ``updated_after``/``updated_before`` are key ranges), ``name-index`` (``sort=name``,
+  keys only) or, with ``audience_id`` and ``sort=created_at``, AudienceMembers.
+
+Filters are checked on each contact read (:class:`ContactFilter`). A page reads until it
+holds ``limit`` contacts, the source ends, or :data:`READ_BUDGET` entries were examined;
+then it still returns ``next_cursor`` (possibly after fewer than ``limit`` contacts, even
+none), so a rare filter never makes one request slow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from contacts_core.contacts.models import (
+    MAX_EXTERNAL_ID_LENGTH,
+    ConsentStatus,
+    Contact,
+    ContactItem,
+    ContactPage,
+    normalise_email,
+)
+from contacts_core.contacts.phones import InvalidPhone, looks_like_phone, normalise_phone
+from contacts_core.contacts.store import ContactStore, Walk
+from contacts_core.errors import ValidationFailed
+from contacts_core.http.cursor import decode_cursor, encode_cursor
+from contacts_core.http.responses import fitting
+from contacts_core.ids import CONTACT_PREFIX, iso_timestamp
+from contacts_core.names import MAX_NAME_WORDS, matches_words, name_words, words
+
+READ_BUDGET = 1000  # index entries a page may examine before it answers with a cursor
+_CHUNK = 250  # entries per Query when filtering whole contacts (~250 KB at 1 KB each)
+_KEYS_CHUNK = 100  # entries per Query when contacts are then read by key (BatchGetItem)
+CHANNELS = ("whatsapp", "sms", "email", "voice")
+
+
+def _split_tags(value: Any) -> Any:
+    """``tag`` arrives once per value, or (HTTP API payload 2.0) joined by commas."""
+    if isinstance(value, str):
+        return [t for t in value.split(",") if t]
+    return value
+
+
+def _utc(value: Any) -> Any:
+    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None \
+        else value
+
+
+Moment = Annotated[datetime, Field(description="ISO 8601; without an offset it is UTC")]
+
+
+class ListQuery(BaseModel):
+    """Query parameters of ``GET /v1/contacts`` (SPEC §9.3); unknown parameters → 400.
+
+    * ``limit`` 1–100 (default 20), ``cursor`` (opaque, only with the same other
+      parameters).
+    * ``search``: any text, never a 400 — exact phone/email/external id, else word-prefix
+      name search; ``country_code`` (ISO 3166-1 alpha-2) reads national phone digits.
+    * ``external_id``: exact external id (not with ``search``).
+    * Filters, all AND-ed: ``tag`` (repeatable or comma-separated; every tag must be
+      held), ``consent_<channel>``, ``suppressed``, ``has_phone``, ``has_email``,
+      ``audience_id``, ``source``, ``created_after``/``updated_after`` (inclusive) and
+      ``created_before``/``updated_before`` (exclusive), compared at millisecond precision.
+    * ``sort``: ``created_at`` (default), ``updated_at`` or ``name``; ``order`` ``asc`` or
+      ``desc`` — default ``desc``, except ``asc`` for the incremental-sync read
+      (``sort=updated_at`` with ``updated_after``). A name search is ordered by the
+      matched word instead (then by creation), ``asc`` unless ``order=desc``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=2048)
+    search: str | None = Field(None, max_length=2048)
+    country_code: str | None = Field(None, pattern=r"^[A-Za-z]{2}$",
+                                     description="reads national phone digits in search")
+    external_id: str | None = Field(None, min_length=1, max_length=MAX_EXTERNAL_ID_LENGTH,
+                                    description="exact external id (read from its guard)")
+    tag: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]],
+                   BeforeValidator(_split_tags), Field(max_length=50)] | None = None
+    consent_whatsapp: ConsentStatus | None = None
+    consent_sms: ConsentStatus | None = None
+    consent_email: ConsentStatus | None = None
+    consent_voice: ConsentStatus | None = None
+    suppressed: bool | None = None
+    has_phone: bool | None = None
+    has_email: bool | None = None
+    audience_id: str | None = Field(None, min_length=1, max_length=64)
+    source: str | None = Field(None, min_length=1, max_length=64)
+    created_after: Annotated[Moment, BeforeValidator(_utc)] | None = None
+    created_before: Annotated[Moment, BeforeValidator(_utc)] | None = None
+    updated_after: Annotated[Moment, BeforeValidator(_utc)] | None = None
+    updated_before: Annotated[Moment, BeforeValidator(_utc)] | None = None
+    sort: Literal["created_at", "updated_at", "name"] = "created_at"
+    order: Literal["asc", "desc"] | None = None
+
+    def ascending(self) -> bool:
+        """The order: as given, else ascending only for the incremental-sync read."""
+        if self.order is not None:
+            return self.order == "asc"
+        return self.sort == "updated_at" and self.updated_after is not None
+
+    def signed(self) -> dict[str, Any]:
+        """The parameters a cursor is bound to (all but ``limit`` and ``cursor``)."""
+        return self.model_dump(mode="json", exclude={"limit", "cursor"}, exclude_none=True)
+
+
+# ---------------------------------------------------------------------- filters
+def _ms(moment: datetime | None) -> int | None:
+    """``moment`` in whole milliseconds since the epoch, rounded up (None stays None)."""
+    if moment is None:
+        return None
+    return math.ceil(moment.timestamp() * 1000 - 1e-6)
+
+
+def _stamp(ms: int) -> str:
+    return iso_timestamp(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """``after`` ≤ t < ``before`` in epoch milliseconds (either bound may be None)."""
+
+    after: int | None
+    before: int | None
+
+    @classmethod
+    def of(cls, after: datetime | None, before: datetime | None) -> TimeRange:
+        return cls(_ms(after), _ms(before))
+
+    def empty(self) -> bool:
+        return self.after is not None and self.before is not None and self.after >= self.before
+
+    def holds(self, stamp: str) -> bool:
+        """True when the API timestamp ``stamp`` is in range."""
+        lower = self.after is None or stamp >= _stamp(max(self.after, 0))
+        return lower and (self.before is None or stamp < _stamp(max(self.before, 0)))
+
+    def stamps(self) -> tuple[str | None, str | None]:
+        """Inclusive bounds as API timestamps (the ``updated-index`` sort key)."""
+        return (None if self.after is None else _stamp(max(self.after, 0)),
+                None if self.before is None else _stamp(max(self.before - 1, 0)))
+
+    def contact_ids(self) -> tuple[str | None, str | None]:
+        """Inclusive bounds as contact ids: a ULID starts with its 48-bit millisecond
+        creation time (ULID spec), so a creation range is an id range."""
+        def bound(ms: int, fill: int) -> str:
+            ms = min(max(ms, 0), 2**48 - 1)
+            value = (ms << 80) | ((1 << 80) - 1 if fill else 0)
+            alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+            text = "".join(alphabet[(value >> (5 * i)) & 31] for i in range(25, -1, -1))
+            return CONTACT_PREFIX + text
+        return (None if self.after is None else bound(self.after, 0),
+                None if self.before is None else bound(self.before - 1, 1))
+
+
+@dataclass(frozen=True)
+class ContactFilter:
+    """The filters of a :class:`ListQuery`, checked on a stored contact."""
+
+    tags: tuple[str, ...] = ()
+    consent: tuple[tuple[str, str], ...] = ()
+    suppressed: bool | None = None
+    has_phone: bool | None = None
+    has_email: bool | None = None
+    audience_id: str | None = None
+    source: str | None = None
+    created: TimeRange = TimeRange(None, None)
+    updated: TimeRange = TimeRange(None, None)
+
+    @classmethod
+    def of(cls, query: ListQuery) -> ContactFilter:
+        consent = tuple((c, s) for c in CHANNELS
+                        if (s := getattr(query, f"consent_{c}")) is not None)
+        return cls(tuple(query.tag or ()), consent, query.suppressed, query.has_phone,
+                   query.has_email, query.audience_id, query.source,
+                   TimeRange.of(query.created_after, query.created_before),
+                   TimeRange.of(query.updated_after, query.updated_before))
+
+    def is_open(self) -> bool:
+        """True when nothing is filtered."""
+        return self == ContactFilter()
+
+    def matches_nothing(self) -> bool:
+        """True when a time range is empty (after ≥ before)."""
+        return self.created.empty() or self.updated.empty()
+
+    def accepts(self, item: ContactItem) -> bool:
+        """True when ``item`` passes every filter."""
+        return (all(t in item.tags for t in self.tags)
+                and all(item.consent.get(c, "unknown") == s for c, s in self.consent)
+                and (self.suppressed is None or item.suppressed == self.suppressed)
+                and (self.has_phone is None or (item.phone is not None) == self.has_phone)
+                and (self.has_email is None or (item.email is not None) == self.has_email)
+                and (self.audience_id is None or self.audience_id in item.audience_ids)
+                and (self.source is None or item.source == self.source)
+                and self.created.holds(item.created_at) and self.updated.holds(item.updated_at))
+
+
+# ---------------------------------------------------------------------- search terms
+def exact_identities(term: str, country_code: str | None) -> dict[str, str]:
+    """The identifiers a search term may be exactly ({field: stored value}): the term as
+    an external id (when it can be one), and the email or phone it is when valid.
+
+    Phone: E.164, international digits without ``+`` (``971501234567``), or national
+    digits read with ``country_code`` (``082 123 4567`` + ``ZA``). Email: any valid
+    address, compared lower case.
+    """
+    found: dict[str, str] = {}
+    if len(term) <= MAX_EXTERNAL_ID_LENGTH and term.isprintable():
+        found["external_id"] = term
+    if "@" in term:
+        with contextlib.suppress(ValueError):
+            found["email"] = normalise_email(term)
+    elif looks_like_phone(term):
+        tries = [(term, None)] if term.startswith("+") else \
+            [(term, country_code)] * bool(country_code) + [("+" + term, None)]
+        for raw, region in tries:
+            try:
+                found["phone"] = normalise_phone(raw, region).e164
+                break
+            except InvalidPhone:
+                continue
+    return found
+
+
+def _exact_page(db: ContactStore, org_id: str, identities: dict[str, str],
+                filters: ContactFilter) -> ContactPage | None:
+    """The contact holding one of ``identities`` (external id first), filtered; None when
+    none is held and the term is only text (then it is a name search)."""
+    held = db.read_guards(org_id, identities) if identities else {}
+    holder = next((held[f] for f in ("external_id", "email", "phone") if f in held), None)
+    if holder is None:
+        return None if set(identities) <= {"external_id"} else ContactPage(data=[],
+                                                                           next_cursor=None)
+    item = db.get(org_id, holder)
+    found = item is not None and any(getattr(item, f) == v for f, v in identities.items())
+    keep = found and item is not None and filters.accepts(item)
+    return ContactPage(data=[Contact.from_item(item)] if keep and item else [],
+                       next_cursor=None)
+
+
+# ---------------------------------------------------------------------- walks
+@dataclass(frozen=True)
+class _Plan:
+    """A walk and how an entry becomes an accepted contact (or None)."""
+
+    walk: Walk
+    resolve: Callable[[dict[str, Any], dict[str, ContactItem]], ContactItem | None]
+
+
+def _plan(org_id: str, query: ListQuery, filters: ContactFilter,
+          prefixes: list[str]) -> _Plan:
+    ascending = query.ascending()
+
+    def whole(entry: dict[str, Any], _: dict[str, ContactItem]) -> ContactItem | None:
+        item = ContactItem(**entry)
+        return item if filters.accepts(item) else None
+
+    def by_key(check: Callable[[dict[str, Any], ContactItem], bool]
+               ) -> Callable[[dict[str, Any], dict[str, ContactItem]], ContactItem | None]:
+        def resolve(entry: dict[str, Any], read: dict[str, ContactItem]) -> ContactItem | None:
+            item = read.get(entry["contact_id"])
+            return item if item and check(entry, item) and filters.accepts(item) else None
+        return resolve
+
+    if prefixes:
+        ascending = query.order != "desc"  # by matched word, A to Z unless asked otherwise
+        driver = max(prefixes, key=len)
+
+        def first_match(entry: dict[str, Any], item: ContactItem) -> bool:
+            held = name_words(item.first_name, item.last_name, item.name)
+            starting = [w for w in held if w.startswith(driver)]
+            # one entry per contact: the first of its matching words in walk order
+            first = (min if ascending else max)(starting, default=None)
+            word = entry["word_key"].rsplit("#", 1)[0]
+            return word == first and matches_words(prefixes, held)
+
+        return _Plan(Walk("words", org_id, ascending, prefix=driver), by_key(first_match))
+    if query.audience_id and query.sort == "created_at":
+        lower, upper = filters.created.contact_ids()
+        return _Plan(Walk("audience", query.audience_id, ascending, lower=lower, upper=upper),
+                     by_key(lambda entry, item: entry.get("org_id") == org_id))
+    if query.sort == "name":
+        return _Plan(Walk("name", org_id, ascending),
+                     by_key(lambda entry, item: entry["name_key"] == item.name_key))
+    if query.sort == "updated_at":
+        lower, upper = filters.updated.stamps()
+        return _Plan(Walk("updated", org_id, ascending, lower=lower, upper=upper), whole)
+    lower, upper = filters.created.contact_ids()
+    return _Plan(Walk("created", org_id, ascending, lower=lower, upper=upper), whole)
+
+
+_Found = list[tuple[ContactItem, dict[str, str]]]  # accepted contacts and their positions
+
+
+def _walk_page(db: ContactStore, org_id: str, plan: _Plan, limit: int, open_filter: bool,
+               start: dict[str, str] | None) -> tuple[_Found, dict[str, str] | None]:
+    """Read ``plan`` from ``start`` until one contact past ``limit`` is accepted (then the
+    cursor is the ``limit``-th's position), the walk ends (no cursor), or
+    :data:`READ_BUDGET` entries were examined (cursor at the last one examined)."""
+    accepted: _Found = []
+    examined, position = 0, start
+    while True:
+        if open_filter and plan.walk.carries_contacts:
+            chunk = limit + 1 - len(accepted)
+        else:
+            chunk = _CHUNK if plan.walk.carries_contacts else _KEYS_CHUNK
+        entries, last = db.walk(plan.walk, position, min(chunk, READ_BUDGET - examined))
+        read = {} if plan.walk.carries_contacts else db.get_many(
+            org_id, [e["contact_id"] for e in entries])
+        for entry in entries:
+            examined += 1
+            item = plan.resolve(entry, read)
+            if item is None:
+                continue
+            if len(accepted) == limit:
+                return accepted, accepted[-1][1]
+            accepted.append((item, plan.walk.position(entry)))
+        if entries:
+            position = plan.walk.position(entries[-1])
+        if last is None:
+            return accepted, None
+        position = last
+        if examined >= READ_BUDGET:
+            return accepted, position
+
+
+def _fit(found: _Found, cursor_key: dict[str, str] | None
+         ) -> tuple[list[Contact], dict[str, str] | None]:
+    """Cut the page where Lambda's 6 MB response ends (the cursor resumes there)."""
+    contacts = [Contact.from_item(item) for item, _ in found]
+    fit = fitting(contacts)
+    if fit < len(contacts):
+        return contacts[:fit], found[fit - 1][1]
+    return contacts, cursor_key
+
+
+def list_contacts(org_id: str, query: ListQuery,
+                  store: ContactStore | None = None) -> ContactPage:
+    """One page of the org's contacts (see the module docstring for the plans).
+
+    Walking ``next_cursor`` returns every matching contact once. The incremental-sync read
+    ``sort=updated_at&updated_after=T`` (ascending) returns every contact changed at or
+    after ``T`` at least once; one that changes again after it was returned comes again
+    later in the walk with its new version (``updated_at`` increases), never twice with
+    the same version.
+
+    Raises:
+        ValidationFailed: on ``cursor`` (tampered, foreign, other parameters) or on
+            ``external_id`` given with ``search``. Never on the text of ``search``.
+    """
+    db = store or ContactStore()
+    if query.external_id and query.search:
+        raise ValidationFailed.single("external_id", "give either external_id or search")
+    signed = query.signed()
+    start = decode_cursor(query.cursor, org_id, signed) if query.cursor else None
+    filters = ContactFilter.of(query)
+    if filters.matches_nothing():
+        return ContactPage(data=[], next_cursor=None)
+    term = (query.search or "").strip()
+    if query.external_id:
+        exact = _exact_page(db, org_id, {"external_id": query.external_id}, filters)
+        return exact or ContactPage(data=[], next_cursor=None)
+    prefixes: list[str] = []
+    if term:
+        if start is None:
+            exact = _exact_page(db, org_id, exact_identities(term, query.country_code), filters)
+            if exact is not None:
+                return exact
+        prefixes = words(term)[:MAX_NAME_WORDS]
+        if not prefixes:
+            return ContactPage(data=[], next_cursor=None)
+    plan = _plan(org_id, query, filters, prefixes)
+    found, cursor_key = _walk_page(db, org_id, plan, query.limit, filters.is_open(), start)
+    contacts, cursor_key = _fit(found, cursor_key)
+    return ContactPage(data=contacts,
+                       next_cursor=encode_cursor(org_id, signed, cursor_key) if cursor_key
+                       else None)
