@@ -381,8 +381,9 @@ class ContactStore:
         stored name parts to equal those ``changes`` set (a name change moves name words:
         the caller then reads and transacts), that it still holds the ``holding``
         identities ({field: value}; an upsert's match, so a guard read that went stale
-        cannot update the wrong contact), room for new attribute keys (``size(attributes)`` bound), and with ``only_if_changed`` that some value
-        differs — so an unchanged write writes nothing. On a failed condition the stored
+        cannot update the wrong contact), room for new attribute keys
+        (``size(attributes)`` bound), and with ``only_if_changed`` that some value differs
+        — so an unchanged write writes nothing. On a failed condition the stored
         item comes back (``ReturnValuesOnConditionCheckFailure``).
 
         Raises:
