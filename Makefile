@@ -15,7 +15,7 @@ NAME ?= default
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup dev test build validate lint openapi api-key bench receiver stress clean
+.PHONY: setup dev test build validate lint openapi api-key bench bench-search receiver stress clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ api-key: setup
 ## make bench: 1000 new contacts via the bulk endpoint vs raw BatchWriteItem (ratio)
 bench: setup
 	$(BIN)/python bench/bulk_upsert.py
+
+## make bench-search [CONTACTS=100000] [ROUNDS=20]: search and list pages vs a raw Query (ratio)
+bench-search: setup
+	$(BIN)/python bench/search.py $(if $(CONTACTS),--contacts $(CONTACTS)) \
+		$(if $(ROUNDS),--rounds $(ROUNDS))
 
 ## make receiver SECRET=whsec_… [PORT=4000]: print verified webhooks sent to 127.0.0.1
 receiver: setup
