@@ -107,7 +107,8 @@ def exercise(api, org_id: str) -> None:
     api.request("POST", "/v1/contacts/upsert", org_id=org_id, json_body={"phone": "+27821230077"})
     api.request("POST", "/v1/contacts/bulk", org_id=org_id,
                 json_body={"contacts": [{"email": "stale@example.com"}]})
-    for patch in ({"tags": ["a"]}, {"email": "s3@example.com"}, {"attributes": {"x": 1}}):
+    for patch in ({"tags": ["a"]}, {"email": "s3@example.com"}, {"attributes": {"x": 1}},
+                  {"first_name": "Samuel", "last_name": "Mokoena"}, {"name": None}):
         api.request("PATCH", f"/v1/contacts/{cid}", org_id=org_id, json_body=patch)
     for query in ({}, {"search": "sam"}, {"search": "+27821234567"}, {"search": "a@b.co"},
                   {"external_id": "crm-1"}, {"search": "crm-1"}):
@@ -121,6 +122,9 @@ def exercise(api, org_id: str) -> None:
     api.request("POST", "/v1/contacts/add-to-audience", org_id=org_id,
                 json_body=members | {"audience_id": aud})
     api.request("GET", f"/v1/audiences/{aud}/contacts", org_id=org_id)
+    for query in ({"audience_id": aud, "tag": "a"}, {"sort": "name"}, {"search": "moko sam"},
+                  {"sort": "updated_at", "updated_after": "2020-01-01T00:00:00Z"}):
+        api.request("GET", "/v1/contacts", org_id=org_id, query=query)
     api.request("GET", f"/v1/contacts/{cid}/audiences", org_id=org_id)
     api.request("POST", "/v1/contacts/batch-get", org_id=org_id,
                 json_body={"ids": [cid, *others, "con_nope"]})

@@ -272,7 +272,7 @@ def test_page_costs_round_trips_and_read_units(call, org_id, log):
     assert costs["words"][0] == ["BatchGetItem", "Query", "BatchGetItem"]
     assert costs["exact"][0] == ["BatchGetItem", "GetItem"]
     # read units are reported by DynamoDB and stay small for a page of 20
-    for label in ("plain", "updated", "name", "words", "filtered"):
+    for label in ("plain", "updated", "name", "words", "filtered", "exact"):
         assert 0 < costs[label][1] <= 30, (label, costs[label])
 
 

@@ -322,7 +322,7 @@ def _walk_page(db: ContactStore, org_id: str, plan: _Plan, limit: int, open_filt
     accepted: _Found = []
     examined, position = 0, start
     while True:
-        if open_filter and plan.walk.carries_contacts:
+        if open_filter:  # most entries become contacts: read what the page needs
             chunk = limit + 1 - len(accepted)
         else:
             chunk = _CHUNK if plan.walk.carries_contacts else _KEYS_CHUNK

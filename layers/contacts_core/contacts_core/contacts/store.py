@@ -189,8 +189,9 @@ class ContactStore:
         response = self.client.get_item(
             TableName=self.contacts_table,
             Key={"org_id": {"S": org_id}, "contact_id": {"S": contact_id}},
-            ConsistentRead=True,
+            ConsistentRead=True, ReturnConsumedCapacity="TOTAL",
         )
+        self.reads.record(response)
         return _contact_item(response.get("Item"))
 
     @staticmethod
@@ -213,7 +214,7 @@ class ContactStore:
         100 keys per ``BatchGetItem``)."""
         pair_of = {self.guard_id(org_id, f, v): (f, v) for f, v in identities}
         raw = batch_get(self.client, self.identities_table,
-                        [{"identity": {"S": k}} for k in pair_of])
+                        [{"identity": {"S": k}} for k in pair_of], self.reads)
         return {pair_of[r["identity"]["S"]]: r["contact_id"]["S"] for r in raw}
 
     def guard_transfer(self, org_id: str, field: str, value: str, before: str | None,
