@@ -123,7 +123,8 @@ def test_contact_changes_are_delivered_signed_in_order(stack, org, receiver):
     assert len({e["id"] for e in events}) == 3
     assert {e["data"]["object"]["id"] for e in events} == {contact_id}
     assert len({e["organization_id"] for e in events}) == 1
-    assert events[1]["data"]["previous_attributes"] == {"first_name": "Sam"}
+    # the display name followed first_name (SPEC §9.3)
+    assert events[1]["data"]["previous_attributes"] == {"first_name": "Sam", "name": "Sam"}
     assert all(r.status == 200 and r.path == "/" for r in received)
     settle(org, receiver, endpoint["secret"], 3)  # no duplicates, no extra events
 
