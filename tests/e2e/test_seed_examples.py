@@ -67,6 +67,33 @@ def test_ahmed_and_sarah_are_listed_and_searchable(acme):
     assert search("ahmed hassan al") == ["Ahmed Hassan Al-Maktoum"]
 
 
+def test_search_and_filters_as_the_seeds_use_them_over_http(acme):
+    # Given Ahmed Hassan (seed 002) with two tags, and Sarah with one
+    ahmed = acme.post("/v1/contacts", json={
+        "phone": "+971501234567", "first_name": "Ahmed", "last_name": "Hassan",
+        "tags": ["vip", "returning-customer"]}).json()
+    acme.post("/v1/contacts", json={"phone": "+14155557890", "name": "Sarah Johnson",
+                                     "tags": ["vip"]})
+
+    def found(params):
+        response = acme.get("/v1/contacts", params=params)
+        assert response.status_code == 200, response.text
+        return [c["id"] for c in response.json()["data"]]
+
+    # Then a later word, international digits and national digits all find him
+    assert found({"search": "hassan"}) == [ahmed["id"]]
+    assert found({"search": "971501234567"}) == [ahmed["id"]]
+    assert found({"search": "050 123 4567", "country_code": "AE"}) == [ahmed["id"]]
+    # partial digits are an empty page, not a 400
+    assert found({"search": "5012"}) == []
+    # a repeated tag parameter requires both tags (the gateway joins them with commas)
+    assert found([("tag", "vip"), ("tag", "returning-customer")]) == [ahmed["id"]]
+    # and a renamed first name is found at once, with the display name following it
+    renamed = acme.patch(f"/v1/contacts/{ahmed['id']}", json={"first_name": "Johnny"}).json()
+    assert renamed["name"] == "Johnny Hassan"
+    assert found({"search": "johnny"}) == [ahmed["id"]]
+
+
 def test_priya_in_national_format_and_ravi_paged(acme):
     priya = acme.post("/v1/contacts", json={"name": "Priya Sharma", "phone": "098765 43210",
                                             "country_code": "IN", "language": "hi-IN",
