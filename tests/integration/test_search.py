@@ -222,6 +222,19 @@ def test_created_and_updated_ranges_are_inclusive_after_exclusive_before(call):
     assert ids(call("GET", "/v1/contacts", query={"created_after": t3[:-1]})) == [third["id"]]
 
 
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z",
+                                    "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00",
+                                    "1969-12-31T23:59:59.999Z", "2026-01-01"])
+def test_time_bounds_at_the_ends_of_the_calendar_answer_200(call, moment):
+    made = call.create({"email": "t@example.com"})
+    for sort in ("created_at", "updated_at"):
+        for bound in ("created_after", "created_before", "updated_after", "updated_before"):
+            response = call("GET", "/v1/contacts", query={bound: moment, "sort": sort})
+            assert response.status == 200, (bound, moment, response.body)
+            inside = (made["created_at"] >= moment) == bound.endswith("after")
+            assert ids(response) == ([made["id"]] if inside else []), (bound, moment)
+
+
 @pytest.mark.parametrize("query", [{"created_after": "yesterday"}, {"suppressed": "maybe"},
                                    {"consent_sms": "yes"}, {"sort": "phone"},
                                    {"country_code": "ZAF"}, {"has_email": "2"}])

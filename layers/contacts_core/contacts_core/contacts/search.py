@@ -126,11 +126,15 @@ class ListQuery(BaseModel):
 
 
 # ---------------------------------------------------------------------- filters
+_LAST_MS = 253402300799999  # 9999-12-31T23:59:59.999Z, the last API timestamp
+
+
 def _ms(moment: datetime | None) -> int | None:
-    """``moment`` in whole milliseconds since the epoch, rounded up (None stays None)."""
+    """``moment`` in whole milliseconds since the epoch, rounded up and clamped to the
+    API's timestamps (1970 … 9999; earlier or later bounds mean the same). None stays None."""
     if moment is None:
         return None
-    return math.ceil(moment.timestamp() * 1000 - 1e-6)
+    return min(max(math.ceil(moment.timestamp() * 1000 - 1e-6), 0), _LAST_MS)
 
 
 def _stamp(ms: int) -> str:
@@ -153,12 +157,12 @@ class TimeRange:
 
     def holds(self, stamp: str) -> bool:
         """True when the API timestamp ``stamp`` is in range."""
-        lower = self.after is None or stamp >= _stamp(max(self.after, 0))
-        return lower and (self.before is None or stamp < _stamp(max(self.before, 0)))
+        lower = self.after is None or stamp >= _stamp(self.after)
+        return lower and (self.before is None or stamp < _stamp(self.before))
 
     def stamps(self) -> tuple[str | None, str | None]:
         """Inclusive bounds as API timestamps (the ``updated-index`` sort key)."""
-        return (None if self.after is None else _stamp(max(self.after, 0)),
+        return (None if self.after is None else _stamp(self.after),
                 None if self.before is None else _stamp(max(self.before - 1, 0)))
 
     def contact_ids(self) -> tuple[str | None, str | None]:
