@@ -48,7 +48,7 @@ Source = Literal["created", "updated", "name", "words", "audience"]
 
 @dataclass(frozen=True)
 class _SourceShape:
-    table: str  # environment variable of the table
+    table: str  # the ContactStore attribute naming the table
     index: str | None
     partition: str
     sort: str
@@ -57,15 +57,15 @@ class _SourceShape:
 
 
 _SOURCES: dict[Source, _SourceShape] = {
-    "created": _SourceShape("CONTACTS_TABLE", None, "org_id", "contact_id",
+    "created": _SourceShape("contacts_table", None, "org_id", "contact_id",
                             ("org_id", "contact_id"), False),
-    "updated": _SourceShape("CONTACTS_TABLE", "updated-index", "org_id", "updated_at",
+    "updated": _SourceShape("contacts_table", "updated-index", "org_id", "updated_at",
                             ("org_id", "contact_id", "updated_at"), False),
-    "name": _SourceShape("CONTACTS_TABLE", "name-index", "org_id", "name_key",
+    "name": _SourceShape("contacts_table", "name-index", "org_id", "name_key",
                          ("org_id", "contact_id", "name_key"), False),
-    "words": _SourceShape("NAME_WORDS_TABLE", None, "org_id", "word_key",
+    "words": _SourceShape("words_table", None, "org_id", "word_key",
                           ("org_id", "word_key"), True),
-    "audience": _SourceShape("MEMBERS_TABLE", None, "audience_id", "contact_id",
+    "audience": _SourceShape("members_table", None, "audience_id", "contact_id",
                              ("audience_id", "contact_id"), True),
 }
 
@@ -292,7 +292,7 @@ class ContactStore:
         elif walk.upper is not None:
             condition += f" AND {sort} <= {expr.value(walk.upper)}"
         params: dict[str, Any] = {
-            "TableName": os.environ[shape.table], "KeyConditionExpression": condition,
+            "TableName": getattr(self, shape.table), "KeyConditionExpression": condition,
             "ExpressionAttributeNames": expr.names, "ExpressionAttributeValues": expr.values,
             "ScanIndexForward": walk.ascending, "Limit": limit,
             "ConsistentRead": shape.consistent, "ReturnConsumedCapacity": "TOTAL"}
