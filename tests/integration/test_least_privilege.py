@@ -71,6 +71,8 @@ def allowed(function_id: str) -> set[tuple[str, str]]:
     resources = parse_yaml_file(str(TEMPLATE))["Resources"]  # raw: GetAtt unresolved
     grants = set()
     for policy in resources[function_id]["Properties"]["Policies"]:
+        if "Ref" in policy:  # a managed policy of the template
+            policy = resources[policy["Ref"]]["Properties"]["PolicyDocument"]
         for statement in policy["Statement"]:
             targets = statement["Resource"]
             targets = targets if isinstance(targets, list) else [targets]
@@ -97,6 +99,12 @@ def exercise(api, org_id: str) -> None:
     sam = {"phone": "+27821234567", "email": "sam@example.com", "first_name": "Sam"}
     cid = api.request("POST", "/v1/contacts", org_id=org_id, json_body=sam).body["id"]
     api.request("POST", "/v1/contacts", org_id=org_id, json_body=sam)
+    # Idempotency-Key: recorded, replayed, and freed again after a 400
+    keyed = {"headers": {"Idempotency-Key": f"key-{cid}"}, "org_id": org_id}
+    for _ in range(2):
+        api.request("POST", "/v1/contacts", json_body={"email": "keyed@example.com"}, **keyed)
+    api.request("POST", "/v1/contacts", org_id=org_id, json_body={"email": "x"},
+                headers={"Idempotency-Key": f"bad-{cid}"})
     for body in (sam, sam | {"first_name": "S"}, sam | {"email": "s2@example.com"},
                  {"phone": "+27821234568"}, {"phone": "+27821234568", "external_id": "crm-1"},
                  {"external_id": "crm-1", "first_name": "Ext"}):

@@ -130,8 +130,8 @@ class Crash(Rule):
     every call of this actor raises too (a dead process makes no more calls)."""
 
     def __init__(self, nth: int, when: When, op: str | None = None,
-                 actor: str | None = None) -> None:
-        super().__init__(op, actor)
+                 actor: str | None = None, table: str | None = None) -> None:
+        super().__init__(op, actor, table)
         self.nth, self.when, self.seen = nth, when, 0
         self.crashed_at: Call | None = None
         self._lock = threading.Lock()

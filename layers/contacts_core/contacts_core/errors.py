@@ -30,6 +30,10 @@ class DomainError(Exception):
         """Extra members of the problem body (RFC 9457 §3.2 extension members)."""
         return {}
 
+    def headers(self) -> dict[str, str]:
+        """Extra response headers of the problem (e.g. ``Retry-After``)."""
+        return {}
+
 
 class ValidationFailed(DomainError):
     """Input is malformed or breaks a rule; ``errors`` names every offending field."""
@@ -210,6 +214,58 @@ class ConcurrentModification(DomainError):
 
     def extensions(self) -> dict[str, object]:
         return {"retryable": True}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class IdempotencyKeyReused(DomainError):
+    """The ``Idempotency-Key`` was first used with another method, path or body within
+    the last 24 h (SPEC §9.4); nothing was done. 422, as Stripe answers a key reused with
+    other parameters."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__("This Idempotency-Key was already used for a different request "
+                         "(method, path or body); use a new key for a new request")
+
+
+class IdempotencyInProgress(DomainError):
+    """The first request with this ``Idempotency-Key`` is still running; nothing was done.
+    409 with ``Retry-After``: retry with the same key to get its response."""
+
+    code = "idempotency_in_progress"
+    retry_after = 1
+
+    def __init__(self) -> None:
+        super().__init__("A request with this Idempotency-Key is still in progress; "
+                         "retry later with the same key to get its response")
+
+    def extensions(self) -> dict[str, object]:
+        return {"retryable": True}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class RateLimited(DomainError):
+    """The org used up its request rate (SPEC §9.4); nothing was done. 429 with
+    ``Retry-After`` (RFC 9110 §10.2.3) and the rate-limit headers of
+    draft-ietf-httpapi-ratelimit-headers."""
+
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int, limit_headers: dict[str, str]) -> None:
+        super().__init__(f"Too many requests for this organization; retry in {retry_after} s")
+        self.retry_after = retry_after
+        self.limit_headers = limit_headers
+
+    def extensions(self) -> dict[str, object]:
+        return {"retryable": True, "retry_after": self.retry_after}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after), **self.limit_headers}
 
 
 @dataclass

@@ -17,11 +17,14 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ValidationError
 
 from contacts_core.contacts.models import MAX_CONTACT_BYTES
 from contacts_core.errors import DomainError, FieldError, PayloadTooLarge, ValidationFailed
+from contacts_core.http.idempotency import respond_once
 from contacts_core.http.problems import domain_problem, from_validation_error, internal_problem
+from contacts_core.rate_limits import RateDecision, RatePolicy, rate_store
 
 logger = Logger()
 M = TypeVar("M", bound=BaseModel)
@@ -216,11 +219,37 @@ def _render(response: ApiResponse) -> dict[str, Any]:
     return rendered
 
 
+def _respond(operation: Callable[[ApiRequest], ApiResponse], request: ApiRequest
+             ) -> dict[str, Any]:
+    """The operation's response, a problem for a domain error, a bare 500 otherwise."""
+    try:
+        return _render(operation(request))
+    except DomainError as err:
+        logger.info("request refused", code=err.code, detail=err.detail)
+        return domain_problem(err, request.request_id)
+    except Exception:
+        logger.exception("unhandled error")
+        return internal_problem(request.request_id)
+
+
+def _take_rate(org_id: str, authorizer: dict[str, Any]) -> RateDecision | None:
+    """One request from the org's bucket; None (let through) when the limiter's table
+    cannot be reached: limiting fails open rather than failing every request."""
+    try:
+        return rate_store().take(org_id, RatePolicy.from_context(authorizer))
+    except (ClientError, BotoCoreError):
+        logger.exception("rate limiter unavailable; request let through")
+        return None
+
+
 def api_handler(operation: Callable[[ApiRequest], ApiResponse]) -> Callable[..., dict[str, Any]]:
     """Wrap ``operation`` as a Lambda handler for HTTP API proxy events (payload 2.0).
 
-    The org comes from the Lambda authorizer's context (``org_id``); errors become RFC 9457
-    problems; anything unexpected is logged and answered with a bare 500 problem.
+    In order: the org comes from the Lambda authorizer's context (``org_id``); the org's
+    rate limit is taken (429 ``rate_limited`` when used up; every response carries
+    ``RateLimit``/``RateLimit-Policy``); an ``Idempotency-Key`` replays a recorded response
+    (:mod:`contacts_core.http.idempotency`); then the operation runs. Errors become
+    RFC 9457 problems; anything unexpected is logged and answered with a bare 500 problem.
     """
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
@@ -228,17 +257,25 @@ def api_handler(operation: Callable[[ApiRequest], ApiResponse]) -> Callable[...,
         parsed = APIGatewayProxyEventV2(event)
         request_id = parsed.request_context.request_id
         authorizer = parsed.request_context.authorizer
-        org_id = (authorizer.get_lambda or {}).get("org_id") if authorizer else None
+        lambda_context = (authorizer.get_lambda or {}) if authorizer else {}
+        org_id = lambda_context.get("org_id")
         if not org_id:
             logger.error("request reached a handler without an authorized org")
             return internal_problem(request_id)
+        request = ApiRequest(parsed, str(org_id), request_id)
+        rate = _take_rate(request.org_id, lambda_context)
         try:
-            return _render(operation(ApiRequest(parsed, str(org_id), request_id)))
+            if rate is not None:
+                rate.raise_if_refused()
+            response = respond_once(request, context, lambda: _respond(operation, request))
         except DomainError as err:
             logger.info("request refused", code=err.code, detail=err.detail)
-            return domain_problem(err, request_id)
+            response = domain_problem(err, request_id)
         except Exception:
             logger.exception("unhandled error")
-            return internal_problem(request_id)
+            response = internal_problem(request_id)
+        if rate is not None:
+            response["headers"] = {**response.get("headers", {}), **rate.headers()}
+        return response
 
     return handler

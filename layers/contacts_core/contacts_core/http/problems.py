@@ -13,11 +13,14 @@ from contacts_core.errors import (
     ConcurrentModification,
     DomainError,
     FieldError,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
     IdentityConflict,
     MergeRefused,
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
+    RateLimited,
     ValidationFailed,
 )
 
@@ -33,6 +36,9 @@ _HTTP: list[tuple[type[DomainError], int, str]] = [
     (AudienceNameTaken, 409, "Audience name taken"),
     (MergeRefused, 409, "Merge refused"),
     (ConcurrentModification, 409, "Concurrent modification"),
+    (IdempotencyInProgress, 409, "Request in progress"),
+    (IdempotencyKeyReused, 422, "Idempotency key reused"),
+    (RateLimited, 429, "Too many requests"),
     (PreconditionFailed, 412, "Precondition failed"),
 ]
 
@@ -58,9 +64,7 @@ def problem(code: str, status: int, title: str, detail: str, request_id: str | N
 def domain_problem(err: DomainError, request_id: str | None) -> dict[str, Any]:
     """The problem response for a domain error, with its extension members."""
     status, title = status_of(err)
-    headers = ({"Retry-After": str(err.retry_after)}
-               if isinstance(err, ConcurrentModification) else None)
-    return problem(err.code, status, title, err.detail, request_id, headers,
+    return problem(err.code, status, title, err.detail, request_id, err.headers(),
                    **err.extensions())
 
 

@@ -1,0 +1,160 @@
+"""``Idempotency-Key`` on POST, PATCH and DELETE (SPEC §9.4), on Powertools' idempotency
+utility with its DynamoDB persistence layer (the ``Idempotency`` table, TTL on
+``expiration``).
+
+- Scope: the org and the key. One record per ``(org, key)`` for every endpoint (a shared
+  ``key_prefix``), so a key first used on another endpoint is a reuse too.
+- Kept 24 h (``IDEMPOTENCY_TTL_SECONDS``); after that the key may be used again.
+- A repeat with the same method, path, query and body (JSON compared as parsed, so
+  member order and spacing do not matter) gets the first response again, with
+  ``Idempotent-Replayed: true``; a repeat with anything else → 422
+  ``idempotency_key_reused``; a repeat while the first is still running → 409
+  ``idempotency_in_progress`` (``Retry-After: 1``).
+- Like Stripe, only requests that ran are kept: a 400/413 (invalid input, the request did
+  nothing) and a 5xx are not recorded, so the client can fix the request or retry it
+  under the same key. Rate-limited requests (429) never reach this module.
+- A request that crashed mid-way (timeout, out of memory) holds its key until its Lambda
+  time would have run out (Powertools' in-progress expiry), then the key runs again.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import os
+import re
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from contacts_core.dynamodb import dynamodb_client
+from contacts_core.errors import IdempotencyInProgress, IdempotencyKeyReused, ValidationFailed
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+    )
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
+    from contacts_core.http.handler import ApiRequest
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+METHODS = frozenset({"POST", "PATCH", "DELETE"})
+MAX_KEY_LENGTH = 255  # Stripe's limit; a UUID v4 (36) or a ULID (26) fits easily
+_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")  # visible ASCII, no spaces
+_NOT_KEPT = frozenset({400, 413})  # refused before doing anything (plus every 5xx)
+_PREFIX = "contacts-api"  # one key space for every function
+DAY_SECONDS = 24 * 3600
+
+Rendered = dict[str, Any]  # a Lambda proxy response: statusCode, headers, body
+
+
+class _NotKept(Exception):
+    """Carries a response that must not be recorded; Powertools then deletes the
+    in-progress record, freeing the key."""
+
+    def __init__(self, response: Rendered) -> None:
+        super().__init__(response["statusCode"])
+        self.response = response
+
+
+def idempotency_key(request: ApiRequest) -> str | None:
+    """The request's ``Idempotency-Key``, or None when absent (or on GET).
+
+    Raises:
+        ValidationFailed: on ``Idempotency-Key`` when empty, longer than
+            :data:`MAX_KEY_LENGTH` or not visible ASCII (400).
+    """
+    if request.event.request_context.http.method.upper() not in METHODS:
+        return None
+    key = request.header(HEADER)
+    if key is None:
+        return None
+    if not _KEY.fullmatch(key):
+        raise ValidationFailed.single(
+            HEADER, f"expected 1 to {MAX_KEY_LENGTH} visible ASCII characters, such as a UUID")
+    return key
+
+
+def _fingerprint(request: ApiRequest) -> dict[str, Any]:
+    """What must match for a repeat to be the same request: method, path, query, body."""
+    event = request.event
+    text = event.get("body") or ""
+    if event.is_base64_encoded:
+        with contextlib.suppress(binascii.Error, UnicodeDecodeError):  # else: as sent
+            text = base64.b64decode(text, validate=True).decode()
+    try:
+        body: Any = json.loads(text) if text.strip() else None
+    except ValueError:
+        body = text
+    return {"method": event.request_context.http.method.upper(), "path": event.raw_path,
+            "query": event.raw_query_string, "body": body}
+
+
+def _replayed(response: Any, idempotent_data: DataRecord) -> Any:
+    """Powertools' response hook: mark a stored response as a replay."""
+    return {**response, "headers": {**response.get("headers", {}), REPLAYED_HEADER: "true"}}
+
+
+@cache
+def _store(table: str, ttl_seconds: int) -> tuple[IdempotencyConfig, DynamoDBPersistenceLayer]:
+    """Config and persistence layer, once per container (Powertools configures a
+    persistence layer only once). Imported here: only writes with a key pay for it."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+    )
+
+    config = IdempotencyConfig(
+        event_key_jmespath="[org_id, key]", payload_validation_jmespath="request",
+        raise_on_no_idempotency_key=True, expires_after_seconds=ttl_seconds,
+        hash_function="sha256", response_hook=_replayed)
+    return config, DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb_client())
+
+
+def respond_once(request: ApiRequest, context: Any, respond: Callable[[], Rendered]) -> Rendered:
+    """``respond()``, or the response recorded for this request's ``Idempotency-Key``.
+
+    Without a key (or on GET) it just calls ``respond()``.
+
+    Raises:
+        ValidationFailed: malformed ``Idempotency-Key`` (400).
+        IdempotencyKeyReused: the key was used for another request (422).
+        IdempotencyInProgress: the first request with the key is still running (409).
+    """
+    key = idempotency_key(request)
+    if key is None:
+        return respond()
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    config, persistence = _store(os.environ["IDEMPOTENCY_TABLE"],
+                                 int(os.environ.get("IDEMPOTENCY_TTL_SECONDS", DAY_SECONDS)))
+    if hasattr(context, "get_remaining_time_in_millis"):
+        config.register_lambda_context(context)
+
+    @idempotent_function(data_keyword_argument="call", config=config,
+                         persistence_store=persistence, key_prefix=_PREFIX)
+    def run(call: dict[str, Any]) -> Rendered:
+        response = respond()
+        if response["statusCode"] >= 500 or response["statusCode"] in _NOT_KEPT:
+            raise _NotKept(response)
+        return response
+
+    try:
+        result: Rendered = run(call={"org_id": request.org_id, "key": key,
+                                     "request": _fingerprint(request)})
+    except _NotKept as not_kept:
+        return not_kept.response
+    except IdempotencyValidationError as err:
+        raise IdempotencyKeyReused() from err
+    except IdempotencyAlreadyInProgressError as err:
+        raise IdempotencyInProgress() from err
+    return result
