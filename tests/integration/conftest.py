@@ -54,7 +54,10 @@ class Api:
 
     def request(self, method: str, path: str, *, org_id: str, json_body: Any = None,
                 raw_body: str | None = None, query: dict[str, str] | None = None,
-                headers: dict[str, str] | None = None) -> Response:
+                headers: dict[str, str] | None = None,
+                authorizer: dict[str, Any] | None = None) -> Response:
+        """``authorizer``: more of the authorizer's context than ``org_id`` (e.g. the
+        org's rate policy, as the real authorizer returns it)."""
         for route in self.routes:
             matched = route.pattern.match(path)
             if route.method == method and matched:
@@ -66,7 +69,7 @@ class Api:
         event["rawPath"] = event["requestContext"]["http"]["path"] = path
         event["requestContext"]["http"]["method"] = method
         event["requestContext"]["requestId"] = str(uuid.uuid4())
-        event["requestContext"]["authorizer"]["lambda"]["org_id"] = org_id
+        event["requestContext"]["authorizer"]["lambda"] = {**(authorizer or {}), "org_id": org_id}
         event["pathParameters"] = matched.groupdict() or None
         event["queryStringParameters"] = query or None
         event["headers"] |= {k.lower(): v for k, v in (headers or {}).items()}

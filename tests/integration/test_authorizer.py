@@ -10,6 +10,7 @@ import pytest
 
 from contacts_core.auth import ApiKeyStore, hash_api_key, mint_api_key
 from contacts_core.dynamodb import deserialize
+from contacts_core.rate_limits import RatePolicy
 
 SAMPLE = json.loads((Path(__file__).parents[2] / "events" / "authorizer_request_v2.json")
                     .read_text())
@@ -27,8 +28,9 @@ def authorize(api, authorization: str | None) -> dict:
 def test_minted_key_authorizes_its_org(api, org_id):
     key = mint_api_key(org_id, "ci")
     assert key.startswith("ck_") and len(key) >= 35
-    assert authorize(api, f"Bearer {key}") == {"isAuthorized": True,
-                                               "context": {"org_id": org_id}}
+    default = RatePolicy.default()
+    assert authorize(api, f"Bearer {key}") == {"isAuthorized": True, "context": {
+        "org_id": org_id, "rate_limit": default.rate, "rate_burst": default.burst}}
 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Basic abc",
