@@ -90,6 +90,28 @@ ETAG_HEADER = {"description": "The contact's version as a strong ETag (`\"3\"`);
 RETRY_AFTER_TEXT = "Seconds to wait before repeating the request"
 RETRY_AFTER: dict[str, Any] = {"description": RETRY_AFTER_TEXT,
                                "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+RATE_LIMIT_HEADERS: dict[str, Any] = {
+    "RateLimit-Policy": {"description": "Your organization's rate policy "
+                                        "(draft-ietf-httpapi-ratelimit-headers): `q` requests "
+                                        "per `w` seconds, `burst` at once",
+                         "schema": {"type": "string", "example": '"org";q=100;w=1;burst=200'}},
+    "RateLimit": {"description": "What is left: `r` requests now, `t` seconds until the "
+                                 "bucket is full again",
+                  "schema": {"type": "string", "example": '"org";r=199;t=1'}},
+}
+WRITE_METHODS = frozenset({"post", "patch", "delete"})
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Any unique string (1–255 visible ASCII characters, e.g. a UUID). A "
+                   "repeat within 24 h with the same method, path and body replays the first "
+                   "response (`Idempotent-Replayed: true`); with anything else → 422; while "
+                   "the first is still running → 409 `idempotency_in_progress`",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+               "pattern": "^[\\x21-\\x7e]+$"}}
+REPLAYED_HEADER = {"description": "`true` when this is the recorded response of an earlier "
+                                  "request with the same `Idempotency-Key`",
+                   "schema": {"type": "string", "enum": ["true"]}}
+IN_PROGRESS = "idempotency_in_progress"
 GATEWAY_MESSAGE = "GatewayMessage"
 GATEWAY_SCHEMA = {"title": GATEWAY_MESSAGE, "type": "object", "required": ["message"],
                   "properties": {"message": {"type": "string"}},
@@ -140,6 +162,8 @@ _CONFLICT_TEXT = {
                 "(`conflicting_audience_id`)",
     CONCURRENT: "`concurrent_modification`: other requests kept changing the same records; "
                 "nothing was written, repeat after `Retry-After` seconds",
+    IN_PROGRESS: "`idempotency_in_progress`: the first request with this `Idempotency-Key` "
+                 "is still running; repeat after `Retry-After` seconds to get its response",
 }
 # The problem `code` of each status (409's come from the operation's `conflicts`).
 _CODES = {400: "validation_error", 404: "not_found", 412: "precondition_failed",
@@ -152,7 +176,8 @@ _ERROR_TEXT = {
     412: "`If-Match` names a stale version; `current_version` is the current one "
          "(`precondition_failed`)",
     413: "Request body, or one contact in it, over its size limit (`payload_too_large`)",
-    422: "`Idempotency-Key` reused with another body (`idempotency_key_reused`)",
+    422: "`Idempotency-Key` already used with another method, path or body in the last "
+         "24 h (`idempotency_key_reused`); nothing was done",
     500: "Unexpected error (`internal_error`); quote `request_id` when reporting it",
 }
 
@@ -294,7 +319,7 @@ def _path_parameter(path: str, name: str) -> dict[str, Any]:
             "description": "An id this API issued; any other value is answered 404"}
 
 
-def _parameters(path: str, op: Operation) -> list[dict[str, Any]]:
+def _parameters(method: str, path: str, op: Operation) -> list[dict[str, Any]]:
     params = [_path_parameter(path, part[1:-1]) for part in path.split("/")
               if part.startswith("{")]
     if op.query:
@@ -307,6 +332,8 @@ def _parameters(path: str, op: Operation) -> list[dict[str, Any]]:
                                       "(its ETag, `\"3\"`; `W/\"3\"`, `3` and `*` are taken "
                                       "too); stale → 412, malformed → 400",
                        "schema": IF_MATCH_SCHEMA})
+    if method in WRITE_METHODS:
+        params.append(IDEMPOTENCY_KEY)
     return params
 
 
@@ -325,15 +352,18 @@ def _problem(status: int, codes: Iterable[str], description: str,
     return answer
 
 
-def _errors(op: Operation) -> dict[str, Any]:
+def _errors(method: str, op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {}
-    for status in sorted({*op.errors, 500}):
+    writes = method in WRITE_METHODS
+    conflicts = (*op.conflicts, IN_PROGRESS) if writes else op.conflicts
+    for status in sorted({*op.errors, 500, *((409, 422) if writes else ())}):
         if status == 409:
-            text = "Conflict: " + "; ".join(_CONFLICT_TEXT[c] for c in op.conflicts)
+            text = "Conflict: " + "; ".join(_CONFLICT_TEXT[c] for c in conflicts)
+            retried = [f"`{c}`" for c in conflicts if c in (CONCURRENT, IN_PROGRESS)]
             retry = ({"Retry-After": {**RETRY_AFTER, "description": RETRY_AFTER_TEXT
-                                      + " (with `concurrent_modification`)"}}
-                     if CONCURRENT in op.conflicts else None)
-            responses["409"] = _problem(409, op.conflicts, text, retry)
+                                      + f" (with {' or '.join(retried)})"}}
+                     if retried else None)
+            responses["409"] = _problem(409, conflicts, text, retry)
         else:
             responses[str(status)] = _problem(status, [_CODES[status]], _ERROR_TEXT[status],
                                               gateway=status == 413)
@@ -343,12 +373,13 @@ def _errors(op: Operation) -> dict[str, Any]:
     responses["403"] = {"description": "Unknown or revoked API key (API Gateway)",
                         "content": gateway}
     responses["429"] = _problem(
-        429, [_CODES[429]], "Too many requests from your organization (`rate_limited`)",
-        {"Retry-After": RETRY_AFTER}, gateway=True)
+        429, [_CODES[429]], "Too many requests from your organization (`rate_limited`); "
+        "API Gateway's stage-wide throttle answers `{\"message\"}`",
+        {"Retry-After": RETRY_AFTER, **RATE_LIMIT_HEADERS}, gateway=True)
     return dict(sorted(responses.items()))
 
 
-def _operation(function_id: str, path: str, op: Operation) -> dict[str, Any]:
+def _operation(function_id: str, method: str, path: str, op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status in (op.status, *op.extra_status):
         answer: dict[str, Any] = {"description": op.summary}
@@ -361,12 +392,15 @@ def _operation(function_id: str, path: str, op: Operation) -> dict[str, Any]:
                                " absent on the last part", "schema": {"type": "string"}}}
         if op.etag:
             answer["headers"] = {"ETag": ETAG_HEADER}
+        answer["headers"] = {**answer.get("headers", {}), **RATE_LIMIT_HEADERS}
+        if method in WRITE_METHODS:
+            answer["headers"]["Idempotent-Replayed"] = REPLAYED_HEADER
         responses[str(status)] = answer
-    responses.update(_errors(op))
+    responses.update(_errors(method, op))
     operation_id = function_id.removesuffix("Function") + ("FromSeedRoute" if path ==
                                                             "/v1/contacts/add-to-audience" else "")
     spec: dict[str, Any] = {"operationId": operation_id,
-                            "summary": op.summary, "parameters": _parameters(path, op),
+                            "summary": op.summary, "parameters": _parameters(method, path, op),
                             "responses": dict(sorted(responses.items()))}
     request = PATH_REQUESTS.get(path, op.request)
     if request:
@@ -406,7 +440,8 @@ def build_openapi(routes: Iterable[tuple[str, str, str]]) -> dict[str, Any]:
     for method, path, function_id in routes:
         op = OPERATIONS[function_id]
         used.append(op)
-        paths.setdefault(path, {})[method.lower()] = _operation(function_id, path, op)
+        paths.setdefault(path, {})[method.lower()] = _operation(function_id, method.lower(),
+                                                                path, op)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Contacts API", "version": "1.0.0",

@@ -104,9 +104,23 @@ def test_concurrent_modification_409_carries_retry_after(document):
     conflict = op["responses"]["409"]
     assert "concurrent_modification" in conflict["description"]
     codes = conflict["content"]["application/problem+json"]["schema"]["allOf"][1]
-    assert set(codes["properties"]["code"]["enum"]) == {"identity_conflict",
-                                                        "concurrent_modification"}
+    assert set(codes["properties"]["code"]["enum"]) == {
+        "identity_conflict", "concurrent_modification", "idempotency_in_progress"}
     assert "Retry-After" in conflict["headers"]
+
+
+def test_every_write_takes_an_idempotency_key_and_every_answer_advertises_the_rate(document):
+    for path, methods in document["paths"].items():
+        for method, op in methods.items():
+            names = {p["name"] for p in op["parameters"]}
+            ok = next(v for k, v in op["responses"].items() if k.startswith("2"))
+            assert {"RateLimit", "RateLimit-Policy"} <= set(ok["headers"]), (method, path)
+            assert {"Retry-After", "RateLimit"} <= set(op["responses"]["429"]["headers"])
+            if method in ("post", "patch", "delete"):
+                assert "Idempotency-Key" in names and "Idempotent-Replayed" in ok["headers"]
+                assert "422" in op["responses"] and "409" in op["responses"], (method, path)
+            else:
+                assert "Idempotency-Key" not in names, (method, path)
 
 
 def test_cursor_parameter_matches_cursors_the_server_issues(document, monkeypatch):
