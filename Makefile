@@ -15,7 +15,7 @@ NAME ?= default
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup dev test build validate lint openapi api-key bench bench-search receiver stress clean
+.PHONY: setup dev test build validate lint openapi api-key rate-limit bench bench-search receiver stress clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ openapi: setup
 api-key: setup
 	@test -n "$(ORG)" || { echo "usage: make api-key ORG=<org_id> [NAME=<label>]"; exit 2; }
 	$(BIN)/contacts-api-key --org "$(ORG)" --name "$(NAME)"
+
+## make rate-limit ORG=acme [RATE=500 BURST=1000]: show or set an org's own rate policy
+rate-limit: setup
+	@test -n "$(ORG)" || { echo "usage: make rate-limit ORG=<org_id> [RATE=<per s> BURST=<n>]"; exit 2; }
+	$(BIN)/contacts-rate-limit "$(ORG)" $(if $(RATE),--rate $(RATE)) $(if $(BURST),--burst $(BURST))
 
 ## make bench: 1000 new contacts via the bulk endpoint vs raw BatchWriteItem (ratio)
 bench: setup

@@ -155,3 +155,21 @@ def test_the_limiter_fails_open_when_its_table_cannot_be_reached(api, monkeypatc
 def test_a_policy_needs_at_least_one_request(rate, burst):
     with pytest.raises(ValueError):
         RatePolicy(rate, burst)
+
+
+def test_the_operator_cli_sets_shows_and_drops_an_org_policy(dynamodb, capsys):
+    from devstack.rate_limits import main
+
+    org = fresh_org()
+    # When an operator gives the org 5/s with a burst of 9
+    assert main([org, "--rate", "5", "--burst", "9"]) == 0
+    # Then the store holds it and the CLI says so
+    assert RateLimitStore().policy(org) == RatePolicy(5, 9)
+    assert f"{org}: 5/s, burst 9 (its own policy)" in capsys.readouterr().out
+    # And --default drops it again
+    assert main([org, "--default"]) == 0
+    assert RateLimitStore().policy(org) is None
+    assert "(the default)" in capsys.readouterr().out
+    # And a half-given policy is bad usage
+    with pytest.raises(SystemExit):
+        main([org, "--rate", "5"])
