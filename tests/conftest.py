@@ -46,7 +46,7 @@ def dynamodb() -> Iterator[str]:
         env = template_environment({"CursorSecret": secrets.token_urlsafe(36)})
         # In-process tests call handlers faster than an org's 100/s would allow; the
         # rate-limit tests set their own policies (tests/integration/test_rate_limits.py).
-        env |= {"RATE_LIMIT_PER_SECOND": "1000000", "RATE_LIMIT_BURST": "1000000"}
+        env |= {"RATE_LIMIT_PER_SECOND": "100000", "RATE_LIMIT_BURST": "100000000"}
         env |= {"AWS_ENDPOINT_URL_DYNAMODB": ddb.endpoint_url, "AWS_ACCESS_KEY_ID": "test",
                 "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
                 "AWS_REGION": "us-east-1"}

@@ -8,7 +8,8 @@ are shared by everything, so nearly every write collides with another. The run i
 (``HISTORY_SEED``, default 20261121): each request's content comes from
 ``random.Random(f"{seed}:{n}")``, which ids it picks depends on timing.
 
-Asserted: no answer ≥ 500; every 409 is ``identity_conflict``,
+A fifth of the requests carry an ``Idempotency-Key`` and are sent twice: the second
+must replay the first. Asserted: no answer ≥ 500; every 409 is ``identity_conflict``,
 ``concurrent_modification`` or ``audience_name_conflict`` (bulk item errors likewise);
 then the checker (no duplicate, no orphan or missing guard, exact audience counts,
 consistent memberships, no half-deleted audience once the stream-driven step has run)
@@ -62,9 +63,22 @@ class History:
         self.log: dict[str | None, str] = {}  # actor (#n) → the request and its answer
         self._lock = threading.Lock()
 
-    def send(self, op: str, method: str, path: str, body: Any) -> Response:
-        response = self.api.request(method, path, org_id=self.org_id, json_body=body)
+    def send(self, op: str, method: str, path: str, body: Any, key: str | None = None
+             ) -> Response:
+        """One request; with an ``Idempotency-Key`` it is sent twice, and the second must
+        replay the first (unless the first was not kept: 400/413/5xx)."""
+        headers = {"Idempotency-Key": key} if key else None
+        response = self.api.request(method, path, org_id=self.org_id, json_body=body,
+                                    headers=headers)
         code = response.body.get("code", "") if isinstance(response.body, dict) else ""
+        if key and response.status not in (400, 413) and response.status < 500:
+            again = self.api.request(method, path, org_id=self.org_id, json_body=body,
+                                     headers=headers)
+            if (again.status, again.body) != (response.status, response.body) or \
+                    again.headers.get("Idempotent-Replayed") != "true":
+                with self._lock:
+                    self.errors.append(f"keyed retry of {op} {method} {path} {body}: "
+                                       f"{response.status} then {again.status} {again.body}")
         with self._lock:
             self.log[self.hooks.actor()] = f"{method} {path} {body} → {response.status} {code}"
             self.outcomes[(op, response.status, code)] += 1
@@ -121,7 +135,11 @@ def _one(history: History, n: int) -> None:
         ["create", "upsert", "patch", "delete", "bulk", "bulk_delete", "aud_create",
          "aud_add", "aud_remove", "aud_delete", "merge"],
         weights=[12, 20, 20, 6, 12, 3, 3, 12, 6, 2, 5])[0]
-    send = history.send
+    key = f"history-{SEED}-{n}" if rng.random() < 0.2 else None  # a client that retries
+
+    def send(op: str, method: str, path: str, body: Any) -> Response:
+        return history.send(op, method, path, body, key)
+
     if kind == "create":
         response = send(kind, "POST", "/v1/contacts", _contact_body(rng, need_identity=True))
         if response.status == 201:

@@ -34,7 +34,7 @@ from contacts_core.errors import RateLimited
 
 MICROS = 1_000_000
 POLICY_NAME = "org"
-_ATTEMPTS = 4  # A→B→A→B: only a bucket flipping between idle and busy needs more than 1
+_ATTEMPTS = 4  # advance → restart → advance at most (``tat`` only grows), + one spare
 _SEEN_MAX = 10_000  # orgs remembered per container (a guess only; forgetting is safe)
 _IDLE_TTL_SECONDS = 3600  # a bucket idle this long is full again; DynamoDB TTL drops it
 
@@ -132,20 +132,23 @@ class RateLimitStore:
         last ``tat`` it saw per org to pick the likely update first, so keep one store per
         container.
         """
-        now = time.time_ns() // 1000 if now is None else now
-        busy = self._seen.get(org_id, now) >= now  # the guess this container last saw
+        clock = _clock if now is None else (lambda: now)
+        at = clock()
+        busy = self._seen.get(org_id, at) >= at  # the guess this container last saw
         for _ in range(_ATTEMPTS):
-            stored, tat = (self._advance(org_id, policy, now) if busy
-                           else self._restart(org_id, policy, now))
+            stored, tat = (self._advance(org_id, policy, at) if busy
+                           else self._restart(org_id, policy, at))
             if len(self._seen) >= _SEEN_MAX:
                 self._seen.clear()
             self._seen[org_id] = tat
             if stored:
-                return decision_after(tat, now, policy)
-            if tat >= now and tat > now + policy.tolerance - policy.interval:
-                return refusal(tat, now, policy)
-            busy = tat >= now
-        return refusal(now + policy.tolerance, now, policy)  # flipping endlessly: back off
+                return decision_after(tat, at, policy)
+            busy = tat >= at  # ``tat`` never decreases: once busy, advancing will hold
+            if busy and tat > at + policy.tolerance - policy.interval:
+                at = clock()  # judged on a fresh clock: a slow call must not age ``at``
+                if tat > at + policy.tolerance - policy.interval:
+                    return refusal(tat, at, policy)
+        return refusal(at + policy.tolerance, at, policy)  # cannot happen: see above
 
     def _advance(self, org_id: str, policy: RatePolicy, now: int) -> tuple[bool, int]:
         """Busy bucket: ``tat += T`` if ``now <= tat <= now + tau - T``."""
@@ -197,6 +200,11 @@ class RateLimitStore:
         self.client.put_item(TableName=self.table, Item={
             **_key(org_id, "policy"), "rate": {"N": str(policy.rate)},
             "burst": {"N": str(policy.burst)}})
+
+
+def _clock() -> int:
+    """Now in microseconds since the epoch."""
+    return time.time_ns() // 1000
 
 
 @cache
