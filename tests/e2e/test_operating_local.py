@@ -3,6 +3,7 @@ enforced there too, and Idempotency-Key replays a create."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,12 +30,16 @@ def test_a_burst_from_one_org_gets_429_while_another_org_is_served(stack, polici
     policies.set_policy(noisy, RatePolicy(1, 3))
     noisy_client = stack.client(stack.mint_key(noisy))
     quiet_client = stack.client(stack.mint_key(quiet))
-    # When the first fires 12 requests at once
-    with ThreadPoolExecutor(6) as pool:
-        answers = list(pool.map(lambda _: noisy_client.get("/v1/contacts"), range(12)))
-    # Then it gets its burst, and 429 rate_limited problems with the headers for the rest
+    # When the first fires 16 requests at once
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: noisy_client.get("/v1/contacts"), range(16)))
+    elapsed = time.monotonic() - started
+    # Then it gets its burst (plus 1/s while they ran), and 429 rate_limited problems with
+    # the headers for the rest
     statuses = sorted(a.status_code for a in answers)
-    assert statuses.count(200) <= 4 and statuses.count(429) >= 8, statuses
+    assert statuses.count(200) <= 3 + int(elapsed) + 1, (statuses, elapsed)
+    assert statuses.count(429) >= 1 and set(statuses) == {200, 429}, statuses
     refused = next(a for a in answers if a.status_code == 429)
     assert refused.headers["Content-Type"] == "application/problem+json"
     assert refused.json()["code"] == "rate_limited"
