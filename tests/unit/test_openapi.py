@@ -12,6 +12,7 @@ from openapi_spec_validator import validate
 
 from contacts_core.http.cursor import encode_cursor
 from contacts_core.ids import new_contact_id
+from contacts_core.keys import KeyRing
 from devstack.openapi import (
     OPENAPI_PATH,
     OPERATIONS,
@@ -109,9 +110,9 @@ def test_concurrent_modification_409_carries_retry_after(document):
     assert "Retry-After" in conflict["headers"]
 
 
-def test_cursor_parameter_matches_cursors_the_server_issues(document, monkeypatch):
-    monkeypatch.setenv("CURSOR_SECRET", "s" * 32)
-    issued = encode_cursor("org_1", {"sort": "name"}, {"pk": "a", "sk": "b"})
+def test_cursor_parameter_matches_cursors_the_server_issues(document):
+    ring = KeyRing.from_secret({"current": "s" * 64})
+    issued = encode_cursor("org_1", {"sort": "name"}, {"pk": "a", "sk": "b"}, ring)
     for path in ("/v1/contacts", "/v1/audiences", "/v1/audiences/{id}/contacts",
                  "/v1/contacts/export"):
         schema = parameter(document["paths"][path]["get"], "cursor")["schema"]

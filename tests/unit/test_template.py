@@ -76,7 +76,8 @@ def test_read_operations_are_granted_reads_only(function):
     statements = [s for p in RESOURCES[function]["Properties"]["Policies"]
                   for s in p["Statement"]]
     actions = {a for s in statements for a in s["Action"]}
-    assert actions <= {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}, function
+    assert actions <= {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
+                       "secretsmanager:GetSecretValue"}, function
 
 
 def test_batch_get_is_a_literal_route_not_taken_for_a_contact_id():
