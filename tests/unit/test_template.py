@@ -88,3 +88,43 @@ def test_batch_get_is_a_literal_route_not_taken_for_a_contact_id():
             and r.pattern.match("/v1/contacts/batch-get")]
     assert post[0].function_id == "BatchGetContactsFunction"
     assert post[0].path == "/v1/contacts/batch-get"
+
+
+def statements_of(function: str) -> list[dict]:
+    return [s for p in RESOURCES[function]["Properties"]["Policies"] for s in p["Statement"]]
+
+
+def test_no_function_sees_a_secret_in_its_environment():
+    # the cursor key ring is named (its ARN), never given; no parameter carries a key
+    variables = parse_yaml_file(str(TEMPLATE))["Globals"]["Function"]["Environment"][
+        "Variables"]
+    assert variables["CURSOR_KEY_SECRET"] == {"Ref": "CursorKeySecret"}
+    assert "CursorSecret" not in PARAMETERS and "CURSOR_SECRET" not in variables
+    secret = RESOURCES["CursorKeySecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+
+
+def test_cursor_keys_rotate_through_their_own_function():
+    schedule = of_type("AWS::SecretsManager::RotationSchedule")["CursorKeyRotationSchedule"]
+    assert schedule["SecretId"] == {"Ref": "CursorKeySecret"}
+    assert schedule["RotationLambdaARN"] == {"Fn::GetAtt": ["RotateCursorKeyFunction", "Arn"]}
+    permission = RESOURCES["RotateCursorKeyPermission"]["Properties"]
+    assert permission["Principal"] == "secretsmanager.amazonaws.com"
+    assert all(s["Resource"] == {"Ref": "CursorKeySecret"}
+               for s in statements_of("RotateCursorKeyFunction"))
+
+
+def test_webhook_secrets_key_rotates_and_is_used_only_where_needed():
+    key = of_type("AWS::KMS::Key")["WebhookSecretsKey"]
+    assert key["EnableKeyRotation"] is True and key["KeyPolicy"]["Statement"]
+    kms = {(function, action)
+           for function in of_type("AWS::Serverless::Function")
+           for s in statements_of(function) for action in s["Action"]
+           if action.startswith("kms:")
+           and s["Resource"] == {"Fn::GetAtt": ["WebhookSecretsKey", "Arn"]}}
+    every_kms = {(function, action) for function in of_type("AWS::Serverless::Function")
+                 for s in statements_of(function) for action in s["Action"]
+                 if action.startswith("kms:")}
+    assert kms == every_kms == {("CreateWebhookEndpointFunction", "kms:Encrypt"),
+                                ("DeliverWebhooksFunction", "kms:Decrypt")}
