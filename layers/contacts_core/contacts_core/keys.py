@@ -38,7 +38,6 @@ from functools import cache, lru_cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
 
 CURSOR_KEY_MAX_AGE = 300  # seconds a warm container reuses the ring (≪ the rotation period)
@@ -84,6 +83,9 @@ def cursor_keys() -> KeyRing:
     Raises:
         KeyUnavailable: the secret cannot be read or is not a key ring.
     """
+    # Imported here, not at module import: only functions that page pay for it (~8 ms).
+    from aws_lambda_powertools.utilities import parameters
+
     try:
         value = parameters.get_secret(os.environ["CURSOR_KEY_SECRET"], transform="json",
                                       max_age=CURSOR_KEY_MAX_AGE, VersionStage="AWSCURRENT")
