@@ -53,9 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ready-file", metavar="PATH", type=Path,
         help="write JSON {base_url, api_key, dynamodb_endpoint, sqs_endpoint, queues, org_id, "
-        "cursor_secret} once serving",
+        "keys, secrets} once serving",
     )
-    parser.add_argument("--cursor-secret", help="CursorSecret parameter (default: random)")
     parser.add_argument("--org", default="org_dev", help="org of the dev API key (org_dev)")
     parser.add_argument(
         "--concurrency", type=int, default=4,
@@ -114,6 +113,8 @@ def _banner(stack: LocalStack) -> str:
         f"\nContacts API (local) at {url}\n{routes}\n"
         f"DynamoDB Local at {stack.dynamodb_endpoint} (tables: {', '.join(stack.tables)})\n"
         f"SQS (moto) at {stack.sqs_endpoint} (queues: {', '.join(stack.queues)})\n"
+        f"KMS and Secrets Manager (moto) at the same endpoint (keys: {', '.join(stack.keys)};"
+        f" secrets: {', '.join(stack.secrets)})\n"
         f"Event sources:\n{sources}\n"
         f"Dev API key for org {stack.config.org_id!r}:\n  {key}\n"
         f"Try:\n  curl -H \"Authorization: Bearer {key}\" {url}/v1/contacts\n"
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     config = StackConfig(
         host=args.host, port=args.port, ddb_port=args.ddb_port or None,
         sqs_port=args.sqs_port or None, persist=args.persist, build=not args.no_build,
-        cursor_secret=args.cursor_secret, org_id=args.org, max_concurrency=args.concurrency,
+        org_id=args.org, max_concurrency=args.concurrency,
         webhook_retry_delays=args.webhook_retry_delays,
     )
     stack = LocalStack(config)

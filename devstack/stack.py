@@ -1,5 +1,5 @@
-"""The whole local stack: ``sam build``, DynamoDB Local, tables, SQS (moto), workers,
-the template's event source mappings and the API.
+"""The whole local stack: ``sam build``, DynamoDB Local, tables, SQS, KMS and Secrets
+Manager (one moto server), workers, the template's event source mappings and the API.
 
     with LocalStack(StackConfig(port=0, ddb_port=None)) as stack:
         requests.get(stack.base_url + "/v1/contacts",
@@ -7,7 +7,9 @@ the template's event source mappings and the API.
 
 Webhooks flow as on AWS: DynamoDB Local streams -> ``EmitWebhooksFunction`` -> SQS
 (moto server, in this process) -> ``DeliverWebhooksFunction`` -> signed POSTs, with
-``AllowLoopbackWebhooks=true`` (http://127.0.0.1 receivers) and short retry delays.
+``AllowLoopbackWebhooks=true`` (http://127.0.0.1 receivers) and short retry delays. The
+same moto server holds the template's KMS keys and secrets (:mod:`devstack.keys`); the
+cursor key ring is rotated once at start by ``RotateCursorKeyFunction``, as on deploy.
 
 Everything it starts is stopped by :meth:`LocalStack.stop` (also on errors during
 :meth:`LocalStack.start`).
@@ -19,10 +21,8 @@ import hashlib
 import json
 import os
 import platform
-import secrets
 import shutil
 import socket
-import string
 import subprocess
 import sys
 import threading
@@ -50,6 +50,13 @@ from devstack.event_sources import (
     SqsPoller,
     StreamPoller,
     mappings,
+)
+from devstack.keys import (
+    create_keys,
+    create_secrets,
+    endpoint_environment,
+    rotate_secret,
+    rotation_schedules,
 )
 from devstack.lambda_runtime import DEFAULT_RUNTIME_DIR, ensure_lambda_runtime
 from devstack.queues import create_queues
@@ -83,12 +90,6 @@ def parse_retry_delays(value: str) -> str:
     return ",".join(str(d) for d in delays)
 
 
-def random_secret(length: int = 48) -> str:
-    """``length`` random letters and digits (a fresh CursorSecret per run)."""
-    alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(length))
-
-
 @dataclass
 class StackConfig:
     """Options of the local stack.
@@ -105,7 +106,6 @@ class StackConfig:
     webhook_retry_delays: str = DEFAULT_WEBHOOK_RETRY_DELAYS
     persist: str | None = None
     build: bool = True
-    cursor_secret: str | None = None
     org_id: str = "org_dev"
     repo_root: Path = REPO_ROOT
     runtime_dir: Path = DEFAULT_RUNTIME_DIR
@@ -196,7 +196,8 @@ class _QuietMotoRequestHandler(MotoRequestHandler):
 
 
 class SqsServer(ThreadedMotoServer):
-    """moto's SQS endpoint, threaded in this process on ``ip_address:port`` (0: free port).
+    """moto's server (SQS, KMS, Secrets Manager), threaded in this process on
+    ``ip_address:port`` (0: free port).
 
     Unlike the base class, :meth:`start` binds in the calling thread, so a taken port
     raises ``OSError`` (instead of waiting forever); requests are not logged, and
@@ -246,8 +247,10 @@ class LocalStack:
     """Start/stop the local stack described by a :class:`StackConfig`.
 
     After :meth:`start`: :attr:`base_url`, :attr:`api_key` (for ``config.org_id``),
-    :attr:`dynamodb_endpoint`, :attr:`sqs_endpoint`, :attr:`cursor_secret`, :attr:`tables`
-    (``{logical_id: name}``), :attr:`queues` (``{logical_id: url}``), :attr:`mappings`
+    :attr:`dynamodb_endpoint`, :attr:`sqs_endpoint` (also KMS and Secrets Manager),
+    :attr:`tables` (``{logical_id: name}``), :attr:`queues` (``{logical_id: url}``),
+    :attr:`keys` (``{logical_id: KMS key id}``), :attr:`secrets` (``{logical_id: ARN}``),
+    :attr:`mappings`
     (the template's event source mappings, polled in background threads) and
     :attr:`runner` are set.
     """
@@ -255,7 +258,6 @@ class LocalStack:
     def __init__(self, config: StackConfig | None = None, log: TextIO | None = None) -> None:
         self.config = config or StackConfig()
         self.log = log or sys.stderr
-        self.cursor_secret = self.config.cursor_secret or random_secret()
         self.ddb: DynamoDBLocal | None = None
         self.sqs: SqsServer | None = None
         self.runner: ProcessLambdaRunner | None = None
@@ -263,6 +265,8 @@ class LocalStack:
         self.server: ApiServer | None = None
         self.tables: dict[str, str] = {}
         self.queues: dict[str, str] = {}
+        self.keys: dict[str, str] = {}
+        self.secrets: dict[str, str] = {}
         self.mappings: list[Mapping] = []
         self.api_key = ""
         self._stopping = threading.Event()
@@ -270,10 +274,9 @@ class LocalStack:
 
     @property
     def parameters(self) -> dict[str, str]:
-        """Template parameter overrides used locally: Architecture, CursorSecret,
+        """Template parameter overrides used locally: Architecture,
         AllowLoopbackWebhooks=true, WebhookRetryDelays, then ``extra_parameters``."""
-        return {**BUILD_PARAMETERS, "CursorSecret": self.cursor_secret,
-                "AllowLoopbackWebhooks": "true",
+        return {**BUILD_PARAMETERS, "AllowLoopbackWebhooks": "true",
                 "WebhookRetryDelays": self.config.webhook_retry_delays,
                 **self.config.extra_parameters}
 
@@ -315,18 +318,24 @@ class LocalStack:
             self.sqs = SqsServer("127.0.0.1", cfg.sqs_port or 0)  # internal: loopback only
             self.sqs.start()
             self.queues = create_queues(cfg.template, self.sqs.endpoint_url)
+            self.keys = create_keys(cfg.template, self.sqs.endpoint_url)
+            self.secrets = create_secrets(cfg.template, self.sqs.endpoint_url)
             self._sqs_client = local_client("sqs", self.sqs.endpoint_url)
             stacks = load_stacks(built, self.parameters)
             self.runner = ProcessLambdaRunner(
                 SamFunctionProvider(stacks),
                 runtime_dir,
                 extra_env={"AWS_ENDPOINT_URL_DYNAMODB": self.ddb.endpoint_url,
-                           "AWS_ENDPOINT_URL_SQS": self.sqs.endpoint_url},
+                           "AWS_ENDPOINT_URL_SQS": self.sqs.endpoint_url,
+                           **endpoint_environment(self.sqs.endpoint_url)},
                 max_concurrency=cfg.max_concurrency,
                 log_stream=self.log,
                 cwd=str(cfg.build_dir),
-                queue_urls=self.queues,
+                queue_urls={**self.queues, **self.keys, **self.secrets},
             )
+            for secret, (function_id, at_once) in rotation_schedules(cfg.template).items():
+                if at_once and secret in self.secrets:  # as CloudFormation does on deploy
+                    rotate_secret(self.secrets[secret], function_id, self.invoke_function)
             self.server = ApiServer(
                 stacks, self.runner, cfg.host, cfg.port, cwd=cfg.build_dir, stderr=self.log
             )
@@ -347,6 +356,14 @@ class LocalStack:
         if mapping.source not in self.queues:
             raise LookupError(f"{mapping.function_id}: no queue {mapping.source} in the template")
         return SqsPoller(mapping, self.queues[mapping.source], self.sqs_endpoint, self.invoke)
+
+    def invoke_function(self, function_id: str, event: dict[str, Any]) -> Any:
+        """Run ``function_id`` with ``event`` in its worker (e.g. a rotation step).
+
+        Raises :class:`devstack.runner.LambdaFunctionError` when the function fails.
+        """
+        assert self.runner is not None, "stack not started"
+        return self.runner.invoke_event(function_id, event)
 
     def invoke(self, function_id: str, event: dict[str, Any]) -> dict[str, Any] | None:
         """Run ``function_id`` with ``event`` in its worker (for the event source mappings).
@@ -399,7 +416,8 @@ class LocalStack:
             "sqs_endpoint": self.sqs_endpoint,
             "queues": dict(self.queues),
             "org_id": self.config.org_id,
-            "cursor_secret": self.cursor_secret,
+            "keys": dict(self.keys),
+            "secrets": dict(self.secrets),
         }
 
     def stop(self) -> None:

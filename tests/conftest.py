@@ -1,27 +1,32 @@
-"""Shared fixtures: one DynamoDB Local per test session, tables created from template.yaml.
+"""Shared fixtures: one DynamoDB Local per test session, tables created from template.yaml,
+and one moto server (KMS, Secrets Manager; SQS for the integration tests) holding the
+template's keys and secrets.
 
 Functions get their configuration from template.yaml's environment; the tests derive the
-same variables from the template (``Ref`` to a table → its local name, the logical id),
-so nothing about tables is written twice.
+same variables from the template (``Ref`` to a table → its local name, the logical id; to
+a key or secret → its id/ARN on moto), so nothing about tables or keys is written twice.
 """
 
 from __future__ import annotations
 
-import secrets
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from moto.server import ThreadedMotoServer
 
 from devstack.dynamodb_local import DynamoDBLocal
+from devstack.keys import create_keys, create_secrets, endpoint_environment
+from devstack.queues import resolve_queue_refs
 from devstack.tables import create_tables, load_template
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "template.yaml"
 
 
-def template_environment(parameters: dict[str, str]) -> dict[str, str]:
+def template_environment(parameters: dict[str, str] | None = None) -> dict[str, str]:
     """Environment every function gets from template.yaml, Refs resolved as the local stack does.
 
     SAM merges ``Globals`` into each function; the union over functions is returned.
@@ -36,14 +41,34 @@ def template_environment(parameters: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def dynamodb() -> Iterator[str]:
+def moto_server() -> Iterator[str]:
+    """Endpoint of one moto server for the session (KMS, Secrets Manager, SQS)."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_keys(moto_server: str) -> dict[str, str]:
+    """The template's KMS keys and secrets on the session's moto server:
+    ``{logical_id: key id | secret ARN}`` (the cursor key ring as created, never rotated)."""
+    return {**create_keys(TEMPLATE, moto_server), **create_secrets(TEMPLATE, moto_server)}
+
+
+@pytest.fixture(scope="session")
+def dynamodb(moto_server: str, aws_keys: dict[str, str]) -> Iterator[str]:
     """Endpoint of a fresh in-memory DynamoDB Local with every table of template.yaml.
 
-    Also points boto3 (and so the domain's data-access module) at it with fake credentials.
+    Also points boto3 (and so the domain's data-access modules) at it, and at the moto
+    server for KMS and Secrets Manager, with fake credentials.
     """
     with DynamoDBLocal() as ddb:
         create_tables(TEMPLATE, ddb.endpoint_url)
-        env = template_environment({"CursorSecret": secrets.token_urlsafe(36)})
+        env = resolve_queue_refs(template_environment(), aws_keys)
+        env |= endpoint_environment(moto_server)
         # In-process tests call handlers faster than an org's 100/s would allow; the
         # rate-limit tests set their own policies (tests/integration/test_rate_limits.py).
         env |= {"RATE_LIMIT_PER_SECOND": "100000", "RATE_LIMIT_BURST": "100000000"}

@@ -72,8 +72,9 @@ class ApiClient(requests.Session):
 class Stack:
     """A running local stack (see the ``stack`` fixture).
 
-    ``sqs_endpoint`` is its SQS (moto) server; ``queues`` maps the template's queue logical
-    ids to their URLs there; ``webhook_retry_delays`` are the local delivery retry delays;
+    ``sqs_endpoint`` is its moto server (SQS, KMS, Secrets Manager); ``queues``, ``keys`` and
+    ``secrets`` map the template's queue, KMS key and secret logical ids to their URLs / key
+    ids / ARNs there; ``webhook_retry_delays`` are the local delivery retry delays;
     ``log_path`` is the stack's log (function output, tracebacks, REPORT lines).
     """
 
@@ -83,7 +84,8 @@ class Stack:
     sqs_endpoint: str
     queues: dict[str, str]
     org_id: str
-    cursor_secret: str
+    keys: dict[str, str]
+    secrets: dict[str, str]
     api_keys_table: str
     webhook_retry_delays: list[int]
     log_path: Path
@@ -99,7 +101,7 @@ class Stack:
 
 def _api_keys_table() -> str:
     """Local name of the table behind ``API_KEYS_TABLE`` (Ref -> logical id, from the template)."""
-    template = load_template(REPO / "template.yaml", {"CursorSecret": "x" * 32})
+    template = load_template(REPO / "template.yaml")
     for resource in template["Resources"].values():
         variables = ((resource.get("Properties") or {}).get("Environment") or {}).get("Variables")
         is_function = resource.get("Type") == "AWS::Serverless::Function"
@@ -172,7 +174,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             time.sleep(0.2)
         info = json.loads(ready.read_text())
         fields = ("base_url", "api_key", "dynamodb_endpoint", "sqs_endpoint", "queues",
-                  "org_id", "cursor_secret")
+                  "org_id", "keys", "secrets")
         yield Stack(**{k: info[k] for k in fields}, api_keys_table=_api_keys_table(),
                     webhook_retry_delays=[int(d) for d in E2E_RETRY_DELAYS.split(",")],
                     log_path=log)

@@ -20,7 +20,7 @@ def policies(stack) -> RateLimitStore:
     client = boto3.client("dynamodb", endpoint_url=stack.dynamodb_endpoint,
                           region_name="us-east-1", aws_access_key_id="test",
                           aws_secret_access_key="test")
-    table = template_environment({"CursorSecret": "x" * 32})["RATE_LIMITS_TABLE"]
+    table = template_environment()["RATE_LIMITS_TABLE"]
     return RateLimitStore(client, table)
 
 

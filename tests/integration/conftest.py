@@ -103,28 +103,20 @@ def function_code(function_id: str) -> Path:
     """Code folder of any function of template.yaml (HTTP or event-driven)."""
     from devstack.tables import load_template
 
-    resources = load_template(REPO / "template.yaml", {"CursorSecret": "x" * 32})["Resources"]
+    resources = load_template(REPO / "template.yaml")["Resources"]
     return REPO / resources[function_id]["Properties"]["CodeUri"]
 
 
 @pytest.fixture(scope="session")
-def sqs(dynamodb: str) -> Iterator[dict[str, str]]:
-    """moto's SQS server (DynamoDB Local has no SQS) with the template's queues.
+def sqs(dynamodb: str, moto_server: str) -> Iterator[dict[str, str]]:
+    """The template's queues on the session's moto server (DynamoDB Local has no SQS).
 
     Deliveries retry after 1 s instead of minutes (``WEBHOOK_RETRY_DELAYS``) and loopback
     receivers are allowed, as in the local stack. Yields ``{"endpoint": url, <queue>: url}``.
     """
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
     from devstack.queues import create_queues
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    endpoint = moto_server
     urls = create_queues(REPO / "template.yaml", endpoint)
     env = {"AWS_ENDPOINT_URL_SQS": endpoint, "DELIVERY_QUEUE_URL": urls["WebhookDeliveryQueue"],
            "ALLOW_LOOPBACK_WEBHOOKS": "true", "WEBHOOK_RETRY_DELAYS": "1,1,1,1,1"}
@@ -132,7 +124,6 @@ def sqs(dynamodb: str) -> Iterator[dict[str, str]]:
         for key, value in env.items():
             patch.setenv(key, value)
         yield {"endpoint": endpoint, **urls}
-    server.stop()
 
 
 class Pipeline:

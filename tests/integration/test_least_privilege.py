@@ -1,6 +1,7 @@
 """Each function's IAM policy in template.yaml allows what the function really does.
 
-Every DynamoDB and SQS call a scenario makes through a function's handler is recorded as
+Every DynamoDB, SQS, KMS and Secrets Manager call a scenario makes through a function's
+handler is recorded as
 ``(service:action, resource logical id)`` — transactions as their inner Put/Update/Delete/
 ConditionCheck, which is how IAM authorises them — and checked against that function's
 policy statements. The stream-triggered functions run through the webhook pipeline.
@@ -28,6 +29,7 @@ class AccessLog:
     def __init__(self) -> None:
         self.current: str | None = None
         self.by_function: dict[str, set[tuple[str, str]]] = {}
+        self.key_ids: dict[str, str] = {}
 
     def add(self, action: str, resource: str) -> None:
         if self.current:
@@ -50,15 +52,35 @@ class AccessLog:
         action = "SendMessage" if model.name == "SendMessageBatch" else model.name
         self.add("sqs:" + action, queue)
 
+    def record_kms(self, model, params, **_: object) -> None:
+        self.add("kms:" + model.name, self.key_ids[params["KeyId"]])
+
+    def record_secretsmanager(self, model, params, **_: object) -> None:
+        # a secret's ARN ends in ":<name>-<6 random characters>"; its name is the logical id
+        name = params["SecretId"].rsplit(":", 1)[-1].rsplit("-", 1)[0]
+        self.add("secretsmanager:" + model.name, name)
+
 
 @pytest.fixture
-def access(dynamodb: str, sqs: dict[str, str]) -> Iterator[AccessLog]:
+def access(dynamodb: str, sqs: dict[str, str], aws_keys: dict[str, str]) -> Iterator[AccessLog]:
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
+
+    from contacts_core.keys import kms_client, secretsmanager_client
     from contacts_core.webhooks.queue import sqs_client
 
     log = AccessLog()
+    log.key_ids = {v: k for k, v in aws_keys.items()}
+    parameters.clear_caches()  # the cursor key ring is read (and recorded) again
+    secrets = DEFAULT_PROVIDERS.setdefault("secrets", parameters.SecretsProvider())
     hooks = [(dynamodb_client().meta.events, "before-parameter-build.dynamodb",
               log.record_dynamodb),
-             (sqs_client().meta.events, "before-parameter-build.sqs", log.record_sqs)]
+             (sqs_client().meta.events, "before-parameter-build.sqs", log.record_sqs),
+             (kms_client().meta.events, "before-parameter-build.kms", log.record_kms),
+             (secrets.client.meta.events, "before-parameter-build.secrets-manager",
+              log.record_secretsmanager),
+             (secretsmanager_client().meta.events, "before-parameter-build.secrets-manager",
+              log.record_secretsmanager)]
     for events, name, handler in hooks:
         events.register(name, handler)
     yield log
@@ -77,7 +99,8 @@ def allowed(function_id: str) -> set[tuple[str, str]]:
             targets = statement["Resource"]
             targets = targets if isinstance(targets, list) else [targets]
             tables = {t["Fn::GetAtt"][0] for t in targets if isinstance(t, dict)
-                      and "Fn::GetAtt" in t}
+                      and "Fn::GetAtt" in t} | {t["Ref"] for t in targets
+                                                if isinstance(t, dict) and "Ref" in t}
             grants |= {(a, t) for a in statement["Action"] for t in tables}
     return grants
 
@@ -173,7 +196,17 @@ def leave_an_audience_delete_to_the_stream(api, org_id: str) -> str:
     return aud
 
 
-def test_every_call_is_granted_by_the_functions_policy(api, org_id, access, pipeline):
+def rotate_cursor_keys(aws_keys: dict[str, str], invoke) -> None:
+    """One rotation of each rotating secret by its rotation function (``invoke(function_id,
+    event)``), as Secrets Manager runs it."""
+    from devstack.keys import rotate_secret, rotation_schedules
+
+    for secret, (function_id, _) in rotation_schedules(TEMPLATE).items():
+        rotate_secret(aws_keys[secret], function_id, invoke)
+
+
+def test_every_call_is_granted_by_the_functions_policy(api, org_id, access, pipeline,
+                                                        aws_keys):
     from devstack.receiver import WebhookReceiver
 
     original_request, original_invoke = api.request, pipeline.invoke
@@ -203,6 +236,12 @@ def test_every_call_is_granted_by_the_functions_policy(api, org_id, access, pipe
         api.request("GET", "/v1/webhook-endpoints", org_id=org_id)
         api.request("GET", f"/v1/webhook-endpoints/{hook['id']}", org_id=org_id)
         exercise(api, org_id)
+        for email in ("p1@example.com", "p2@example.com"):  # a second page: cursor keys
+            api.request("POST", "/v1/contacts", org_id=org_id, json_body={"email": email})
+        page = api.request("GET", "/v1/contacts", org_id=org_id, query={"limit": "1"}).body
+        api.request("GET", "/v1/contacts", org_id=org_id,
+                    query={"limit": "1", "cursor": page["next_cursor"]})
+        rotate_cursor_keys(aws_keys, invoking)
         left = leave_an_audience_delete_to_the_stream(api, org_id)
         pipeline.pump(lambda: sum(r.status == 200 for r in receiver.received) >= 10
                       and AudienceStore().get(org_id, left) is None, timeout=60)
@@ -213,8 +252,14 @@ def test_every_call_is_granted_by_the_functions_policy(api, org_id, access, pipe
         api.request, pipeline.invoke = original_request, original_invoke
         receiver.stop()
     functions = {r.function_id for r in api.routes} | {
-        "EmitWebhooksFunction", "DeliverWebhooksFunction", "FinishAudienceDeleteFunction"}
+        "EmitWebhooksFunction", "DeliverWebhooksFunction", "FinishAudienceDeleteFunction",
+        "RotateCursorKeyFunction"}
     assert set(access.by_function) == functions
+    assert ("secretsmanager:GetSecretValue", "CursorKeySecret") in access.by_function[
+        "ListContactsFunction"]
+    assert ("kms:Encrypt", "WebhookSecretsKey") in access.by_function[
+        "CreateWebhookEndpointFunction"]
+    assert ("kms:Decrypt", "WebhookSecretsKey") in access.by_function["DeliverWebhooksFunction"]
     for function_id, used in access.by_function.items():
         missing = used - allowed(function_id)
         assert not missing, f"{function_id} calls {missing} without permission"

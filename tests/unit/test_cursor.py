@@ -6,18 +6,15 @@ import pytest
 
 from contacts_core.errors import ValidationFailed
 from contacts_core.http.cursor import decode_cursor, encode_cursor
+from contacts_core.keys import KeyRing, KeyUnavailable, rotated_ring
 
 QUERY = {"search": None, "tag": "vip", "sort": "created_at", "order": "desc"}
 KEY = {"org_id": "org_a", "contact_id": "con_01JD8Q2M6W3YQ0V4C7N5T9KX2B"}
-
-
-@pytest.fixture(autouse=True)
-def secret(monkeypatch):
-    monkeypatch.setenv("CURSOR_SECRET", "s" * 40)
+RING = KeyRing.from_secret({"current": "s" * 40})
 
 
 def test_round_trip():
-    assert decode_cursor(encode_cursor("org_a", QUERY, KEY), "org_a", QUERY) == KEY
+    assert decode_cursor(encode_cursor("org_a", QUERY, KEY, RING), "org_a", QUERY, RING) == KEY
 
 
 @pytest.mark.parametrize("mutate", [
@@ -28,20 +25,53 @@ def test_round_trip():
 ])
 def test_tampered_cursor_is_refused(mutate):
     with pytest.raises(ValidationFailed) as refused:
-        decode_cursor(mutate(encode_cursor("org_a", QUERY, KEY)), "org_a", QUERY)
+        decode_cursor(mutate(encode_cursor("org_a", QUERY, KEY, RING)), "org_a", QUERY, RING)
     assert refused.value.errors[0].field == "cursor"
 
 
 def test_cursor_of_another_org_or_query_is_refused():
-    cursor = encode_cursor("org_a", QUERY, KEY)
+    cursor = encode_cursor("org_a", QUERY, KEY, RING)
     with pytest.raises(ValidationFailed):
-        decode_cursor(cursor, "org_b", QUERY)
+        decode_cursor(cursor, "org_b", QUERY, RING)
     with pytest.raises(ValidationFailed):
-        decode_cursor(cursor, "org_a", QUERY | {"tag": "other"})
+        decode_cursor(cursor, "org_a", QUERY | {"tag": "other"}, RING)
 
 
-def test_cursor_signed_with_another_secret_is_refused(monkeypatch):
-    cursor = encode_cursor("org_a", QUERY, KEY)
-    monkeypatch.setenv("CURSOR_SECRET", "t" * 40)
+def test_cursor_signed_with_another_secret_is_refused():
+    cursor = encode_cursor("org_a", QUERY, KEY, RING)
     with pytest.raises(ValidationFailed):
-        decode_cursor(cursor, "org_a", QUERY)
+        decode_cursor(cursor, "org_a", QUERY, KeyRing.from_secret({"current": "t" * 40}))
+
+
+def test_rotation_shifts_the_ring_and_keeps_each_key_for_two_rotations():
+    # Given a ring as the template creates it (current only)
+    created = {"current": "k0" * 20}
+    # When it is rotated three times
+    first = rotated_ring(created)
+    second = rotated_ring(first)
+    third = rotated_ring(second)
+    # Then the first rotation only announces a next key, later ones shift the ring,
+    # and a key leaves the ring two rotations after it started signing
+    assert first["current"] == created["current"] and first["next"]
+    assert second == {"previous": created["current"], "current": first["next"],
+                      "next": second["next"]}
+    assert third["previous"] == first["next"] and created["current"] not in third.values()
+    assert len(set(third.values())) == 3
+
+
+def test_a_stale_ring_verifies_cursors_signed_with_the_rotated_ring():
+    # Given one container still caching the ring from before a rotation
+    before = {"current": "a" * 40, "next": "b" * 40}
+    stale, fresh = KeyRing.from_secret(before), KeyRing.from_secret(rotated_ring(before))
+    # When another container, which already reads the rotated ring, signs a cursor
+    cursor = encode_cursor("org_a", QUERY, KEY, fresh)
+    # Then the stale container pages with it, and the reverse holds too
+    assert decode_cursor(cursor, "org_a", QUERY, stale) == KEY
+    assert decode_cursor(encode_cursor("org_a", QUERY, KEY, stale), "org_a", QUERY, fresh) == KEY
+
+
+@pytest.mark.parametrize("value", [{}, {"current": "short"}, {"current": "x" * 40, "next": 7},
+                                   ["x" * 40]])
+def test_a_malformed_ring_is_refused(value):
+    with pytest.raises(KeyUnavailable):
+        KeyRing.from_secret(value)

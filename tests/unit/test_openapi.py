@@ -12,6 +12,7 @@ from openapi_spec_validator import validate
 
 from contacts_core.http.cursor import encode_cursor
 from contacts_core.ids import new_contact_id
+from contacts_core.keys import KeyRing
 from devstack.openapi import (
     OPENAPI_PATH,
     OPERATIONS,
@@ -123,9 +124,9 @@ def test_every_write_takes_an_idempotency_key_and_every_answer_advertises_the_ra
                 assert "Idempotency-Key" not in names, (method, path)
 
 
-def test_cursor_parameter_matches_cursors_the_server_issues(document, monkeypatch):
-    monkeypatch.setenv("CURSOR_SECRET", "s" * 32)
-    issued = encode_cursor("org_1", {"sort": "name"}, {"pk": "a", "sk": "b"})
+def test_cursor_parameter_matches_cursors_the_server_issues(document):
+    ring = KeyRing.from_secret({"current": "s" * 64})
+    issued = encode_cursor("org_1", {"sort": "name"}, {"pk": "a", "sk": "b"}, ring)
     for path in ("/v1/contacts", "/v1/audiences", "/v1/audiences/{id}/contacts",
                  "/v1/contacts/export"):
         schema = parameter(document["paths"][path]["get"], "cursor")["schema"]

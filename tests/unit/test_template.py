@@ -56,10 +56,18 @@ def test_stream_mappings_are_bounded_and_report_partial_failures(key):
     assert props["FilterCriteria"]["Filters"]
 
 
+# Short-lived request state (rate buckets, Idempotency-Key records): it expires by TTL and
+# would be wrong to restore, so no point-in-time recovery.
+TRANSIENT_TABLES = {"RateLimitsTable", "IdempotencyTable"}
+
+
 def test_data_tables_are_on_demand_with_point_in_time_recovery():
     for name, props in of_type("AWS::DynamoDB::Table").items():
         assert props["BillingMode"] == "PAY_PER_REQUEST", name
-        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], name
+        if name in TRANSIENT_TABLES:
+            assert props["TimeToLiveSpecification"]["Enabled"] is True, name
+        else:
+            assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], name
 
 
 def test_every_function_has_its_own_policy_and_no_wildcards():
@@ -76,7 +84,8 @@ def test_read_operations_are_granted_reads_only(function):
     statements = [s for p in RESOURCES[function]["Properties"]["Policies"]
                   for s in p["Statement"]]
     actions = {a for s in statements for a in s["Action"]}
-    assert actions <= {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}, function
+    assert actions <= {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
+                       "secretsmanager:GetSecretValue"}, function
 
 
 def test_batch_get_is_a_literal_route_not_taken_for_a_contact_id():
@@ -87,3 +96,43 @@ def test_batch_get_is_a_literal_route_not_taken_for_a_contact_id():
             and r.pattern.match("/v1/contacts/batch-get")]
     assert post[0].function_id == "BatchGetContactsFunction"
     assert post[0].path == "/v1/contacts/batch-get"
+
+
+def statements_of(function: str) -> list[dict]:
+    return [s for p in RESOURCES[function]["Properties"]["Policies"] for s in p["Statement"]]
+
+
+def test_no_function_sees_a_secret_in_its_environment():
+    # the cursor key ring is named (its ARN), never given; no parameter carries a key
+    variables = parse_yaml_file(str(TEMPLATE))["Globals"]["Function"]["Environment"][
+        "Variables"]
+    assert variables["CURSOR_KEY_SECRET"] == {"Ref": "CursorKeySecret"}
+    assert "CursorSecret" not in PARAMETERS and "CURSOR_SECRET" not in variables
+    secret = RESOURCES["CursorKeySecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+
+
+def test_cursor_keys_rotate_through_their_own_function():
+    schedule = of_type("AWS::SecretsManager::RotationSchedule")["CursorKeyRotationSchedule"]
+    assert schedule["SecretId"] == {"Ref": "CursorKeySecret"}
+    assert schedule["RotationLambdaARN"] == {"Fn::GetAtt": ["RotateCursorKeyFunction", "Arn"]}
+    permission = RESOURCES["RotateCursorKeyPermission"]["Properties"]
+    assert permission["Principal"] == "secretsmanager.amazonaws.com"
+    assert all(s["Resource"] == {"Ref": "CursorKeySecret"}
+               for s in statements_of("RotateCursorKeyFunction"))
+
+
+def test_webhook_secrets_key_rotates_and_is_used_only_where_needed():
+    key = of_type("AWS::KMS::Key")["WebhookSecretsKey"]
+    assert key["EnableKeyRotation"] is True and key["KeyPolicy"]["Statement"]
+    kms = {(function, action)
+           for function in of_type("AWS::Serverless::Function")
+           for s in statements_of(function) for action in s["Action"]
+           if action.startswith("kms:")
+           and s["Resource"] == {"Fn::GetAtt": ["WebhookSecretsKey", "Arn"]}}
+    every_kms = {(function, action) for function in of_type("AWS::Serverless::Function")
+                 for s in statements_of(function) for action in s["Action"]
+                 if action.startswith("kms:")}
+    assert kms == every_kms == {("CreateWebhookEndpointFunction", "kms:Encrypt"),
+                                ("DeliverWebhooksFunction", "kms:Decrypt")}

@@ -1,9 +1,13 @@
 """Opaque, signed pagination cursors.
 
 A cursor is ``base64url(JSON) "." base64url(HMAC-SHA256)`` over the org, the query it
-belongs to and the DynamoDB key to resume after. The key is ``CURSOR_SECRET`` (a template
-parameter), so a tampered cursor, or one minted for another org or another query, is
-rejected with 400 instead of leaking or skipping data.
+belongs to and the DynamoDB key to resume after, so a tampered cursor, or one minted for
+another org or another query, is rejected with 400 instead of leaking or skipping data.
+
+Keys come from the cursor key ring in Secrets Manager (:func:`contacts_core.keys.cursor_keys`,
+read on first use): new cursors are signed with its current key and checked against every
+key of the ring, so cursors issued before a key rotation keep paging until the rotation
+after next; a cursor signed with a key no longer in the ring answers 400 like a tampered one.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ import binascii
 import hashlib
 import hmac
 import json
-import os
 from typing import Any
 
 from contacts_core.errors import ValidationFailed
+from contacts_core.keys import KeyRing, cursor_keys
 
 
 def _b64(data: bytes) -> str:
@@ -27,31 +31,42 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _sign(payload: bytes) -> bytes:
-    secret = os.environ["CURSOR_SECRET"].encode()
+def _sign(secret: bytes, payload: bytes) -> bytes:
     return hmac.new(secret, payload, hashlib.sha256).digest()
 
 
-def encode_cursor(org_id: str, query: dict[str, Any], key: dict[str, str]) -> str:
-    """Sign ``key`` (where the next page starts) for ``org_id`` and this ``query``."""
-    payload = json.dumps({"o": org_id, "q": query, "k": key}, separators=(",", ":"),
-                         sort_keys=True).encode()
-    return f"{_b64(payload)}.{_b64(_sign(payload))}"
-
-
-def decode_cursor(cursor: str, org_id: str, query: dict[str, Any]) -> dict[str, str]:
-    """The resume key inside ``cursor``.
+def encode_cursor(org_id: str, query: dict[str, Any], key: dict[str, str],
+                  keys: KeyRing | None = None) -> str:
+    """Sign ``key`` (where the next page starts) for ``org_id`` and this ``query`` with the
+    current key of ``keys`` (default: the ring in Secrets Manager).
 
     Raises:
-        ValidationFailed: on ``cursor`` when it is malformed, its signature does not
-            match, or it was issued for another org or other query parameters.
+        contacts_core.keys.KeyUnavailable: the key ring cannot be read.
+    """
+    ring = keys or cursor_keys()
+    payload = json.dumps({"o": org_id, "q": query, "k": key}, separators=(",", ":"),
+                         sort_keys=True).encode()
+    return f"{_b64(payload)}.{_b64(_sign(ring.signing, payload))}"
+
+
+def decode_cursor(cursor: str, org_id: str, query: dict[str, Any],
+                  keys: KeyRing | None = None) -> dict[str, str]:
+    """The resume key inside ``cursor``, whose signature must match one key of ``keys``
+    (default: the ring in Secrets Manager).
+
+    Raises:
+        ValidationFailed: on ``cursor`` when it is malformed, its signature matches no key
+            of the ring, or it was issued for another org or other query parameters.
+        contacts_core.keys.KeyUnavailable: the key ring cannot be read.
     """
     invalid = ValidationFailed.single(
         "cursor", "invalid cursor: pass next_cursor unchanged, with the same query parameters")
     try:
         body, signature = cursor.split(".", 1)
-        payload = _unb64(body)
-        if not hmac.compare_digest(_unb64(signature), _sign(payload)):
+        payload, mac = _unb64(body), _unb64(signature)
+        ring = keys or cursor_keys()
+        if not any(hmac.compare_digest(mac, _sign(secret, payload))
+                   for secret in ring.verifying):
             raise invalid
         decoded = json.loads(payload)
     except (ValueError, binascii.Error) as err:

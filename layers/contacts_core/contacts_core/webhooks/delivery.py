@@ -14,7 +14,8 @@ the URL's host.
 
 Headers (https://www.standardwebhooks.com): ``webhook-id`` (the event id, the same on every
 retry), ``webhook-timestamp`` (Unix seconds of this attempt), ``webhook-signature``
-(``v1,<base64 HMAC-SHA256 of id.timestamp.body>`` with the endpoint's ``whsec_`` key).
+(``v1,<base64 HMAC-SHA256 of id.timestamp.body>`` with the endpoint's ``whsec_`` key, kept
+as KMS ciphertext and decrypted once per warm container, :mod:`contacts_core.keys`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import urllib3
 from standardwebhooks import Webhook
 
 from contacts_core.ids import now
+from contacts_core.keys import KeyUnavailable, decrypt_webhook_secret
 from contacts_core.webhooks.models import EndpointItem
 from contacts_core.webhooks.queue import Delivery
 from contacts_core.webhooks.store import EndpointStore
@@ -62,11 +64,33 @@ def delay_after(attempt: int) -> int:
     return delays[attempt - 1] if attempt <= len(delays) else 0
 
 
+def signing_secret(endpoint: EndpointItem) -> str:
+    """The endpoint's ``whsec_`` secret: its KMS ciphertext decrypted (cached per warm
+    container), or the clear ``secret`` of an item stored before secrets were encrypted.
+
+    Raises:
+        DeliveryFailed: KMS refused (retried later) or the item holds no secret.
+    """
+    if endpoint.secret_ciphertext:
+        try:
+            return decrypt_webhook_secret(endpoint.secret_ciphertext, endpoint.org_id,
+                                          endpoint.endpoint_id)
+        except KeyUnavailable as err:
+            raise DeliveryFailed(str(err)) from err
+    if endpoint.secret:
+        return endpoint.secret
+    raise DeliveryFailed("endpoint has no signing secret")
+
+
 def signed_headers(endpoint: EndpointItem, delivery: Delivery, body: str,
                    at: datetime | None = None) -> dict[str, str]:
-    """The Standard Webhooks headers for ``body`` sent to ``endpoint``."""
+    """The Standard Webhooks headers for ``body`` sent to ``endpoint``.
+
+    Raises:
+        DeliveryFailed: the signing secret cannot be decrypted (see :func:`signing_secret`).
+    """
     moment = at or datetime.now(UTC)
-    signature = Webhook(endpoint.secret).sign(delivery.event.id, moment, body)
+    signature = Webhook(signing_secret(endpoint)).sign(delivery.event.id, moment, body)
     return {"webhook-id": delivery.event.id,
             "webhook-timestamp": str(int(moment.timestamp())),
             "webhook-signature": signature,

@@ -13,6 +13,7 @@ from ulid import ULID
 
 from contacts_core.errors import NotFound, ValidationFailed
 from contacts_core.ids import is_resource_id, iso_timestamp, now
+from contacts_core.keys import encrypt_webhook_secret
 from contacts_core.webhooks.models import (
     EndpointCreate,
     EndpointItem,
@@ -56,10 +57,13 @@ def new_secret() -> str:
 
 def create_endpoint(org_id: str, body: EndpointCreate,
                     store: EndpointStore | None = None) -> WebhookEndpointCreated:
-    """Register an endpoint; the answer is the only place its secret is ever shown.
+    """Register an endpoint; the answer is the only place its secret is ever shown. The
+    stored item holds the secret only as KMS ciphertext (``WEBHOOK_SECRETS_KEY``, context
+    ``{org_id, endpoint_id}``).
 
     Raises:
         ValidationFailed: bad ``url``, or the org already has 20 endpoints.
+        contacts_core.keys.KeyUnavailable: KMS refused to encrypt (nothing is stored).
     """
     db = store or EndpointStore()
     check_url(body.url)
@@ -67,13 +71,14 @@ def create_endpoint(org_id: str, body: EndpointCreate,
         raise ValidationFailed.single("url", f"at most {MAX_ENDPOINTS} endpoints per org")
     ulid = ULID()
     created = iso_timestamp(ulid.datetime)
-    item = EndpointItem(org_id=org_id, endpoint_id=f"{ENDPOINT_PREFIX}{ulid}", url=body.url,
-                        events=list(dict.fromkeys(body.events)), secret=new_secret(),
+    endpoint_id, secret = f"{ENDPOINT_PREFIX}{ulid}", new_secret()
+    item = EndpointItem(org_id=org_id, endpoint_id=endpoint_id, url=body.url,
+                        events=list(dict.fromkeys(body.events)),
+                        secret_ciphertext=encrypt_webhook_secret(secret, org_id, endpoint_id),
                         enabled=body.enabled, description=body.description,
                         created_at=created, updated_at=created)
     db.put(item)
-    return WebhookEndpointCreated(**WebhookEndpoint.from_item(item).model_dump(),
-                                  secret=item.secret)
+    return WebhookEndpointCreated(**WebhookEndpoint.from_item(item).model_dump(), secret=secret)
 
 
 def get_endpoint(org_id: str, endpoint_id: str,

@@ -74,8 +74,11 @@ class EndpointPatch(BaseModel):
 class EndpointItem(BaseModel):
     """An endpoint as stored (WebhookEndpoints table, PK ``org_id``, SK ``endpoint_id``).
 
-    ``secret`` is the ``whsec_``-prefixed base64 key of Standard Webhooks; it is needed in
-    clear to sign, so it lives only here and in the create response.
+    ``secret_ciphertext`` is the base64 KMS ciphertext of the endpoint's ``whsec_`` secret
+    (the Standard Webhooks key), encrypted with the context ``{org_id, endpoint_id}``
+    (:mod:`contacts_core.keys`); the clear secret is shown only in the create response.
+    ``secret`` is the clear secret of items written before secrets were encrypted: still
+    read (and used to sign), never written.
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -84,7 +87,8 @@ class EndpointItem(BaseModel):
     endpoint_id: str
     url: str
     events: list[str]
-    secret: str
+    secret_ciphertext: str | None = None
+    secret: str | None = None
     enabled: bool = True
     description: str | None = None
     disabled_reason: str | None = None
