@@ -14,16 +14,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from pydantic import BaseModel, ValidationError
 
 from contacts_core.contacts.models import MAX_CONTACT_BYTES
-from contacts_core.errors import DomainError, FieldError, PayloadTooLarge, ValidationFailed
+from contacts_core.errors import (
+    DomainError,
+    FieldError,
+    IdentityConflict,
+    PayloadTooLarge,
+    ValidationFailed,
+)
 from contacts_core.http.problems import domain_problem, from_validation_error, internal_problem
+from contacts_core.observability import Metric, bind_org, count, logger, observed
 
-logger = Logger()
 M = TypeVar("M", bound=BaseModel)
 
 MAX_JSON_DEPTH = 32  # the deepest body we take is 4 levels (bulk → contact → attributes)
@@ -220,10 +225,12 @@ def api_handler(operation: Callable[[ApiRequest], ApiResponse]) -> Callable[...,
     """Wrap ``operation`` as a Lambda handler for HTTP API proxy events (payload 2.0).
 
     The org comes from the Lambda authorizer's context (``org_id``); errors become RFC 9457
-    problems; anything unexpected is logged and answered with a bare 500 problem.
+    problems; anything unexpected is logged and answered with a bare 500 problem. Every log
+    line carries the request id (correlation id) and, once known, the ``org_id``; the
+    handler is traced and its metrics flushed (:func:`contacts_core.observability.observed`).
     """
 
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    @observed(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         parsed = APIGatewayProxyEventV2(event)
         request_id = parsed.request_context.request_id
@@ -232,10 +239,13 @@ def api_handler(operation: Callable[[ApiRequest], ApiResponse]) -> Callable[...,
         if not org_id:
             logger.error("request reached a handler without an authorized org")
             return internal_problem(request_id)
+        bind_org(str(org_id))
         try:
             return _render(operation(ApiRequest(parsed, str(org_id), request_id)))
         except DomainError as err:
             logger.info("request refused", code=err.code, detail=err.detail)
+            if isinstance(err, IdentityConflict):
+                count(Metric.IDENTITY_CONFLICTS)
             return domain_problem(err, request_id)
         except Exception:
             logger.exception("unhandled error")
