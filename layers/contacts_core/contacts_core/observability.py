@@ -29,11 +29,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
+DEFAULT_SERVICE = "contacts"  # template.yaml sets both through the environment
 DEFAULT_NAMESPACE = "Contacts"
 TRACED_MODULES = ("botocore",)  # boto3's clients are botocore's: DynamoDB and SQS calls
 
-logger = Logger()
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE)
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE
+logger = Logger(service=SERVICE)
+metrics = Metrics(service=SERVICE,
+                  namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE)
 
 
 class Metric(StrEnum):
