@@ -167,8 +167,13 @@ def test_deliveries_count_delivered_retried_and_dead_lettered(api, org_id, pipel
                                                                log_lines, monkeypatch):
     # Given an endpoint failing once per event, one always failing, retried at once
     monkeypatch.setenv("WEBHOOK_RETRY_DELAYS", "0,0,0,0,0")
-    receiver = WebhookReceiver(respond=lambda path, event, nth: (
-        500 if path == "/down" or (path == "/flaky" and nth == 0) else 204)).start()
+    tries: Counter[str] = Counter()
+
+    def respond(path: str, event: dict[str, Any], nth: int) -> int:
+        tries[path] += 1
+        return 500 if path == "/down" or (path == "/flaky" and tries[path] == 1) else 204
+
+    receiver = WebhookReceiver(respond=respond).start()
     try:
         for path in ("/flaky", "/down"):
             api.request("POST", "/v1/webhook-endpoints", org_id=org_id, json_body={
@@ -188,6 +193,7 @@ def test_deliveries_count_delivered_retried_and_dead_lettered(api, org_id, pipel
     assert of(totals(emf()), *DELIVERY_METRICS) == {
         "WebhookDeliveriesDelivered": ok, "WebhookDeliveriesRetried": failed - len(dead),
         "WebhookDeliveriesDeadLettered": len(dead), "WebhookDeliveriesDropped": 0}
+    assert [r.status for r in receiver.on("/flaky")] == [500, 204]
     assert (ok, len(dead), len(receiver.on("/down"))) == (1, 1, 6)
     # And every line about a delivery or a stream record names its org and correlation id
     event_id = dead[0]["event"]["id"]
