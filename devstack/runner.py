@@ -172,6 +172,7 @@ class ProcessLambdaRunner(LocalLambdaRunner):
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "AWS_EC2_METADATA_DISABLED": "true",
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here (LAMBDA_TASK_ROOT is set)
             **resolve_queue_refs(template_env, self.queue_urls),
             **self.extra_env,
         }

@@ -1,16 +1,26 @@
 """SQS (FIFO) → signed POST to the endpoint; failures are postponed by the retry schedule
-and dead-lettered by SQS after the last attempt (partial batch response, Powertools)."""
+and dead-lettered by SQS after the last attempt (partial batch response, Powertools).
+
+Log lines about a delivery carry its ``org_id`` and the event id (the ``webhook-id`` the
+endpoint sees) as correlation id; each outcome is counted (delivered, retried,
+dead-lettered, dropped).
+"""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from contacts_core.webhooks.delivery import DeliveryFailed, delay_after, deliver
+from contacts_core.observability import Metric, count, logger, observed, record_context
+from contacts_core.webhooks.delivery import (
+    DeliveryFailed,
+    Outcome,
+    delay_after,
+    deliver,
+    retry_delays,
+)
 from contacts_core.webhooks.queue import Delivery, postpone
 
-logger = Logger()
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 # Report a batch whose records all failed as partial failures instead of raising (the
 # FIFO processor's constructor does not take BatchProcessor's flag for this).
@@ -19,20 +29,26 @@ processor.raise_on_entire_batch_failure = False
 
 def record_handler(record: SQSRecord) -> None:
     delivery = Delivery.model_validate_json(record.body)
-    attempt = int(record.attributes.approximate_receive_count)
-    try:
-        outcome = deliver(delivery)
-    except DeliveryFailed as err:
-        delay = delay_after(attempt)
-        logger.warning("delivery failed", event_id=delivery.event.id, attempt=attempt,
-                       endpoint_id=delivery.endpoint_id, reason=str(err), retry_in=delay)
-        postpone(record.receipt_handle, delay)
-        raise
-    logger.info("delivery done", event_id=delivery.event.id, endpoint_id=delivery.endpoint_id,
-                attempt=attempt, outcome=str(outcome))
+    with record_context(delivery.org_id, delivery.event.id):
+        attempt = int(record.attributes.approximate_receive_count)
+        try:
+            outcome = deliver(delivery)
+        except DeliveryFailed as err:
+            delay = delay_after(attempt)
+            last = attempt > len(retry_delays())  # SQS dead-letters it on the next receive
+            count(Metric.WEBHOOKS_DEAD_LETTERED if last else Metric.WEBHOOKS_RETRIED)
+            logger.warning("delivery failed", event_id=delivery.event.id, attempt=attempt,
+                           endpoint_id=delivery.endpoint_id, reason=str(err), retry_in=delay,
+                           dead_lettered=last)
+            postpone(record.receipt_handle, delay)
+            raise
+        count(Metric.WEBHOOKS_DELIVERED if outcome is Outcome.DELIVERED
+              else Metric.WEBHOOKS_DROPPED)
+        logger.info("delivery done", event_id=delivery.event.id,
+                    endpoint_id=delivery.endpoint_id, attempt=attempt, outcome=str(outcome))
 
 
-@logger.inject_lambda_context
+@observed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler,
                                     processor=processor, context=context)

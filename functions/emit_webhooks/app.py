@@ -2,12 +2,12 @@
 
 Partial batch responses (Powertools): once a record fails, the records after it in the
 batch are failed too without being processed, so nothing overtakes it; Lambda retries
-from the first failure and SQS deduplication drops anything already sent.
+from the first failure and SQS deduplication drops anything already sent. Log lines about
+a record carry its ``org_id`` and its stream ``eventID`` as correlation id.
 """
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -15,21 +15,36 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from contacts_core.webhooks.fanout import Fanout
+from contacts_core.observability import logger, observed, record_context
+from contacts_core.webhooks.fanout import EarlierRecordFailed, Fanout
 
-logger = Logger()
 # A batch whose records all fail is reported record by record, not raised: the mapping
 # retries from the first one either way.
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams,
                            raise_on_entire_batch_failure=False)
 
 
-@logger.inject_lambda_context
+def record_org(record: dict[str, Any]) -> str | None:
+    """The org a stream record is about (every table's key holds ``org_id``)."""
+    return ((record.get("dynamodb") or {}).get("Keys") or {}).get("org_id", {}).get("S")
+
+
+@observed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     fanout = Fanout()
 
     def record_handler(record: DynamoDBRecord) -> None:
-        fanout.emit(record.raw_event)
+        with record_context(record_org(record.raw_event), record.event_id):
+            before = fanout.emitted
+            try:
+                fanout.emit(record.raw_event)
+            except EarlierRecordFailed:
+                raise
+            except Exception:
+                logger.exception("stream record failed; the mapping retries it")
+                raise
+            logger.info("stream record emitted", event_name=record.raw_event.get("eventName"),
+                        deliveries=fanout.emitted - before)
 
     return process_partial_response(event=event, record_handler=record_handler,
                                     processor=processor, context=context)

@@ -6,12 +6,12 @@ function again, so a run cut short (timeout, crash, throttling) is resumed by th
 records of one batch about the same audience are handled once. A run that fails is
 reported as a partial batch failure and retried by the mapping (bounded, then the
 on-failure queue), and so is a record there is no time left to start on; an audience that
-is already gone makes a run a single ``GetItem``.
+is already gone makes a run a single ``GetItem``. Log lines about a record carry its
+``org_id`` and its stream ``eventID`` as correlation id.
 """
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -21,10 +21,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from contacts_core.audiences.operations import finish_audience_delete
+from contacts_core.observability import logger, observed, record_context
 
 SPARE_MILLIS = 20_000  # stop starting transactions this close to the function's timeout
 
-logger = Logger()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams,
                            raise_on_entire_batch_failure=False)
 
@@ -33,7 +33,7 @@ class NoTimeLeft(Exception):
     """Too close to the timeout to start; the mapping retries the record."""
 
 
-@logger.inject_lambda_context
+@observed
 def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
 
@@ -44,7 +44,10 @@ def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
 
     def record_handler(record: DynamoDBRecord) -> None:
         keys = record.raw_event["dynamodb"]["Keys"]
-        audience = (keys["org_id"]["S"], keys["audience_id"]["S"])
+        with record_context(keys["org_id"]["S"], record.event_id):
+            finish((keys["org_id"]["S"], keys["audience_id"]["S"]))
+
+    def finish(audience: tuple[str, str]) -> None:
         if audience in handled:
             return  # finished, or stopped after a change whose record comes later
         if not keep_going():

@@ -11,6 +11,7 @@ import pytest
 from contacts_core.auth import ApiKeyStore, hash_api_key, mint_api_key
 from contacts_core.dynamodb import deserialize
 from contacts_core.rate_limits import RatePolicy
+from tests.integration.conftest import _Context
 
 SAMPLE = json.loads((Path(__file__).parents[2] / "events" / "authorizer_request_v2.json")
                     .read_text())
@@ -22,7 +23,7 @@ def authorize(api, authorization: str | None) -> dict:
     if authorization is not None:
         event["headers"]["authorization"] = authorization
         event["identitySource"] = [authorization]
-    return api.handler_module(api.repo / "functions" / "authorizer").handler(event, None)
+    return api.handler_module(api.repo / "functions" / "authorizer").handler(event, _Context())
 
 
 def test_minted_key_authorizes_its_org(api, org_id):

@@ -18,6 +18,7 @@ from contacts_core.audiences.store import AudienceStore
 from contacts_core.contacts.store import ContactStore
 from contacts_core.dynamodb import dynamodb_client
 from devstack.routes import TEMPLATE
+from tests.support.iam import as_list, function_statements
 
 TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
                     "ConditionCheck": "ConditionCheckItem"}
@@ -92,16 +93,12 @@ def allowed(function_id: str) -> set[tuple[str, str]]:
     """``(action, logical id)`` pairs the function's policy grants."""
     resources = parse_yaml_file(str(TEMPLATE))["Resources"]  # raw: GetAtt unresolved
     grants = set()
-    for policy in resources[function_id]["Properties"]["Policies"]:
-        if "Ref" in policy:  # a managed policy of the template
-            policy = resources[policy["Ref"]]["Properties"]["PolicyDocument"]
-        for statement in policy["Statement"]:
-            targets = statement["Resource"]
-            targets = targets if isinstance(targets, list) else [targets]
-            tables = {t["Fn::GetAtt"][0] for t in targets if isinstance(t, dict)
-                      and "Fn::GetAtt" in t} | {t["Ref"] for t in targets
-                                                if isinstance(t, dict) and "Ref" in t}
-            grants |= {(a, t) for a in statement["Action"] for t in tables}
+    for statement in function_statements(resources, function_id):
+        targets = as_list(statement["Resource"])
+        tables = {t["Fn::GetAtt"][0] for t in targets if isinstance(t, dict)
+                  and "Fn::GetAtt" in t} | {t["Ref"] for t in targets
+                                            if isinstance(t, dict) and "Ref" in t}
+        grants |= {(a, t) for a in as_list(statement["Action"]) for t in tables}
     return grants
 
 

@@ -210,6 +210,7 @@ def test_environment_comes_from_template_and_stack(env: Env) -> None:
     assert (e["AWS_ACCESS_KEY_ID"], e["AWS_SECRET_ACCESS_KEY"]) == ("test", "test")
     assert e["AWS_REGION"] == "us-east-1"
     assert e["AWS_LAMBDA_FUNCTION_NAME"] == "Echo"
+    assert e["POWERTOOLS_TRACE_DISABLED"] == "true"  # Lambda-like, but no X-Ray daemon
     assert "VIRTUAL_ENV" not in e and "PYTEST_CURRENT_TEST" not in e
 
 

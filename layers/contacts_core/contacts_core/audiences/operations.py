@@ -7,7 +7,6 @@ members, also under concurrent and repeated adds and removes (I5).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from itertools import batched
 
@@ -31,11 +30,10 @@ from contacts_core.errors import AudienceNotFound, ContactNotFound, ValidationFa
 from contacts_core.http.cursor import decode_cursor, encode_cursor
 from contacts_core.http.responses import fitting
 from contacts_core.ids import CONTACT_PREFIX, is_resource_id, iso_timestamp, now
+from contacts_core.observability import logger
 
 MEMBERS_PER_TRANSACTION = 49  # 2 actions each + the audience's count: ≤ 100 actions
 INLINE_DELETE_MEMBERS = 980  # members a DELETE request removes itself (20 transactions)
-
-logger = logging.getLogger(__name__)
 
 
 class PageQuery(BaseModel):

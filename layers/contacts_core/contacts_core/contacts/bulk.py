@@ -30,7 +30,6 @@ reported on the item (``error.code``, e.g. ``concurrent_modification``).
 from __future__ import annotations
 
 import json
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,12 +49,11 @@ from contacts_core.contacts.operations import (
 )
 from contacts_core.contacts.store import ContactStore
 from contacts_core.dynamodb import Contention, backoff, transact
-from contacts_core.errors import ContactNotFound, DomainError
+from contacts_core.errors import ContactNotFound, DomainError, IdentityConflict
 from contacts_core.http.problems import from_validation_error
 from contacts_core.http.responses import RESPONSE_BUDGET, fitting, model_size
 from contacts_core.ids import CONTACT_PREFIX, is_resource_id, now
-
-logger = logging.getLogger(__name__)
+from contacts_core.observability import Metric, count, logger
 
 MAX_BULK_ITEMS = 1000  # SPEC §7
 MAX_ACTIONS = 100  # TransactWriteItems limit
@@ -415,7 +413,18 @@ def bulk_upsert(org_id: str, raw_items: list[dict[str, Any]],
     _fit_contacts(results)
     counts = {s: sum(r.status == s for r in results)
               for s in ("created", "updated", "unchanged", "failed")}
+    _count_outcomes(counts, results)
     return BulkUpsertResult(**counts, results=results)
+
+
+def _count_outcomes(counts: dict[str, int], results: list[BulkItemResult]) -> None:
+    """Metrics of one bulk upsert: its items created/updated/unchanged, and those refused
+    as identity conflicts."""
+    count(Metric.CONTACTS_CREATED, counts["created"])
+    count(Metric.CONTACTS_UPDATED, counts["updated"])
+    count(Metric.CONTACTS_UNCHANGED, counts["unchanged"])
+    conflicts = [r for r in results if r.error and r.error.code == IdentityConflict.code]
+    count(Metric.IDENTITY_CONFLICTS, len(conflicts))
 
 
 def _fit_contacts(results: list[BulkItemResult]) -> None:
@@ -432,7 +441,7 @@ def _upsert_alone(org_id: str, item: _Item, store: ContactStore,
                   mode: UpsertMode) -> BulkItemResult:
     """The single upsert of one item; any failure becomes the item's outcome."""
     try:
-        outcome, _ = upsert_contact(org_id, item.body, store, mode)
+        outcome, _ = upsert_contact(org_id, item.body, store, mode, counted=False)
     except DomainError as err:
         return BulkItemResult(index=item.index, status="failed", error=_error(err))
     except Exception:

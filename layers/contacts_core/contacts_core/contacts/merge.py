@@ -35,6 +35,7 @@ from contacts_core.errors import (
 )
 from contacts_core.ids import CONTACT_PREFIX, is_resource_id, now
 from contacts_core.names import name_key
+from contacts_core.observability import Metric, count
 
 # Fields the source fills when the target has none (identifiers move with their guards).
 _FILLED = ("first_name", "last_name", "name", *IDENTITY_FIELDS, "language")
@@ -132,6 +133,7 @@ def merge_contacts(org_id: str, target_id: str, body: MergeRequest,
             raise PreconditionFailed(if_match, target.version)
         plan = MergePlan(target, source, merged_item(target, source, now()))
         db.merge(plan)
+        count(Metric.CONTACTS_MERGED)
         return plan.merged
 
     return Contact.from_item(with_retries(attempt))

@@ -45,6 +45,7 @@ from contacts_core.errors import (
 )
 from contacts_core.http.responses import RESPONSE_BUDGET, encoded_size, fitting
 from contacts_core.ids import CONTACT_PREFIX, is_resource_id, now
+from contacts_core.observability import Metric, count
 
 
 class _Retry(Exception):
@@ -87,7 +88,19 @@ def create_contact(org_id: str, body: ContactCreate, store: ContactStore | None 
         db.create(item)
         return item
 
-    return Contact.from_item(_with_retries(attempt))
+    created = Contact.from_item(_with_retries(attempt))
+    count(Metric.CONTACTS_CREATED)
+    return created
+
+
+_OUTCOME_METRICS = {"created": Metric.CONTACTS_CREATED, "updated": Metric.CONTACTS_UPDATED,
+                    "unchanged": Metric.CONTACTS_UNCHANGED}
+
+
+def _patched(item: ContactItem, changed: bool) -> Contact:
+    """The PATCH's final answer, counted as an updated or an unchanged contact."""
+    count(Metric.CONTACTS_UPDATED if changed else Metric.CONTACTS_UNCHANGED)
+    return Contact.from_item(item)
 
 
 def _expected_version(if_match: int | None, current: ContactItem) -> None:
@@ -105,9 +118,11 @@ def _rewrite(store: ContactStore, org_id: str, contact_id: str, changes: Contact
         raise ContactNotFound(contact_id)
     _expected_version(if_match, current)
     if changes.changes_nothing(current):
+        count(Metric.CONTACTS_UNCHANGED)
         return current
     new = changes.apply(current, now())
     store.replace(current, new)
+    count(Metric.CONTACTS_UPDATED)
     return new
 
 
@@ -137,12 +152,12 @@ def update_contact(org_id: str, contact_id: str, body: ContactPatch, if_match: i
         outcome = db.update_fields(org_id, contact_id, changes, now(), expected_version=if_match,
                                    only_if_changed=True)
         if outcome.item is not None:
-            return Contact.from_item(outcome.item)
+            return _patched(outcome.item, changed=True)
         if outcome.current is None:
             raise ContactNotFound(contact_id)
         _expected_version(if_match, outcome.current)
         if changes.changes_nothing(outcome.current):
-            return Contact.from_item(outcome.current)
+            return _patched(outcome.current, changed=False)
         known.append(outcome.current)
     # An identifier or a name part changes, or the attribute-room bound failed: decide on
     # the exact item (guards and name words move in one transaction).
@@ -242,7 +257,8 @@ def check_mode(mode: UpsertMode, identities: dict[str, str], match: _Match | Non
 
 
 def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None = None,
-                   mode: UpsertMode = "upsert") -> tuple[UpsertResult, bool]:
+                   mode: UpsertMode = "upsert", *, counted: bool = True
+                   ) -> tuple[UpsertResult, bool]:
     """Create, or update the contact matched by external id, else by phone and/or email
     (:func:`match_identities`; guards, consistent read).
 
@@ -254,7 +270,9 @@ def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None 
     loser re-reads the guards and updates the winner's contact, so no duplicate is ever
     created (I1, I3).
 
-    ``mode`` (bulk's, :func:`check_mode`) can refuse to update or to create.
+    ``mode`` (bulk's, :func:`check_mode`) can refuse to update or to create. The outcome
+    is counted (``ContactsCreated``/``Updated``/``Unchanged``) unless ``counted`` is False
+    (bulk counts its items itself).
 
     Raises:
         AmbiguousMatch: the identifiers match two contacts (a 409 naming both and pointing
@@ -306,7 +324,10 @@ def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None 
             raise _Retry() from err
         return _upserted("updated", match, new), False
 
-    return _with_retries(attempt)
+    upserted = _with_retries(attempt)
+    if counted:
+        count(_OUTCOME_METRICS[upserted[0].result])
+    return upserted
 
 
 def _upserted(result: Literal["updated", "unchanged"], match: _Match,

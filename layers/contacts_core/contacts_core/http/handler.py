@@ -14,19 +14,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ValidationError
 
 from contacts_core.contacts.models import MAX_CONTACT_BYTES
-from contacts_core.errors import DomainError, FieldError, PayloadTooLarge, ValidationFailed
+from contacts_core.errors import (
+    DomainError,
+    FieldError,
+    IdentityConflict,
+    PayloadTooLarge,
+    ValidationFailed,
+)
 from contacts_core.http.idempotency import respond_once
 from contacts_core.http.problems import domain_problem, from_validation_error, internal_problem
+from contacts_core.observability import Metric, bind_org, count, logger, observed
 from contacts_core.rate_limits import RateDecision, RatePolicy, rate_store
 
-logger = Logger()
 M = TypeVar("M", bound=BaseModel)
 
 MAX_JSON_DEPTH = 32  # the deepest body we take is 4 levels (bulk → contact → attributes)
@@ -226,6 +231,8 @@ def _respond(operation: Callable[[ApiRequest], ApiResponse], request: ApiRequest
         return _render(operation(request))
     except DomainError as err:
         logger.info("request refused", code=err.code, detail=err.detail)
+        if isinstance(err, IdentityConflict):
+            count(Metric.IDENTITY_CONFLICTS)
         return domain_problem(err, request.request_id)
     except Exception:
         logger.exception("unhandled error")
@@ -250,9 +257,12 @@ def api_handler(operation: Callable[[ApiRequest], ApiResponse]) -> Callable[...,
     ``RateLimit``/``RateLimit-Policy``); an ``Idempotency-Key`` replays a recorded response
     (:mod:`contacts_core.http.idempotency`); then the operation runs. Errors become
     RFC 9457 problems; anything unexpected is logged and answered with a bare 500 problem.
+    Every log line carries the request id (correlation id) and, once known, the
+    ``org_id``; the handler is traced and its metrics flushed
+    (:func:`contacts_core.observability.observed`).
     """
 
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    @observed(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         parsed = APIGatewayProxyEventV2(event)
         request_id = parsed.request_context.request_id
@@ -262,6 +272,7 @@ def api_handler(operation: Callable[[ApiRequest], ApiResponse]) -> Callable[...,
         if not org_id:
             logger.error("request reached a handler without an authorized org")
             return internal_problem(request_id)
+        bind_org(str(org_id))
         request = ApiRequest(parsed, str(org_id), request_id)
         rate = _take_rate(request.org_id, lambda_context)
         try:
