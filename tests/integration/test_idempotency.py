@@ -139,8 +139,12 @@ def test_a_retried_webhook_endpoint_create_makes_one_endpoint(call):
     again = call("POST", "/v1/webhook-endpoints", body, headers=headers)
     # Then one endpoint exists, and the retry got the same one (secret included)
     assert first.status == again.status == 201 and again.body == first.body
+    assert first.body["secret"].startswith("whsec_")
     assert [e["id"] for e in call("GET", "/v1/webhook-endpoints").body["data"]] \
         == [first.body["id"]]
+    # And the record that replayed it holds the secret only encrypted
+    assert first.body["secret"] not in json.dumps(idempotency_records())
+    assert any(first.body["id"] in json.dumps(r) for r in idempotency_records())
 
 
 def test_a_retried_delete_replays_its_204_instead_of_404(call):
@@ -268,3 +272,14 @@ def expire_in_progress_records() -> None:
                 client.update_item(TableName=table, Key={"id": item["id"]},
                                    UpdateExpression="SET in_progress_expiration = :past",
                                    ExpressionAttributeValues={":past": {"N": "1"}})
+
+
+def idempotency_records() -> list[dict]:
+    """Every item of the Idempotency table, raw."""
+    import os
+
+    import boto3
+
+    client = boto3.client("dynamodb")
+    return [item for page in client.get_paginator("scan").paginate(
+        TableName=os.environ["IDEMPOTENCY_TABLE"]) for item in page["Items"]]

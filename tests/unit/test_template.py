@@ -138,4 +138,5 @@ def test_webhook_secrets_key_rotates_and_is_used_only_where_needed():
                  for s in statements_of(function) for action in s["Action"]
                  if action.startswith("kms:")}
     assert kms == every_kms == {("CreateWebhookEndpointFunction", "kms:Encrypt"),
+                                ("CreateWebhookEndpointFunction", "kms:Decrypt"),  # replays
                                 ("DeliverWebhooksFunction", "kms:Decrypt")}

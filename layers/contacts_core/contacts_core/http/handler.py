@@ -27,7 +27,7 @@ from contacts_core.errors import (
     PayloadTooLarge,
     ValidationFailed,
 )
-from contacts_core.http.idempotency import respond_once
+from contacts_core.http.idempotency import Seal, respond_once
 from contacts_core.http.problems import domain_problem, from_validation_error, internal_problem
 from contacts_core.observability import Metric, bind_org, count, logger, observed
 from contacts_core.rate_limits import RateDecision, RatePolicy, rate_store
@@ -249,8 +249,11 @@ def _take_rate(org_id: str, authorizer: dict[str, Any]) -> RateDecision | None:
         return None
 
 
-def api_handler(operation: Callable[[ApiRequest], ApiResponse]) -> Callable[..., dict[str, Any]]:
-    """Wrap ``operation`` as a Lambda handler for HTTP API proxy events (payload 2.0).
+def api_handler(operation: Callable[[ApiRequest], ApiResponse] | None = None, *,
+                seal: Seal | None = None) -> Any:
+    """Wrap ``operation`` as a Lambda handler for HTTP API proxy events (payload 2.0):
+    ``@api_handler``, or ``@api_handler(seal=…)`` when the answer shows a secret that an
+    ``Idempotency-Key`` record must not keep in clear (:class:`Seal`).
 
     In order: the org comes from the Lambda authorizer's context (``org_id``); the org's
     rate limit is taken (429 ``rate_limited`` when used up; every response carries
@@ -261,6 +264,10 @@ def api_handler(operation: Callable[[ApiRequest], ApiResponse]) -> Callable[...,
     ``org_id``; the handler is traced and its metrics flushed
     (:func:`contacts_core.observability.observed`).
     """
+
+    if operation is None:
+        return lambda op: api_handler(op, seal=seal)
+    run = operation
 
     @observed(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -278,7 +285,7 @@ def api_handler(operation: Callable[[ApiRequest], ApiResponse]) -> Callable[...,
         try:
             if rate is not None:
                 rate.raise_if_refused()
-            response = respond_once(request, context, lambda: _respond(operation, request))
+            response = respond_once(request, context, lambda: _respond(run, request), seal)
         except DomainError as err:
             logger.info("request refused", code=err.code, detail=err.detail)
             response = domain_problem(err, request_id)

@@ -26,6 +26,7 @@ import json
 import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,16 @@ _PREFIX = "contacts-api"  # one key space for every function
 DAY_SECONDS = 24 * 3600
 
 Rendered = dict[str, Any]  # a Lambda proxy response: statusCode, headers, body
+
+
+@dataclass(frozen=True)
+class Seal:
+    """How a response that shows a secret is recorded: ``seal(response, org_id)`` is what
+    the record keeps (the secret encrypted), ``unseal(recorded, org_id)`` the replay. A
+    handler whose answer carries a secret passes one, so records never hold it in clear."""
+
+    seal: Callable[[Rendered, str], Rendered]
+    unseal: Callable[[Rendered, str], Rendered]
 
 
 class _NotKept(Exception):
@@ -116,10 +127,12 @@ def _store(table: str, ttl_seconds: int) -> tuple[IdempotencyConfig, DynamoDBPer
     return config, DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb_client())
 
 
-def respond_once(request: ApiRequest, context: Any, respond: Callable[[], Rendered]) -> Rendered:
+def respond_once(request: ApiRequest, context: Any, respond: Callable[[], Rendered],
+                 seal: Seal | None = None) -> Rendered:
     """``respond()``, or the response recorded for this request's ``Idempotency-Key``.
 
-    Without a key (or on GET) it just calls ``respond()``.
+    Without a key (or on GET) it just calls ``respond()``. With ``seal``, a 2xx response
+    is recorded sealed and unsealed on replay (the first caller gets it as it was).
 
     Raises:
         ValidationFailed: malformed ``Idempotency-Key`` (400).
@@ -140,12 +153,17 @@ def respond_once(request: ApiRequest, context: Any, respond: Callable[[], Render
     if hasattr(context, "get_remaining_time_in_millis"):
         config.register_lambda_context(context)
 
+    fresh: list[Rendered] = []  # the response as it is when this call ran the request
+
     @idempotent_function(data_keyword_argument="call", config=config,
                          persistence_store=persistence, key_prefix=_PREFIX)
     def run(call: dict[str, Any]) -> Rendered:
         response = respond()
         if response["statusCode"] >= 500 or response["statusCode"] in _NOT_KEPT:
             raise _NotKept(response)
+        fresh.append(response)
+        if seal is not None and response["statusCode"] < 300:
+            return seal.seal(response, request.org_id)
         return response
 
     try:
@@ -157,4 +175,8 @@ def respond_once(request: ApiRequest, context: Any, respond: Callable[[], Render
         raise IdempotencyKeyReused() from err
     except IdempotencyAlreadyInProgressError as err:
         raise IdempotencyInProgress() from err
+    if fresh:
+        return fresh[0]
+    if seal is not None and result["statusCode"] < 300:
+        return seal.unseal(result, request.org_id)
     return result

@@ -7,13 +7,15 @@ registration and on every change, and again at delivery after the one DNS lookup
 from __future__ import annotations
 
 import base64
+import json
 import secrets
+from typing import Any
 
 from ulid import ULID
 
 from contacts_core.errors import NotFound, ValidationFailed
 from contacts_core.ids import is_resource_id, iso_timestamp, now
-from contacts_core.keys import encrypt_webhook_secret
+from contacts_core.keys import decrypt_webhook_secret, encrypt_webhook_secret
 from contacts_core.webhooks.models import (
     EndpointCreate,
     EndpointItem,
@@ -123,3 +125,28 @@ def delete_endpoint(org_id: str, endpoint_id: str, store: EndpointStore | None =
     if (not is_resource_id(endpoint_id, ENDPOINT_PREFIX)
             or not (store or EndpointStore()).delete(org_id, endpoint_id)):
         raise EndpointNotFound(endpoint_id)
+
+
+def _with_body(response: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    return {**response, "body": json.dumps(body)}
+
+
+def seal_created_secret(response: dict[str, Any], org_id: str) -> dict[str, Any]:
+    """The creation answer as an ``Idempotency-Key`` record keeps it: ``secret`` replaced
+    by ``secret_ciphertext`` (KMS, the endpoint's encryption context), never in clear."""
+    body = json.loads(response["body"])
+    secret = body.pop("secret")
+    body["secret_ciphertext"] = encrypt_webhook_secret(secret, org_id, body["id"])
+    return _with_body(response, body)
+
+
+def unseal_created_secret(recorded: dict[str, Any], org_id: str) -> dict[str, Any]:
+    """The recorded creation answer with its ``secret`` decrypted again (a replay).
+
+    Raises:
+        KeyUnavailable: KMS refused to decrypt (answered 500; the key stays recorded).
+    """
+    body = json.loads(recorded["body"])
+    ciphertext = body.pop("secret_ciphertext")
+    body["secret"] = decrypt_webhook_secret(ciphertext, org_id, body["id"])
+    return _with_body(recorded, body)
