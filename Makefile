@@ -43,6 +43,7 @@ build: setup
 validate: setup
 	sam validate --lint
 
+## make lint: ruff, then mypy over the layer, functions, devstack, contacts_cli and tests
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy

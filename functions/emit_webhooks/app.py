@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from contacts_core.webhooks.fanout import Fanout
@@ -25,7 +26,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams,
 
 
 @logger.inject_lambda_context
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     fanout = Fanout()
 
     def record_handler(record: DynamoDBRecord) -> None:
