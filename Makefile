@@ -15,7 +15,7 @@ NAME ?= default
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup dev test build validate lint openapi api-key bench bench-search receiver stress clean
+.PHONY: setup dev test build validate lint openapi api-key api-keys revoke-api-key invoke bench bench-search receiver stress clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,10 +52,28 @@ lint: setup
 openapi: setup
 	$(BIN)/python -m devstack.openapi
 
-## make api-key ORG=acme [NAME=ci]: mint a key against API_KEYS_TABLE (AWS or a local endpoint)
+## make api-key ORG=acme [NAME=ci]: mint a key in the running local stack (make dev), or in
+## API_KEYS_TABLE with your AWS configuration when that is set
 api-key: setup
 	@test -n "$(ORG)" || { echo "usage: make api-key ORG=<org_id> [NAME=<label>]"; exit 2; }
-	$(BIN)/contacts-api-key --org "$(ORG)" --name "$(NAME)"
+	$(BIN)/contacts-api-key mint --org "$(ORG)" --name "$(NAME)"
+
+## make api-keys ORG=acme: list an org's keys (id, created, revoked, name)
+api-keys: setup
+	@test -n "$(ORG)" || { echo "usage: make api-keys ORG=<org_id>"; exit 2; }
+	$(BIN)/contacts-api-key list "$(ORG)"
+
+## make revoke-api-key KEY_ID=key_…: revoke a key by its id (from api-key or api-keys)
+revoke-api-key: setup
+	@test -n "$(KEY_ID)" || { echo "usage: make revoke-api-key KEY_ID=<key_ id>"; exit 2; }
+	$(BIN)/contacts-api-key revoke "$(KEY_ID)"
+
+## make invoke FN=GetContactFunction EVENT=events/http_api_proxy.json: run one function
+## once with an event file, Docker-free, against the running local stack (make dev)
+invoke: build
+	@test -n "$(FN)" -a -n "$(EVENT)" || \
+		{ echo "usage: make invoke FN=<function logical id> EVENT=<events/….json>"; exit 2; }
+	$(BIN)/python -m devstack.invoke "$(FN)" "$(EVENT)"
 
 ## make bench: 1000 new contacts via the bulk endpoint vs raw BatchWriteItem (ratio)
 bench: setup

@@ -21,6 +21,15 @@ from types import FrameType
 
 from devstack.dynamodb_local import DynamoDBLocalError
 from devstack.stack import DEFAULT_WEBHOOK_RETRY_DELAYS, LocalStack, StackConfig, parse_retry_delays
+from devstack.state import (
+    STATE_DIR,
+    STATE_ENV,
+    NoLocalStack,
+    read_live_state,
+    remove_state,
+    state_path,
+    write_state,
+)
 
 RECEIVER_PORT = 4000
 
@@ -55,6 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="write JSON {base_url, api_key, dynamodb_endpoint, sqs_endpoint, queues, org_id, "
         "cursor_secret} once serving",
     )
+    parser.add_argument(
+        "--state-dir", metavar="DIR", type=Path, default=STATE_DIR,
+        help="where to write stack.json (how contacts-api-key and `make invoke` find this "
+        "stack) and env.json (for `sam local ... --env-vars`); default .dev",
+    )
+    parser.add_argument("--no-state", action="store_true", help="write neither file")
     parser.add_argument("--cursor-secret", help="CursorSecret parameter (default: random)")
     parser.add_argument("--org", default="org_dev", help="org of the dev API key (org_dev)")
     parser.add_argument(
@@ -129,6 +144,22 @@ def _banner(stack: LocalStack) -> str:
     )
 
 
+def _write_state(stack: LocalStack, state_dir: Path) -> Path | None:
+    """Write ``stack.json`` for the tools, unless another running stack owns it."""
+    path = state_path(state_dir)
+    try:
+        other = read_live_state(path)
+    except NoLocalStack:
+        other = None
+    if other is not None and other.get("pid") != os.getpid():
+        print(f"devstack: {path} belongs to the stack of process {other['pid']}; tools keep "
+              f"using that one (or set {STATE_ENV})", file=sys.stderr, flush=True)
+        return None
+    write_state(path, stack.state_info())
+    print(f"devstack: wrote {path} (contacts-api-key and `make invoke` use it)", flush=True)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the stack until interrupted; returns the exit status (0 after a clean stop)."""
     args = parse_args(argv)
@@ -142,9 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     stack = LocalStack(config)
     status = 0
+    state_file: Path | None = None
     try:
         stack.start()
         print(_banner(stack), flush=True)
+        state_file = None if args.no_state else _write_state(stack, args.state_dir)
         if args.ready_file:
             tmp = args.ready_file.with_name(args.ready_file.name + ".tmp")
             tmp.write_text(json.dumps(stack.ready_info(), indent=2))
@@ -160,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.stop()
         if args.ready_file:
             args.ready_file.unlink(missing_ok=True)
+        if state_file is not None:
+            remove_state(state_file)
     print("devstack: stopped", file=sys.stderr, flush=True)
     return status
 
