@@ -22,11 +22,13 @@ from types import FrameType
 from devstack.dynamodb_local import DynamoDBLocalError
 from devstack.stack import DEFAULT_WEBHOOK_RETRY_DELAYS, LocalStack, StackConfig, parse_retry_delays
 from devstack.state import (
+    ENV_NAME,
     STATE_DIR,
     STATE_ENV,
     NoLocalStack,
     read_live_state,
     remove_state,
+    sam_env_vars,
     state_path,
     write_state,
 )
@@ -155,8 +157,13 @@ def _write_state(stack: LocalStack, state_dir: Path) -> Path | None:
         print(f"devstack: {path} belongs to the stack of process {other['pid']}; tools keep "
               f"using that one (or set {STATE_ENV})", file=sys.stderr, flush=True)
         return None
-    write_state(path, stack.state_info())
-    print(f"devstack: wrote {path} (contacts-api-key and `make invoke` use it)", flush=True)
+    state = stack.state_info()
+    write_state(path, state)
+    env_file = path.with_name(ENV_NAME)
+    env_file.write_text(json.dumps(sam_env_vars(stack.function_environments(), state),
+                                   indent=2) + "\n")
+    print(f"devstack: wrote {path} (contacts-api-key and `make invoke` use it) and {env_file} "
+          "(sam local invoke/start-api --env-vars, with Docker)", flush=True)
     return path
 
 
@@ -176,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     state_file: Path | None = None
     try:
         stack.start()
-        print(_banner(stack), flush=True)
         state_file = None if args.no_state else _write_state(stack, args.state_dir)
+        print(_banner(stack), flush=True)
         if args.ready_file:
             tmp = args.ready_file.with_name(args.ready_file.name + ".tmp")
             tmp.write_text(json.dumps(stack.ready_info(), indent=2))

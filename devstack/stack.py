@@ -402,6 +402,14 @@ class LocalStack:
             "cursor_secret": self.cursor_secret,
         }
 
+    def function_environments(self) -> dict[str, dict[str, str]]:
+        """``{function logical id: its template environment}`` (parameters resolved; queue
+        references still logical ids)."""
+        assert self.runner is not None, "stack not started"
+        return {function.name: {k: str(v) for k, v in
+                                ((function.environment or {}).get("Variables") or {}).items()}
+                for function in self.runner.provider.get_all()}
+
     def state_info(self) -> dict[str, Any]:
         """What ``.dev/stack.json`` holds (see :mod:`devstack.state`): :meth:`ready_info`
         plus the table names, the ``API_KEYS_TABLE`` name, the template parameters the

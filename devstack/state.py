@@ -24,6 +24,8 @@ from devstack.runner import FAKE_AWS
 
 STATE_DIR = REPO_ROOT / ".dev"
 STATE_NAME = "stack.json"
+ENV_NAME = "env.json"  # SAM CLI --env-vars file, for `sam local` in Docker
+CONTAINER_HOST = "host.docker.internal"  # the host, seen from a container
 STATE_ENV = "CONTACTS_DEV_STATE"  # optional: path of another state file
 
 
@@ -48,6 +50,33 @@ def aws_environment(state: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def container_url(url: str, host: str = CONTAINER_HOST) -> str:
+    """``url`` with its loopback host replaced by ``host`` (how a container reaches it)."""
+    for loopback in ("127.0.0.1", "localhost"):
+        url = url.replace(f"//{loopback}:", f"//{host}:")
+    return url
+
+
+def sam_env_vars(functions: dict[str, dict[str, str]], state: dict[str, Any],
+                 host: str = CONTAINER_HOST) -> dict[str, dict[str, str]]:
+    """The ``sam local invoke/start-api --env-vars`` document for the stack in ``state``.
+
+    ``functions`` maps each function's logical id to its template environment (parameters
+    resolved as the local stack resolves them). Each function gets every one of its
+    variables, queue references as the local queue URLs and the endpoint variables
+    (``DYNAMODB_ENDPOINT_URL``, ``SQS_ENDPOINT_URL``) pointing at the stack from a container;
+    ``Parameters`` (what SAM applies to every function) holds the endpoints too.
+    """
+    queues = {lid: container_url(url, host) for lid, url in state["queues"].items()}
+    endpoints = {"DYNAMODB_ENDPOINT_URL": container_url(state["dynamodb_endpoint"], host),
+                 "SQS_ENDPOINT_URL": container_url(state["sqs_endpoint"], host)}
+    document: dict[str, dict[str, str]] = {"Parameters": dict(endpoints)}
+    for name, variables in sorted(functions.items()):
+        resolved = {key: queues.get(value, value) for key, value in variables.items()}
+        document[name] = resolved | {k: v for k, v in endpoints.items() if k in resolved}
+    return document
+
+
 def write_state(path: Path, info: dict[str, Any]) -> Path:
     """Write ``info`` (plus this process id, region and fake credentials) atomically."""
     path = Path(path)
@@ -62,11 +91,13 @@ def write_state(path: Path, info: dict[str, Any]) -> Path:
 
 
 def remove_state(path: Path) -> None:
-    """Delete the state file if this process wrote it (another stack's stays)."""
+    """Delete the state file and ``env.json`` beside it if this process wrote them (another
+    stack's stay)."""
     path = Path(path)
     try:
         if json.loads(path.read_text()).get("pid") == os.getpid():
             path.unlink()
+            path.with_name(ENV_NAME).unlink(missing_ok=True)
     except (OSError, ValueError):
         pass
 

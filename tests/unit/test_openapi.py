@@ -13,7 +13,9 @@ from openapi_spec_validator import validate
 from contacts_core.http.cursor import encode_cursor
 from contacts_core.ids import new_contact_id
 from devstack.openapi import (
+    DOCS_COPY_PATH,
     OPENAPI_PATH,
+    PUBLIC_ROUTES,
     OPERATIONS,
     PATH_REQUESTS,
     REQUEST_EXAMPLES,
@@ -43,6 +45,12 @@ def test_committed_openapi_is_current():
     assert OPENAPI_PATH.read_text() == render(), "openapi.json is stale: run `make openapi`"
 
 
+def test_docs_function_packages_the_committed_document():
+    # Given the document the generator writes, When DocsFunction is packaged,
+    # Then its copy is the same bytes (GET /openapi.json serves what is committed)
+    assert DOCS_COPY_PATH.read_text() == OPENAPI_PATH.read_text(), "run `make openapi`"
+
+
 def test_generator_is_not_shipped_in_the_lambda_layer():
     assert not list(LAYER.rglob("openapi*.py"))
 
@@ -51,7 +59,12 @@ def test_every_route_of_the_template_is_documented(document):
     assert document["openapi"].startswith("3.1")
     for route in template_routes():
         operation = document["paths"][route.path][route.method.lower()]
-        assert "401" in operation["responses"] and operation["summary"]
+        assert operation["summary"]
+        if route.path in PUBLIC_ROUTES:  # no authorizer: nothing to refuse
+            assert operation["security"] == [] and "401" not in operation["responses"]
+        else:
+            assert "401" in operation["responses"]
+    assert set(PUBLIC_ROUTES) == {"/docs", "/openapi.json"}
 
 
 def test_document_is_valid_openapi_3_1(document):

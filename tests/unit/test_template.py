@@ -62,10 +62,14 @@ def test_data_tables_are_on_demand_with_point_in_time_recovery():
         assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], name
 
 
+# Functions that call no AWS service: their policy is explicitly empty.
+NO_AWS_CALLS = {"DocsFunction"}
+
+
 def test_every_function_has_its_own_policy_and_no_wildcards():
     for name, props in of_type("AWS::Serverless::Function").items():
         statements = [s for p in props["Policies"] for s in p["Statement"]]
-        assert statements, name
+        assert bool(statements) == (name not in NO_AWS_CALLS), name
         for statement in statements:
             assert all("*" not in action for action in statement["Action"]), name
 
