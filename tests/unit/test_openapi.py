@@ -15,9 +15,9 @@ from contacts_core.ids import new_contact_id
 from devstack.openapi import (
     DOCS_COPY_PATH,
     OPENAPI_PATH,
-    PUBLIC_ROUTES,
     OPERATIONS,
     PATH_REQUESTS,
+    PUBLIC_ROUTES,
     REQUEST_EXAMPLES,
     render,
 )
