@@ -74,10 +74,12 @@ revoke-api-key: setup
 
 ## make invoke FN=GetContactFunction EVENT=events/http_api_proxy.json: run one function
 ## once with an event file, Docker-free, against the running local stack (make dev)
-invoke: build
+## (stdout is the function's result alone, e.g. `make -s invoke … | jq`; the rest goes to stderr)
+invoke: setup
 	@test -n "$(FN)" -a -n "$(EVENT)" || \
 		{ echo "usage: make invoke FN=<function logical id> EVENT=<events/….json>"; exit 2; }
-	$(BIN)/python -m devstack.invoke "$(FN)" "$(EVENT)"
+	@$(SAM_BUILD) >&2
+	@$(BIN)/python -m devstack.invoke "$(FN)" "$(EVENT)"
 
 ## make bench: 1000 new contacts via the bulk endpoint vs raw BatchWriteItem (ratio)
 bench: setup

@@ -3,8 +3,10 @@
 Builds with ``sam build --cached`` (unless ``--no-build``), starts DynamoDB Local,
 SQS (moto) and SAM CLI's local API Gateway with warm worker processes, polls the
 template's event source mappings (streams -> webhooks -> SQS -> signed deliveries),
-mints a dev API key, prints how to call the API and watch webhooks, and serves until
-Ctrl-C or SIGTERM, then stops every process and thread it started.
+mints a dev API key, writes ``.dev/stack.json`` (how ``contacts-api-key`` and ``make invoke``
+find the stack) and ``.dev/env.json`` (``sam local --env-vars``; see :mod:`devstack.state`),
+prints how to call the API and watch webhooks, and serves until Ctrl-C or SIGTERM, then
+stops every process and thread it started and removes the two files.
 """
 
 from __future__ import annotations
@@ -134,6 +136,7 @@ def _banner(stack: LocalStack) -> str:
         f"Event sources:\n{sources}\n"
         f"Dev API key for org {stack.config.org_id!r}:\n  {key}\n"
         f"Try:\n  curl -H \"Authorization: Bearer {key}\" {url}/v1/contacts\n"
+        f"API reference (no key needed): {url}/docs\n"
         f"Watch webhooks (failed deliveries retry after {stack.config.webhook_retry_delays} s,"
         " then go to the dead-letter queue):\n"
         f"  1. register {receiver} as an endpoint; the answer holds its secret (whsec_...):\n"
