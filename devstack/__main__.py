@@ -3,8 +3,10 @@
 Builds with ``sam build --cached`` (unless ``--no-build``), starts DynamoDB Local,
 SQS (moto) and SAM CLI's local API Gateway with warm worker processes, polls the
 template's event source mappings (streams -> webhooks -> SQS -> signed deliveries),
-mints a dev API key, prints how to call the API and watch webhooks, and serves until
-Ctrl-C or SIGTERM, then stops every process and thread it started.
+mints a dev API key, writes ``.dev/stack.json`` (how ``contacts-api-key`` and ``make invoke``
+find the stack) and ``.dev/env.json`` (``sam local --env-vars``; see :mod:`devstack.state`),
+prints how to call the API and watch webhooks, and serves until Ctrl-C or SIGTERM, then
+stops every process and thread it started and removes the two files.
 """
 
 from __future__ import annotations
@@ -21,6 +23,17 @@ from types import FrameType
 
 from devstack.dynamodb_local import DynamoDBLocalError
 from devstack.stack import DEFAULT_WEBHOOK_RETRY_DELAYS, LocalStack, StackConfig, parse_retry_delays
+from devstack.state import (
+    ENV_NAME,
+    STATE_DIR,
+    STATE_ENV,
+    NoLocalStack,
+    read_live_state,
+    remove_state,
+    sam_env_vars,
+    state_path,
+    write_state,
+)
 
 RECEIVER_PORT = 4000
 
@@ -55,6 +68,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="write JSON {base_url, api_key, dynamodb_endpoint, sqs_endpoint, queues, org_id, "
         "keys, secrets} once serving",
     )
+    parser.add_argument(
+        "--state-dir", metavar="DIR", type=Path, default=STATE_DIR,
+        help="where to write stack.json (how contacts-api-key and `make invoke` find this "
+        "stack) and env.json (for `sam local ... --env-vars`); default .dev",
+    )
+    parser.add_argument("--no-state", action="store_true", help="write neither file")
     parser.add_argument("--org", default="org_dev", help="org of the dev API key (org_dev)")
     parser.add_argument(
         "--concurrency", type=int, default=4,
@@ -118,6 +137,7 @@ def _banner(stack: LocalStack) -> str:
         f"Event sources:\n{sources}\n"
         f"Dev API key for org {stack.config.org_id!r}:\n  {key}\n"
         f"Try:\n  curl -H \"Authorization: Bearer {key}\" {url}/v1/contacts\n"
+        f"API reference (no key needed): {url}/docs\n"
         f"Watch webhooks (failed deliveries retry after {stack.config.webhook_retry_delays} s,"
         " then go to the dead-letter queue):\n"
         f"  1. register {receiver} as an endpoint; the answer holds its secret (whsec_...):\n"
@@ -128,6 +148,27 @@ def _banner(stack: LocalStack) -> str:
         f"--port {RECEIVER_PORT}\n"
         "Press Ctrl-C to stop.\n"
     )
+
+
+def _write_state(stack: LocalStack, state_dir: Path) -> Path | None:
+    """Write ``stack.json`` for the tools, unless another running stack owns it."""
+    path = state_path(state_dir)
+    try:
+        other = read_live_state(path)
+    except NoLocalStack:
+        other = None
+    if other is not None and other.get("pid") != os.getpid():
+        print(f"devstack: {path} belongs to the stack of process {other['pid']}; tools keep "
+              f"using that one (or set {STATE_ENV})", file=sys.stderr, flush=True)
+        return None
+    state = stack.state_info()
+    write_state(path, state)
+    env_file = path.with_name(ENV_NAME)
+    env_file.write_text(json.dumps(sam_env_vars(stack.function_environments(), state),
+                                   indent=2) + "\n")
+    print(f"devstack: wrote {path} (contacts-api-key and `make invoke` use it) and {env_file} "
+          "(sam local invoke/start-api --env-vars, with Docker)", flush=True)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,8 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     stack = LocalStack(config)
     status = 0
+    state_file: Path | None = None
     try:
         stack.start()
+        state_file = None if args.no_state else _write_state(stack, args.state_dir)
         print(_banner(stack), flush=True)
         if args.ready_file:
             tmp = args.ready_file.with_name(args.ready_file.name + ".tmp")
@@ -161,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.stop()
         if args.ready_file:
             args.ready_file.unlink(missing_ok=True)
+        if state_file is not None:
+            remove_state(state_file)
     print("devstack: stopped", file=sys.stderr, flush=True)
     return status
 

@@ -68,6 +68,8 @@ from contacts_core.webhooks.models import (
 from devstack.routes import REPO_ROOT, template_routes
 
 OPENAPI_PATH = REPO_ROOT / "openapi.json"
+# The copy DocsFunction packages and serves at GET /openapi.json (written with the original).
+DOCS_COPY_PATH = REPO_ROOT / "functions" / "docs" / "openapi.json"
 REF = "#/components/schemas/{model}"
 PROBLEM = "application/problem+json"
 
@@ -274,6 +276,12 @@ OPERATIONS: dict[str, Operation] = {
     "DeleteWebhookEndpointFunction": Operation("Delete a webhook endpoint", 204,
                                                errors=(404,)),
 }
+# Public routes (``Auth: Authorizer: NONE``): path -> (operationId, summary, media type).
+PUBLIC_ROUTES: dict[str, tuple[str, str, str]] = {
+    "/docs": ("GetDocs", "This reference as a web page (Redoc), no API key", "text/html"),
+    "/openapi.json": ("GetOpenApiDocument", "This OpenAPI document, no API key",
+                      "application/json"),
+}
 # Routes whose body differs from their function's default request model.
 PATH_REQUESTS: dict[str, type[BaseModel]] = {"/v1/audiences/{id}/contacts": MembersRequest}
 
@@ -411,6 +419,18 @@ def _operation(function_id: str, method: str, path: str, op: Operation) -> dict[
     return spec
 
 
+def _public_operation(path: str) -> dict[str, Any]:
+    """A route served without the authorizer: no security, 200 or API Gateway's 429/500."""
+    operation_id, summary, media_type = PUBLIC_ROUTES[path]
+    schema = {"type": "string"} if media_type == "text/html" else {"type": "object"}
+    return {"operationId": operation_id, "summary": summary, "security": [], "parameters": [],
+            "responses": {
+                "200": {"description": summary, "content": {media_type: {"schema": schema}}},
+                "429": _problem(429, [_CODES[429]], "Too many requests (stage throttling)",
+                                {"Retry-After": RETRY_AFTER}, gateway=True),
+                "500": _problem(500, [_CODES[500]], _ERROR_TEXT[500], gateway=True)}}
+
+
 def _webhooks() -> dict[str, Any]:
     """One OpenAPI 3.1 webhook per event type: what endpoints receive (Standard Webhooks)."""
     headers = {name: {"required": True, "schema": {"type": "string"}, "description": text}
@@ -438,6 +458,9 @@ def build_openapi(routes: Iterable[tuple[str, str, str]]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     used = []
     for method, path, function_id in routes:
+        if path in PUBLIC_ROUTES:
+            paths.setdefault(path, {})[method.lower()] = _public_operation(path)
+            continue
         op = OPERATIONS[function_id]
         used.append(op)
         paths.setdefault(path, {})[method.lower()] = _operation(function_id, method.lower(),
@@ -466,11 +489,13 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write ``openapi.json`` (or the path given as the only argument)."""
+    """Write ``openapi.json`` and DocsFunction's copy (or only the path given as the only
+    argument)."""
     args = sys.argv[1:] if argv is None else argv
-    target = Path(args[0]) if args else OPENAPI_PATH
-    target.write_text(render())
-    print(f"wrote {target}")
+    document = render()
+    for target in [Path(args[0])] if args else [OPENAPI_PATH, DOCS_COPY_PATH]:
+        target.write_text(document)
+        print(f"wrote {target}")
     return 0
 
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
@@ -80,7 +80,7 @@ class WebhookReceiver:
         """Base URL, e.g. ``http://127.0.0.1:4000``."""
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def start(self) -> WebhookReceiver:
+    def start(self) -> Self:
         """Serve in a background thread."""
         self.thread.start()
         return self

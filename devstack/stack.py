@@ -420,6 +420,26 @@ class LocalStack:
             "secrets": dict(self.secrets),
         }
 
+    def function_environments(self) -> dict[str, dict[str, str]]:
+        """``{function logical id: its template environment}`` (parameters resolved; queue
+        references still logical ids)."""
+        assert self.runner is not None, "stack not started"
+        return {function.name: {k: str(v) for k, v in
+                                ((function.environment or {}).get("Variables") or {}).items()}
+                for function in self.runner.provider.get_all()}
+
+    def state_info(self) -> dict[str, Any]:
+        """What ``.dev/stack.json`` holds (see :mod:`devstack.state`): :meth:`ready_info`
+        plus the table names, the ``API_KEYS_TABLE`` name, the template parameters the
+        functions run with and the build directory."""
+        return {
+            **self.ready_info(),
+            "tables": dict(self.tables),
+            "api_keys_table": self.api_keys_table(),
+            "parameters": dict(self.parameters),
+            "build_dir": str(self.config.build_dir),
+        }
+
     def stop(self) -> None:
         """Stop the event source pollers, the API server, every worker, SQS and the JVM
         (idempotent, never raises).

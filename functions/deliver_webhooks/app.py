@@ -9,6 +9,7 @@ dead-lettered, dropped).
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from contacts_core.observability import Metric, count, logger, observed, record_context
@@ -49,6 +50,6 @@ def record_handler(record: SQSRecord) -> None:
 
 
 @observed
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler,
                                     processor=processor, context=context)

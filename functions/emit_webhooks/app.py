@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from contacts_core.observability import logger, observed, record_context
@@ -30,7 +31,7 @@ def record_org(record: dict[str, Any]) -> str | None:
 
 
 @observed
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     fanout = Fanout()
 
     def record_handler(record: DynamoDBRecord) -> None:

@@ -155,7 +155,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         sys.executable, "-m", "devstack",
         "--port", str(free_port()), "--ddb-port", str(free_port()),
         "--sqs-port", str(free_port()), "--webhook-retry-delays", E2E_RETRY_DELAYS,
-        "--ready-file", str(ready),
+        "--ready-file", str(ready), "--state-dir", str(workdir),  # not the developer's .dev
     ]
     if build_is_fresh(REPO):
         argv.append("--no-build")

@@ -191,7 +191,7 @@ class AlwaysConflicting(Rule):
     def before(self, call: Call) -> None:
         if not self.matches(call) or (self.touching and self.touching not in repr(call.params)):
             return
-        reasons = [{"Code": "TransactionConflict"} for _ in call.params["TransactItems"]]
+        reasons: list[Any] = [{"Code": "TransactionConflict"} for _ in call.params["TransactItems"]]
         raise ClientError({"Error": {"Code": "TransactionCanceledException",
                                      "Message": "Transaction cancelled"},
                            "CancellationReasons": reasons}, "TransactWriteItems")

@@ -7,9 +7,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
 
-from contacts_core.keys import rotation_step, secretsmanager_client
+from contacts_core.keys import forget_cursor_keys, rotation_step, secretsmanager_client
 from devstack.keys import rotate_secret, rotation_schedules
 
 from .conftest import REPO, _Context, function_code
@@ -27,14 +26,14 @@ def rotate(api, aws_keys) -> Iterator:
     def rotate() -> None:
         rotate_secret(aws_keys[SECRET], function_id,
                       lambda _fn, event: module.handler(event, _Context()))
-        parameters.clear_caches()  # as if max_age had passed
+        forget_cursor_keys()  # as if max_age had passed
 
     ring = json.loads(secretsmanager_client().get_secret_value(
         SecretId=aws_keys[SECRET], VersionStage="AWSCURRENT")["SecretString"])
     if "next" not in ring:
         rotate()  # the ring as deployed: rotated once on creation (RotateImmediatelyOnUpdate)
     yield rotate
-    parameters.clear_caches()
+    forget_cursor_keys()
 
 
 def first_page(call) -> dict:
@@ -97,4 +96,4 @@ def test_rotation_steps_are_idempotent(aws_keys, rotate):
     assert after["previous"] == before["current"] and after["current"] == before["next"]
     assert sm.describe_secret(SecretId=secret)["VersionIdsToStages"][token].count(
         "AWSCURRENT") == 1
-    parameters.clear_caches()
+    forget_cursor_keys()

@@ -42,7 +42,9 @@ def walk_export(api, org_id: str) -> list[Any]:
         link = page.headers.get("Link")
         if link is None:
             return pages
-        query = {"cursor": unquote(NEXT.fullmatch(link).group(1))}
+        match = NEXT.fullmatch(link)
+        assert match, link
+        query = {"cursor": unquote(match.group(1))}
 
 
 def rows_of(pages) -> list[dict[str, str]]:

@@ -74,7 +74,7 @@ def _random_operation(org_id: str, rng: random.Random, known: list[str]) -> None
 def test_randomized_concurrent_run_keeps_guards_and_contacts_in_step(dynamodb, org_id):
     # Given 6 phones and 6 emails fought over by 8 threads, 400 operations in all
     def worker(seed: int) -> None:
-        rng, known = random.Random(seed), []
+        rng, known = random.Random(seed), list[str]()
         for _ in range(50):
             _random_operation(org_id, rng, known)
 

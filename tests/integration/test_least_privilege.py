@@ -64,22 +64,16 @@ class AccessLog:
 
 @pytest.fixture
 def access(dynamodb: str, sqs: dict[str, str], aws_keys: dict[str, str]) -> Iterator[AccessLog]:
-    from aws_lambda_powertools.utilities import parameters
-    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
-
-    from contacts_core.keys import kms_client, secretsmanager_client
+    from contacts_core.keys import forget_cursor_keys, kms_client, secretsmanager_client
     from contacts_core.webhooks.queue import sqs_client
 
     log = AccessLog()
     log.key_ids = {v: k for k, v in aws_keys.items()}
-    parameters.clear_caches()  # the cursor key ring is read (and recorded) again
-    secrets = DEFAULT_PROVIDERS.setdefault("secrets", parameters.SecretsProvider())
+    forget_cursor_keys()  # the cursor key ring is read (and recorded) again
     hooks = [(dynamodb_client().meta.events, "before-parameter-build.dynamodb",
               log.record_dynamodb),
              (sqs_client().meta.events, "before-parameter-build.sqs", log.record_sqs),
              (kms_client().meta.events, "before-parameter-build.kms", log.record_kms),
-             (secrets.client.meta.events, "before-parameter-build.secrets-manager",
-              log.record_secretsmanager),
              (secretsmanager_client().meta.events, "before-parameter-build.secrets-manager",
               log.record_secretsmanager)]
     for events, name, handler in hooks:

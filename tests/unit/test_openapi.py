@@ -14,9 +14,11 @@ from contacts_core.http.cursor import encode_cursor
 from contacts_core.ids import new_contact_id
 from contacts_core.keys import KeyRing
 from devstack.openapi import (
+    DOCS_COPY_PATH,
     OPENAPI_PATH,
     OPERATIONS,
     PATH_REQUESTS,
+    PUBLIC_ROUTES,
     REQUEST_EXAMPLES,
     render,
 )
@@ -44,6 +46,12 @@ def test_committed_openapi_is_current():
     assert OPENAPI_PATH.read_text() == render(), "openapi.json is stale: run `make openapi`"
 
 
+def test_docs_function_packages_the_committed_document():
+    # Given the document the generator writes, When DocsFunction is packaged,
+    # Then its copy is the same bytes (GET /openapi.json serves what is committed)
+    assert DOCS_COPY_PATH.read_text() == OPENAPI_PATH.read_text(), "run `make openapi`"
+
+
 def test_generator_is_not_shipped_in_the_lambda_layer():
     assert not list(LAYER.rglob("openapi*.py"))
 
@@ -52,7 +60,12 @@ def test_every_route_of_the_template_is_documented(document):
     assert document["openapi"].startswith("3.1")
     for route in template_routes():
         operation = document["paths"][route.path][route.method.lower()]
-        assert "401" in operation["responses"] and operation["summary"]
+        assert operation["summary"]
+        if route.path in PUBLIC_ROUTES:  # no authorizer: nothing to refuse
+            assert operation["security"] == [] and "401" not in operation["responses"]
+        else:
+            assert "401" in operation["responses"]
+    assert set(PUBLIC_ROUTES) == {"/docs", "/openapi.json"}
 
 
 def test_document_is_valid_openapi_3_1(document):
@@ -113,6 +126,8 @@ def test_concurrent_modification_409_carries_retry_after(document):
 def test_every_write_takes_an_idempotency_key_and_every_answer_advertises_the_rate(document):
     for path, methods in document["paths"].items():
         for method, op in methods.items():
+            if op.get("security") == []:
+                continue  # the public /docs and /openapi.json: no org, no limit
             names = {p["name"] for p in op["parameters"]}
             ok = next(v for k, v in op["responses"].items() if k.startswith("2"))
             assert {"RateLimit", "RateLimit-Policy"} <= set(ok["headers"]), (method, path)

@@ -9,6 +9,7 @@ Limits from the DynamoDB Developer Guide: ``BatchGetItem`` reads at most 100 key
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable
@@ -59,10 +60,12 @@ def dynamodb_client() -> Any:
     """The process-wide DynamoDB client (reused across warm invocations).
 
     Endpoint and credentials follow boto3's own configuration, so the local stack and the
-    tests point it at DynamoDB Local with ``AWS_ENDPOINT_URL_DYNAMODB``.
+    tests point it at DynamoDB Local with ``AWS_ENDPOINT_URL_DYNAMODB``. A non-empty
+    ``DYNAMODB_ENDPOINT_URL`` (a template variable, empty on AWS) wins: ``sam local`` can
+    override template variables only, and ``.dev/env.json`` sets it.
     """
-    return boto3.client("dynamodb", config=Config(max_pool_connections=32,
-                                                  retries={"mode": "standard"}))
+    return boto3.client("dynamodb", endpoint_url=os.environ.get("DYNAMODB_ENDPOINT_URL") or None,
+                        config=Config(max_pool_connections=32, retries={"mode": "standard"}))
 
 
 def _to_dynamo(value: Any) -> Any:

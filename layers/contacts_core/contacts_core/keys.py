@@ -87,8 +87,8 @@ def cursor_keys() -> KeyRing:
     from aws_lambda_powertools.utilities import parameters
 
     try:
-        value = parameters.get_secret(os.environ["CURSOR_KEY_SECRET"], transform="json",
-                                      max_age=CURSOR_KEY_MAX_AGE, VersionStage="AWSCURRENT")
+        value = _secrets().get(os.environ["CURSOR_KEY_SECRET"], transform="json",
+                               max_age=CURSOR_KEY_MAX_AGE, VersionStage="AWSCURRENT")
     except (parameters.exceptions.GetParameterError,
             parameters.exceptions.TransformParameterError) as err:
         raise KeyUnavailable(f"cursor key ring unreadable: {err}") from err
@@ -111,8 +111,24 @@ def rotated_ring(ring: dict[str, str]) -> dict[str, str]:
 
 @cache
 def secretsmanager_client() -> Any:
-    """The process-wide Secrets Manager client (endpoint from boto3's configuration)."""
-    return boto3.client("secretsmanager")
+    """The process-wide Secrets Manager client (endpoint from boto3's configuration, or a
+    non-empty ``SECRETS_MANAGER_ENDPOINT_URL``: a template variable, empty on AWS, that
+    ``sam local --env-vars .dev/env.json`` points at the local stack)."""
+    return boto3.client("secretsmanager",
+                        endpoint_url=os.environ.get("SECRETS_MANAGER_ENDPOINT_URL") or None)
+
+
+@cache
+def _secrets() -> Any:
+    """Powertools' secrets provider on :func:`secretsmanager_client` (its own cache)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    return parameters.SecretsProvider(boto3_client=secretsmanager_client())
+
+
+def forget_cursor_keys() -> None:
+    """Drop the cached key ring, as if ``CURSOR_KEY_MAX_AGE`` had passed."""
+    _secrets().clear_cache()
 
 
 def rotation_step(secret_id: str, token: str, step: str, client: Any | None = None) -> None:
@@ -160,8 +176,9 @@ def rotation_step(secret_id: str, token: str, step: str, client: Any | None = No
 
 @cache
 def kms_client() -> Any:
-    """The process-wide KMS client (endpoint from boto3's configuration)."""
-    return boto3.client("kms")
+    """The process-wide KMS client (endpoint from boto3's configuration, or a non-empty
+    ``KMS_ENDPOINT_URL``, like :func:`secretsmanager_client`)."""
+    return boto3.client("kms", endpoint_url=os.environ.get("KMS_ENDPOINT_URL") or None)
 
 
 def _context(org_id: str, endpoint_id: str) -> dict[str, str]:

@@ -29,8 +29,9 @@ class Delivery(BaseModel):
 
 @cache
 def sqs_client() -> Any:
-    """The process-wide SQS client (endpoint from boto3 config, e.g. AWS_ENDPOINT_URL_SQS)."""
-    return boto3.client("sqs")
+    """The process-wide SQS client (endpoint from boto3 config, e.g. AWS_ENDPOINT_URL_SQS, or
+    a non-empty ``SQS_ENDPOINT_URL``: see ``contacts_core.dynamodb.dynamodb_client``)."""
+    return boto3.client("sqs", endpoint_url=os.environ.get("SQS_ENDPOINT_URL") or None)
 
 
 def enqueue(deliveries: list[tuple[Delivery, str]], queue_url: str | None = None) -> None:
