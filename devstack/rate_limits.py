@@ -2,8 +2,9 @@
 rate-limit policy (SPEC §9.4).
 
 Without options it prints the org's policy (its own, or the default of template.yaml).
-The table is ``RATE_LIMITS_TABLE`` (or ``--table``); the endpoint is plain boto3
-behaviour: ``AWS_ENDPOINT_URL_DYNAMODB`` (or ``--endpoint-url``) when set, else AWS.
+The table is ``RATE_LIMITS_TABLE`` (or ``--table``), with plain boto3 configuration
+(``AWS_ENDPOINT_URL_DYNAMODB`` or ``--endpoint-url`` when set, else AWS); with neither, the
+running local stack (``make dev``, found through ``.dev/stack.json``).
 API Gateway caches the authorizer's answer per key for up to 5 minutes, so a change
 reaches keys already in use within that time.
 """
@@ -17,6 +18,7 @@ import sys
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contacts_core.rate_limits import RateLimitStore, RatePolicy
+from devstack.dynamodb_local import REPO_ROOT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = args.endpoint_url
     table = args.table or os.environ.get("RATE_LIMITS_TABLE")
     if not table:
-        parser.error("set RATE_LIMITS_TABLE or pass --table")
+        try:
+            table = _local_stack_table()
+        except LookupError as exc:
+            parser.error(f"{exc}; for a deployed stack set RATE_LIMITS_TABLE or pass --table")
     if (args.rate is None) != (args.burst is None) or (args.default and args.rate):
         parser.error("give --rate and --burst together, or --default alone")
     try:
@@ -55,6 +60,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.org}: {policy.rate}/s, burst {policy.burst}"
           f" ({'its own policy' if own else 'the default'})")
     return 0
+
+
+def _local_stack_table() -> str:
+    """Point boto3 at the running local stack; its RateLimits table's local name (the
+    logical id ``RATE_LIMITS_TABLE`` refers to in template.yaml).
+
+    Raises:
+        LookupError: no local stack is running.
+    """
+    from devstack.state import aws_environment, find_state
+    from devstack.tables import load_template
+
+    state = find_state()
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ.update(aws_environment(state))
+    for resource in load_template(REPO_ROOT / "template.yaml")["Resources"].values():
+        variables = ((resource.get("Properties") or {}).get("Environment") or {}).get(
+            "Variables") or {}
+        if isinstance(variables.get("RATE_LIMITS_TABLE"), str):  # a Ref, resolved locally
+            return str(variables["RATE_LIMITS_TABLE"])
+    raise LookupError("no function has RATE_LIMITS_TABLE in template.yaml")
 
 
 if __name__ == "__main__":

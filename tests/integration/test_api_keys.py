@@ -20,6 +20,7 @@ from contacts_core.auth import (
     revoke_api_key,
 )
 from devstack import api_keys as cli
+from tests.integration.conftest import _Context
 
 SAMPLE = json.loads((Path(__file__).parents[2] / "events" / "authorizer_request_v2.json")
                     .read_text())
@@ -32,7 +33,7 @@ def authorize(api: Any, key: str) -> dict[str, Any]:
     event["headers"]["authorization"] = f"Bearer {key}"
     event["identitySource"] = [f"Bearer {key}"]
     result: dict[str, Any] = api.handler_module(api.repo / "functions" / "authorizer").handler(
-        event, None)
+        event, _Context())
     return result
 
 
@@ -54,7 +55,8 @@ def test_listed_keys_show_ids_names_and_status_never_the_hash(dynamodb, org_id):
 def test_revoked_key_is_refused_by_the_authorizer_and_listed_as_revoked(api, org_id):
     # Given a working key
     key = mint_api_key(org_id, "laptop")
-    assert authorize(api, key) == {"isAuthorized": True, "context": {"org_id": org_id}}
+    allowed = authorize(api, key)
+    assert allowed["isAuthorized"] is True and allowed["context"]["org_id"] == org_id
     key_id = list_api_keys(org_id)[0]["key_id"]
     # When it is revoked by its id
     revoked = revoke_api_key(key_id)

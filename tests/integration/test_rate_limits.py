@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from contacts_core.auth import mint_api_key
 from contacts_core.rate_limits import MICROS, RateLimitStore, RatePolicy
+from tests.integration.conftest import _Context
 from tests.support.invariants import assert_consistent
 
 AUTH_SAMPLE = json.loads((Path(__file__).parents[2] / "events" / "authorizer_request_v2.json")
@@ -125,7 +126,7 @@ def test_an_org_policy_reaches_the_functions_through_the_authorizer(api):
     event = copy.deepcopy(AUTH_SAMPLE)
     event["headers"]["authorization"] = f"Bearer {mint_api_key(org)}"
     # When the authorizer admits the key, and the context it returns reaches a function
-    answer = api.handler_module(api.repo / "functions" / "authorizer").handler(event, None)
+    answer = api.handler_module(api.repo / "functions" / "authorizer").handler(event, _Context())
     context = {k: v for k, v in answer["context"].items() if k != "org_id"}
     statuses = [api.request("GET", "/v1/contacts", org_id=org, authorizer=context).status
                 for _ in range(6)]
@@ -134,7 +135,7 @@ def test_an_org_policy_reaches_the_functions_through_the_authorizer(api):
     assert statuses[:4] == [200] * 4 and 429 in statuses[4:]
     # And back to the default once the policy is removed
     RateLimitStore().set_policy(org, None)
-    again = api.handler_module(api.repo / "functions" / "authorizer").handler(event, None)
+    again = api.handler_module(api.repo / "functions" / "authorizer").handler(event, _Context())
     default = RatePolicy.default()
     assert again["context"]["rate_limit"] == default.rate
 

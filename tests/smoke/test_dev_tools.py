@@ -144,6 +144,23 @@ def test_api_key_cli_finds_the_running_stack_without_variables(stack, workdir):
     assert requests.get(url, headers=auth, timeout=30).status_code == 403
 
 
+def test_rate_limit_cli_finds_the_running_stack_and_its_policy_applies(stack, workdir):
+    # Given a key of an org, and no AWS variable at all
+    key = api_key_cli(workdir, "mint", "--org", "acme_rl").stdout.strip()
+    # When an operator gives the org 1/s with a burst of 2 (make rate-limit ORG=… RATE BURST)
+    result = subprocess.run([str(BIN / "contacts-rate-limit"), "acme_rl", "--rate", "1",
+                             "--burst", "2"], cwd=workdir, env=clean_env(),
+                            capture_output=True, text=True, timeout=60)
+    # Then it is stored in the stack's table, and the org's requests follow it
+    assert result.returncode == 0, result.stderr
+    assert "acme_rl: 1/s, burst 2 (its own policy)" in result.stdout
+    auth = {"Authorization": f"Bearer {key}"}
+    answers = [requests.get(f"{stack.base_url}/v1/contacts", headers=auth, timeout=30)
+               for _ in range(6)]
+    assert answers[0].headers["RateLimit-Policy"] == '"org";q=1;w=1;burst=2'
+    assert 429 in [a.status_code for a in answers]
+
+
 def test_api_key_cli_without_a_stack_or_table_says_what_to_do(tmp_path):
     # Given no running stack (a state file path with nothing there) and no table
     result = subprocess.run([str(BIN / "contacts-api-key"), "--org", "acme"], cwd=tmp_path,
