@@ -130,6 +130,21 @@ def test_a_conflict_the_request_ran_into_is_replayed(call):
     assert json.dumps(again.body) == json.dumps(conflict.body)
 
 
+def test_a_bulk_answer_too_large_to_record_is_answered_and_a_retry_runs_again(call):
+    # Given a keyed bulk upsert of 1000 contacts (its answer is over a DynamoDB item)
+    headers = key()
+    body = {"contacts": [{"email": f"p{i}@example.com", "first_name": "P" * 40}
+                         for i in range(1000)]}
+    first = call("POST", "/v1/contacts/bulk", body, headers=headers)
+    assert len(json.dumps(first.body).encode()) > idempotency.MAX_RECORDED_BYTES
+    # When it is retried under the same key
+    again = call("POST", "/v1/contacts/bulk", body, headers=headers)
+    # Then both were answered (never a 5xx), and the retry ran again, changing nothing
+    assert (first.status, first.body["created"]) == (200, 1000)
+    assert (again.status, again.body["unchanged"]) == (200, 1000)
+    assert "Idempotent-Replayed" not in again.headers
+
+
 def test_a_retried_webhook_endpoint_create_makes_one_endpoint(call):
     # Given an endpoint registration with a key
     headers = key()

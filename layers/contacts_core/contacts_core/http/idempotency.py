@@ -12,7 +12,10 @@ utility with its DynamoDB persistence layer (the ``Idempotency`` table, TTL on
   ``idempotency_in_progress`` (``Retry-After: 1``).
 - Like Stripe, only requests that ran are kept: a 400/413 (invalid input, the request did
   nothing) and a 5xx are not recorded, so the client can fix the request or retry it
-  under the same key. Rate-limited requests (429) never reach this module.
+  under the same key. Rate-limited requests (429) never reach this module. A response over
+  :data:`MAX_RECORDED_BYTES` (a large bulk result) does not fit one DynamoDB item: it is
+  answered, not recorded, and a retry runs again (bulk upsert and delete are idempotent
+  by themselves).
 - A request that crashed mid-way (timeout, out of memory) holds its key until its Lambda
   time would have run out (Powertools' in-progress expiry), then the key runs again.
 """
@@ -48,6 +51,9 @@ METHODS = frozenset({"POST", "PATCH", "DELETE"})
 MAX_KEY_LENGTH = 255  # Stripe's limit; a UUID v4 (36) or a ULID (26) fits easily
 _KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")  # visible ASCII, no spaces
 _NOT_KEPT = frozenset({400, 413})  # refused before doing anything (plus every 5xx)
+# A record is one DynamoDB item (≤ 400 KB, DynamoDB Developer Guide "Service quotas"): a
+# larger response (a big bulk result) is answered but not recorded; a retry runs again.
+MAX_RECORDED_BYTES = 350_000
 _PREFIX = "contacts-api"  # one key space for every function
 DAY_SECONDS = 24 * 3600
 
@@ -159,7 +165,8 @@ def respond_once(request: ApiRequest, context: Any, respond: Callable[[], Render
                          persistence_store=persistence, key_prefix=_PREFIX)
     def run(call: dict[str, Any]) -> Rendered:
         response = respond()
-        if response["statusCode"] >= 500 or response["statusCode"] in _NOT_KEPT:
+        if response["statusCode"] >= 500 or response["statusCode"] in _NOT_KEPT or \
+                len((response.get("body") or "").encode()) > MAX_RECORDED_BYTES:
             raise _NotKept(response)
         fresh.append(response)
         if seal is not None and response["statusCode"] < 300:
