@@ -25,7 +25,7 @@ from samcli.local.lambdafn.exceptions import FunctionNotFound
 from devstack.api import load_stacks
 from devstack.lambda_runtime import ensure_lambda_runtime
 from devstack.runner import LambdaFunctionError, ProcessLambdaRunner
-from devstack.state import NoLocalStack, find_state
+from devstack.state import NoLocalStack, find_state, local_endpoints, local_references
 
 
 class InvokeError(Exception):
@@ -48,10 +48,9 @@ def invoke(function_id: str, event: Any, state: dict[str, Any],
     stacks = load_stacks(built, state["parameters"])
     runner = ProcessLambdaRunner(
         SamFunctionProvider(stacks), ensure_lambda_runtime(),
-        extra_env={"AWS_ENDPOINT_URL_DYNAMODB": state["dynamodb_endpoint"],
-                   "AWS_ENDPOINT_URL_SQS": state["sqs_endpoint"]},
+        extra_env=local_endpoints(state),
         max_concurrency=1, log_stream=log or sys.stderr, cwd=str(build_dir),
-        queue_urls=state["queues"])
+        queue_urls=local_references(state))
     try:
         return json.loads(runner.invoke_json(function_id, json.dumps(event)))
     except (FunctionNotFound, InvalidFunctionNameException) as exc:

@@ -38,11 +38,25 @@ def state_path(state_dir: Path = STATE_DIR) -> Path:
     return Path(state_dir) / STATE_NAME
 
 
+def local_endpoints(state: dict[str, Any]) -> dict[str, str]:
+    """boto3's endpoint variables for the stack: DynamoDB Local, and its moto server for
+    SQS, KMS and Secrets Manager."""
+    moto = state["sqs_endpoint"]
+    return {"AWS_ENDPOINT_URL_DYNAMODB": state["dynamodb_endpoint"],
+            "AWS_ENDPOINT_URL_SQS": moto, "AWS_ENDPOINT_URL_KMS": moto,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto}
+
+
+def local_references(state: dict[str, Any]) -> dict[str, str]:
+    """What template references become locally: queue logical id → URL, KMS key → key id,
+    secret → ARN."""
+    return {**state["queues"], **state.get("keys", {}), **state.get("secrets", {})}
+
+
 def aws_environment(state: dict[str, Any]) -> dict[str, str]:
     """Variables that point boto3 at the stack's endpoints with its fake credentials."""
     return {
-        "AWS_ENDPOINT_URL_DYNAMODB": state["dynamodb_endpoint"],
-        "AWS_ENDPOINT_URL_SQS": state["sqs_endpoint"],
+        **local_endpoints(state),
         "AWS_ACCESS_KEY_ID": state["aws_access_key_id"],
         "AWS_SECRET_ACCESS_KEY": state["aws_secret_access_key"],
         "AWS_REGION": state["region"],
@@ -68,7 +82,7 @@ def sam_env_vars(functions: dict[str, dict[str, str]], state: dict[str, Any],
     ``SECRETS_MANAGER_ENDPOINT_URL``) pointing at the stack from a container;
     ``Parameters`` (what SAM applies to every function) holds the endpoints too.
     """
-    queues = {lid: container_url(url, host) for lid, url in state["queues"].items()}
+    queues = {lid: container_url(url, host) for lid, url in local_references(state).items()}
     moto = container_url(state["sqs_endpoint"], host)  # moto serves SQS, KMS, Secrets Manager
     endpoints = {"DYNAMODB_ENDPOINT_URL": container_url(state["dynamodb_endpoint"], host),
                  "SQS_ENDPOINT_URL": moto, "KMS_ENDPOINT_URL": moto,

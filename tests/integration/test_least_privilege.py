@@ -242,7 +242,9 @@ def test_every_call_is_granted_by_the_functions_policy(api, org_id, access, pipe
     finally:
         api.request, pipeline.invoke = original_request, original_invoke
         receiver.stop()
-    functions = {r.function_id for r in api.routes} | {
+    resources = parse_yaml_file(str(TEMPLATE))["Resources"]
+    functions = {r.function_id for r in api.routes  # those that call AWS at all
+                 if resources[r.function_id]["Properties"].get("Policies") != []} | {
         "EmitWebhooksFunction", "DeliverWebhooksFunction", "FinishAudienceDeleteFunction",
         "RotateCursorKeyFunction"}
     assert set(access.by_function) == functions

@@ -47,7 +47,7 @@ def event(name: str) -> dict[str, Any]:
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without any AWS or table variable (a new terminal)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("AWS_") and k not in ("API_KEYS_TABLE", "CONTACTS_DEV_STATE")}
+           if not k.startswith("AWS_") and not k.endswith("_TABLE") and k != "CONTACTS_DEV_STATE"}
     return env | extra
 
 
@@ -219,7 +219,8 @@ def test_authorizer_sample_is_refused_as_is_and_allowed_with_a_real_key(state, s
     real["headers"]["authorization"] = f"Bearer {sample_key}"
     real["identitySource"] = [f"Bearer {sample_key}"]
     assert invoke("AuthorizerFunction", real, state) == {
-        "isAuthorized": True, "context": {"org_id": SAMPLE_ORG}}
+        "isAuthorized": True, "context": {"org_id": SAMPLE_ORG, "rate_limit": 100,
+                                          "rate_burst": 200}}
 
 
 def test_stream_sample_emits_every_event_to_the_org_endpoint(state, hook):
