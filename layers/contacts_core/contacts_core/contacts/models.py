@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal, Self
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -30,6 +29,7 @@ from pydantic import (
 )
 
 from contacts_core.contacts.phones import InvalidPhone, normalise_phone
+from contacts_core.limits import MAX_INTEGER, MAX_MAGNITUDE, MIN_MAGNITUDE
 from contacts_core.names import check_foldable
 
 MAX_TAGS = 50
@@ -41,14 +41,7 @@ MAX_ATTRIBUTE_KEY_LENGTH = 100
 # (folded name, "#", contact id). NFKD can grow a character into many ("ﷺ" folds to 18),
 # so each name field's folded form is held to 480 bytes: "first last" + "#con_…" fits.
 MAX_FOLDED_NAME_BYTES = 480
-# DynamoDB numbers (Developer Guide, "Supported data types" → Number): at most 38 digits of
-# precision; positive magnitudes from 1E-130 up to 9.9999999999999999999999999999999999999E+125,
-# the same negated, and zero. Integers are held to 38 digits; a float (at most 17 digits)
-# to the magnitudes.
-MAX_INTEGER = 10**38 - 1
 MAX_CONTACT_BYTES = 16 * 1024  # SPEC §7: one contact is at most 16 KB
-MIN_MAGNITUDE = 1e-130
-MAX_MAGNITUDE = 1e126  # exclusive
 
 ConsentStatus = Literal["opted_in", "opted_out", "unknown"]
 CHANNELS = ("whatsapp", "sms", "email", "voice")
@@ -116,6 +109,10 @@ def normalise_email(value: str) -> str:
     Raises:
         ValueError: not a valid address; the message says why.
     """
+    # Imported on the first address checked: its syntax tables cost every function that
+    # imports the models, most of which never see an email address (issue 11).
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         checked = validate_email(value, check_deliverability=False)
     except EmailNotValidError as err:
