@@ -15,7 +15,6 @@ import math
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StrictBool,
@@ -28,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from contacts_core.base_model import Model
 from contacts_core.contacts.phones import InvalidPhone, normalise_phone
 from contacts_core.limits import MAX_INTEGER, MAX_MAGNITUDE, MIN_MAGNITUDE
 from contacts_core.names import check_foldable
@@ -134,7 +134,7 @@ def _without_null(schema: dict[str, Any]) -> None:
         schema.update(branches[0])
 
 
-class ConsentPatch(BaseModel):
+class ConsentPatch(Model):
     """Per-channel consent; channels left out keep their value."""
 
     model_config = _STRICT
@@ -145,7 +145,7 @@ class ConsentPatch(BaseModel):
     voice: ConsentStatus | None = None
 
 
-class ContactFields(BaseModel):
+class ContactFields(Model):
     """Writable contact fields shared by create, upsert and update (PATCH) bodies.
 
     ``phone`` is normalised to E.164 using ``country_code`` as the region hint for
@@ -293,7 +293,7 @@ class ContactPatch(ContactFields):
     })
 
 
-class ContactItem(BaseModel):
+class ContactItem(Model):
     """A contact as stored in the Contacts table (PK ``org_id``, SK ``contact_id``).
 
     ``name_key`` is the sort key of ``name-index`` (see :func:`contacts_core.names.name_key`),
@@ -333,7 +333,7 @@ class ContactItem(BaseModel):
         return {f: v for f in IDENTITY_FIELDS if (v := getattr(self, f))}
 
 
-class Channels(BaseModel):
+class Channels(Model):
     """Deliverability flags derived server-side from the identifiers on the record."""
 
     has_whatsapp: bool
@@ -342,7 +342,7 @@ class Channels(BaseModel):
     has_email: bool
 
 
-class Consent(BaseModel):
+class Consent(Model):
     """Consent per channel: ``opted_in``, ``opted_out`` or ``unknown``."""
 
     whatsapp: ConsentStatus = "unknown"
@@ -351,7 +351,7 @@ class Consent(BaseModel):
     voice: ConsentStatus = "unknown"
 
 
-class Contact(BaseModel):
+class Contact(Model):
     """A contact as the API returns it (SPEC §5 Contact object)."""
 
     id: str
@@ -404,7 +404,7 @@ class Contact(BaseModel):
         )
 
 
-class UpsertResult(BaseModel):
+class UpsertResult(Model):
     """Answer of upsert: what happened, what matched, and the contact as it now is."""
 
     result: Literal["created", "updated", "unchanged"]
@@ -412,21 +412,21 @@ class UpsertResult(BaseModel):
     contact: Contact
 
 
-class ContactPage(BaseModel):
+class ContactPage(Model):
     """One page of a list: pass ``next_cursor`` back as ``cursor``; ``null`` on the last page."""
 
     data: list[Contact]
     next_cursor: str | None
 
 
-class ProblemFieldError(BaseModel):
+class ProblemFieldError(Model):
     """One invalid field of a validation problem."""
 
     field: str
     message: str
 
 
-class Problem(BaseModel):
+class Problem(Model):
     """RFC 9457 problem details (``application/problem+json``) with our extension members."""
 
     model_config = ConfigDict(extra="allow")
