@@ -46,11 +46,13 @@ from devstack.tables import create_tables, load_template  # noqa: E402
 GOAL = 1.4
 ORG = "org_example"  # the org of the events in events/
 # One process = one cold start. argv: "floor" | code dir, event file. Prints the seconds
-# and the first call's result. The AWS Common Runtime (awscrt, which aws-sam-cli brings into
-# the virtualenv) is hidden: Lambda's Python runtimes ship boto3 without it.
+# and the first call's result. Packages that the virtualenv has (for aws-sam-cli and moto)
+# but Lambda's Python runtime does not are hidden, so boto3 imports as it does there:
+# the AWS Common Runtime (awscrt; botocore goes without it) and pyOpenSSL (which botocore
+# would import, with cryptography, for urllib3's pyopenssl module).
 PROBE = r"""
 import json, sys, time
-sys.modules["awscrt"] = None  # not in the Lambda runtime's boto3; botocore goes without it
+sys.modules["awscrt"] = sys.modules["OpenSSL"] = None
 started = time.perf_counter()
 if sys.argv[1] == "floor":
     import boto3
@@ -150,9 +152,10 @@ def _code_dirs() -> dict[str, Path]:
             if r.get("Type") == "AWS::Serverless::Function" and "CodeUri" in r["Properties"]}
 
 
-def _once(args: list[str], env: dict[str, str]) -> tuple[float, float, Any]:
+def _once(args: list[str], env: dict[str, str], python: tuple[str, ...] = ("-c", PROBE)
+          ) -> tuple[float, float, Any]:
     """(seconds in all, seconds importing, the first call's result) of one cold start."""
-    out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, *python, *args], capture_output=True, text=True,
                          env=env, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"{args}: {out.stderr[-2000:]}")
@@ -164,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     """Print one line per handler: median ms, floor ms, ratio; exit 0 (a report)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--profile", metavar="FUNCTION_ID", help="instead: one cold start of "
+                        "FUNCTION_ID (or floor) under cProfile, saved to cold_start.prof")
     args = parser.parse_args(argv)
     with DynamoDBLocal() as ddb, tempfile.TemporaryDirectory() as tmp:
         create_tables(TEMPLATE, ddb.endpoint_url)
@@ -180,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
                 *_, result = _once(probe, env)
                 if name != "floor":
                     _check(name, result)
+            if args.profile:
+                script = Path(tmp) / "probe.py"
+                script.write_text(PROBE)
+                _once(probes[args.profile], env,
+                      ("-m", "cProfile", "-o", str(REPO / "cold_start.prof"), str(script)))
+                print(f"saved {REPO / 'cold_start.prof'}")
+                return 0
             times: dict[str, list[tuple[float, float]]] = {name: [] for name in probes}
             for _ in range(args.rounds):
                 for name, probe in probes.items():
