@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--profile", metavar="FUNCTION_ID", help="instead: one cold start of "
-                        "FUNCTION_ID (or floor) under cProfile, saved to cold_start.prof")
+                        "FUNCTION_ID (or floor) under cProfile, saved to $TMPDIR/cold_start.prof")
     args = parser.parse_args(argv)
     with DynamoDBLocal() as ddb, tempfile.TemporaryDirectory() as tmp:
         create_tables(TEMPLATE, ddb.endpoint_url)
@@ -188,9 +188,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile:
                 script = Path(tmp) / "probe.py"
                 script.write_text(PROBE)
-                _once(probes[args.profile], env,
-                      ("-m", "cProfile", "-o", str(REPO / "cold_start.prof"), str(script)))
-                print(f"saved {REPO / 'cold_start.prof'}")
+                profile = Path(tempfile.gettempdir()) / "cold_start.prof"
+                _once(probes[args.profile], env, ("-m", "cProfile", "-o", str(profile),
+                                                  str(script)))
+                print(f"saved {profile}")
                 return 0
             times: dict[str, list[tuple[float, float]]] = {name: [] for name in probes}
             for _ in range(args.rounds):
