@@ -85,7 +85,14 @@ def cursor_keys() -> KeyRing:
     """
     # Imported here, not at module import: only functions that page pay for it (~8 ms).
     from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
 
+    # get_secret's provider, on our client: Powertools would build its own boto3 Session,
+    # which loads botocore's endpoint and partition data a second time on a cold start.
+    # Kept where get_secret looks, so parameters.clear_caches() still forgets the ring.
+    if "secrets" not in DEFAULT_PROVIDERS:
+        DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(
+            boto3_client=secretsmanager_client())
     try:
         value = parameters.get_secret(os.environ["CURSOR_KEY_SECRET"], transform="json",
                                       max_age=CURSOR_KEY_MAX_AGE, VersionStage="AWSCURRENT")
