@@ -15,7 +15,8 @@ NAME ?= default
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup dev test build validate lint openapi api-key api-keys rate-limit revoke-api-key invoke bench bench-search receiver stress build-aws deploy clean
+.PHONY: setup dev test build validate lint openapi api-key api-keys rate-limit revoke-api-key \
+	invoke bench bench-search bench-cold-start receiver stress build-aws deploy clean
 
 $(VENV)/.installed: pyproject.toml
 	@echo "setup 1/3: creating $(VENV) with $$($(PYTHON) --version 2>&1)"
@@ -89,6 +90,10 @@ rate-limit: setup
 ## make bench: 1000 new contacts via the bulk endpoint vs raw BatchWriteItem (ratio)
 bench: setup
 	$(BIN)/python bench/bulk_upsert.py
+
+## make bench-cold-start [ROUNDS=15]: each handler's import + first call vs import boto3 + client
+bench-cold-start: setup
+	$(BIN)/python bench/cold_start.py $(if $(ROUNDS),--rounds $(ROUNDS))
 
 ## make bench-search [CONTACTS=100000] [ROUNDS=20]: search and list pages vs a raw Query (ratio)
 bench-search: setup

@@ -58,8 +58,6 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from moto.server import ThreadedMotoServer  # noqa: E402
-
 from contacts_core.contacts.changes import ContactChanges  # noqa: E402
 from contacts_core.contacts.models import ContactUpsert  # noqa: E402
 from contacts_core.contacts.search import _CHUNK, READ_BUDGET, ListQuery, list_contacts  # noqa: E402
@@ -67,11 +65,11 @@ from contacts_core.contacts.store import ContactStore  # noqa: E402
 from contacts_core.dynamodb import ReadCost, dynamodb_client, serialize  # noqa: E402
 from contacts_core.names import name_words  # noqa: E402
 from devstack.dynamodb_local import DynamoDBLocal  # noqa: E402
-from devstack.keys import local_environment  # noqa: E402
 from devstack.tables import create_tables  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
 from bulk_upsert import environment  # noqa: E402  (the functions' environment, local)
+from local_aws import local_aws  # noqa: E402  (cursor keys on a moto server)
 
 PAGE = 20  # ListQuery's default limit; a page reads one entry past it (Limit 21)
 THREADS = 8
@@ -324,22 +322,17 @@ def main() -> int:
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
-    keys = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # cursor keys
-    keys.start()
-    host, port = keys.get_host_and_port()
     with DynamoDBLocal() as ddb:
         create_tables(REPO / "template.yaml", ddb.endpoint_url)
         environment(ddb.endpoint_url)
-        os.environ.update(local_environment(REPO / "template.yaml", f"http://{host}:{port}",
-                                            dict(os.environ)))
-        client = dynamodb_client()
-        org, seconds = load(client, args.contacts)
-        print(f"loaded {args.contacts} contacts (+ name words, email guards) in {seconds:.1f} s "
-              f"({THREADS} threads)")
-        results = measure(org, _Floors(client, org), args.rounds)
+        with local_aws(REPO / "template.yaml"):
+            client = dynamodb_client()
+            org, seconds = load(client, args.contacts)
+            print(f"loaded {args.contacts} contacts (+ name words, email guards) in "
+                  f"{seconds:.1f} s ({THREADS} threads)")
+            results = measure(org, _Floors(client, org), args.rounds)
     print(f"medians over {args.rounds} rounds; rows: contacts on the page (+ = next_cursor)")
     print("trips/RCU: the page's store.reads (n/c = not counted); floor: the same by hand")
-    keys.stop()
     print(table(results))
     return 0
 

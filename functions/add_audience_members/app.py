@@ -10,7 +10,7 @@ BODY_LIMIT = 128 * 1024  # 1000 ids
 
 @api_handler
 def handler(request: ApiRequest) -> ApiResponse:
-    if request.event.path_parameters and "id" in request.event.path_parameters:
+    if "id" in request.path_parameters:
         audience_id = request.path("id")
         contact_ids = request.body(MembersRequest, BODY_LIMIT).contact_ids
     else:

@@ -23,8 +23,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from contacts_core.contacts.models import MAX_INTEGER
 from contacts_core.errors import ConcurrentModification
+from contacts_core.limits import MAX_INTEGER
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()

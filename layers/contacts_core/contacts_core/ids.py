@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from ulid import ULID
-
 CONTACT_PREFIX = "con_"
 # A ULID as python-ulid writes it: 26 characters of Crockford's base32 (upper case, no
 # I, L, O or U), the first at most 7 because a ULID is 128 bits (ulid/spec, "Encoding").
@@ -42,5 +40,9 @@ def new_contact_id() -> tuple[str, str]:
     Because the ULID's first 48 bits are its millisecond timestamp, sorting contacts by id
     is sorting them by ``created_at``; the list operation relies on that.
     """
+    # Imported here: python-ulid reads its version from the installed distributions when
+    # imported, which only the functions that create contacts need to pay for (issue 11).
+    from ulid import ULID
+
     ulid = ULID()
     return f"{CONTACT_PREFIX}{ulid}", iso_timestamp(ulid.datetime)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StrictStr, model_validator
 
+from contacts_core.base_model import Model
 from contacts_core.contacts.models import FieldRuleError
 from contacts_core.names import check_foldable
 
@@ -22,7 +23,7 @@ ContactIds = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class AudienceCreate(BaseModel):
+class AudienceCreate(Model):
     """Body of ``POST /v1/audiences``; ``name`` is unique per org (case- and accent-insensitive)."""
 
     model_config = _STRICT
@@ -31,7 +32,7 @@ class AudienceCreate(BaseModel):
     description: Description | None = None
 
 
-class AudiencePatch(BaseModel):
+class AudiencePatch(Model):
     """Body of ``PATCH /v1/audiences/{id}``: rename and/or describe (``null`` clears it)."""
 
     model_config = _STRICT
@@ -46,7 +47,7 @@ class AudiencePatch(BaseModel):
         return self
 
 
-class MembersRequest(BaseModel):
+class MembersRequest(Model):
     """Body of ``POST /v1/audiences/{id}/contacts`` and ``…/contacts/remove`` (≤ 1000 ids)."""
 
     model_config = _STRICT
@@ -60,7 +61,7 @@ class AddToAudienceRequest(MembersRequest):
     audience_id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
 
 
-class AudienceItem(BaseModel):
+class AudienceItem(Model):
     """An audience as stored (Audiences table, PK ``org_id``, SK ``audience_id``).
 
     ``contact_count`` is changed only in the transactions that add or remove memberships
@@ -79,7 +80,7 @@ class AudienceItem(BaseModel):
     deleting: bool = False
 
 
-class Audience(BaseModel):
+class Audience(Model):
     """An audience as the API returns it."""
 
     id: str
@@ -97,14 +98,14 @@ class Audience(BaseModel):
                    updated_at=item.updated_at)
 
 
-class AudiencePage(BaseModel):
+class AudiencePage(Model):
     """One page of audiences, oldest first; ``next_cursor`` is ``null`` on the last page."""
 
     data: list[Audience]
     next_cursor: str | None
 
 
-class MembersAdded(BaseModel):
+class MembersAdded(Model):
     """Outcome of adding contacts: counts, the ids that are not contacts of the org, and
     the audience's ``contact_count`` afterwards."""
 
@@ -114,7 +115,7 @@ class MembersAdded(BaseModel):
     contact_count: int
 
 
-class MembersRemoved(BaseModel):
+class MembersRemoved(Model):
     """Outcome of removing contacts from an audience."""
 
     removed: int

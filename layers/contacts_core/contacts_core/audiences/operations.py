@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import batched
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from ulid import ULID
 
 from contacts_core.audiences.models import (
@@ -23,6 +23,7 @@ from contacts_core.audiences.models import (
     MembersRemoved,
 )
 from contacts_core.audiences.store import AUDIENCE_PREFIX, MAX_AUDIENCES_PER_CONTACT, AudienceStore
+from contacts_core.base_model import Model
 from contacts_core.contacts.models import Contact, ContactItem, ContactPage
 from contacts_core.contacts.store import ContactStore
 from contacts_core.dynamodb import MAX_ATTEMPTS, Contention, backoff, with_retries
@@ -36,7 +37,7 @@ MEMBERS_PER_TRANSACTION = 49  # 2 actions each + the audience's count: ≤ 100 a
 INLINE_DELETE_MEMBERS = 980  # members a DELETE request removes itself (20 transactions)
 
 
-class PageQuery(BaseModel):
+class PageQuery(Model):
     """``limit`` (1–100, default 20) and ``cursor`` of a paged audience listing."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -34,8 +34,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
+from contacts_core.base_model import Model
 from contacts_core.contacts.changes import IDENTITY_FIELDS, ContactChanges
 from contacts_core.contacts.models import MAX_CONTACT_BYTES, Contact, ContactItem, ContactUpsert
 from contacts_core.contacts.operations import (
@@ -63,7 +64,7 @@ Pair = tuple[str, str]  # (field, value) of an identity
 Status = Literal["created", "updated", "unchanged", "failed"]
 
 
-class BulkUpsertRequest(BaseModel):
+class BulkUpsertRequest(Model):
     """Body of ``POST /v1/contacts/bulk``: ``contacts``, 1–1000 upsert bodies, and ``mode``
     (SPEC §9.2): ``upsert`` (default) creates or updates; ``create_only`` fails an item
     that matches an existing contact (``identity_conflict`` naming it); ``update_only``
@@ -75,7 +76,7 @@ class BulkUpsertRequest(BaseModel):
     mode: UpsertMode = "upsert"
 
 
-class BulkDeleteRequest(BaseModel):
+class BulkDeleteRequest(Model):
     """Body of ``POST /v1/contacts/bulk-delete``: ``contact_ids``, 1–1000 ids."""
 
     model_config = ConfigDict(extra="forbid")
@@ -83,7 +84,7 @@ class BulkDeleteRequest(BaseModel):
     contact_ids: list[str] = Field(min_length=1, max_length=MAX_BULK_ITEMS)
 
 
-class BulkItemError(BaseModel):
+class BulkItemError(Model):
     """Why one item failed: the problem ``code``, a message, and the fields involved."""
 
     model_config = ConfigDict(extra="allow")
@@ -93,7 +94,7 @@ class BulkItemError(BaseModel):
     errors: list[dict[str, str]] | None = None
 
 
-class BulkItemResult(BaseModel):
+class BulkItemResult(Model):
     """One item's outcome, at its input ``index``; ``contact`` is the contact as that item
     left it."""
 
@@ -105,7 +106,7 @@ class BulkItemResult(BaseModel):
     error: BulkItemError | None = None
 
 
-class BulkUpsertResult(BaseModel):
+class BulkUpsertResult(Model):
     """Counts per status and every item's result, in input order."""
 
     created: int
@@ -115,14 +116,14 @@ class BulkUpsertResult(BaseModel):
     results: list[BulkItemResult]
 
 
-class BulkDeleteFailure(BaseModel):
+class BulkDeleteFailure(Model):
     """A contact that could not be deleted (it still exists, unchanged) and why."""
 
     id: str
     error: BulkItemError
 
 
-class BulkDeleteResult(BaseModel):
+class BulkDeleteResult(Model):
     """How many contacts were deleted, which ids were not contacts of the org, and which
     could not be deleted (``failed``, empty unless other writers kept changing them;
     deleting them again is safe)."""

@@ -13,8 +13,9 @@ the ``Link`` with its cursor. A part holds at least one contact, and one contact
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from contacts_core.base_model import Model
 from contacts_core.contacts.csv_format import contact_row, write_rows
 from contacts_core.contacts.models import Contact, ContactItem
 from contacts_core.contacts.store import ContactStore, Walk
@@ -22,7 +23,7 @@ from contacts_core.http.cursor import decode_cursor, encode_cursor
 from contacts_core.http.responses import RESPONSE_BUDGET, encoded_size
 
 
-class ExportQuery(BaseModel):
+class ExportQuery(Model):
     """Query of ``GET /v1/contacts/export``: only the ``cursor`` of the next part."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -12,9 +12,10 @@ between the read and the write.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from contacts_core.audiences.store import MAX_AUDIENCES_PER_CONTACT
+from contacts_core.base_model import Model
 from contacts_core.contacts.models import (
     CHANNELS,
     IDENTITY_FIELDS,
@@ -43,7 +44,7 @@ _FILLED = ("first_name", "last_name", "name", *IDENTITY_FIELDS, "language")
 _CONSENT_RANK: dict[ConsentStatus, int] = {"unknown": 0, "opted_in": 1, "opted_out": 2}
 
 
-class MergeRequest(BaseModel):
+class MergeRequest(Model):
     """Body of ``POST /v1/contacts/{id}/merge``: ``source_id``, the contact merged into
     ``{id}`` and deleted. Any string is taken: one that is not a contact of the org → 404."""
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal, Self
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StrictBool,
@@ -29,7 +27,9 @@ from pydantic import (
     model_validator,
 )
 
+from contacts_core.base_model import Model
 from contacts_core.contacts.phones import InvalidPhone, normalise_phone
+from contacts_core.limits import MAX_INTEGER, MAX_MAGNITUDE, MIN_MAGNITUDE
 from contacts_core.names import check_foldable
 
 MAX_TAGS = 50
@@ -41,14 +41,7 @@ MAX_ATTRIBUTE_KEY_LENGTH = 100
 # (folded name, "#", contact id). NFKD can grow a character into many ("ﷺ" folds to 18),
 # so each name field's folded form is held to 480 bytes: "first last" + "#con_…" fits.
 MAX_FOLDED_NAME_BYTES = 480
-# DynamoDB numbers (Developer Guide, "Supported data types" → Number): at most 38 digits of
-# precision; positive magnitudes from 1E-130 up to 9.9999999999999999999999999999999999999E+125,
-# the same negated, and zero. Integers are held to 38 digits; a float (at most 17 digits)
-# to the magnitudes.
-MAX_INTEGER = 10**38 - 1
 MAX_CONTACT_BYTES = 16 * 1024  # SPEC §7: one contact is at most 16 KB
-MIN_MAGNITUDE = 1e-130
-MAX_MAGNITUDE = 1e126  # exclusive
 
 ConsentStatus = Literal["opted_in", "opted_out", "unknown"]
 CHANNELS = ("whatsapp", "sms", "email", "voice")
@@ -116,6 +109,10 @@ def normalise_email(value: str) -> str:
     Raises:
         ValueError: not a valid address; the message says why.
     """
+    # Imported on the first address checked: its syntax tables cost every function that
+    # imports the models, most of which never see an email address (issue 11).
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         checked = validate_email(value, check_deliverability=False)
     except EmailNotValidError as err:
@@ -137,7 +134,7 @@ def _without_null(schema: dict[str, Any]) -> None:
         schema.update(branches[0])
 
 
-class ConsentPatch(BaseModel):
+class ConsentPatch(Model):
     """Per-channel consent; channels left out keep their value."""
 
     model_config = _STRICT
@@ -148,7 +145,7 @@ class ConsentPatch(BaseModel):
     voice: ConsentStatus | None = None
 
 
-class ContactFields(BaseModel):
+class ContactFields(Model):
     """Writable contact fields shared by create, upsert and update (PATCH) bodies.
 
     ``phone`` is normalised to E.164 using ``country_code`` as the region hint for
@@ -296,7 +293,7 @@ class ContactPatch(ContactFields):
     })
 
 
-class ContactItem(BaseModel):
+class ContactItem(Model):
     """A contact as stored in the Contacts table (PK ``org_id``, SK ``contact_id``).
 
     ``name_key`` is the sort key of ``name-index`` (see :func:`contacts_core.names.name_key`),
@@ -336,7 +333,7 @@ class ContactItem(BaseModel):
         return {f: v for f in IDENTITY_FIELDS if (v := getattr(self, f))}
 
 
-class Channels(BaseModel):
+class Channels(Model):
     """Deliverability flags derived server-side from the identifiers on the record."""
 
     has_whatsapp: bool
@@ -345,7 +342,7 @@ class Channels(BaseModel):
     has_email: bool
 
 
-class Consent(BaseModel):
+class Consent(Model):
     """Consent per channel: ``opted_in``, ``opted_out`` or ``unknown``."""
 
     whatsapp: ConsentStatus = "unknown"
@@ -354,7 +351,7 @@ class Consent(BaseModel):
     voice: ConsentStatus = "unknown"
 
 
-class Contact(BaseModel):
+class Contact(Model):
     """A contact as the API returns it (SPEC §5 Contact object)."""
 
     id: str
@@ -407,7 +404,7 @@ class Contact(BaseModel):
         )
 
 
-class UpsertResult(BaseModel):
+class UpsertResult(Model):
     """Answer of upsert: what happened, what matched, and the contact as it now is."""
 
     result: Literal["created", "updated", "unchanged"]
@@ -415,21 +412,21 @@ class UpsertResult(BaseModel):
     contact: Contact
 
 
-class ContactPage(BaseModel):
+class ContactPage(Model):
     """One page of a list: pass ``next_cursor`` back as ``cursor``; ``null`` on the last page."""
 
     data: list[Contact]
     next_cursor: str | None
 
 
-class ProblemFieldError(BaseModel):
+class ProblemFieldError(Model):
     """One invalid field of a validation problem."""
 
     field: str
     message: str
 
 
-class Problem(BaseModel):
+class Problem(Model):
     """RFC 9457 problem details (``application/problem+json``) with our extension members."""
 
     model_config = ConfigDict(extra="allow")

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from contacts_core.base_model import Model
 from contacts_core.contacts.changes import IDENTITY_FIELDS, ContactChanges
 from contacts_core.contacts.models import (
     Contact,
@@ -340,7 +341,7 @@ def _upserted(result: Literal["updated", "unchanged"], match: _Match,
 MAX_BATCH_GET_IDS = 100  # one BatchGetItem call (its limit is 100 keys)
 
 
-class BatchGetRequest(BaseModel):
+class BatchGetRequest(Model):
     """Body of ``POST /v1/contacts/batch-get``: ``ids``, 1–100 strings.
 
     Any string is taken as an id: one that is not an id this API issues (``con_`` + ULID)
@@ -353,7 +354,7 @@ class BatchGetRequest(BaseModel):
     ids: list[str] = Field(min_length=1, max_length=MAX_BATCH_GET_IDS)
 
 
-class BatchGetResult(BaseModel):
+class BatchGetResult(Model):
     """Answer of ``POST /v1/contacts/batch-get``. Each requested id, repeated ones once,
     is in exactly one of the three lists, each in request order:
 

@@ -1,19 +1,27 @@
-"""Phone number normalisation to E.164 with Google's libphonenumber data (phonenumbers)."""
+"""Phone number normalisation to E.164 with Google's libphonenumber data (phonenumbers).
+
+``phonenumbers`` is imported on the first number parsed, not with this module: functions
+that never parse a number (reads, lists without a phone search) do not load it (issue 11).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
-import phonenumbers
-from phonenumbers import NumberParseException, ValidationResult
 
-_REASONS = {
-    ValidationResult.INVALID_COUNTRY_CODE: "unknown country calling code",
-    ValidationResult.TOO_SHORT: "too short",
-    ValidationResult.TOO_LONG: "too long",
-    ValidationResult.INVALID_LENGTH: "invalid length for the region",
-    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "a local-only number; add the area code",
-}
+@cache
+def _reasons() -> dict[int, str]:
+    """Why a number is not valid, by libphonenumber's ``ValidationResult``."""
+    from phonenumbers import ValidationResult
+
+    return {
+        ValidationResult.INVALID_COUNTRY_CODE: "unknown country calling code",
+        ValidationResult.TOO_SHORT: "too short",
+        ValidationResult.TOO_LONG: "too long",
+        ValidationResult.INVALID_LENGTH: "invalid length for the region",
+        ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "a local-only number; add the area code",
+    }
 
 
 class InvalidPhone(ValueError):
@@ -38,6 +46,9 @@ def normalise_phone(raw: str, country_code: str | None = None) -> NormalisedPhon
     Raises:
         InvalidPhone: unparseable, impossible, or not valid for its region; the message says why.
     """
+    import phonenumbers
+    from phonenumbers import NumberParseException
+
     region = country_code.upper() if country_code else None
     try:
         number = phonenumbers.parse(raw, region)
@@ -49,7 +60,7 @@ def normalise_phone(raw: str, country_code: str | None = None) -> NormalisedPhon
         raise InvalidPhone(str(err.args[0] if err.args else err).rstrip(".").lower()) from err
     if not phonenumbers.is_valid_number(number):
         reason = phonenumbers.is_possible_number_with_reason(number)
-        why = _REASONS.get(reason, "not a valid number for its region")
+        why = _reasons().get(reason, "not a valid number for its region")
         raise InvalidPhone(f"not a valid phone number ({why})")
     return NormalisedPhone(
         e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),

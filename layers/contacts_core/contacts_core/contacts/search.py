@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
+from contacts_core.base_model import Model
 from contacts_core.contacts.models import (
     MAX_EXTERNAL_ID_LENGTH,
     ConsentStatus,
@@ -69,7 +70,7 @@ def _utc(value: Any) -> Any:
 Moment = Annotated[datetime, Field(description="ISO 8601; without an offset it is UTC")]
 
 
-class ListQuery(BaseModel):
+class ListQuery(Model):
     """Query parameters of ``GET /v1/contacts`` (SPEC §9.3); unknown parameters → 400.
 
     * ``limit`` 1–100 (default 20), ``cursor`` (opaque, only with the same other

@@ -10,12 +10,11 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ValidationError
 
@@ -83,19 +82,34 @@ def _json_problem(data: Any) -> FieldError | None:
 
 @dataclass
 class ApiRequest:
-    """One API call: the caller's org (from the authorizer), path/query/headers and body."""
+    """One API call: the caller's org (from the authorizer), path/query/headers and body.
 
-    event: APIGatewayProxyEventV2
+    ``event`` is the proxy event as Lambda passed it (payload 2.0), read by its keys; not
+    wrapped in Powertools' ``APIGatewayProxyEventV2``, whose package imports every event
+    class it has on a cold start (issue 11).
+    """
+
+    event: Mapping[str, Any]
     org_id: str
     request_id: str
 
+    @property
+    def method(self) -> str:
+        """The HTTP method, upper case."""
+        return str(self.event["requestContext"]["http"]["method"]).upper()
+
+    @property
+    def path_parameters(self) -> dict[str, str]:
+        """The route's path parameters (empty when it has none)."""
+        return self.event.get("pathParameters") or {}
+
     def path(self, name: str) -> str:
         """A path parameter such as ``id``."""
-        return (self.event.path_parameters or {})[name]
+        return self.path_parameters[name]
 
     def query(self, name: str) -> str | None:
         """A query string parameter, or None."""
-        return (self.event.query_string_parameters or {}).get(name)
+        return (self.event.get("queryStringParameters") or {}).get(name)
 
     def query_model(self, model: type[M]) -> M:
         """All query string parameters validated by ``model``. A repeated parameter arrives
@@ -105,7 +119,7 @@ class ApiRequest:
             ValidationFailed: naming each bad or unknown parameter, or one that is not
                 valid Unicode (400).
         """
-        params = self.event.query_string_parameters or {}
+        params = self.event.get("queryStringParameters") or {}
         for name, value in params.items():
             if _unencodable(name) or _unencodable(str(value)):
                 raise ValidationFailed.single(
@@ -116,9 +130,11 @@ class ApiRequest:
             raise from_validation_error(err) from err
 
     def header(self, name: str) -> str | None:
-        """A request header, case-insensitively (HTTP APIs lower-case them already)."""
-        headers = self.event.headers or {}
-        return headers.get(name.lower()) or headers.get(name)
+        """A request header, case-insensitively (HTTP APIs lower-case them already); of
+        names that differ only in case, the last one given."""
+        wanted = name.lower()
+        headers = self.event.get("headers") or {}
+        return next((v for k, v in reversed(headers.items()) if k.lower() == wanted), None)
 
     def raw_body(self, max_bytes: int) -> bytes:
         """The body's bytes (base64-decoded when API Gateway encoded it).
@@ -129,7 +145,7 @@ class ApiRequest:
         """
         body = self.event.get("body") or ""
         try:
-            raw = (base64.b64decode(body, validate=True) if self.event.is_base64_encoded
+            raw = (base64.b64decode(body, validate=True) if self.event.get("isBase64Encoded")
                    else body.encode())
         except ValueError as err:  # binascii.Error, UnicodeEncodeError (surrogates)
             raise ValidationFailed.single("body", "not valid UTF-8 text") from err
@@ -271,16 +287,15 @@ def api_handler(operation: Callable[[ApiRequest], ApiResponse] | None = None, *,
 
     @observed(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        parsed = APIGatewayProxyEventV2(event)
-        request_id = parsed.request_context.request_id
-        authorizer = parsed.request_context.authorizer
-        lambda_context = (authorizer.get_lambda or {}) if authorizer else {}
+        request_id = event["requestContext"]["requestId"]
+        authorizer = event["requestContext"].get("authorizer")
+        lambda_context = (authorizer.get("lambda") or {}) if authorizer is not None else {}
         org_id = lambda_context.get("org_id")
         if not org_id:
             logger.error("request reached a handler without an authorized org")
             return internal_problem(request_id)
         bind_org(str(org_id))
-        request = ApiRequest(parsed, str(org_id), request_id)
+        request = ApiRequest(event, str(org_id), request_id)
         rate = _take_rate(request.org_id, lambda_context)
         try:
             if rate is not None:

@@ -86,7 +86,7 @@ def idempotency_key(request: ApiRequest) -> str | None:
         ValidationFailed: on ``Idempotency-Key`` when empty, longer than
             :data:`MAX_KEY_LENGTH` or not visible ASCII (400).
     """
-    if request.event.request_context.http.method.upper() not in METHODS:
+    if request.method not in METHODS:
         return None
     key = request.header(HEADER)
     if key is None:
@@ -101,15 +101,15 @@ def _fingerprint(request: ApiRequest) -> dict[str, Any]:
     """What must match for a repeat to be the same request: method, path, query, body."""
     event = request.event
     text = event.get("body") or ""
-    if event.is_base64_encoded:
+    if event.get("isBase64Encoded"):
         with contextlib.suppress(binascii.Error, UnicodeDecodeError):  # else: as sent
             text = base64.b64decode(text, validate=True).decode()
     try:
         body: Any = json.loads(text) if text.strip() else None
     except ValueError:
         body = text
-    return {"method": event.request_context.http.method.upper(), "path": event.raw_path,
-            "query": event.raw_query_string, "body": body}
+    return {"method": request.method, "path": event["rawPath"],
+            "query": event["rawQueryString"], "body": body}
 
 
 def _replayed(response: Any, idempotent_data: DataRecord) -> Any:

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StrictBool,
@@ -15,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from contacts_core.base_model import Model
 from contacts_core.contacts.models import FieldRuleError
 
 EventType = Literal[
@@ -36,7 +36,7 @@ def _events_valid(events: Sequence[str] | None) -> None:
         raise FieldRuleError("events", '"*" subscribes to everything; give it alone')
 
 
-class EndpointCreate(BaseModel):
+class EndpointCreate(Model):
     """Body of ``POST /v1/webhook-endpoints``. ``events`` lists event types or ``["*"]``."""
 
     model_config = _STRICT
@@ -52,7 +52,7 @@ class EndpointCreate(BaseModel):
         return self
 
 
-class EndpointPatch(BaseModel):
+class EndpointPatch(Model):
     """Body of ``PATCH /v1/webhook-endpoints/{id}``; re-enabling clears ``disabled_reason``."""
 
     model_config = _STRICT
@@ -71,7 +71,7 @@ class EndpointPatch(BaseModel):
         return self
 
 
-class EndpointItem(BaseModel):
+class EndpointItem(Model):
     """An endpoint as stored (WebhookEndpoints table, PK ``org_id``, SK ``endpoint_id``).
 
     ``secret_ciphertext`` is the base64 KMS ciphertext of the endpoint's ``whsec_`` secret
@@ -100,7 +100,7 @@ class EndpointItem(BaseModel):
         return self.enabled and ("*" in self.events or event_type in self.events)
 
 
-class WebhookEndpoint(BaseModel):
+class WebhookEndpoint(Model):
     """An endpoint as the API returns it (never with its secret)."""
 
     id: str
@@ -126,14 +126,14 @@ class WebhookEndpointCreated(WebhookEndpoint):
     secret: str
 
 
-class EndpointPage(BaseModel):
+class EndpointPage(Model):
     """The org's endpoints (at most a few dozen, so one page)."""
 
     data: list[WebhookEndpoint]
     next_cursor: None = None
 
 
-class EventData(BaseModel):
+class EventData(Model):
     """``object`` as the API returns it; ``previous_attributes`` on updates and merges;
     ``merged_contact_id`` (only on ``contact.merged``) is the contact merged into
     ``object`` and deleted."""
@@ -143,7 +143,7 @@ class EventData(BaseModel):
     merged_contact_id: str | None = Field(None, exclude_if=lambda v: v is None)
 
 
-class WebhookEvent(BaseModel):
+class WebhookEvent(Model):
     """The payload of every delivery (SPEC §6). ``id`` is derived from the stream record,
     so redeliveries and stream retries carry the same id. The events about one contact
     (``contact.*`` and its ``audience.contact_added``/``audience.contact_removed``, whose

@@ -14,12 +14,12 @@ from functools import cache
 from typing import Any
 
 import boto3
-from pydantic import BaseModel
 
+from contacts_core.base_model import Model
 from contacts_core.webhooks.models import WebhookEvent
 
 
-class Delivery(BaseModel):
+class Delivery(Model):
     """The body of a delivery message: which endpoint, and the full event."""
 
     org_id: str
