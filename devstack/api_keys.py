@@ -78,17 +78,14 @@ def configure(args: argparse.Namespace) -> str:
     if os.environ.get("API_KEYS_TABLE"):
         where = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or "AWS"
         return f"{os.environ['API_KEYS_TABLE']} ({where})"
-    from devstack.state import NoLocalStack, aws_environment, find_state
+    from devstack.state import NoLocalStack, use_local_stack
 
     try:
-        state = find_state()
+        state = use_local_stack()
     except NoLocalStack as exc:
         raise LookupError(
             f"{exc}.\nFor a deployed stack, set API_KEYS_TABLE (stack output "
             "ApiKeysTableName) or pass --table, with your usual AWS profile and region.") from None
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(name, None)
-    os.environ.update(aws_environment(state))
     os.environ["API_KEYS_TABLE"] = state["api_keys_table"]
     return f"{state['api_keys_table']} (local stack at {state['dynamodb_endpoint']})"
 

@@ -63,25 +63,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _local_stack_table() -> str:
-    """Point boto3 at the running local stack; its RateLimits table's local name (the
-    logical id ``RATE_LIMITS_TABLE`` refers to in template.yaml).
+    """Point boto3 at the running local stack; its RateLimits table's local name.
 
     Raises:
-        LookupError: no local stack is running.
+        LookupError: no local stack is running (``NoLocalStack`` is one).
     """
-    from devstack.state import aws_environment, find_state
-    from devstack.tables import load_template
+    from devstack.state import use_local_stack
+    from devstack.tables import local_table
 
-    state = find_state()
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(name, None)
-    os.environ.update(aws_environment(state))
-    for resource in load_template(REPO_ROOT / "template.yaml")["Resources"].values():
-        variables = ((resource.get("Properties") or {}).get("Environment") or {}).get(
-            "Variables") or {}
-        if isinstance(variables.get("RATE_LIMITS_TABLE"), str):  # a Ref, resolved locally
-            return str(variables["RATE_LIMITS_TABLE"])
-    raise LookupError("no function has RATE_LIMITS_TABLE in template.yaml")
+    use_local_stack()
+    return local_table("RATE_LIMITS_TABLE", REPO_ROOT / "template.yaml")
 
 
 if __name__ == "__main__":

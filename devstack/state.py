@@ -64,6 +64,20 @@ def aws_environment(state: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def use_local_stack() -> dict[str, Any]:
+    """Point this process's boto3 at the running local stack (its endpoints and fake
+    credentials, no profile or session token); returns its state.
+
+    Raises:
+        NoLocalStack: none is running.
+    """
+    state = find_state()
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ.update(aws_environment(state))
+    return state
+
+
 def container_url(url: str, host: str = CONTAINER_HOST) -> str:
     """``url`` with its loopback host replaced by ``host`` (how a container reaches it)."""
     for loopback in ("127.0.0.1", "localhost"):

@@ -32,6 +32,22 @@ def load_template(template_path: Path, parameter_overrides: dict[str, str] | Non
     return SamBaseProvider.get_template(template, parameter_overrides)
 
 
+def local_table(variable: str, template_path: Path) -> str:
+    """Local name of the table the functions know as ``variable`` (e.g. ``API_KEYS_TABLE``):
+    its ``!Ref``'s logical id, as the local stack names tables.
+
+    Raises:
+        LookupError: no function of the template has that variable.
+    """
+    for resource in load_template(template_path)["Resources"].values():
+        variables = ((resource.get("Properties") or {}).get("Environment") or {}).get(
+            "Variables") or {}
+        if resource.get("Type") == "AWS::Serverless::Function" and isinstance(
+                variables.get(variable), str):
+            return str(variables[variable])
+    raise LookupError(f"no function has {variable} in {template_path.name}")
+
+
 def table_definitions(template: dict) -> dict[str, dict[str, Any]]:
     """Map each ``AWS::DynamoDB::Table`` logical id to its ``Properties`` dict."""
     return {

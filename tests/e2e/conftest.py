@@ -26,7 +26,7 @@ import requests
 
 from devstack.dynamodb_local import free_port
 from devstack.stack import DEFAULT_WEBHOOK_RETRY_DELAYS, build_is_fresh, mint_key
-from devstack.tables import load_template
+from devstack.tables import local_table
 
 REPO = Path(__file__).resolve().parents[2]
 E2E_DIR = Path(__file__).resolve().parent
@@ -99,17 +99,6 @@ class Stack:
         return ApiClient(self.base_url, api_key)
 
 
-def _api_keys_table() -> str:
-    """Local name of the table behind ``API_KEYS_TABLE`` (Ref -> logical id, from the template)."""
-    template = load_template(REPO / "template.yaml")
-    for resource in template["Resources"].values():
-        variables = ((resource.get("Properties") or {}).get("Environment") or {}).get("Variables")
-        is_function = resource.get("Type") == "AWS::Serverless::Function"
-        if is_function and variables and isinstance(variables.get("API_KEYS_TABLE"), str):
-            return str(variables["API_KEYS_TABLE"])
-    raise LookupError("no function has API_KEYS_TABLE in template.yaml")
-
-
 def _log_tail(log: Path, lines: int = 60) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
@@ -175,7 +164,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         info = json.loads(ready.read_text())
         fields = ("base_url", "api_key", "dynamodb_endpoint", "sqs_endpoint", "queues",
                   "org_id", "keys", "secrets")
-        yield Stack(**{k: info[k] for k in fields}, api_keys_table=_api_keys_table(),
+        yield Stack(**{k: info[k] for k in fields},
+                    api_keys_table=local_table("API_KEYS_TABLE", REPO / "template.yaml"),
                     webhook_retry_delays=[int(d) for d in E2E_RETRY_DELAYS.split(",")],
                     log_path=log)
     finally:

@@ -280,13 +280,11 @@ def expire_in_progress_records() -> None:
     import boto3
 
     client = boto3.client("dynamodb")
-    table = os.environ["IDEMPOTENCY_TABLE"]
-    for page in client.get_paginator("scan").paginate(TableName=table):
-        for item in page["Items"]:
-            if item.get("status", {}).get("S") == "INPROGRESS":
-                client.update_item(TableName=table, Key={"id": item["id"]},
-                                   UpdateExpression="SET in_progress_expiration = :past",
-                                   ExpressionAttributeValues={":past": {"N": "1"}})
+    for item in idempotency_records():
+        if item.get("status", {}).get("S") == "INPROGRESS":
+            client.update_item(TableName=os.environ["IDEMPOTENCY_TABLE"], Key={"id": item["id"]},
+                               UpdateExpression="SET in_progress_expiration = :past",
+                               ExpressionAttributeValues={":past": {"N": "1"}})
 
 
 def idempotency_records() -> list[dict]:

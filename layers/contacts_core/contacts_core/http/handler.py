@@ -240,19 +240,25 @@ def _render(response: ApiResponse) -> dict[str, Any]:
     return rendered
 
 
-def _respond(operation: Callable[[ApiRequest], ApiResponse], request: ApiRequest
-             ) -> dict[str, Any]:
-    """The operation's response, a problem for a domain error, a bare 500 otherwise."""
-    try:
-        return _render(operation(request))
-    except DomainError as err:
+def _answer_error(err: Exception, request_id: str) -> dict[str, Any]:
+    """A problem for a domain error (logged as refused, counted when it is an identity
+    conflict); a bare 500 for anything else (logged with its traceback)."""
+    if isinstance(err, DomainError):
         logger.info("request refused", code=err.code, detail=err.detail)
         if isinstance(err, IdentityConflict):
             count(Metric.IDENTITY_CONFLICTS)
-        return domain_problem(err, request.request_id)
-    except Exception:
-        logger.exception("unhandled error")
-        return internal_problem(request.request_id)
+        return domain_problem(err, request_id)
+    logger.exception("unhandled error")
+    return internal_problem(request_id)
+
+
+def _respond(operation: Callable[[ApiRequest], ApiResponse], request: ApiRequest
+             ) -> dict[str, Any]:
+    """The operation's response, or its error as :func:`_answer_error` answers it."""
+    try:
+        return _render(operation(request))
+    except Exception as err:
+        return _answer_error(err, request.request_id)
 
 
 def _take_rate(org_id: str, authorizer: dict[str, Any]) -> RateDecision | None:
@@ -301,12 +307,8 @@ def api_handler(operation: Callable[[ApiRequest], ApiResponse] | None = None, *,
             if rate is not None:
                 rate.raise_if_refused()
             response = respond_once(request, context, lambda: _respond(run, request), seal)
-        except DomainError as err:
-            logger.info("request refused", code=err.code, detail=err.detail)
-            response = domain_problem(err, request_id)
-        except Exception:
-            logger.exception("unhandled error")
-            response = internal_problem(request_id)
+        except Exception as err:  # rate limited, Idempotency-Key refused, or unexpected
+            response = _answer_error(err, request_id)
         if rate is not None:
             response["headers"] = {**response.get("headers", {}), **rate.headers()}
         return response
