@@ -89,6 +89,12 @@ class AudienceNotFound(NotFound):
     resource = "Audience"
 
 
+class ImportNotFound(NotFound):
+    """No import job with that id in the caller's org."""
+
+    resource = "Import"
+
+
 class AudienceNameTaken(DomainError):
     """Another audience of the org already has this name (compared case- and accent-folded)."""
 

@@ -19,6 +19,8 @@
   ``data.object`` is ``{"audience_id", "contact_id", "added_at"}``; ``added_at`` is when
   the contact joined, kept on the contact as ``added_at#{audience_id}`` (falling back to
   the record's time when a writer did not keep it).
+* Import jobs: ``import.completed`` / ``import.failed`` when a job reaches that status
+  (SPEC §9.5; the event source mapping's filter passes only such MODIFY records).
 * Audiences (``aud_…`` items; name guards are filtered out by the event source mapping):
   ``audience.created`` / ``audience.updated`` (name, description) / ``audience.deleted``;
   ``contact_count`` moves and the ``deleting`` flag are not events. The audience item is
@@ -47,6 +49,7 @@ from contacts_core.contacts.models import Contact, ContactItem
 from contacts_core.contacts.store import ADDED_AT_PREFIX, MERGED_FROM
 from contacts_core.dynamodb import deserialize
 from contacts_core.ids import iso_timestamp
+from contacts_core.imports.models import TERMINAL, Import, ImportItem
 from contacts_core.webhooks.models import EventData, WebhookEvent
 
 EVENT_PREFIX = "evt_"
@@ -117,7 +120,21 @@ def webhook_events(record: dict[str, Any],
             return []
         event = _change_event("audience", _audience, record["eventName"], old, new, make)
         return [event] if event else []
+    if table == os.environ.get("IMPORTS_TABLE"):
+        return _import_events(old, new, make)
     return []
+
+
+def _import_events(old: dict[str, Any] | None, new: dict[str, Any] | None,
+                   make: _Maker) -> list[WebhookEvent]:
+    """``import.completed`` / ``import.failed`` when a job reaches that status (once: the
+    job never leaves it). ``data.object`` is the job as ``GET /v1/imports/{id}`` gives it,
+    without ``errors_url`` (a presigned link would expire before late deliveries)."""
+    if new is None or new.get("status") not in TERMINAL or (old or {}).get("status") == \
+            new.get("status"):
+        return []
+    job = Import.from_item(ImportItem(**new)).model_dump(mode="json")
+    return [make(f"import.{new['status']}", job)]
 
 
 class _Maker:

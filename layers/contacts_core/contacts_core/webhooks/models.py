@@ -21,6 +21,7 @@ EventType = Literal[
     "contact.created", "contact.updated", "contact.deleted", "contact.merged",
     "audience.created", "audience.updated", "audience.deleted",
     "audience.contact_added", "audience.contact_removed",
+    "import.completed", "import.failed",
 ]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 Subscription = Literal[EventType, "*"]

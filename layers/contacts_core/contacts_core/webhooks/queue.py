@@ -1,4 +1,4 @@
-"""SQS access for webhook deliveries (FIFO ``DELIVERY_QUEUE_URL``) — boto3 lives here.
+"""SQS access for webhook deliveries (FIFO ``DELIVERY_QUEUE_URL``).
 
 One message per (event, endpoint). ``MessageGroupId`` = endpoint + object, so deliveries
 about one contact reach one endpoint in commit order while a dead endpoint blocks only
@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from functools import cache
-from typing import Any
-
-import boto3
 
 from contacts_core.base_model import Model
+from contacts_core.sqs import sqs_client
 from contacts_core.webhooks.models import WebhookEvent
 
 
@@ -25,13 +22,6 @@ class Delivery(Model):
     org_id: str
     endpoint_id: str
     event: WebhookEvent
-
-
-@cache
-def sqs_client() -> Any:
-    """The process-wide SQS client (endpoint from boto3 config, e.g. AWS_ENDPOINT_URL_SQS, or
-    a non-empty ``SQS_ENDPOINT_URL``: see ``contacts_core.dynamodb.dynamodb_client``)."""
-    return boto3.client("sqs", endpoint_url=os.environ.get("SQS_ENDPOINT_URL") or None)
 
 
 def enqueue(deliveries: list[tuple[Delivery, str]], queue_url: str | None = None) -> None:

@@ -1,0 +1,10 @@
+"""POST /v1/imports → 201 import job ``awaiting_upload`` with its presigned ``upload_url``."""
+
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.imports.models import ImportCreate
+from contacts_core.imports.operations import create_import
+
+
+@api_handler
+def handler(request: ApiRequest) -> ApiResponse:
+    return json_response(201, create_import(request.org_id, request.body(ImportCreate)))

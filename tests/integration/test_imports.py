@@ -1,0 +1,176 @@
+"""Asynchronous CSV imports (SPEC §9.5, issue 12) in-process against DynamoDB Local and
+moto's S3: a job applies its file like bulk upsert in file order, in chunks, and reports
+counts, progress and an errors file."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from contacts_core.contacts.bulk import bulk_upsert
+from contacts_core.imports import operations
+from tests.integration.test_bulk import EXISTING, MIXED
+from tests.support.imports import Imports, csv_text, imports_env  # noqa: F401 - fixture
+from tests.support.invariants import assert_consistent
+
+pytestmark = pytest.mark.usefixtures("imports_env")
+
+
+def csv_row(body: dict[str, Any]) -> dict[str, str]:
+    """A bulk upsert body as a CSV row in the export's columns."""
+    row: dict[str, str] = {}
+    for key, value in body.items():
+        if key in ("tags", "attributes"):
+            row[key] = json.dumps(value)
+        elif key == "consent":
+            row |= {f"consent_{channel}": state for channel, state in value.items()}
+        elif key == "suppressed":
+            row[key] = "true" if value else "false"
+        else:
+            row[key] = str(value)
+    return row
+
+
+def people(call: Any) -> list[dict[str, Any]]:
+    """The org's contacts without ids and timestamps, in a stable order."""
+    response = call("GET", "/v1/contacts/export")
+    assert response.status == 200
+    import csv
+    import io
+    rows = list(csv.DictReader(io.StringIO(response.body if isinstance(response.body, str)
+                                           else response.body.decode())))
+    drop = ("id", "created_at", "updated_at")
+    return sorted(({k: v for k, v in r.items() if k not in drop} for r in rows),
+                  key=lambda r: json.dumps(r, sort_keys=True))
+
+
+@pytest.fixture
+def imports(call: Any, api: Any) -> Imports:
+    return Imports(call, api)
+
+
+def test_an_import_is_bulk_upsert_of_its_rows_in_file_order(imports, call, api, org_id):
+    # Given an org with contacts, and a file whose rows mix creates, updates, no-ops,
+    # conflicts, invalid rows and rows that depend on earlier rows
+    bulk_upsert(org_id, EXISTING)
+    reference_org = org_id + "_ref"
+    bulk_upsert(reference_org, EXISTING)
+    expected = bulk_upsert(reference_org, MIXED)
+    # When the file is uploaded to a new import job and the job runs
+    job = imports.create()
+    assert job["status"] == "awaiting_upload" and job["id"].startswith("imp_")
+    imports.upload(job, csv_text([csv_row(b) for b in MIXED]))
+    assert imports.get(job["id"])["status"] == "running"
+    assert imports.run(job["id"]) == "done"
+    # Then its counts are those of bulk upsert, progress is complete …
+    done = imports.get(job["id"])
+    assert done["status"] == "completed"
+    assert {k: done[k] for k in ("created", "updated", "unchanged", "failed")} == {
+        "created": expected.created, "updated": expected.updated,
+        "unchanged": expected.unchanged, "failed": expected.failed}
+    assert done["progress"] == {"rows_done": len(MIXED), "rows_total": len(MIXED),
+                                "percent": 100.0}
+    # … the contacts are those bulk upsert leaves
+    reference = type(call)(api, reference_org)
+    assert people(call) == people(reference)
+    # … and the errors file names each failed row by its line (header = line 1)
+    failed_lines = [str(r.index + 2) for r in expected.results if r.status == "failed"]
+    errors = imports.errors(done)
+    assert errors[0] == ["line", "reason"]
+    assert [row[0] for row in errors[1:]] == failed_lines
+    assert all(row[1] for row in errors[1:])
+    assert_consistent(org_id)
+
+
+def test_a_new_job_waits_for_its_upload_and_other_orgs_never_see_it(imports, call, api):
+    # Given a new job
+    job = imports.create({"mode": "create_only"})
+    # Then it waits for its file, with a presigned PUT URL for it
+    assert job["status"] == "awaiting_upload" and job["mode"] == "create_only"
+    assert "X-Amz-Signature=" in job["upload_url"] and job["upload_expires_at"].endswith("Z")
+    assert job["progress"] == {"rows_done": 0, "rows_total": None, "percent": 0.0}
+    assert imports.get(job["id"])["status"] == "awaiting_upload"
+    # And it is listed for its org only
+    assert [j["id"] for j in call("GET", "/v1/imports").body["data"]] == [job["id"]]
+    stranger = type(call)(api, "org_stranger")
+    assert stranger("GET", f"/v1/imports/{job['id']}").status == 404
+    assert stranger("GET", "/v1/imports").body["data"] == []
+    # And bad input is a 400 naming the field, unknown ids a 404
+    refused = call("POST", "/v1/imports", {"mode": "sometimes"})
+    assert refused.status == 400 and refused.body["errors"][0]["field"] == "mode"
+    assert call("POST", "/v1/imports", {"file": "x"}).status == 400
+    assert call("GET", "/v1/imports/imp_nope").status == 404
+
+
+def test_a_job_stops_before_the_time_limit_and_continues_from_its_checkpoint(
+        imports, call, api, org_id, monkeypatch):
+    # Given chunks of 4 rows and a file of 19 rows (some repeating earlier identities)
+    monkeypatch.setattr(operations, "CHUNK_ROWS", 4)
+    rows = [{"phone": f"+2782123{i % 13:04d}", "first_name": f"P{i}"} for i in range(19)]
+    job = imports.create()
+    imports.upload(job, csv_text(rows))
+    # When each run has time for two chunks only
+    runs = 0
+    while True:
+        budget = iter([900.0, 900.0, 0.0])
+        outcome = imports.run(job["id"], lambda b=budget: next(b, 0.0))
+        runs += 1
+        status = imports.get(job["id"])
+        if outcome == "done":
+            break
+        # Then between runs the job is running, part done
+        assert outcome == "continue" and status["status"] == "running"
+        assert 0 < status["progress"]["rows_done"] < 19
+    # Then the job took several runs and ends as one bulk upsert of the rows would
+    assert runs == 3
+    expected = bulk_upsert(org_id + "_ref", rows)
+    assert (status["created"], status["updated"], status["unchanged"]) == (
+        expected.created, expected.updated, expected.unchanged)
+    assert people(call) == people(type(call)(api, org_id + "_ref"))
+
+
+def test_files_that_cannot_be_imported_fail_the_job_with_a_reason(imports):
+    # An empty file
+    empty = imports.create()
+    imports.upload(empty, "")
+    imports.run(empty["id"])
+    assert imports.get(empty["id"])["status"] == "failed"
+    assert "header" in imports.get(empty["id"])["failure_reason"]
+    # A line over 1 MB
+    long = imports.create()
+    imports.upload(long, "phone,first_name\n+27821234567," + "x" * (1024 * 1024 + 10) + "\n")
+    imports.run(long["id"])
+    failed = imports.get(long["id"])
+    assert failed["status"] == "failed" and "line 2" in failed["failure_reason"]
+
+
+def test_rows_that_are_not_utf8_or_not_readable_fail_alone(imports):
+    job = imports.create()
+    content = ("phone,first_name,tags\r\n+27821230001,Ann,\r\n".encode()
+               + b"+27821230002,\xff\xfe,\r\n"
+               + b"+27821230003,Bo,\"[not json\"\r\n\r\n"
+               + b"+27821230004,\"Multi\nLine\",\r\n")
+    imports.upload(job, content)
+    imports.run(job["id"])
+    done = imports.get(job["id"])
+    assert done["status"] == "completed"
+    assert (done["created"], done["failed"]) == (2, 2)
+    assert done["progress"]["rows_total"] == 4
+    errors = imports.errors(done)
+    assert [row[0] for row in errors[1:]] == ["3", "4"]
+    assert "UTF-8" in errors[1][1]
+
+
+def test_a_file_over_1_gb_fails_without_being_read(imports, call):
+    from contacts_core.imports.files import ImportFiles, upload_key
+    from tests.support.imports import s3_event
+
+    job = imports.create()
+    files = ImportFiles()
+    event = s3_event(files.bucket, upload_key(call.org_id, job["id"]), 1024 ** 3 + 1, "abc")
+    imports.started(event)
+    failed = imports.get(job["id"])
+    assert failed["status"] == "failed" and "1 GB" in failed["failure_reason"]
+
