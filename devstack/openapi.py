@@ -56,6 +56,8 @@ from contacts_core.contacts.models import (
 from contacts_core.contacts.models import UpsertResult as UpsertResultModel
 from contacts_core.contacts.operations import BatchGetRequest, BatchGetResult
 from contacts_core.contacts.search import ListQuery
+from contacts_core.imports.models import Import, ImportCreate, ImportCreated, ImportPage
+from contacts_core.imports.operations import ImportPageQuery
 from contacts_core.webhooks.models import (
     EVENT_TYPES,
     EndpointCreate,
@@ -76,7 +78,7 @@ PROBLEM = "application/problem+json"
 # The ids we issue: prefix + ULID (Crockford base32, 26 characters, first at most 7).
 ULID_PATTERN = "[0-7][0-9A-HJKMNP-TV-Z]{25}"
 ID_PREFIXES = {"/v1/contacts/": "con_", "/v1/audiences/": "aud_",
-               "/v1/webhook-endpoints/": "whe_"}
+               "/v1/webhook-endpoints/": "whe_", "/v1/imports/": "imp_"}
 # next_cursor: base64url(JSON) "." base64url(HMAC-SHA256), unpadded (contacts_core.http.cursor).
 CURSOR_SCHEMA = {"type": "string", "maxLength": 2048,
                  "pattern": "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]{43}$",
@@ -146,6 +148,7 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
                        "events": ["contact.created", "contact.updated"],
                        "description": "CRM sync"},
     "EndpointPatch": {"enabled": False},
+    "ImportCreate": {"mode": "upsert"},
 }
 
 CONCURRENT = "concurrent_modification"
@@ -275,6 +278,15 @@ OPERATIONS: dict[str, Operation] = {
         WebhookEndpoint, EndpointPatch, errors=(400, 404, 413)),
     "DeleteWebhookEndpointFunction": Operation("Delete a webhook endpoint", 204,
                                                errors=(404,)),
+    "CreateImportFunction": Operation(
+        "Start a CSV import: PUT the file (the export's columns, ≤ 1 GB) to `upload_url`; "
+        "it then runs asynchronously with bulk-upsert semantics in file order", 201,
+        ImportCreated, ImportCreate, errors=(400, 413)),
+    "ListImportsFunction": Operation("List import jobs, newest first", 200, ImportPage,
+                                     query=ImportPageQuery, errors=(400,)),
+    "GetImportFunction": Operation(
+        "Get an import job: status, counts, progress and the errors file link", 200, Import,
+        errors=(404,)),
 }
 # Public routes (``Auth: Authorizer: NONE``): path -> (operationId, summary, media type).
 PUBLIC_ROUTES: dict[str, tuple[str, str, str]] = {

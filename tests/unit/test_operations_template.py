@@ -161,12 +161,13 @@ def test_every_dead_letter_queue_alarms_on_its_first_message(queue):
     assert alarm["Threshold"] <= 1
 
 
-def test_both_dead_letter_queues_are_found():
-    # the webhook DLQ (redrive) and the stream on-failure queue are the two places
-    # failures end; each is alarmed by the test above
-    redrive = RESOURCES["WebhookDeliveryQueue"]["Properties"]["RedrivePolicy"]
-    assert redrive["deadLetterTargetArn"]["Fn::GetAtt"][0] in dead_letter_queues()
-    assert len(dead_letter_queues()) == 2
+def test_every_dead_letter_queue_is_found():
+    # the webhook DLQ and the import DLQ (redrive) and the stream on-failure queue are the
+    # three places failures end; each is alarmed by the test above
+    for queue in ("WebhookDeliveryQueue", "ImportQueue"):
+        redrive = RESOURCES[queue]["Properties"]["RedrivePolicy"]
+        assert redrive["deadLetterTargetArn"]["Fn::GetAtt"][0] in dead_letter_queues()
+    assert len(dead_letter_queues()) == 3
 
 
 @pytest.mark.parametrize("function", sorted(
@@ -222,10 +223,10 @@ def test_event_functions_have_no_account_wide_data_permissions(function):
     # Then it carries no managed policy (SAM's AWSLambdaDynamoDBExecutionRole and
     # AWSLambdaSQSQueueExecutionRole grant every stream and queue of the account)
     assert not role.get("ManagedPolicyArns"), role.get("ManagedPolicyArns")
-    # And no DynamoDB, SQS, KMS or logs action of it reaches a "*" resource
+    # And no DynamoDB, SQS, KMS, S3 or logs action of it reaches a "*" resource
     for statement in statements(role):
         actions = as_list(statement["Action"])
-        if any(a.split(":")[0] in ("dynamodb", "sqs", "logs", "kms") for a in actions):
+        if any(a.split(":")[0] in ("dynamodb", "sqs", "logs", "kms", "s3") for a in actions):
             for resource in as_list(statement["Resource"]):
                 assert isinstance(resource, dict) or "*" not in resource, (actions, resource)
         else:

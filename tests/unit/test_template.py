@@ -34,9 +34,11 @@ STREAM_MAPPINGS = {(function, name): event["Properties"]
 
 def test_membership_events_come_from_the_contacts_stream_and_deletes_from_audiences():
     # every event about a contact comes from one stream (per-contact commit order, §6), and
-    # an audience flagged deleting is finished by its own stream mapping (I5)
+    # an audience flagged deleting is finished by its own stream mapping (I5); import jobs
+    # reaching their end give import.* events (§9.5)
     assert set(STREAM_MAPPINGS) == {("EmitWebhooksFunction", "ContactChanges"),
                                     ("EmitWebhooksFunction", "AudienceChanges"),
+                                    ("EmitWebhooksFunction", "ImportChanges"),
                                     ("FinishAudienceDeleteFunction", "AudienceDeletes")}
     assert "StreamSpecification" not in RESOURCES["AudienceMembersTable"]["Properties"]
     finish = STREAM_MAPPINGS["FinishAudienceDeleteFunction", "AudienceDeletes"]
