@@ -95,3 +95,50 @@ def test_records_of_other_tables_name_guards_and_deleting_flags_are_not_events()
     del gone["dynamodb"]["NewImage"]
     (deleted,) = webhook_events(gone)
     assert deleted.type == "audience.deleted" and deleted.data.object["id"] == "aud_1"
+
+
+def _import_record(old: dict[str, str] | None, new: dict[str, str]) -> dict:
+    job = {"org_id": {"S": "org_example"}, "import_id": {"S": "imp_01JD8Q2M6W3YQ0V4C7N5T9KX2B"},
+           "mode": {"S": "upsert"}, "created_at": {"S": "2026-11-22T10:00:00.000Z"},
+           "updated_at": {"S": "2026-11-22T10:00:00.000Z"},
+           "upload_key": {"S": "uploads/org_example/imp_01JD8Q2M6W3YQ0V4C7N5T9KX2B.csv"},
+           "rows_total": {"N": "3"}, "rows_done": {"N": "3"}, "created": {"N": "2"},
+           "failed": {"N": "1"}}
+    record = json.loads(json.dumps(RECORDS[1]))
+    record["eventSourceARN"] = record["eventSourceARN"].replace("ContactsTable", "ImportsTable")
+    record["dynamodb"]["Keys"] = {k: job[k] for k in ("org_id", "import_id")}
+    record["dynamodb"]["NewImage"] = job | {"status": {"S": new["status"]}}
+    if old is None:
+        record["eventName"] = "INSERT"
+        record["dynamodb"].pop("OldImage", None)
+    else:
+        record["dynamodb"]["OldImage"] = job | {"status": {"S": old["status"]}}
+    return record
+
+
+@pytest.mark.parametrize("status", ["completed", "failed"])
+def test_an_import_job_reaching_its_end_is_one_event_and_only_then(monkeypatch, status):
+    # Given the template's filter of the imports stream mapping
+    from devstack.event_sources import mappings
+    from devstack.routes import REPO_ROOT
+
+    monkeypatch.setenv("IMPORTS_TABLE", "ImportsTable")
+    (mapping,) = [m for m in mappings(REPO_ROOT / "template.yaml") if m.source == "ImportsTable"]
+    # When a running job ends
+    ended = _import_record({"status": "running"}, {"status": status})
+    # Then the record passes the filter and is one import.<status> event with the job
+    assert mapping.filters.passes(ended)
+    (event,) = webhook_events(ended)
+    assert event.type == f"import.{status}"
+    job = event.data.object
+    assert (job["id"], job["status"], job["created"], job["failed"]) == (
+        "imp_01JD8Q2M6W3YQ0V4C7N5T9KX2B", status, 2, 1)
+    assert job["progress"] == {"rows_done": 3, "rows_total": 3,
+                               "percent": 100.0}
+    assert job["errors_url"] is None
+    # And the records of a job that is created, runs, or is written again at its end are not
+    created = _import_record(None, {"status": "awaiting_upload"})
+    running = _import_record({"status": "running"}, {"status": "running"})
+    again = _import_record({"status": status}, {"status": status})
+    assert not mapping.filters.passes(created) and not mapping.filters.passes(running)
+    assert webhook_events(created) == webhook_events(running) == webhook_events(again) == []

@@ -5,16 +5,20 @@ Running a job (:func:`run_import`), one invocation at a time per org (FIFO group
 1. *Survey*, once: the whole file is streamed to read its header (the export's columns,
    see :mod:`contacts_core.contacts.csv_format`) and count its rows, so progress has a
    total; the job records ``columns``, ``rows_total`` and the checkpoint after the header.
-2. *Chunks* of :data:`CHUNK_ROWS` rows, each read with a ranged GET from the checkpoint:
-   the job is marked ``chunk_started_at``; the rows go through
+2. *Chunks* of :data:`CHUNK_ROWS` rows, each read with a ranged GET from the checkpoint
+   and cut into *parts*: runs of consecutive rows that touch disjoint people (no shared
+   identity value, no shared contact holding one). Each part is applied with the
+   checkpoint moved around it: the job is marked ``chunk_started_at``; the rows go through
    :func:`contacts_core.contacts.bulk.bulk_upsert` (bulk-upsert semantics, in file order);
-   the chunk's failed rows are written as one errors part; then the checkpoint moves past
-   the chunk with the counts, in one conditional write. A run that dies anywhere in a chunk
-   (crash, timeout) leaves the checkpoint before it, and the next run applies the same rows
-   again: upserting a row already applied changes nothing, so nothing is duplicated or
-   skipped. Its counts are mended with ``chunk_started_at``, kept from the first attempt: a
-   row whose contact was created or changed since then by this chunk counts as the first
-   attempt did (created, or updated) instead of ``unchanged``.
+   the part's failed rows are written as one errors part; then the checkpoint moves past
+   the part with its counts, in one conditional write. A run that dies anywhere in a part
+   (crash, timeout) leaves the checkpoint before it, and the next run applies the same
+   rows again. Within a part no row depends on another, so upserting a row that was
+   already applied changes nothing and fails where it failed: the part ends as if it had
+   run once (a file whose rows move an email from one person to the next would not, were
+   those rows redone together). The counts are mended with ``chunk_started_at``, kept
+   from the first attempt: a row whose contact was created or changed since then counts
+   as created or updated, as the first attempt counted it, not as ``unchanged``.
 3. Before Lambda's 15-minute limit (:data:`RESERVE_SECONDS` left) the run stops after a
    chunk and the handler queues the continuation; at the end of the file the errors parts
    are assembled into the errors file and the job is ``completed``.
@@ -31,14 +35,16 @@ import io
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationError
 
 from contacts_core.base_model import Model
 from contacts_core.contacts.bulk import bulk_upsert
 from contacts_core.contacts.csv_format import neutralise, upsert_body
+from contacts_core.contacts.models import IDENTITY_FIELDS, Contact, ContactUpsert
 from contacts_core.contacts.store import ContactStore
 from contacts_core.errors import ImportNotFound
 from contacts_core.http.cursor import decode_cursor, encode_cursor
@@ -159,6 +165,28 @@ def _failed(job: ImportItem, reason: str) -> ImportItem:
                                   "chunk_started_at": None})
 
 
+@dataclass
+class _Row:
+    """One record of the file: its upsert ``body``, or the ``error`` that stops it (neither
+    for a blank line)."""
+
+    record: Record
+    body: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def _identities(body: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The ``(field, value)`` identities of an upsert body as stored (E.164, lower-case
+    email); none when the body is invalid (it fails on its own)."""
+    if body is None:
+        return []
+    try:
+        upsert = ContactUpsert.model_validate(body)
+    except ValidationError:
+        return []
+    return [(f, getattr(upsert, f)) for f in IDENTITY_FIELDS if getattr(upsert, f, None)]
+
+
 class _Runner:
     """One run of one job: the job as last written, and the stores."""
 
@@ -203,50 +231,72 @@ class _Runner:
             rows += not record.blank
         return chunk
 
-    def apply(self, records: list[Record]) -> bool:
-        """Apply one chunk and move the checkpoint past it."""
+    def rows(self, records: list[Record]) -> list[_Row]:
+        """The chunk's records as rows: the upsert body of each, or why it has none."""
+        columns = self.job.columns
+        assert columns is not None
+        rows = []
+        for record in records:
+            if record.blank:
+                rows.append(_Row(record))
+            elif record.undecodable:
+                rows.append(_Row(record, error="the row is not valid UTF-8"))
+            else:
+                try:
+                    rows.append(_Row(record, upsert_body(dict(zip(columns, record.cells,
+                                                                  strict=False)))))
+                except ValueError as err:  # json.JSONDecodeError is a ValueError
+                    rows.append(_Row(record, error=str(err)))
+        return rows
+
+    def parts(self, rows: list[_Row]) -> list[list[_Row]]:
+        """The chunk cut into runs of consecutive rows that touch disjoint people: no two
+        rows of a run share an identity value, or a contact holding one of them (guards
+        read now). Upserting such a row again after it was applied changes nothing, so a
+        run redone after a crash ends as if it had run once (see :data:`MAX_ATTEMPTS`)."""
+        keys = [_identities(row.body) for row in rows]
+        owners = (self.contacts or ContactStore()).guard_owners(
+            self.job.org_id, list(dict.fromkeys(k for ks in keys for k in ks)))
+        parts: list[list[_Row]] = [[]]
+        taken: set[object] = set()
+        for row, identities in zip(rows, keys, strict=True):
+            touched = set(identities) | {owners[k] for k in identities if k in owners}
+            if touched & taken:
+                parts.append([])
+                taken = set()
+            parts[-1].append(row)
+            taken |= touched
+        return [p for p in parts if p]
+
+    def apply(self, rows: list[_Row]) -> bool:
+        """Apply one part of a chunk and move the checkpoint past it."""
         job = self.job
         redo_since = job.chunk_started_at
         if redo_since is None and not self.write(job.model_copy(update={
                 "chunk_started_at": now()})):
             return False
-        failures: list[tuple[int, str]] = []
-        bodies: list[tuple[int, dict[str, Any]]] = []
-        assert job.columns is not None
-        for record in (r for r in records if not r.blank):
-            if record.undecodable:
-                failures.append((record.line, "the row is not valid UTF-8"))
-                continue
-            try:
-                bodies.append((record.line, upsert_body(dict(zip(job.columns, record.cells,
-                                                                 strict=False)))))
-            except ValueError as err:  # json.JSONDecodeError is a ValueError
-                failures.append((record.line, str(err)))
+        failures = [(r.record.line, r.error) for r in rows if r.error]
+        bodies = [(r.record.line, r.body) for r in rows if r.body is not None]
         counts = Counter(failed=len(failures))
         if bodies:
             result = bulk_upsert(job.org_id, [b for _, b in bodies], self.contacts, job.mode)
-            created: set[str] = set()
+            seen: set[str] = set()
             for (line, _), item in zip(bodies, result.results, strict=True):
-                status = item.status
-                contact = item.contact
-                if redo_since and contact and status != "failed" and item.id not in created \
-                        and contact.created_at >= redo_since:
-                    status = "created"  # created by the interrupted attempt of this chunk
-                elif redo_since and contact and status == "unchanged" \
-                        and contact.updated_at >= redo_since:
-                    status = "updated"
-                if status == "created" and item.id:
-                    created.add(item.id)
+                status: str = item.status
+                if redo_since and item.contact and item.id not in seen:
+                    status = _first_outcome(status, item.contact, redo_since)
+                seen.add(item.id or "")
                 if status == "failed" and item.error:
                     failures.append((line, failure_reason(item.error.model_dump())))
                 counts[status] += 1
         if failures:
             self.files.put_errors_part(job.org_id, job.import_id, job.chunk,
                                        errors_csv(sorted(failures)))
-        rows = sum(not r.blank for r in records)
+        last = rows[-1].record
         return self.write(self.job.model_copy(update={
-            "offset": records[-1].end, "line": records[-1].end_line,
-            "rows_done": job.rows_done + rows, "chunk": job.chunk + 1,
+            "offset": last.end, "line": last.end_line,
+            "rows_done": job.rows_done + sum(not r.record.blank for r in rows),
+            "chunk": job.chunk + 1,
             "chunk_started_at": None, "updated_at": now(),
             "error_parts": job.error_parts + ([job.chunk] if failures else []),
             **{k: getattr(job, k) + counts[k]
@@ -261,6 +311,17 @@ class _Runner:
         done = job.model_copy(update={"status": "completed", "completed_at": stamp,
                                       "updated_at": stamp, "errors_key": key})
         return self.write(_failed(done, failure) if failure else done)
+
+
+def _first_outcome(status: str, contact: Contact, since: str) -> str:
+    """What a redone chunk's row did to ``contact`` (its first row in the chunk) when the
+    interrupted attempt, started at ``since``, may already have applied it: created if the
+    contact is that recent, updated if it changed since (rather than ``unchanged``)."""
+    if contact.created_at >= since:
+        return "created"
+    if status == "unchanged" and contact.updated_at >= since:
+        return "updated"
+    return status
 
 
 def run_import(org_id: str, import_id: str, time_left: Callable[[], float], attempt: int = 1,
@@ -293,8 +354,9 @@ def run_import(org_id: str, import_id: str, time_left: Callable[[], float], atte
             records = run.next_chunk()
             if not records:
                 return "done" if run.finish() else "lost"
-            if not run.apply(records):
-                return "lost"
+            for part in run.parts(run.rows(records)):
+                if not run.apply(part):
+                    return "lost"
     except FileChanged:
         return "done" if run.finish("the file was replaced during the import") else "lost"
     except MalformedCsv as err:
