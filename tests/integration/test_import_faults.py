@@ -100,7 +100,7 @@ def test_a_crash_at_any_dynamodb_call_of_a_run_is_mended_by_the_next_delivery(
             failures.append(f"{where}: never reached")
             continue
         # Then the identity invariants hold at once
-        problems = check(imports.client.org_id).violations()
+        problems = check(imports.client.org_id).violations(allow_pending=True)
         if problems:
             failures.append(f"{where}: right after the crash: {problems}")
         # And the next deliveries finish the job as if nothing had happened

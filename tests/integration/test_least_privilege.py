@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import requests
 from samcli.yamlhelper import parse_yaml_file
 
 from contacts_core.audiences.store import AudienceStore
@@ -19,7 +20,11 @@ from contacts_core.contacts.store import ContactStore
 from contacts_core.dynamodb import dynamodb_client
 from devstack.routes import TEMPLATE
 from tests.support.iam import as_list, function_statements
+from tests.support.imports import imports_env  # noqa: F401 - fixture
 
+# S3 API calls → the IAM action that grants them (multipart uploads are s3:PutObject)
+S3_ACTIONS = {"CreateMultipartUpload": "PutObject", "UploadPart": "PutObject",
+              "CompleteMultipartUpload": "PutObject"}
 TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
                     "ConditionCheck": "ConditionCheckItem"}
 
@@ -56,6 +61,11 @@ class AccessLog:
     def record_kms(self, model, params, **_: object) -> None:
         self.add("kms:" + model.name, self.key_ids[params["KeyId"]])
 
+    def record_s3(self, model, params, **_: object) -> None:
+        # objects of the imports bucket, by the key's first folder (uploads/, errors/)
+        action = S3_ACTIONS.get(model.name, model.name)
+        self.add("s3:" + action, f"ImportsBucket/{params['Key'].split('/', 1)[0]}")
+
     def record_secretsmanager(self, model, params, **_: object) -> None:
         # a secret's ARN ends in ":<name>-<6 random characters>"; its name is the logical id
         name = params["SecretId"].rsplit(":", 1)[-1].rsplit("-", 1)[0]
@@ -63,7 +73,9 @@ class AccessLog:
 
 
 @pytest.fixture
-def access(dynamodb: str, sqs: dict[str, str], aws_keys: dict[str, str]) -> Iterator[AccessLog]:
+def access(dynamodb: str, sqs: dict[str, str], aws_keys: dict[str, str],
+           imports_env: str) -> Iterator[AccessLog]:  # noqa: F811 - the fixture
+    from contacts_core.imports.files import s3_client
     from contacts_core.keys import forget_cursor_keys, kms_client, secretsmanager_client
     from contacts_core.webhooks.queue import sqs_client
 
@@ -75,7 +87,8 @@ def access(dynamodb: str, sqs: dict[str, str], aws_keys: dict[str, str]) -> Iter
              (sqs_client().meta.events, "before-parameter-build.sqs", log.record_sqs),
              (kms_client().meta.events, "before-parameter-build.kms", log.record_kms),
              (secretsmanager_client().meta.events, "before-parameter-build.secrets-manager",
-              log.record_secretsmanager)]
+              log.record_secretsmanager),
+             (s3_client().meta.events, "before-parameter-build.s3", log.record_s3)]
     for events, name, handler in hooks:
         events.register(name, handler)
     yield log
@@ -92,7 +105,10 @@ def allowed(function_id: str) -> set[tuple[str, str]]:
         tables = {t["Fn::GetAtt"][0] for t in targets if isinstance(t, dict)
                   and "Fn::GetAtt" in t} | {t["Ref"] for t in targets
                                             if isinstance(t, dict) and "Ref" in t}
-        grants |= {(a, t) for a in as_list(statement["Action"]) for t in tables}
+        objects = {sub.removeprefix("${").replace(".Arn}", "").split("/*")[0]
+                   for sub in (t["Fn::Sub"] for t in targets
+                               if isinstance(t, dict) and "Fn::Sub" in t)}
+        grants |= {(a, t) for a in as_list(statement["Action"]) for t in tables | objects}
     return grants
 
 
@@ -172,6 +188,21 @@ def exercise(api, org_id: str) -> None:
     api.request("DELETE", f"/v1/audiences/{aud}", org_id=org_id)
 
 
+def import_a_file(api, org_id: str, invoke) -> str:
+    """An import job with a failed row: created, uploaded, started by its S3 event
+    (``invoke``), run later by the pipeline; returns its id."""
+    from contacts_core.imports.files import ImportFiles, upload_key
+    from tests.support.imports import s3_event
+
+    job = api.request("POST", "/v1/imports", org_id=org_id, json_body={}).body
+    data = b"phone,first_name\r\n+27821239901,Imported\r\nnot a phone,Failed\r\n"
+    etag = requests.put(job["upload_url"], data=data, timeout=30).headers["ETag"]
+    invoke("StartImportFunction", s3_event(ImportFiles().bucket,
+                                           upload_key(org_id, job["id"]), len(data), etag))
+    api.request("GET", "/v1/imports", org_id=org_id)
+    return str(job["id"])
+
+
 def leave_an_audience_delete_to_the_stream(api, org_id: str) -> str:
     """An audience with a member whose DELETE leaves all the work to the stream."""
     from contacts_core.audiences import operations as audiences
@@ -234,8 +265,12 @@ def test_every_call_is_granted_by_the_functions_policy(api, org_id, access, pipe
                     query={"limit": "1", "cursor": page["next_cursor"]})
         rotate_cursor_keys(aws_keys, invoking)
         left = leave_an_audience_delete_to_the_stream(api, org_id)
+        imported = import_a_file(api, org_id, invoking)
         pipeline.pump(lambda: sum(r.status == 200 for r in receiver.received) >= 10
-                      and AudienceStore().get(org_id, left) is None, timeout=60)
+                      and AudienceStore().get(org_id, left) is None
+                      and any(r.event.get("type") == "import.completed"
+                              for r in receiver.received), timeout=60)
+        assert api.request("GET", f"/v1/imports/{imported}", org_id=org_id).body["failed"] == 1
         api.request("PATCH", f"/v1/webhook-endpoints/{hook['id']}", org_id=org_id,
                     json_body={"enabled": False})
         api.request("DELETE", f"/v1/webhook-endpoints/{hook['id']}", org_id=org_id)
@@ -246,7 +281,7 @@ def test_every_call_is_granted_by_the_functions_policy(api, org_id, access, pipe
     functions = {r.function_id for r in api.routes  # those that call AWS at all
                  if resources[r.function_id]["Properties"].get("Policies") != []} | {
         "EmitWebhooksFunction", "DeliverWebhooksFunction", "FinishAudienceDeleteFunction",
-        "RotateCursorKeyFunction"}
+        "RotateCursorKeyFunction", "StartImportFunction", "RunImportFunction"}
     assert set(access.by_function) == functions
     assert ("secretsmanager:GetSecretValue", "CursorKeySecret") in access.by_function[
         "ListContactsFunction"]

@@ -15,6 +15,9 @@ too), so it sees committed state only. Checked, per org:
 * audience name guards point at a live audience of that name, and each audience has one;
 * name words (SPEC §9.3) – the NameWords items of the org are exactly the words of its
   contacts' names (:func:`contacts_core.names.name_words`): none missing, none stale;
+* import jobs (SPEC §9.5) – every job's counts add up to its ``rows_done``, which never
+  exceeds ``rows_total``; a ``completed`` job did every row and has no part in progress;
+  a job in progress (``running``) is *pending* work;
 * *pending* work: audiences still flagged ``deleting`` (a multi-step delete not finished).
 
 :func:`check` returns a :class:`Report`; :func:`assert_consistent` fails with every
@@ -53,6 +56,7 @@ class Snapshot:
     name_guards: dict[str, str]  # folded name → audience_id
     members: set[tuple[str, str]]  # (audience_id, contact_id)
     words: set[str]  # NameWords keys: "{word}#{contact_id}"
+    imports: dict[str, dict[str, Any]] = field(default_factory=dict)  # import_id → job
 
 
 @dataclass
@@ -66,17 +70,18 @@ class Report:
     memberships: list[str] = field(default_factory=list)
     name_guards: list[str] = field(default_factory=list)
     words: list[str] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     snapshot: Snapshot | None = None
 
     def violations(self, *, allow_pending: bool = False) -> list[str]:
         found = (self.duplicates + self.orphan_guards + self.unguarded + self.counts
-                 + self.memberships + self.name_guards + self.words)
+                 + self.memberships + self.name_guards + self.words + self.imports)
         return found if allow_pending else found + self.pending
 
     def summary(self) -> str:
         kinds = ("duplicates", "orphan_guards", "unguarded", "counts", "memberships",
-                 "name_guards", "words", "pending")
+                 "name_guards", "words", "imports", "pending")
         return ", ".join(f"{k} {len(getattr(self, k))}" for k in kinds)
 
 
@@ -116,7 +121,8 @@ def snapshot(org_id: str, client: Any | None = None) -> Snapshot:
         client, os.environ["MEMBERS_TABLE"], FilterExpression="org_id = :o",
         ExpressionAttributeValues={":o": {"S": org_id}})}
     words = {w["word_key"] for w in _query(client, os.environ["NAME_WORDS_TABLE"], org_id)}
-    return Snapshot(contacts, guards, audiences, name_guards, members, words)
+    imports = {j["import_id"]: j for j in _query(client, os.environ["IMPORTS_TABLE"], org_id)}
+    return Snapshot(contacts, guards, audiences, name_guards, members, words, imports)
 
 
 def check(org_id: str, client: Any | None = None) -> Report:
@@ -181,7 +187,23 @@ def check(org_id: str, client: Any | None = None) -> Report:
                 for w in name_words(c.get("first_name"), c.get("last_name"), c.get("name"))}
     report.words += [f"missing name word {k}" for k in sorted(expected - snap.words)]
     report.words += [f"stale name word {k}" for k in sorted(snap.words - expected)]
+    _check_imports(snap, report)
     return report
+
+
+def _check_imports(snap: Snapshot, report: Report) -> None:
+    for import_id, job in sorted(snap.imports.items()):
+        done, total = int(job.get("rows_done", 0)), job.get("rows_total")
+        counted = sum(int(job.get(k, 0)) for k in ("created", "updated", "unchanged", "failed"))
+        if counted != done:
+            report.imports.append(f"{import_id}: counts add up to {counted}, rows_done {done}")
+        if total is not None and done > int(total):
+            report.imports.append(f"{import_id}: rows_done {done} > rows_total {total}")
+        if job["status"] == "completed" and (total is None or done != int(total)
+                                             or job.get("chunk_started_at")):
+            report.imports.append(f"{import_id}: completed with {done}/{total} rows done")
+        if job["status"] == "running":
+            report.pending.append(f"{import_id} is still running")
 
 
 def assert_consistent(org_id: str, *, allow_pending: bool = False) -> Snapshot:
