@@ -3,7 +3,8 @@
 16 worker threads send ``HISTORY_OPS`` requests (default 400; ``make stress`` sends
 10,000) to one org: creates, upserts, PATCHes (moves and nulls of phone/email, other
 fields), deletes, bulk upserts with overlapping identifiers (moves and nulls too), bulk
-deletes, merges, and audience create/add/remove/delete. Six phones, six emails and six external ids
+deletes, merges, audience create/add/remove/delete, and CSV import jobs (uploaded, started
+and run to their end by the worker). Six phones, six emails and six external ids
 are shared by everything, so nearly every write collides with another. The run is seeded
 (``HISTORY_SEED``, default 20261121): each request's content comes from
 ``random.Random(f"{seed}:{n}")``, which ids it picks depends on timing.
@@ -30,8 +31,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Api, Response
+from tests.integration.conftest import Api, OrgClient, Response
 from tests.support.hooks import Hooks, hooks_fixture  # noqa: F401
+from tests.support.imports import Imports, csv_row, csv_text, imports_env  # noqa: F401
 from tests.support.invariants import check
 from tests.support.streams import read_stream, replay, transaction_pairs
 
@@ -133,8 +135,8 @@ def _one(history: History, n: int) -> None:
     rng = random.Random(f"{SEED}:{n}")
     kind = rng.choices(
         ["create", "upsert", "patch", "delete", "bulk", "bulk_delete", "aud_create",
-         "aud_add", "aud_remove", "aud_delete", "merge"],
-        weights=[12, 20, 20, 6, 12, 3, 3, 12, 6, 2, 5])[0]
+         "aud_add", "aud_remove", "aud_delete", "merge", "import"],
+        weights=[12, 20, 20, 6, 12, 3, 3, 12, 6, 2, 5, 2])[0]
     key = f"history-{SEED}-{n}" if rng.random() < 0.2 else None  # a client that retries
 
     def send(op: str, method: str, path: str, body: Any) -> Response:
@@ -170,6 +172,9 @@ def _one(history: History, n: int) -> None:
                 if status == "failed" and code not in expected:
                     with history._lock:
                         history.errors.append(f"bulk item {result}")
+    elif kind == "import":
+        _import(history, [_contact_body(rng, need_identity=True)
+                          for _ in range(rng.randint(1, 6))], key)
     elif kind == "merge" and len(pair := history.sample(rng, history.contacts, 2)) == 2:
         send(kind, "POST", f"/v1/contacts/{pair[0]}/merge", {"source_id": pair[1]})
     elif kind == "bulk_delete" and (ids := history.sample(rng, history.contacts, 4)):
@@ -218,6 +223,24 @@ def _explain(violations: list[str], history: History, records: list[dict[str, An
     return "\n" + "\n".join(lines)
 
 
+def _import(history: History, rows: list[dict[str, Any]], key: str | None) -> None:
+    """An import job of ``rows``, uploaded, started and run to its end in this thread."""
+    from contacts_core.imports.operations import run_import
+
+    response = history.send("import", "POST", "/v1/imports", {}, key)
+    if response.status != 201:
+        return
+    client = OrgClient(history.api, history.org_id)
+    job = Imports(client, history.api)
+    job.upload(response.body, csv_text([csv_row(r) for r in rows]))
+    run_import(history.org_id, response.body["id"], lambda: 900.0)
+    done = job.get(response.body["id"])
+    if done["status"] != "completed" or done["progress"]["rows_done"] != len(rows):
+        with history._lock:
+            history.errors.append(f"import {done}")
+
+
+@pytest.mark.usefixtures("imports_env")
 def test_randomized_concurrent_history_keeps_every_invariant(api, org_id, hooks: Hooks,
                                                              capsys: pytest.CaptureFixture):
     # Given one org and 16 workers over a pool of 6 phones and 6 emails
@@ -258,10 +281,12 @@ def test_randomized_concurrent_history_keeps_every_invariant(api, org_id, hooks:
     conflicts = Counter(code for (_, status, code) in answers if status == 409)
     refusals = Counter(f"{op}:{code}" for (op, status, code) in answers if status == 400)
     merges = Counter(status for (op, status, _) in answers if op == "merge")
+    imports = Counter(status for (op, status, _) in answers if op == "import")
     summary = (f"history: {OPS} ops, seed {SEED}, {WORKERS} workers, {duration:.1f} s "
                f"({OPS / duration:.0f} ops/s); statuses {dict(sorted(statuses.items()))}; "
                f"409 codes {dict(conflicts)}; 400 codes {dict(refusals)}; "
                f"bulk items {dict(history.bulk_items)}; merges {dict(merges)}; "
+               f"imports {dict(imports)}; "
                f"audience deletes finished by the "
                f"stream step {len(flagged)}; checker: {report.summary()}; "
                f"stream: {outcome.records} records, {outcome.transient} transient, "

@@ -18,9 +18,9 @@ from contacts_core.imports import operations
 from contacts_core.imports.files import ImportFiles
 from tests.integration.conftest import OrgClient
 from tests.integration.test_bulk import EXISTING, MIXED
-from tests.integration.test_imports import csv_row, people
+from tests.integration.test_imports import people
 from tests.support.hooks import Crash, Hooks, InjectedCrash, hooks_fixture  # noqa: F401
-from tests.support.imports import Imports, csv_text, imports_env  # noqa: F401 - fixture
+from tests.support.imports import Imports, csv_row, csv_text, imports_env  # noqa: F401
 from tests.support.invariants import assert_consistent, check
 
 pytestmark = pytest.mark.usefixtures("imports_env")

@@ -12,25 +12,10 @@ import pytest
 from contacts_core.contacts.bulk import bulk_upsert
 from contacts_core.imports import operations
 from tests.integration.test_bulk import EXISTING, MIXED
-from tests.support.imports import Imports, csv_text, imports_env  # noqa: F401 - fixture
+from tests.support.imports import Imports, csv_row, csv_text, imports_env  # noqa: F401
 from tests.support.invariants import assert_consistent
 
 pytestmark = pytest.mark.usefixtures("imports_env")
-
-
-def csv_row(body: dict[str, Any]) -> dict[str, str]:
-    """A bulk upsert body as a CSV row in the export's columns."""
-    row: dict[str, str] = {}
-    for key, value in body.items():
-        if key in ("tags", "attributes"):
-            row[key] = json.dumps(value)
-        elif key == "consent":
-            row |= {f"consent_{channel}": state for channel, state in value.items()}
-        elif key == "suppressed":
-            row[key] = "true" if value else "false"
-        else:
-            row[key] = str(value)
-    return row
 
 
 def people(call: Any) -> list[dict[str, Any]]:

@@ -35,6 +35,21 @@ def csv_text(rows: list[dict[str, str]], columns: list[str] | None = None) -> st
     return buffer.getvalue()
 
 
+def csv_row(body: dict[str, Any]) -> dict[str, str]:
+    """A bulk upsert body as a CSV row in the export's columns."""
+    row: dict[str, str] = {}
+    for key, value in body.items():
+        if key in ("tags", "attributes"):
+            row[key] = json.dumps(value)
+        elif key == "consent":
+            row |= {f"consent_{channel}": state for channel, state in value.items()}
+        elif key == "suppressed":
+            row[key] = "true" if value else "false"
+        else:
+            row[key] = str(value)
+    return row
+
+
 def s3_event(bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
     """The sample S3 ``ObjectCreated:Put`` event for one object."""
     event = json.loads(S3_EVENT.read_text())
@@ -123,4 +138,4 @@ def imports_env(moto_server: str, sqs: dict[str, str]) -> Iterator[str]:
     s3_client.cache_clear()
 
 
-__all__ = ["COLUMNS", "Imports", "csv_text", "imports_env", "s3_event"]
+__all__ = ["COLUMNS", "Imports", "csv_row", "csv_text", "imports_env", "s3_event"]
