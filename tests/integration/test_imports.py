@@ -159,3 +159,30 @@ def test_a_file_over_1_gb_fails_without_being_read(imports, call):
     failed = imports.get(job["id"])
     assert failed["status"] == "failed" and "1 GB" in failed["failure_reason"]
 
+
+
+def test_an_export_imported_into_another_org_gives_the_same_contacts(imports, call, api):
+    # Given contacts whose values look like spreadsheet formulas, quotes and line breaks
+    tricky = [
+        {"phone": "+27821234567", "first_name": "=HYPERLINK(\"http://x\")", "last_name": "-1",
+         "tags": ["+vip", "@team", "'quoted"], "attributes": {"note": "=1+1", "n": 3,
+                                                               "ok": True}},
+        {"email": "ann@example.com", "name": "Ann\nOn two lines", "external_id": "@crm-1",
+         "consent": {"sms": "opted_out"}, "suppressed": True, "language": "en-ZA"},
+        {"phone": "082 765 4321", "country_code": "ZA", "first_name": "'Tis", "tags": ["a"]},
+    ]
+    for body in tricky:
+        assert call("POST", "/v1/contacts", body).status == 201
+    exported = call("GET", "/v1/contacts/export").body
+    exported = exported if isinstance(exported, str) else exported.decode()
+    assert "'=HYPERLINK" in exported and "'+27821234567" in exported  # neutralised
+    # When the export is imported into a new org through an import job
+    other = type(call)(api, call.org_id + "_copy")
+    copy = Imports(other, api)
+    job = copy.create()
+    copy.upload(job, exported)
+    assert copy.run(job["id"]) == "done"
+    done = copy.get(job["id"])
+    # Then every row was created and the second org exports the same contacts
+    assert (done["created"], done["failed"]) == (3, 0), copy.errors(done)
+    assert people(other) == people(call)
