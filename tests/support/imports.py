@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from contacts_core.contacts.csv_format import COLUMNS
+from tests.integration.conftest import _Context
 
 REPO = Path(__file__).resolve().parents[2]
 S3_EVENT = REPO / "events" / "s3_put_upload.json"
@@ -86,7 +87,7 @@ class Imports:
 
     def started(self, event: dict[str, Any]) -> None:
         """Hand an S3 event to ``StartImportFunction``."""
-        self.api.handler_module(REPO / "functions" / "start_import").handler(event, _Ctx())
+        self.api.handler_module(REPO / "functions" / "start_import").handler(event, _Context())
 
     def get(self, import_id: str) -> dict[str, Any]:
         response = self.client("GET", f"/v1/imports/{import_id}")
@@ -105,16 +106,6 @@ class Imports:
         response = requests.get(job["errors_url"], timeout=30)
         assert response.status_code == 200, response.text
         return list(csv.reader(io.StringIO(response.content.decode())))
-
-
-class _Ctx:
-    function_name = "test"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id = "test-request"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
 
 
 @pytest.fixture
