@@ -148,7 +148,7 @@ def test_files_that_cannot_be_imported_fail_the_job_with_a_reason(imports):
 
 def test_rows_that_are_not_utf8_or_not_readable_fail_alone(imports):
     job = imports.create()
-    content = ("phone,first_name,tags\r\n+27821230001,Ann,\r\n".encode()
+    content = (b"phone,first_name,tags\r\n+27821230001,Ann,\r\n"
                + b"+27821230002,\xff\xfe,\r\n"
                + b"+27821230003,Bo,\"[not json\"\r\n\r\n"
                + b"+27821230004,\"Multi\nLine\",\r\n")
