@@ -123,7 +123,8 @@ def _retrying(send: Callable[[], requests.Response]) -> requests.Response:
 def _problem(response: requests.Response) -> str:
     """``HTTP <status>: <why>`` of a refused request (a problem+json body, or its text)."""
     try:
-        detail = failure_reason(response.json())
+        body = response.json()
+        detail = failure_reason(body) if isinstance(body, dict) else str(body)
     except ValueError:  # not JSON (e.g. S3's XML errors)
         detail = response.text.strip()[:300] or response.reason
     return f"HTTP {response.status_code}: {detail}"
