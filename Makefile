@@ -16,7 +16,7 @@ export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: setup dev test build validate lint openapi api-key api-keys rate-limit revoke-api-key \
-	invoke bench bench-search bench-cold-start receiver stress build-aws deploy clean
+	invoke bench bench-search bench-cold-start bench-import receiver stress build-aws deploy clean
 
 $(VENV)/.installed: pyproject.toml
 	@echo "setup 1/3: creating $(VENV) with $$($(PYTHON) --version 2>&1)"
@@ -99,6 +99,10 @@ bench-cold-start: setup
 bench-search: setup
 	$(BIN)/python bench/search.py $(if $(CONTACTS),--contacts $(CONTACTS)) \
 		$(if $(ROUNDS),--rounds $(ROUNDS))
+
+## make bench-import [ROWS=100000]: a CSV import job of ROWS new contacts vs raw BatchWriteItem
+bench-import: setup
+	$(BIN)/python bench/import_100k.py $(if $(ROWS),--rows $(ROWS))
 
 ## make receiver SECRET=whsec_… [PORT=4000]: print verified webhooks sent to 127.0.0.1
 receiver: setup
