@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -24,8 +24,8 @@ from tests.support.imports import Imports, csv_row, csv_text, imports_env  # noq
 from tests.support.invariants import assert_consistent, check
 
 pytestmark = pytest.mark.usefixtures("imports_env")
-FILE = csv_text([csv_row(b) for b in MIXED])
-CHUNK = 6  # rows per chunk: MIXED's 19 rows are 4 chunks
+FILE = csv_text([csv_row(cast(dict[str, Any], b)) for b in MIXED])
+CHUNK = 6  # rows per chunk: MIXED's 22 rows are 4 chunks
 
 
 def prepared(api: Any, org_id: str) -> tuple[Imports, str]:
