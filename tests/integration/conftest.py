@@ -111,15 +111,21 @@ def function_code(function_id: str) -> Path:
 def sqs(dynamodb: str, moto_server: str) -> Iterator[dict[str, str]]:
     """The template's queues on the session's moto server (DynamoDB Local has no SQS).
 
-    Deliveries retry after 1 s instead of minutes (``WEBHOOK_RETRY_DELAYS``) and loopback
-    receivers are allowed, as in the local stack. Yields ``{"endpoint": url, <queue>: url}``.
+    Every variable that names a queue (``DELIVERY_QUEUE_URL``, ``IMPORT_QUEUE_URL``) is its
+    local URL; deliveries retry after 1 s instead of minutes (``WEBHOOK_RETRY_DELAYS``) and
+    loopback receivers are allowed, as in the local stack. Yields ``{"endpoint": url,
+    <queue>: url}``.
     """
-    from devstack.queues import create_queues
+    from devstack.queues import create_queues, resolve_queue_refs
+    from tests.conftest import template_environment
 
     endpoint = moto_server
     urls = create_queues(REPO / "template.yaml", endpoint)
-    env = {"AWS_ENDPOINT_URL_SQS": endpoint, "DELIVERY_QUEUE_URL": urls["WebhookDeliveryQueue"],
-           "ALLOW_LOOPBACK_WEBHOOKS": "true", "WEBHOOK_RETRY_DELAYS": "1,1,1,1,1"}
+    template_env = template_environment()
+    env = {k: v for k, v in resolve_queue_refs(template_env, urls).items()
+           if v != template_env[k]}
+    env |= {"AWS_ENDPOINT_URL_SQS": endpoint, "ALLOW_LOOPBACK_WEBHOOKS": "true",
+            "WEBHOOK_RETRY_DELAYS": "1,1,1,1,1"}
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
