@@ -3,7 +3,7 @@
 Builds with ``sam build --cached`` (unless ``--no-build``), starts DynamoDB Local,
 moto (SQS, KMS, Secrets Manager, S3) and SAM CLI's local API Gateway with warm worker
 processes, polls the template's event source mappings (streams -> webhooks -> SQS ->
-signed deliveries),
+signed deliveries) and delivers its buckets' notifications (CSV uploads -> imports),
 mints a dev API key, writes ``.dev/stack.json`` (how ``contacts-api-key`` and ``make invoke``
 find the stack) and ``.dev/env.json`` (``sam local --env-vars``; see :mod:`devstack.state`),
 prints how to call the API and watch webhooks, and serves until Ctrl-C or SIGTERM, then
@@ -117,6 +117,9 @@ def _python() -> str:
         return str(exe)
 
 
+_SOURCE_KINDS = {"DynamoDB": "stream", "SQS": "queue", "S3": "bucket notifications"}
+
+
 def _banner(stack: LocalStack) -> str:
     url, key = stack.base_url, stack.api_key
     routes = "\n".join(
@@ -124,7 +127,7 @@ def _banner(stack: LocalStack) -> str:
         for r in (stack.server.routes if stack.server else [])
     )
     sources = "\n".join(
-        f"  {m.source} {'stream' if m.kind == 'DynamoDB' else 'queue'} -> {m.function_id}"
+        f"  {m.source} {_SOURCE_KINDS.get(m.kind, m.kind)} -> {m.function_id}"
         for m in stack.mappings
     )
     receiver = f"http://127.0.0.1:{RECEIVER_PORT}/"

@@ -11,7 +11,8 @@ Webhooks flow as on AWS: DynamoDB Local streams -> ``EmitWebhooksFunction`` -> S
 same moto server holds the template's KMS keys and secrets (:mod:`devstack.keys`); the
 cursor key ring is rotated once at start by ``RotateCursorKeyFunction``, as on deploy.
 Its S3 holds the template's buckets (:mod:`devstack.buckets`; path-style URLs, so presigned
-URLs work from this machine).
+URLs work from this machine), whose notifications reach their functions as asynchronous
+invocations (:class:`devstack.event_sources.S3EventPoller`).
 
 Everything it starts is stopped by :meth:`LocalStack.stop` (also on errors during
 :meth:`LocalStack.start`).
@@ -50,6 +51,8 @@ from devstack.event_sources import (
     EventSourceRunner,
     FunctionError,
     Mapping,
+    Poller,
+    S3EventPoller,
     SqsPoller,
     StreamPoller,
     mappings,
@@ -254,7 +257,7 @@ class LocalStack:
     :attr:`tables` (``{logical_id: name}``), :attr:`queues` (``{logical_id: url}``),
     :attr:`keys` (``{logical_id: KMS key id}``), :attr:`secrets` (``{logical_id: ARN}``),
     :attr:`buckets` (``{logical_id: bucket name}``), :attr:`mappings` (the template's
-    event source mappings, polled in background threads) and
+    event source mappings and S3 notifications, polled in background threads) and
     :attr:`runner` are set.
     """
 
@@ -355,13 +358,22 @@ class LocalStack:
             raise
         return self
 
-    def _poller(self, mapping: Mapping) -> StreamPoller | SqsPoller:
-        """The local poller of one template event source mapping."""
+    def _poller(self, mapping: Mapping) -> Poller:
+        """The local poller of one template event source (mapping or S3 notification)."""
         if mapping.kind == "DynamoDB":
             return StreamPoller(mapping, self.dynamodb_endpoint, self.invoke, self.send_failure)
+        if mapping.kind == "S3":
+            if mapping.source not in self.buckets:
+                raise LookupError(f"{mapping.function_id}: no bucket {mapping.source} in the "
+                                  "template")
+            return S3EventPoller(mapping, self.buckets[mapping.source], self.sqs_endpoint,
+                                 self.invoke, log=self._log_line)
         if mapping.source not in self.queues:
             raise LookupError(f"{mapping.function_id}: no queue {mapping.source} in the template")
         return SqsPoller(mapping, self.queues[mapping.source], self.sqs_endpoint, self.invoke)
+
+    def _log_line(self, line: str) -> None:
+        print(line, file=self.log, flush=True)
 
     def invoke_function(self, function_id: str, event: dict[str, Any]) -> Any:
         """Run ``function_id`` with ``event`` in its worker (e.g. a rotation step).

@@ -148,13 +148,21 @@ def test_template_queues_exist_on_the_local_sqs(stack: LocalStack) -> None:
     assert stack.ready_info()["queues"] == stack.queues
 
 
-def test_template_buckets_exist_on_the_local_s3(stack: LocalStack) -> None:
+def test_template_buckets_exist_on_the_local_s3_and_notify_their_functions(
+        stack: LocalStack) -> None:
     declared = sorted(lid for lid, r in load_template(REPO / "template.yaml")["Resources"].items()
                       if r["Type"] == "AWS::S3::Bucket")
     assert sorted(stack.buckets) == declared and declared
     s3 = local_client("s3", stack.sqs_endpoint)
     assert set(stack.buckets.values()) <= {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert stack.ready_info()["buckets"] == stack.buckets
+    for mapping in (m for m in stack.mappings if m.kind == "S3"):
+        config = s3.get_bucket_notification_configuration(Bucket=stack.buckets[mapping.source])
+        (wired,) = [q for q in config["QueueConfigurations"]
+                    if q["Id"].endswith(f"-{mapping.function_id}-{mapping.event_id}")]
+        assert tuple(wired["Events"]) == mapping.events
+        rules = wired.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+        assert tuple((r["Name"].lower(), r["Value"]) for r in rules) == mapping.key_filter
 
 
 def test_every_event_source_mapping_is_polled(stack: LocalStack) -> None:

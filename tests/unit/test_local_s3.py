@@ -1,18 +1,77 @@
-"""The local buckets of template.yaml (SPEC §9.5): valid local bucket names, and the
+"""The local S3 of template.yaml (SPEC §9.5): the bucket, event types and key filter of
+each ``Type: S3`` event as read for local delivery, valid local bucket names, and the
 bucket references and S3 endpoint in the stack's state and env.json."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+import yaml
+from samcli.yamlhelper import parse_yaml_file
 
-from devstack.buckets import bucket_definitions, bucket_name, s3_environment
+from devstack.buckets import BUCKET_TYPE, bucket_definitions, bucket_name, s3_environment
+from devstack.event_sources import mappings
 from devstack.routes import TEMPLATE
 from devstack.state import local_endpoints, local_references, sam_env_vars
 from devstack.tables import load_template
 
+RAW = parse_yaml_file(str(TEMPLATE))["Resources"]  # as CloudFormation reads it
 S3_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def template_s3_events() -> dict[tuple[str, str], dict]:
+    """``{(function, event name): Properties}`` of every ``Type: S3`` event, read raw."""
+    return {(function, name): event["Properties"]
+            for function, resource in RAW.items()
+            if resource["Type"] == "AWS::Serverless::Function"
+            for name, event in (resource["Properties"].get("Events") or {}).items()
+            if event["Type"] == "S3"}
+
+
+def test_the_upload_event_is_mapped_as_the_template_declares_it():
+    declared = template_s3_events()
+    assert set(declared) == {("StartImportFunction", "Upload")}
+    local = {(m.function_id, m.event_id): m for m in mappings(TEMPLATE) if m.kind == "S3"}
+    assert set(local) == set(declared)
+    for key, props in declared.items():
+        mapping = local[key]
+        assert mapping.source == props["Bucket"]["Ref"] == "ImportsBucket"
+        events = props["Events"]
+        assert mapping.events == tuple([events] if isinstance(events, str) else events)
+        assert mapping.events == ("s3:ObjectCreated:*",)
+        rules = props["Filter"]["S3Key"]["Rules"]
+        assert mapping.key_filter == tuple((r["Name"].lower(), r["Value"]) for r in rules)
+        assert mapping.key_filter == (("prefix", "uploads/"),)
+        assert mapping.max_retries == 2  # Lambda's default for asynchronous invocations
+
+
+def test_s3_events_read_lists_suffixes_and_the_functions_retry_setting(tmp_path: Path):
+    template = {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {
+            "Files": {"Type": BUCKET_TYPE},
+            "Fn": {"Type": "AWS::Serverless::Function", "Properties": {
+                "Runtime": "python3.13", "Handler": "app.handler", "CodeUri": "fn/",
+                "EventInvokeConfig": {"MaximumRetryAttempts": 0},
+                "Events": {
+                    "Both": {"Type": "S3", "Properties": {
+                        "Bucket": {"Ref": "Files"},
+                        "Events": ["s3:ObjectCreated:Put", "s3:ObjectRemoved:*"],
+                        "Filter": {"S3Key": {"Rules": [
+                            {"Name": "Prefix", "Value": "in/"},
+                            {"Name": "suffix", "Value": ".csv"}]}}}},
+                    "All": {"Type": "S3", "Properties": {
+                        "Bucket": {"Ref": "Files"}, "Events": "s3:ObjectCreated:*"}}}}}}}
+    path = tmp_path / "template.yaml"
+    path.write_text(yaml.safe_dump(template))
+    found = {m.event_id: m for m in mappings(path)}
+    assert found["Both"].source == found["All"].source == "Files"
+    assert found["Both"].events == ("s3:ObjectCreated:Put", "s3:ObjectRemoved:*")
+    assert found["Both"].key_filter == (("prefix", "in/"), ("suffix", ".csv"))
+    assert found["Both"].max_retries == 0
+    assert found["All"].events == ("s3:ObjectCreated:*",) and found["All"].key_filter == ()
 
 
 def test_every_template_bucket_has_a_valid_local_name():
