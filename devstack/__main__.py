@@ -1,8 +1,9 @@
 """``contacts-dev`` / ``python -m devstack``: run the Docker-free local stack (SPEC §8).
 
 Builds with ``sam build --cached`` (unless ``--no-build``), starts DynamoDB Local,
-SQS (moto) and SAM CLI's local API Gateway with warm worker processes, polls the
-template's event source mappings (streams -> webhooks -> SQS -> signed deliveries),
+moto (SQS, KMS, Secrets Manager, S3) and SAM CLI's local API Gateway with warm worker
+processes, polls the template's event source mappings (streams -> webhooks -> SQS ->
+signed deliveries) and delivers its buckets' notifications (CSV uploads -> imports),
 mints a dev API key, writes ``.dev/stack.json`` (how ``contacts-api-key`` and ``make invoke``
 find the stack) and ``.dev/env.json`` (``sam local --env-vars``; see :mod:`devstack.state`),
 prints how to call the API and watch webhooks, and serves until Ctrl-C or SIGTERM, then
@@ -66,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ready-file", metavar="PATH", type=Path,
         help="write JSON {base_url, api_key, dynamodb_endpoint, sqs_endpoint, queues, org_id, "
-        "keys, secrets} once serving",
+        "keys, secrets, buckets} once serving",
     )
     parser.add_argument(
         "--state-dir", metavar="DIR", type=Path, default=STATE_DIR,
@@ -116,6 +117,9 @@ def _python() -> str:
         return str(exe)
 
 
+_SOURCE_KINDS = {"DynamoDB": "stream", "SQS": "queue", "S3": "bucket notifications"}
+
+
 def _banner(stack: LocalStack) -> str:
     url, key = stack.base_url, stack.api_key
     routes = "\n".join(
@@ -123,7 +127,7 @@ def _banner(stack: LocalStack) -> str:
         for r in (stack.server.routes if stack.server else [])
     )
     sources = "\n".join(
-        f"  {m.source} {'stream' if m.kind == 'DynamoDB' else 'queue'} -> {m.function_id}"
+        f"  {m.source} {_SOURCE_KINDS.get(m.kind, m.kind)} -> {m.function_id}"
         for m in stack.mappings
     )
     receiver = f"http://127.0.0.1:{RECEIVER_PORT}/"
@@ -134,6 +138,8 @@ def _banner(stack: LocalStack) -> str:
         f"SQS (moto) at {stack.sqs_endpoint} (queues: {', '.join(stack.queues)})\n"
         f"KMS and Secrets Manager (moto) at the same endpoint (keys: {', '.join(stack.keys)};"
         f" secrets: {', '.join(stack.secrets)})\n"
+        f"S3 (moto, path-style) at the same endpoint (buckets: "
+        f"{', '.join(stack.buckets.values())})\n"
         f"Event sources:\n{sources}\n"
         f"Dev API key for org {stack.config.org_id!r}:\n  {key}\n"
         f"Try:\n  curl -H \"Authorization: Bearer {key}\" {url}/v1/contacts\n"

@@ -1,11 +1,15 @@
-"""Local event source mappings: DynamoDB Streams and SQS pollers with Lambda's semantics.
+"""Local event sources: DynamoDB Streams and SQS pollers with Lambda's event source
+mapping semantics, and S3 bucket notifications with Lambda's asynchronous invocation.
 
 The mappings are read from template.yaml (``Events`` of ``Type: DynamoDB`` / ``SQS``):
 batch size, starting position, filter criteria, ``ReportBatchItemFailures``,
 ``BisectBatchOnFunctionError``, ``MaximumRetryAttempts``, ``MaximumRecordAgeInSeconds``
-and the on-failure destination. Functions are invoked through ``invoke(function_id,
-event) -> response`` (raising :class:`FunctionError` on a function error), so the local
-stack plugs in its worker processes and tests may call handlers in-process.
+and the on-failure destination; and ``Type: S3`` events: the bucket, its event names and
+the ``S3Key`` filter rules (prefix, suffix), with the function's
+``EventInvokeConfig.MaximumRetryAttempts`` (default 2). Functions are invoked through
+``invoke(function_id, event) -> response`` (raising :class:`FunctionError` on a function
+error), so the local stack plugs in its worker processes and tests may call handlers
+in-process.
 
 Streams: shards are read in order (parents first); a batch is retried from the first
 failed record (partial batch response) or, on a function error, split in halves when
@@ -13,6 +17,11 @@ bisecting; after the last retry, or for records older than the maximum age, the 
 description goes to the on-failure SQS queue and reading moves on — as Lambda does.
 SQS: messages reported as failed (or all, on a function error) stay in the queue and come
 back after their visibility timeout; the others are deleted; redrive is the queue's own.
+S3: the bucket notifies an internal queue (moto's S3 sends its event JSON there, as S3
+would invoke the function); each event is one asynchronous invocation, retried on a
+function error after a short delay (AWS: about 1 then 2 minutes) up to the retry limit
+(3 attempts in all by default), then dropped with a line in the log. The response is
+ignored, as it is for any asynchronous invocation.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus, unquote_plus
 
 from devstack.aws import local_client
 from devstack.filters import FilterCriteria
@@ -40,11 +50,11 @@ Invoke = Callable[[str, dict[str, Any]], dict[str, Any] | None]
 
 @dataclass
 class Mapping:
-    """One event source mapping of template.yaml."""
+    """One event source of template.yaml (an event source mapping, or an S3 notification)."""
 
     function_id: str
-    kind: str  # "DynamoDB" or "SQS"
-    source: str  # table or queue logical id
+    kind: str  # "DynamoDB", "SQS" or "S3"
+    source: str  # table, queue or bucket logical id
     batch_size: int
     starting_position: str = "TRIM_HORIZON"
     filters: FilterCriteria = field(default_factory=lambda: FilterCriteria(None))
@@ -53,23 +63,42 @@ class Mapping:
     max_retries: int = -1  # -1: until the record expires, as on AWS
     max_record_age: int = -1
     on_failure: str | None = None  # queue logical id
+    event_id: str = ""  # the event's name under the function's Events
+    events: tuple[str, ...] = ()  # S3: event types, e.g. ("s3:ObjectCreated:*",)
+    key_filter: tuple[tuple[str, str], ...] = ()  # S3: (("prefix", "uploads/"), ...)
 
 
 def _logical_id(value: Any) -> str:
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         return str(value["Fn::GetAtt"][0])
+    if isinstance(value, dict) and "Ref" in value:
+        return str(value["Ref"])
     return str(value).rsplit(":", 1)[-1]
 
 
+def _s3_mapping(function_id: str, event_id: str, props: dict[str, Any],
+                function: dict[str, Any]) -> Mapping:
+    events = props["Events"]
+    rules = ((props.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
+    retries = (function.get("EventInvokeConfig") or {}).get("MaximumRetryAttempts", 2)
+    return Mapping(function_id=function_id, kind="S3", source=_logical_id(props["Bucket"]),
+                   batch_size=1, max_retries=int(retries), event_id=event_id,
+                   events=tuple([events] if isinstance(events, str) else events),
+                   key_filter=tuple((str(r["Name"]).lower(), str(r["Value"])) for r in rules))
+
+
 def mappings(template_path: Path) -> list[Mapping]:
-    """Every DynamoDB and SQS event source mapping declared in the template."""
+    """Every DynamoDB, SQS and S3 event source declared in the template."""
     template = load_template(template_path)
     found = []
     for function_id, resource in template["Resources"].items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
-        for event in (resource["Properties"].get("Events") or {}).values():
+        for event_id, event in (resource["Properties"].get("Events") or {}).items():
             kind, props = event.get("Type"), event.get("Properties", {})
+            if kind == "S3":
+                found.append(_s3_mapping(function_id, event_id, props, resource["Properties"]))
+                continue
             if kind not in ("DynamoDB", "SQS"):
                 continue
             destination = props.get("DestinationConfig", {}).get("OnFailure", {})
@@ -84,7 +113,7 @@ def mappings(template_path: Path) -> list[Mapping]:
                 max_retries=int(props.get("MaximumRetryAttempts", -1)),
                 max_record_age=int(props.get("MaximumRecordAgeInSeconds", -1)),
                 on_failure=_logical_id(destination["Destination"])
-                if destination.get("Destination") else None))
+                if destination.get("Destination") else None, event_id=event_id))
     return found
 
 
@@ -286,17 +315,106 @@ class SqsPoller:
         return len(records)
 
 
+class S3EventPoller:
+    """Delivers one bucket's notifications to one function, as S3 invokes Lambda
+    (asynchronously, retried on a function error, then dropped).
+
+    On creation it makes an internal queue (``devstack-s3-<function>-<event>``) and adds a
+    notification to the bucket for the mapping's events and key filter that sends there
+    (replacing its own earlier one; other notifications of the bucket are kept). moto's
+    ``s3:TestEvent`` messages are skipped; every other event is one invocation with the
+    event as S3 sends it: ``{"Records": [one record]}``, the object key URL-encoded as S3
+    does (``uploads/a+b.csv`` for ``uploads/a b.csv``). moto's records lack
+    ``userIdentity``, ``requestParameters``, ``responseElements`` and the ``sequencer``.
+
+    After a function error the event comes back ``retry_delays[n]`` seconds later (the
+    last delay repeats) until ``1 + mapping.max_retries`` attempts have failed; then it is
+    dropped and ``log`` says so. Anything but a :class:`FunctionError` propagates and
+    leaves the event in flight: it comes back after :attr:`IN_FLIGHT_S`, as an attempt.
+    """
+
+    IN_FLIGHT_S = 960  # an event is hidden while its function runs (Lambda's limit: 900 s)
+
+    def __init__(self, mapping: Mapping, bucket: str, endpoint_url: str, invoke: Invoke,
+                 log: Callable[[str], None] | None = None,
+                 retry_delays: tuple[int, ...] = (1, 2)) -> None:
+        self.mapping, self.bucket, self.invoke = mapping, bucket, invoke
+        self.log = log or (lambda line: print(line, flush=True))
+        self.retry_delays = retry_delays or (0,)
+        self.sqs = local_client("sqs", endpoint_url)
+        name = f"devstack-s3-{mapping.function_id}-{mapping.event_id or mapping.source}"
+        self.queue_url = self.sqs.create_queue(QueueName=name[:80])["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.notification_id = name
+        self._notify(local_client("s3", endpoint_url), queue_arn)
+
+    def _notify(self, s3: Any, queue_arn: str) -> None:
+        config = s3.get_bucket_notification_configuration(Bucket=self.bucket)
+        config.pop("ResponseMetadata", None)
+        queues = [q for q in config.get("QueueConfigurations", [])
+                  if q.get("Id") != self.notification_id]
+        queue: dict[str, Any] = {"Id": self.notification_id, "QueueArn": queue_arn,
+                                 "Events": list(self.mapping.events)}
+        if self.mapping.key_filter:
+            queue["Filter"] = {"Key": {"FilterRules": [
+                {"Name": name, "Value": value} for name, value in self.mapping.key_filter]}}
+        s3.put_bucket_notification_configuration(
+            Bucket=self.bucket, NotificationConfiguration={
+                **config, "QueueConfigurations": [*queues, queue]})
+
+    def poll(self, wait_seconds: int = 0) -> int:
+        """Receive the events there are (up to 10) and invoke the function with each, one
+        at a time; returns events handled (test events included)."""
+        response = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds,
+            VisibilityTimeout=self.IN_FLIGHT_S, AttributeNames=["ApproximateReceiveCount"])
+        messages = response.get("Messages", [])
+        for message in messages:
+            self._deliver(message)
+        return len(messages)
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        event = json.loads(message["Body"])
+        for record in event.get("Records", []):  # moto encodes "/" too; S3 keeps it
+            obj = record["s3"]["object"]
+            obj["key"] = quote_plus(unquote_plus(obj["key"]), safe="/")
+        try:
+            if "Records" in event:
+                self.invoke(self.mapping.function_id, event)
+        except FunctionError as err:
+            attempt = int(message["Attributes"]["ApproximateReceiveCount"])
+            if attempt <= self.mapping.max_retries:
+                delay = self.retry_delays[min(attempt, len(self.retry_delays)) - 1]
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=delay)
+                return
+            self.log(f"devstack: {self.mapping.function_id}: S3 event dropped after "
+                     f"{attempt} attempts ({_describe(event)}): {err}")
+        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _describe(event: dict[str, Any]) -> str:
+    """``eventName s3://bucket/key`` of each record of an S3 event."""
+    return ", ".join(f"{r.get('eventName')} s3://{r['s3']['bucket']['name']}/"
+                     f"{r['s3']['object']['key']}" for r in event.get("Records", []))
+
+
+Poller = StreamPoller | SqsPoller | S3EventPoller
+
+
 class EventSourceRunner:
     """Polls every mapping in background threads until :meth:`stop` (for the local stack)."""
 
-    def __init__(self, pollers: list[StreamPoller | SqsPoller], interval: float = 0.2) -> None:
+    def __init__(self, pollers: list[Poller], interval: float = 0.2) -> None:
         self.pollers, self.interval = pollers, interval
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(p,), daemon=True,
                                           name=f"esm-{p.mapping.function_id}")
                          for p in pollers]
 
-    def _run(self, poller: StreamPoller | SqsPoller) -> None:
+    def _run(self, poller: Poller) -> None:
         while not self._stop.is_set():
             try:
                 busy = poller.poll()

@@ -54,9 +54,9 @@ class ProcessLambdaRunner(LocalLambdaRunner):
         runtime_dir: directory holding only boto3 (see :mod:`devstack.lambda_runtime`).
         extra_env: variables added to every function's environment (e.g.
             ``AWS_ENDPOINT_URL_DYNAMODB``); they win over template values.
-        queue_urls: ``{logical id: local value}`` of queues (URL), KMS keys (key id) and
-            secrets (ARN); template environment values that name one (``!Ref`` resolves
-            to its logical id) become its local value.
+        queue_urls: ``{logical id: local value}`` of queues (URL), KMS keys (key id),
+            secrets (ARN) and buckets (name); template environment values that name one
+            (``!Ref`` resolves to its logical id) become its local value.
         max_concurrency: warm workers per function (concurrent invocations beyond
             it wait for a free worker).
         log_stream: where function logs and REPORT lines go (default ``sys.stderr``).

@@ -1,5 +1,5 @@
-"""The whole local stack: ``sam build``, DynamoDB Local, tables, SQS, KMS and Secrets
-Manager (one moto server), workers, the template's event source mappings and the API.
+"""The whole local stack: ``sam build``, DynamoDB Local, tables, SQS, KMS, Secrets Manager
+and S3 (one moto server), workers, the template's event sources and the API.
 
     with LocalStack(StackConfig(port=0, ddb_port=None)) as stack:
         requests.get(stack.base_url + "/v1/contacts",
@@ -10,6 +10,9 @@ Webhooks flow as on AWS: DynamoDB Local streams -> ``EmitWebhooksFunction`` -> S
 ``AllowLoopbackWebhooks=true`` (http://127.0.0.1 receivers) and short retry delays. The
 same moto server holds the template's KMS keys and secrets (:mod:`devstack.keys`); the
 cursor key ring is rotated once at start by ``RotateCursorKeyFunction``, as on deploy.
+Its S3 holds the template's buckets (:mod:`devstack.buckets`; path-style URLs, so presigned
+URLs work from this machine), whose notifications reach their functions as asynchronous
+invocations (:class:`devstack.event_sources.S3EventPoller`).
 
 Everything it starts is stopped by :meth:`LocalStack.stop` (also on errors during
 :meth:`LocalStack.start`).
@@ -42,11 +45,14 @@ from werkzeug.serving import make_server
 
 from devstack.api import ApiServer, load_stacks
 from devstack.aws import local_client
+from devstack.buckets import create_buckets, s3_environment
 from devstack.dynamodb_local import REPO_ROOT, DynamoDBLocal
 from devstack.event_sources import (
     EventSourceRunner,
     FunctionError,
     Mapping,
+    Poller,
+    S3EventPoller,
     SqsPoller,
     StreamPoller,
     mappings,
@@ -196,7 +202,7 @@ class _QuietMotoRequestHandler(MotoRequestHandler):
 
 
 class SqsServer(ThreadedMotoServer):
-    """moto's server (SQS, KMS, Secrets Manager), threaded in this process on
+    """moto's server (SQS, KMS, Secrets Manager, S3), threaded in this process on
     ``ip_address:port`` (0: free port).
 
     Unlike the base class, :meth:`start` binds in the calling thread, so a taken port
@@ -247,11 +253,11 @@ class LocalStack:
     """Start/stop the local stack described by a :class:`StackConfig`.
 
     After :meth:`start`: :attr:`base_url`, :attr:`api_key` (for ``config.org_id``),
-    :attr:`dynamodb_endpoint`, :attr:`sqs_endpoint` (also KMS and Secrets Manager),
+    :attr:`dynamodb_endpoint`, :attr:`sqs_endpoint` (also KMS, Secrets Manager and S3),
     :attr:`tables` (``{logical_id: name}``), :attr:`queues` (``{logical_id: url}``),
     :attr:`keys` (``{logical_id: KMS key id}``), :attr:`secrets` (``{logical_id: ARN}``),
-    :attr:`mappings`
-    (the template's event source mappings, polled in background threads) and
+    :attr:`buckets` (``{logical_id: bucket name}``), :attr:`mappings` (the template's
+    event source mappings and S3 notifications, polled in background threads) and
     :attr:`runner` are set.
     """
 
@@ -267,6 +273,7 @@ class LocalStack:
         self.queues: dict[str, str] = {}
         self.keys: dict[str, str] = {}
         self.secrets: dict[str, str] = {}
+        self.buckets: dict[str, str] = {}
         self.mappings: list[Mapping] = []
         self.api_key = ""
         self._stopping = threading.Event()
@@ -294,13 +301,13 @@ class LocalStack:
 
     @property
     def sqs_endpoint(self) -> str:
-        """SQS (moto) endpoint URL."""
+        """SQS (moto) endpoint URL (also KMS, Secrets Manager and S3)."""
         assert self.sqs is not None, "stack not started"
         return self.sqs.endpoint_url
 
     def start(self) -> Self:
-        """Build (optional), start DynamoDB Local and SQS, create tables and queues, mint
-        the dev key, start the event source mappings, serve.
+        """Build (optional), start DynamoDB Local and moto, create tables, queues, keys,
+        secrets and buckets, mint the dev key, start the event sources, serve.
 
         Raises on any failure after stopping whatever was already started.
         """
@@ -320,6 +327,7 @@ class LocalStack:
             self.queues = create_queues(cfg.template, self.sqs.endpoint_url)
             self.keys = create_keys(cfg.template, self.sqs.endpoint_url)
             self.secrets = create_secrets(cfg.template, self.sqs.endpoint_url)
+            self.buckets = create_buckets(cfg.template, self.sqs.endpoint_url)
             self._sqs_client = local_client("sqs", self.sqs.endpoint_url)
             stacks = load_stacks(built, self.parameters)
             self.runner = ProcessLambdaRunner(
@@ -327,11 +335,12 @@ class LocalStack:
                 runtime_dir,
                 extra_env={"AWS_ENDPOINT_URL_DYNAMODB": self.ddb.endpoint_url,
                            "AWS_ENDPOINT_URL_SQS": self.sqs.endpoint_url,
-                           **endpoint_environment(self.sqs.endpoint_url)},
+                           **endpoint_environment(self.sqs.endpoint_url),
+                           **s3_environment(self.sqs.endpoint_url)},
                 max_concurrency=cfg.max_concurrency,
                 log_stream=self.log,
                 cwd=str(cfg.build_dir),
-                queue_urls={**self.queues, **self.keys, **self.secrets},
+                queue_urls={**self.queues, **self.keys, **self.secrets, **self.buckets},
             )
             for secret, (function_id, at_once) in rotation_schedules(cfg.template).items():
                 if at_once and secret in self.secrets:  # as CloudFormation does on deploy
@@ -349,13 +358,22 @@ class LocalStack:
             raise
         return self
 
-    def _poller(self, mapping: Mapping) -> StreamPoller | SqsPoller:
-        """The local poller of one template event source mapping."""
+    def _poller(self, mapping: Mapping) -> Poller:
+        """The local poller of one template event source (mapping or S3 notification)."""
         if mapping.kind == "DynamoDB":
             return StreamPoller(mapping, self.dynamodb_endpoint, self.invoke, self.send_failure)
+        if mapping.kind == "S3":
+            if mapping.source not in self.buckets:
+                raise LookupError(f"{mapping.function_id}: no bucket {mapping.source} in the "
+                                  "template")
+            return S3EventPoller(mapping, self.buckets[mapping.source], self.sqs_endpoint,
+                                 self.invoke, log=self._log_line)
         if mapping.source not in self.queues:
             raise LookupError(f"{mapping.function_id}: no queue {mapping.source} in the template")
         return SqsPoller(mapping, self.queues[mapping.source], self.sqs_endpoint, self.invoke)
+
+    def _log_line(self, line: str) -> None:
+        print(line, file=self.log, flush=True)
 
     def invoke_function(self, function_id: str, event: dict[str, Any]) -> Any:
         """Run ``function_id`` with ``event`` in its worker (e.g. a rotation step).
@@ -418,11 +436,12 @@ class LocalStack:
             "org_id": self.config.org_id,
             "keys": dict(self.keys),
             "secrets": dict(self.secrets),
+            "buckets": dict(self.buckets),
         }
 
     def function_environments(self) -> dict[str, dict[str, str]]:
-        """``{function logical id: its template environment}`` (parameters resolved; queue
-        references still logical ids)."""
+        """``{function logical id: its template environment}`` (parameters resolved; queue,
+        key, secret and bucket references still logical ids)."""
         assert self.runner is not None, "stack not started"
         return {function.name: {k: str(v) for k, v in
                                 ((function.environment or {}).get("Variables") or {}).items()}

@@ -2,8 +2,9 @@
 
 ``make dev`` writes it once the stack serves and removes it when the stack stops. It holds
 what a client needs to reach the stack without any AWS variables: the API URL, the
-DynamoDB Local and SQS endpoints, the region and the fake credentials, the table and queue
-names and the template parameters the functions were resolved with. ``contacts-api-key``
+DynamoDB Local and moto (SQS, KMS, Secrets Manager, S3) endpoints, the region and the fake
+credentials, the table, queue and bucket names and the template parameters the functions
+were resolved with. ``contacts-api-key``
 and ``make invoke`` read it (:func:`find_state`) when no AWS configuration is given.
 
 A state file whose process is gone, or whose DynamoDB Local does not accept connections,
@@ -40,17 +41,18 @@ def state_path(state_dir: Path = STATE_DIR) -> Path:
 
 def local_endpoints(state: dict[str, Any]) -> dict[str, str]:
     """boto3's endpoint variables for the stack: DynamoDB Local, and its moto server for
-    SQS, KMS and Secrets Manager."""
+    SQS, KMS, Secrets Manager and S3."""
     moto = state["sqs_endpoint"]
     return {"AWS_ENDPOINT_URL_DYNAMODB": state["dynamodb_endpoint"],
             "AWS_ENDPOINT_URL_SQS": moto, "AWS_ENDPOINT_URL_KMS": moto,
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto}
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto, "AWS_ENDPOINT_URL_S3": moto}
 
 
 def local_references(state: dict[str, Any]) -> dict[str, str]:
     """What template references become locally: queue logical id → URL, KMS key → key id,
-    secret → ARN."""
-    return {**state["queues"], **state.get("keys", {}), **state.get("secrets", {})}
+    secret → ARN, bucket → bucket name."""
+    return {**state["queues"], **state.get("keys", {}), **state.get("secrets", {}),
+            **state.get("buckets", {})}
 
 
 def aws_environment(state: dict[str, Any]) -> dict[str, str]:
@@ -91,16 +93,17 @@ def sam_env_vars(functions: dict[str, dict[str, str]], state: dict[str, Any],
 
     ``functions`` maps each function's logical id to its template environment (parameters
     resolved as the local stack resolves them). Each function gets every one of its
-    variables, queue references as the local queue URLs and the endpoint variables
-    (``DYNAMODB_ENDPOINT_URL``, ``SQS_ENDPOINT_URL``, ``KMS_ENDPOINT_URL``,
-    ``SECRETS_MANAGER_ENDPOINT_URL``) pointing at the stack from a container;
+    variables, queue (key, secret, bucket) references as their local values and the
+    endpoint variables (``DYNAMODB_ENDPOINT_URL``, ``SQS_ENDPOINT_URL``, ``KMS_ENDPOINT_URL``,
+    ``SECRETS_MANAGER_ENDPOINT_URL``, ``S3_ENDPOINT_URL``) pointing at the stack from a
+    container (presigned S3 URLs made there name that host too);
     ``Parameters`` (what SAM applies to every function) holds the endpoints too.
     """
     queues = {lid: container_url(url, host) for lid, url in local_references(state).items()}
-    moto = container_url(state["sqs_endpoint"], host)  # moto serves SQS, KMS, Secrets Manager
+    moto = container_url(state["sqs_endpoint"], host)  # SQS, KMS, Secrets Manager, S3
     endpoints = {"DYNAMODB_ENDPOINT_URL": container_url(state["dynamodb_endpoint"], host),
                  "SQS_ENDPOINT_URL": moto, "KMS_ENDPOINT_URL": moto,
-                 "SECRETS_MANAGER_ENDPOINT_URL": moto}
+                 "SECRETS_MANAGER_ENDPOINT_URL": moto, "S3_ENDPOINT_URL": moto}
     document: dict[str, dict[str, str]] = {"Parameters": dict(endpoints)}
     for name, variables in sorted(functions.items()):
         resolved = {key: queues.get(value, value) for key, value in variables.items()}

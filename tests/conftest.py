@@ -1,10 +1,11 @@
 """Shared fixtures: one DynamoDB Local per test session, tables created from template.yaml,
-and one moto server (KMS, Secrets Manager; SQS for the integration tests) holding the
-template's keys and secrets.
+and one moto server (KMS, Secrets Manager, S3; SQS for the integration tests) holding the
+template's keys, secrets and buckets.
 
 Functions get their configuration from template.yaml's environment; the tests derive the
 same variables from the template (``Ref`` to a table → its local name, the logical id; to
-a key or secret → its id/ARN on moto), so nothing about tables or keys is written twice.
+a key or secret → its id/ARN on moto; to a bucket → its local name), so nothing about
+tables, keys or buckets is written twice.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from moto.server import ThreadedMotoServer
 
+from devstack.buckets import create_buckets, s3_environment
 from devstack.dynamodb_local import DynamoDBLocal
 from devstack.keys import create_keys, create_secrets, endpoint_environment
 from devstack.queues import resolve_queue_refs
@@ -29,7 +31,8 @@ TEMPLATE = REPO / "template.yaml"
 def template_environment(parameters: dict[str, str] | None = None) -> dict[str, str]:
     """Environment every function gets from template.yaml, Refs resolved as the local stack does.
 
-    SAM merges ``Globals`` into each function; the union over functions is returned.
+    SAM merges ``Globals`` into each function; the union over functions (their own
+    variables included, e.g. ``IMPORTS_BUCKET``) is returned.
     """
     template = load_template(TEMPLATE, parameters)
     env: dict[str, str] = {}
@@ -42,7 +45,7 @@ def template_environment(parameters: dict[str, str] | None = None) -> dict[str, 
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    """Endpoint of one moto server for the session (KMS, Secrets Manager, SQS)."""
+    """Endpoint of one moto server for the session (KMS, Secrets Manager, S3, SQS)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -59,16 +62,24 @@ def aws_keys(moto_server: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def dynamodb(moto_server: str, aws_keys: dict[str, str]) -> Iterator[str]:
+def buckets(moto_server: str) -> dict[str, str]:
+    """The template's S3 buckets on the session's moto server: ``{logical_id: name}``."""
+    return create_buckets(TEMPLATE, moto_server)
+
+
+@pytest.fixture(scope="session")
+def dynamodb(moto_server: str, aws_keys: dict[str, str],
+             buckets: dict[str, str]) -> Iterator[str]:
     """Endpoint of a fresh in-memory DynamoDB Local with every table of template.yaml.
 
     Also points boto3 (and so the domain's data-access modules) at it, and at the moto
-    server for KMS and Secrets Manager, with fake credentials.
+    server for KMS, Secrets Manager and S3 (path-style), with fake credentials; bucket
+    variables (``IMPORTS_BUCKET``) name the local buckets.
     """
     with DynamoDBLocal() as ddb:
         create_tables(TEMPLATE, ddb.endpoint_url)
-        env = resolve_queue_refs(template_environment(), aws_keys)
-        env |= endpoint_environment(moto_server)
+        env = resolve_queue_refs(template_environment(), {**aws_keys, **buckets})
+        env |= endpoint_environment(moto_server) | s3_environment(moto_server)
         # In-process tests call handlers faster than an org's 100/s would allow; the
         # rate-limit tests set their own policies (tests/integration/test_rate_limits.py).
         env |= {"RATE_LIMIT_PER_SECOND": "100000", "RATE_LIMIT_BURST": "100000000"}

@@ -111,15 +111,21 @@ def function_code(function_id: str) -> Path:
 def sqs(dynamodb: str, moto_server: str) -> Iterator[dict[str, str]]:
     """The template's queues on the session's moto server (DynamoDB Local has no SQS).
 
-    Deliveries retry after 1 s instead of minutes (``WEBHOOK_RETRY_DELAYS``) and loopback
-    receivers are allowed, as in the local stack. Yields ``{"endpoint": url, <queue>: url}``.
+    Every variable that names a queue (``DELIVERY_QUEUE_URL``, ``IMPORT_QUEUE_URL``) is its
+    local URL; deliveries retry after 1 s instead of minutes (``WEBHOOK_RETRY_DELAYS``) and
+    loopback receivers are allowed, as in the local stack. Yields ``{"endpoint": url,
+    <queue>: url}``.
     """
-    from devstack.queues import create_queues
+    from devstack.queues import create_queues, resolve_queue_refs
+    from tests.conftest import template_environment
 
     endpoint = moto_server
     urls = create_queues(REPO / "template.yaml", endpoint)
-    env = {"AWS_ENDPOINT_URL_SQS": endpoint, "DELIVERY_QUEUE_URL": urls["WebhookDeliveryQueue"],
-           "ALLOW_LOOPBACK_WEBHOOKS": "true", "WEBHOOK_RETRY_DELAYS": "1,1,1,1,1"}
+    template_env = template_environment()
+    env = {k: v for k, v in resolve_queue_refs(template_env, urls).items()
+           if v != template_env[k]}
+    env |= {"AWS_ENDPOINT_URL_SQS": endpoint, "ALLOW_LOOPBACK_WEBHOOKS": "true",
+            "WEBHOOK_RETRY_DELAYS": "1,1,1,1,1"}
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
@@ -127,14 +133,16 @@ def sqs(dynamodb: str, moto_server: str) -> Iterator[dict[str, str]]:
 
 
 class Pipeline:
-    """The webhook path in-process: the template's stream and SQS event source mappings
-    (local pollers with Lambda's semantics) feeding the real handlers."""
+    """The webhook and import paths in-process: the template's stream and SQS event source
+    mappings and S3 notifications (local pollers with Lambda's semantics) feeding the real
+    handlers. S3 events are retried at once on a function error (3 attempts in all)."""
 
-    def __init__(self, api: Api, dynamodb: str, sqs: dict[str, str]) -> None:
+    def __init__(self, api: Api, dynamodb: str, sqs: dict[str, str],
+                 buckets: dict[str, str]) -> None:
         from dataclasses import replace
 
         from devstack.aws import local_client
-        from devstack.event_sources import SqsPoller, StreamPoller, mappings
+        from devstack.event_sources import S3EventPoller, SqsPoller, StreamPoller, mappings
 
         self.api, self.sqs_urls = api, sqs
         self.sqs = local_client("sqs", sqs["endpoint"])
@@ -146,6 +154,11 @@ class Pipeline:
             poller.poll()  # pin LATEST iterators before the test writes anything
         self.queues = [SqsPoller(m, sqs[m.source], sqs["endpoint"], self.invoke)
                        for m in found if m.kind == "SQS"]
+        self.uploads = [S3EventPoller(m, buckets[m.source], sqs["endpoint"], self.invoke,
+                                      retry_delays=(0,))
+                        for m in found if m.kind == "S3"]
+        for upload in self.uploads:  # events of earlier tests' uploads are not this test's
+            self._take(upload.queue_url)
         self.failures: list[dict[str, Any]] = []
 
     def invoke(self, function_id: str, event: dict[str, Any]) -> dict[str, Any] | None:
@@ -161,21 +174,26 @@ class Pipeline:
         self.failures.append(record)
 
     def pump(self, until, timeout: float = 30.0) -> None:
-        """Poll streams and queues until ``until()`` holds (AssertionError on timeout)."""
+        """Poll streams, queues and bucket notifications until ``until()`` holds
+        (AssertionError on timeout)."""
         import time
 
         deadline = time.monotonic() + timeout
         while not until():
             if time.monotonic() > deadline:
                 raise AssertionError("pipeline did not settle in time")
-            busy = sum(p.poll() for p in self.streams) + sum(q.poll() for q in self.queues)
+            busy = (sum(p.poll() for p in self.streams) + sum(q.poll() for q in self.queues)
+                    + sum(u.poll() for u in self.uploads))
             if not busy:
                 time.sleep(0.05)
 
     def take_dead_letters(self) -> list[dict[str, Any]]:
         """Bodies of the messages in the dead-letter queue, removed from it."""
+        return self._take(self.sqs_urls["WebhookDeadLetterQueue"])
+
+    def _take(self, url: str) -> list[dict[str, Any]]:
+        """Bodies of the visible messages in the queue ``url``, removed from it."""
         bodies: list[dict[str, Any]] = []
-        url = self.sqs_urls["WebhookDeadLetterQueue"]
         while True:
             batch = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
             messages = batch.get("Messages", [])
@@ -216,9 +234,9 @@ def call(api: Api, org_id: str) -> OrgClient:
 
 
 @pytest.fixture
-def pipeline(api: Api, dynamodb: str, sqs: dict[str, str]) -> Pipeline:
+def pipeline(api: Api, dynamodb: str, sqs: dict[str, str], buckets: dict[str, str]) -> Pipeline:
     """A fresh pipeline that sees only what the test writes."""
-    return Pipeline(api, dynamodb, sqs)
+    return Pipeline(api, dynamodb, sqs, buckets)
 
 
 class CallLog:

@@ -280,10 +280,10 @@ def test_env_json_covers_every_function_variable_and_reaches_the_stack_from_dock
     # And endpoints and queue URLs are the stack's, as a container reaches them
     ddb_port, sqs_port = (stack.dynamodb_endpoint.rsplit(":", 1)[1],
                           stack.sqs_endpoint.rsplit(":", 1)[1])
-    moto = f"http://{CONTAINER_HOST}:{sqs_port}"  # SQS, KMS and Secrets Manager
+    moto = f"http://{CONTAINER_HOST}:{sqs_port}"  # SQS, KMS, Secrets Manager and S3
     endpoints = {"DYNAMODB_ENDPOINT_URL": f"http://{CONTAINER_HOST}:{ddb_port}",
                  "SQS_ENDPOINT_URL": moto, "KMS_ENDPOINT_URL": moto,
-                 "SECRETS_MANAGER_ENDPOINT_URL": moto}
+                 "SECRETS_MANAGER_ENDPOINT_URL": moto, "S3_ENDPOINT_URL": moto}
     assert env_vars["Parameters"] == endpoints
     deliver = env_vars["DeliverWebhooksFunction"]
     assert deliver["DELIVERY_QUEUE_URL"] == state["queues"]["WebhookDeliveryQueue"].replace(
@@ -295,6 +295,8 @@ def test_env_json_covers_every_function_variable_and_reaches_the_stack_from_dock
     assert {v for k, v in get_contact.items() if k.endswith("_TABLE")} <= tables
     assert get_contact["CURSOR_KEY_SECRET"].startswith("arn:aws:secretsmanager:")
     assert "CursorKeySecret" in get_contact["CURSOR_KEY_SECRET"]
+    # And buckets are named as in the stack's S3
+    assert env_vars["RunImportFunction"]["IMPORTS_BUCKET"] == state["buckets"]["ImportsBucket"]
 
 
 # ---------------------------------------------------------------- /docs

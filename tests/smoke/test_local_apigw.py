@@ -148,6 +148,23 @@ def test_template_queues_exist_on_the_local_sqs(stack: LocalStack) -> None:
     assert stack.ready_info()["queues"] == stack.queues
 
 
+def test_template_buckets_exist_on_the_local_s3_and_notify_their_functions(
+        stack: LocalStack) -> None:
+    declared = sorted(lid for lid, r in load_template(REPO / "template.yaml")["Resources"].items()
+                      if r["Type"] == "AWS::S3::Bucket")
+    assert sorted(stack.buckets) == declared and declared
+    s3 = local_client("s3", stack.sqs_endpoint)
+    assert set(stack.buckets.values()) <= {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert stack.ready_info()["buckets"] == stack.buckets
+    for mapping in (m for m in stack.mappings if m.kind == "S3"):
+        config = s3.get_bucket_notification_configuration(Bucket=stack.buckets[mapping.source])
+        (wired,) = [q for q in config["QueueConfigurations"]
+                    if q["Id"].endswith(f"-{mapping.function_id}-{mapping.event_id}")]
+        assert tuple(wired["Events"]) == mapping.events
+        rules = wired.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+        assert tuple((r["Name"].lower(), r["Value"]) for r in rules) == mapping.key_filter
+
+
 def test_every_event_source_mapping_is_polled(stack: LocalStack) -> None:
     expected = sorted((m.function_id, m.kind, m.source) for m in mappings(REPO / "template.yaml"))
     assert expected, "template.yaml declares no event source mappings"
@@ -165,8 +182,10 @@ def test_event_functions_get_local_queue_urls_and_webhook_settings(
     env = stack.runner.worker_spec(stack.runner.get_function(function_id)).env
     assert env["AWS_ENDPOINT_URL_SQS"] == stack.sqs_endpoint
     assert env["AWS_ENDPOINT_URL_DYNAMODB"] == stack.dynamodb_endpoint
+    assert env["AWS_ENDPOINT_URL_S3"] == env["S3_ENDPOINT_URL"] == stack.sqs_endpoint
     assert env["ALLOW_LOOPBACK_WEBHOOKS"] == "true"
     assert not set(env.values()) & set(stack.queues), "a !Ref to a queue was not resolved"
+    assert not set(env.values()) & set(stack.buckets), "a !Ref to a bucket was not resolved"
     queue_vars = {k: v for k, v in env.items() if k.endswith("QUEUE_URL")}
     assert all(v in stack.queues.values() for v in queue_vars.values()), queue_vars
     if "WEBHOOK_RETRY_DELAYS" in env:
