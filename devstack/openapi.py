@@ -57,7 +57,6 @@ from contacts_core.contacts.models import UpsertResult as UpsertResultModel
 from contacts_core.contacts.operations import BatchGetRequest, BatchGetResult
 from contacts_core.contacts.search import ListQuery
 from contacts_core.imports.models import Import, ImportCreate, ImportCreated, ImportPage
-from contacts_core.imports.operations import ImportPageQuery
 from contacts_core.webhooks.models import (
     EVENT_TYPES,
     EndpointCreate,
@@ -283,7 +282,7 @@ OPERATIONS: dict[str, Operation] = {
         "it then runs asynchronously with bulk-upsert semantics in file order", 201,
         ImportCreated, ImportCreate, errors=(400, 413)),
     "ListImportsFunction": Operation("List import jobs, newest first", 200, ImportPage,
-                                     query=ImportPageQuery, errors=(400,)),
+                                     query=PageQuery, errors=(400,)),
     "GetImportFunction": Operation(
         "Get an import job: status, counts, progress and the errors file link", 200, Import,
         errors=(404,)),

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import batched
 
-from pydantic import ConfigDict, Field
 from ulid import ULID
 
 from contacts_core.audiences.models import (
@@ -23,27 +22,18 @@ from contacts_core.audiences.models import (
     MembersRemoved,
 )
 from contacts_core.audiences.store import AUDIENCE_PREFIX, MAX_AUDIENCES_PER_CONTACT, AudienceStore
-from contacts_core.base_model import Model
 from contacts_core.contacts.models import Contact, ContactItem, ContactPage
 from contacts_core.contacts.store import ContactStore
 from contacts_core.dynamodb import MAX_ATTEMPTS, Contention, backoff, with_retries
 from contacts_core.errors import AudienceNotFound, ContactNotFound, ValidationFailed
 from contacts_core.http.cursor import decode_cursor, encode_cursor
+from contacts_core.http.paging import PageQuery
 from contacts_core.http.responses import fitting
 from contacts_core.ids import CONTACT_PREFIX, is_resource_id, iso_timestamp, now
 from contacts_core.observability import logger
 
 MEMBERS_PER_TRANSACTION = 49  # 2 actions each + the audience's count: ≤ 100 actions
 INLINE_DELETE_MEMBERS = 980  # members a DELETE request removes itself (20 transactions)
-
-
-class PageQuery(Model):
-    """``limit`` (1–100, default 20) and ``cursor`` of a paged audience listing."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = Field(None, max_length=2048)
 
 
 def _existing(store: AudienceStore, org_id: str, audience_id: str) -> AudienceItem:

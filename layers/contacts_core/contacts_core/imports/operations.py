@@ -39,15 +39,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from contacts_core.base_model import Model
 from contacts_core.contacts.bulk import bulk_upsert
 from contacts_core.contacts.csv_format import neutralise, upsert_body
 from contacts_core.contacts.models import IDENTITY_FIELDS, Contact, ContactUpsert
 from contacts_core.contacts.store import ContactStore
 from contacts_core.errors import ImportNotFound
 from contacts_core.http.cursor import decode_cursor, encode_cursor
+from contacts_core.http.paging import PageQuery
 from contacts_core.ids import iso_timestamp, now
 from contacts_core.imports.csv_stream import CsvRecords, MalformedCsv, Record
 from contacts_core.imports.files import UPLOAD_URL_SECONDS, FileChanged, ImportFiles, upload_key
@@ -69,15 +69,6 @@ RESERVE_SECONDS = 120.0  # a run stops starting chunks with less time than this 
 MAX_ATTEMPTS = 5  # deliveries of one run message before the job is failed
 ERRORS_HEADER = "line,reason\r\n"
 RunOutcome = Literal["done", "continue", "lost"]
-
-
-class ImportPageQuery(Model):
-    """``limit`` (1–100, default 20) and ``cursor`` of ``GET /v1/imports``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = Field(None, max_length=2048)
 
 
 def create_import(org_id: str, body: ImportCreate, store: ImportStore | None = None,
@@ -116,7 +107,7 @@ def get_import(org_id: str, import_id: str, store: ImportStore | None = None,
     return _render(item, files)
 
 
-def list_imports(org_id: str, query: ImportPageQuery, store: ImportStore | None = None,
+def list_imports(org_id: str, query: PageQuery, store: ImportStore | None = None,
                  files: ImportFiles | None = None) -> ImportPage:
     """One page of the org's jobs, newest first. Raises ValidationFailed on ``cursor``."""
     signed = {"list": "imports"}
