@@ -49,7 +49,7 @@ def environment(endpoint: str) -> None:
 def floor(client: Any, items: list[dict[str, Any]]) -> float:
     """Seconds to write ``items`` with BatchWriteItem, 25 per call, retrying unprocessed."""
     from contacts_core.contacts.changes import ContactChanges
-    from contacts_core.contacts.models import ContactUpsert
+    from contacts_core.contacts.requests import ContactUpsert
     from contacts_core.dynamodb import serialize
 
     org = f"org_{uuid.uuid4().hex[:8]}"

@@ -96,7 +96,7 @@ def stored_items(store: Any, org_id: str, body: dict[str, Any]
     """``(table, item)`` of everything one new contact stores: the contact, a guard per
     identity, a NameWords item per word of its names."""
     from contacts_core.contacts.changes import ContactChanges
-    from contacts_core.contacts.models import ContactUpsert
+    from contacts_core.contacts.requests import ContactUpsert
 
     item = ContactChanges.from_request(ContactUpsert.model_validate(body)).new_item(org_id)
     actions = [store.put_new_action(item),

@@ -45,16 +45,10 @@ from contacts_core.contacts.bulk import (
 )
 from contacts_core.contacts.exports import ExportQuery
 from contacts_core.contacts.merge import MergeRequest
-from contacts_core.contacts.models import (
-    Contact,
-    ContactCreate,
-    ContactPage,
-    ContactPatch,
-    ContactUpsert,
-    Problem,
-)
+from contacts_core.contacts.models import Contact, ContactPage, Problem
 from contacts_core.contacts.models import UpsertResult as UpsertResultModel
 from contacts_core.contacts.operations import BatchGetRequest, BatchGetResult
+from contacts_core.contacts.requests import ContactCreate, ContactPatch, ContactUpsert
 from contacts_core.contacts.search import ListQuery
 from contacts_core.imports.models import Import, ImportCreate, ImportCreated, ImportPage
 from contacts_core.webhooks.models import (

@@ -1,7 +1,7 @@
 """POST /v1/contacts → 201 contact, or 409 identity_conflict naming the holder."""
 
-from contacts_core.contacts.models import ContactCreate
 from contacts_core.contacts.operations import create_contact
+from contacts_core.contacts.requests import ContactCreate
 from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 
 

@@ -1,7 +1,7 @@
 """PATCH /v1/contacts/{id} → 200 contact; If-Match → 412 when stale."""
 
-from contacts_core.contacts.models import ContactPatch
 from contacts_core.contacts.operations import update_contact
+from contacts_core.contacts.requests import ContactPatch
 from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 
 

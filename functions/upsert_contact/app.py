@@ -1,7 +1,7 @@
 """POST /v1/contacts/upsert → 201 created, or 200 updated/unchanged with matched_on."""
 
-from contacts_core.contacts.models import ContactUpsert
 from contacts_core.contacts.operations import upsert_contact
+from contacts_core.contacts.requests import ContactUpsert
 from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 
 

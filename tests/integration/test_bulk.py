@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from contacts_core.contacts.models import ContactUpsert
 from contacts_core.contacts.operations import upsert_contact
+from contacts_core.contacts.requests import ContactUpsert
 from contacts_core.contacts.store import ContactStore
 from contacts_core.dynamodb import dynamodb_client
 from contacts_core.errors import DomainError

@@ -13,13 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 
-from contacts_core.contacts.models import ContactCreate, ContactPatch, ContactUpsert
 from contacts_core.contacts.operations import (
     create_contact,
     delete_contact,
     update_contact,
     upsert_contact,
 )
+from contacts_core.contacts.requests import ContactCreate, ContactPatch, ContactUpsert
 from contacts_core.contacts.search import ListQuery, list_contacts
 from contacts_core.contacts.store import ContactStore
 from contacts_core.errors import ContactNotFound, DomainError

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 
 from contacts_core.contacts.changes import ContactChanges
-from contacts_core.contacts.models import ContactCreate
+from contacts_core.contacts.requests import ContactCreate
 from contacts_core.contacts.store import ContactStore
 from contacts_core.dynamodb import serialize
 from contacts_core.http.responses import LAMBDA_RESPONSE_LIMIT

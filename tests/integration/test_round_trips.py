@@ -12,7 +12,6 @@ from contacts_core.audiences.operations import (
     list_contact_audiences,
 )
 from contacts_core.contacts.merge import MergeRequest, merge_contacts
-from contacts_core.contacts.models import ContactCreate, ContactPatch, ContactUpsert
 from contacts_core.contacts.operations import (
     batch_get_contacts,
     create_contact,
@@ -21,6 +20,7 @@ from contacts_core.contacts.operations import (
     update_contact,
     upsert_contact,
 )
+from contacts_core.contacts.requests import ContactCreate, ContactPatch, ContactUpsert
 
 SAM = ContactCreate(phone="+27821234567", email="sam@example.com", first_name="Sam")
 

@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from contacts_core.contacts.changes import ContactChanges
-from contacts_core.contacts.models import ContactCreate, ContactItem, ContactPatch
+from contacts_core.contacts.models import ContactItem
+from contacts_core.contacts.requests import ContactCreate, ContactPatch
 from contacts_core.http.problems import from_validation_error
 from contacts_core.names import fold, name_key
 

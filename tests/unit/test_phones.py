@@ -5,8 +5,8 @@ from __future__ import annotations
 import phonenumbers
 import pytest
 
-from contacts_core.contacts.models import ContactCreate
 from contacts_core.contacts.phones import InvalidPhone, normalise_phone
+from contacts_core.contacts.requests import ContactCreate
 
 
 def _example_mobiles() -> list[tuple[str, str, str]]:

@@ -36,7 +36,7 @@ from contacts_core.audiences.models import (
 from contacts_core.audiences.operations import PageQuery
 from contacts_core.contacts.bulk import BulkDeleteRequest, BulkUpsertRequest
 from contacts_core.contacts.exports import ExportQuery
-from contacts_core.contacts.models import ContactCreate, ContactPatch, ContactUpsert
+from contacts_core.contacts.requests import ContactCreate, ContactPatch, ContactUpsert
 from contacts_core.contacts.search import ListQuery
 from contacts_core.errors import ValidationFailed
 from contacts_core.http.handler import ApiRequest

@@ -38,7 +38,7 @@ from pydantic import ConfigDict, Field, ValidationError
 
 from contacts_core.base_model import Model
 from contacts_core.contacts.changes import IDENTITY_FIELDS, ContactChanges
-from contacts_core.contacts.models import MAX_CONTACT_BYTES, Contact, ContactItem, ContactUpsert
+from contacts_core.contacts.models import MAX_CONTACT_BYTES, Contact, ContactItem
 from contacts_core.contacts.operations import (
     MatchedOn,
     UpsertMode,
@@ -48,6 +48,7 @@ from contacts_core.contacts.operations import (
     match_identities,
     upsert_contact,
 )
+from contacts_core.contacts.requests import ContactUpsert
 from contacts_core.contacts.store import ContactStore
 from contacts_core.dynamodb import Contention, backoff, transact
 from contacts_core.errors import ContactNotFound, DomainError, IdentityConflict

@@ -9,13 +9,12 @@ when it has been read (identity changes, retries). Tests check that both agree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contacts_core.contacts.models import (
     IDENTITY_FIELDS,
     MAX_ATTRIBUTES,
     ConsentStatus,
-    ContactFields,
     ContactItem,
     default_consent,
 )
@@ -28,6 +27,9 @@ from contacts_core.names import display_name, follows_parts, name_key
 _PLAIN_FIELDS = ("first_name", "last_name", "name", *IDENTITY_FIELDS, "language", "tags",
                  "suppressed", "source")
 NAME_FIELDS = ("first_name", "last_name", "name")  # what name search and ``name`` follow
+
+if TYPE_CHECKING:  # request bodies: built by the functions that take them
+    from contacts_core.contacts.requests import ContactFields
 
 
 @dataclass

@@ -1,18 +1,16 @@
-"""Pydantic models by role: request bodies, the stored DynamoDB item, and API output.
+"""Contacts' stored DynamoDB item and API output models, and the contact limits and field
+rules every writer shares. The request bodies are in :mod:`contacts_core.contacts.requests`,
+so a function that only reads contacts builds none of them (issue 11, cold start).
 
 Limits come from SPEC §5/§7: tags ≤ 50 of 1–64 characters, attributes ≤ 50 keys with
 values ≤ 1 KB (UTF-8), one contact ≤ 16 KB as sent. Attribute numbers must fit a DynamoDB
 number (see :func:`number_problem`).
-
-The request models' JSON Schema (and so ``openapi.json``) describes what they accept:
-create/upsert require ``phone``, ``email`` or ``external_id``, PATCH at least one field,
-attribute numbers are finite and within DynamoDB's range.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal
 
 from pydantic import (
     ConfigDict,
@@ -21,16 +19,10 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
-    ValidationInfo,
-    WithJsonSchema,
-    field_validator,
-    model_validator,
 )
 
 from contacts_core.base_model import Model
-from contacts_core.contacts.phones import InvalidPhone, normalise_phone
 from contacts_core.limits import MAX_INTEGER, MAX_MAGNITUDE, MIN_MAGNITUDE
-from contacts_core.names import check_foldable
 
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 64
@@ -46,26 +38,6 @@ MAX_CONTACT_BYTES = 16 * 1024  # SPEC §7: one contact is at most 16 KB
 ConsentStatus = Literal["opted_in", "opted_out", "unknown"]
 CHANNELS = ("whatsapp", "sms", "email", "voice")
 AttributeValue = StrictBool | StrictInt | StrictFloat | StrictStr
-Tag = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TAG_LENGTH)]
-AttributeKey = Annotated[str, Field(min_length=1, max_length=MAX_ATTRIBUTE_KEY_LENGTH)]
-# Checked by ContactFields._attributes_bounded (so errors name ``attributes.<key>``); the
-# schema says what that check accepts. Numbers are documented a little narrower than
-# accepted: an integer-valued float beyond 38 digits (``1e40``) is taken but not described.
-ATTRIBUTE_VALUE_SCHEMA: dict[str, Any] = {"anyOf": [
-    {"type": "string", "maxLength": MAX_ATTRIBUTE_VALUE_BYTES,
-     "description": f"at most {MAX_ATTRIBUTE_VALUE_BYTES} bytes of UTF-8"},
-    {"type": "boolean"},
-    {"type": "integer", "minimum": -MAX_INTEGER, "maximum": MAX_INTEGER},
-    {"type": "number", "not": {"type": "integer"}, "anyOf": [
-        {"minimum": MIN_MAGNITUDE, "exclusiveMaximum": MAX_MAGNITUDE},
-        {"exclusiveMinimum": -MAX_MAGNITUDE, "maximum": -MIN_MAGNITUDE}]},
-    {"type": "null", "description": "removes the key (JSON Merge Patch)"},
-]}
-AttributeInput = Annotated[Any, WithJsonSchema(ATTRIBUTE_VALUE_SCHEMA)]
-ShortText = Annotated[StrictStr, Field(max_length=256)]
-LanguageTag = Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]  # BCP 47
-
-_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 # The identifiers a contact is found and kept unique by (each has a guard item, I1/I2).
 IDENTITY_FIELDS = ("phone", "email", "external_id")
 MAX_EXTERNAL_ID_LENGTH = 255  # SPEC §9.2
@@ -123,174 +95,6 @@ def normalise_email(value: str) -> str:
 def default_consent() -> dict[str, ConsentStatus]:
     """Consent of a new contact: ``unknown`` on every channel."""
     return dict.fromkeys(CHANNELS, "unknown")
-
-
-def _without_null(schema: dict[str, Any]) -> None:
-    """JSON Schema of a field that may be left out but not sent as ``null``: its non-null
-    branch, without the ``null`` default pydantic writes for "absent"."""
-    branches = [b for b in schema.pop("anyOf", []) if b.get("type") != "null"]
-    schema.pop("default", None)
-    if len(branches) == 1:
-        schema.update(branches[0])
-
-
-class ConsentPatch(Model):
-    """Per-channel consent; channels left out keep their value."""
-
-    model_config = _STRICT
-
-    whatsapp: ConsentStatus | None = None
-    sms: ConsentStatus | None = None
-    email: ConsentStatus | None = None
-    voice: ConsentStatus | None = None
-
-
-class ContactFields(Model):
-    """Writable contact fields shared by create, upsert and update (PATCH) bodies.
-
-    ``phone`` is normalised to E.164 using ``country_code`` as the region hint for
-    national formats (``country_code`` is declared first so it is validated first);
-    ``email`` is syntax-checked and lower-cased. Unknown fields are rejected.
-    """
-
-    model_config = _STRICT
-
-    country_code: Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{2}$")] | None = None
-    phone: Annotated[StrictStr, Field(max_length=64)] | None = None
-    email: Annotated[StrictStr, Field(max_length=254)] | None = None
-    external_id: Annotated[StrictStr, Field(
-        min_length=1, max_length=MAX_EXTERNAL_ID_LENGTH, pattern=r"^[^\x00-\x1f\x7f]+$",
-        description="The integrator's own id (e.g. a CRM id): 1–255 printable characters, "
-                    "case-sensitive, unique per org; surrounding whitespace is trimmed.",
-    )] | None = None
-    first_name: ShortText | None = None
-    last_name: ShortText | None = None
-    name: ShortText | None = None
-    language: LanguageTag | None = None
-    tags: list[Tag] | None = None
-    attributes: Annotated[dict[AttributeKey, AttributeInput],
-                          Field(max_length=MAX_ATTRIBUTES)] | None = None
-    # Absent → None, but never null: a contact always has consent, a suppressed flag and a
-    # source (``_not_null``; the schema leaves null out).
-    consent: ConsentPatch | None = Field(None, json_schema_extra=_without_null)
-    suppressed: StrictBool | None = Field(None, json_schema_extra=_without_null)
-    source: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = Field(
-        None, json_schema_extra=_without_null)
-
-    @field_validator("consent", "suppressed", "source", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("cannot be null")
-        return value
-
-    @field_validator("phone")
-    @classmethod
-    def _phone_to_e164(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        try:
-            return normalise_phone(value, info.data.get("country_code")).e164
-        except InvalidPhone as err:
-            raise ValueError(str(err)) from err
-
-    @field_validator("email")
-    @classmethod
-    def _email_lowercase(cls, value: str | None) -> str | None:
-        return None if value is None else normalise_email(value)
-
-    @field_validator("external_id")
-    @classmethod
-    def _external_id_printable(cls, value: str | None) -> str | None:
-        if value is not None and not value.isprintable():
-            raise ValueError("must be printable characters (no control or format characters)")
-        return value
-
-    @field_validator("first_name", "last_name", "name")
-    @classmethod
-    def _name_searchable(cls, value: str | None) -> str | None:
-        return None if value is None else check_foldable(value, MAX_FOLDED_NAME_BYTES)
-
-    @field_validator("tags")
-    @classmethod
-    def _tags_unique(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return None
-        unique = list(dict.fromkeys(value))
-        if len(unique) > MAX_TAGS:
-            raise ValueError(f"at most {MAX_TAGS} distinct tags")
-        return unique
-
-    @field_validator("attributes")
-    @classmethod
-    def _attributes_bounded(
-        cls, value: dict[str, Any] | None
-    ) -> dict[str, Any] | None:
-        if value is None:
-            return None
-        if len(value) > MAX_ATTRIBUTES:
-            raise ValueError(f"at most {MAX_ATTRIBUTES} keys")
-        for key, item in value.items():
-            if item is not None and not isinstance(item, str | int | float | bool):
-                raise FieldRuleError(f"attributes.{key}", "must be a string, number or boolean")
-            if isinstance(item, str) and len(item.encode(errors="surrogatepass")
-                                             ) > MAX_ATTRIBUTE_VALUE_BYTES:
-                raise ValueError(f"value of {key!r} is over {MAX_ATTRIBUTE_VALUE_BYTES} bytes")
-            if isinstance(item, int | float):
-                problem = number_problem(item)
-                if problem:
-                    raise FieldRuleError(f"attributes.{key}", problem)
-        return value
-
-    def given(self) -> set[str]:
-        """Names of the fields the client sent (``null`` included), minus the parsing hint."""
-        return set(self.model_fields_set) - {"country_code"}
-
-
-def _require_identity(fields: ContactFields) -> None:
-    if all(getattr(fields, name) is None for name in IDENTITY_FIELDS):
-        raise FieldRuleError("phone", "at least one of phone, email or external_id is required")
-
-
-# JSON Schema of "at least one identity": one of them is present and a string.
-_IDENTITY_SCHEMA: dict[str, Any] = {"anyOf": [
-    {"required": [name], "properties": {name: {"type": "string"}}} for name in IDENTITY_FIELDS]}
-
-
-class ContactCreate(ContactFields):
-    """Body of ``POST /v1/contacts``: at least one of ``phone``, ``email`` or ``external_id``."""
-
-    model_config = ConfigDict(**_STRICT, json_schema_extra=_IDENTITY_SCHEMA)
-
-    @model_validator(mode="after")
-    def _has_identity(self) -> Self:
-        _require_identity(self)
-        return self
-
-
-class ContactUpsert(ContactCreate):
-    """Body of ``POST /v1/contacts/upsert``: matched by ``external_id`` first, else by
-    ``phone`` and/or ``email`` (SPEC §9.2); an ``external_id`` nobody holds yet is attached
-    to the match (or to the new contact).
-
-    On a match, given fields change as in PATCH (``null`` clears, ``attributes`` merge,
-    ``tags`` replace); fields left out keep their value.
-    """
-
-
-class ContactPatch(ContactFields):
-    """Body of ``PATCH /v1/contacts/{id}``: only given fields change; ``null`` clears.
-
-    ``attributes`` follows JSON Merge Patch (RFC 7396): a key set to ``null`` is removed,
-    ``"attributes": null`` removes them all. ``tags`` replaces the list. ``suppressed``,
-    ``source`` and ``consent`` cannot be ``null``. At least one field besides
-    ``country_code`` (a parsing hint) must be given.
-    """
-
-    model_config = ConfigDict(**_STRICT, json_schema_extra={
-        "minProperties": 1,
-        "not": {"required": ["country_code"], "maxProperties": 1},
-    })
 
 
 class ContactItem(Model):

@@ -17,20 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import ConfigDict, Field
 
 from contacts_core.base_model import Model
 from contacts_core.contacts.changes import IDENTITY_FIELDS, ContactChanges
-from contacts_core.contacts.models import (
-    Contact,
-    ContactCreate,
-    ContactItem,
-    ContactPatch,
-    ContactUpsert,
-    UpsertResult,
-)
+from contacts_core.contacts.models import Contact, ContactItem, UpsertResult
 from contacts_core.contacts.store import ContactStore
 from contacts_core.dynamodb import with_retries
 from contacts_core.errors import (
@@ -47,6 +40,9 @@ from contacts_core.errors import (
 from contacts_core.http.responses import RESPONSE_BUDGET, encoded_size, fitting
 from contacts_core.ids import CONTACT_PREFIX, is_resource_id, now
 from contacts_core.observability import Metric, count
+
+if TYPE_CHECKING:  # request bodies: built by the functions that take them
+    from contacts_core.contacts.requests import ContactCreate, ContactPatch, ContactUpsert
 
 
 class _Retry(Exception):

@@ -26,6 +26,7 @@ from contacts_core.errors import (
     PayloadTooLarge,
     ValidationFailed,
 )
+from contacts_core.http.headers import header_value
 from contacts_core.http.idempotency import Seal, respond_once
 from contacts_core.http.problems import domain_problem, from_validation_error, internal_problem
 from contacts_core.observability import Metric, bind_org, count, logger, observed
@@ -130,11 +131,8 @@ class ApiRequest:
             raise from_validation_error(err) from err
 
     def header(self, name: str) -> str | None:
-        """A request header, case-insensitively (HTTP APIs lower-case them already); of
-        names that differ only in case, the last one given."""
-        wanted = name.lower()
-        headers = self.event.get("headers") or {}
-        return next((v for k, v in reversed(headers.items()) if k.lower() == wanted), None)
+        """A request header, case-insensitively (see :func:`header_value`)."""
+        return header_value(self.event, name)
 
     def raw_body(self, max_bytes: int) -> bytes:
         """The body's bytes (base64-decoded when API Gateway encoded it).

@@ -43,7 +43,8 @@ from pydantic import ValidationError
 
 from contacts_core.contacts.bulk import bulk_upsert
 from contacts_core.contacts.csv_format import neutralise, upsert_body
-from contacts_core.contacts.models import IDENTITY_FIELDS, Contact, ContactUpsert
+from contacts_core.contacts.models import IDENTITY_FIELDS, Contact
+from contacts_core.contacts.requests import ContactUpsert
 from contacts_core.contacts.store import ContactStore
 from contacts_core.errors import ImportNotFound
 from contacts_core.http.cursor import decode_cursor, encode_cursor

@@ -44,12 +44,10 @@ from typing import Any
 
 from ulid import ULID
 
-from contacts_core.audiences.models import Audience, AudienceItem
 from contacts_core.contacts.models import Contact, ContactItem
 from contacts_core.contacts.store import ADDED_AT_PREFIX, MERGED_FROM
 from contacts_core.dynamodb import deserialize
 from contacts_core.ids import iso_timestamp
-from contacts_core.imports.models import TERMINAL, Import, ImportItem
 from contacts_core.webhooks.models import EventData, WebhookEvent
 
 EVENT_PREFIX = "evt_"
@@ -73,6 +71,10 @@ def _contact(image: dict[str, Any]) -> dict[str, Any]:
 
 
 def _audience(image: dict[str, Any]) -> dict[str, Any]:
+    # Audience and import models are imported when such a record comes: most batches hold
+    # contact records only, and a cold start then builds no other aggregate's models.
+    from contacts_core.audiences.models import Audience, AudienceItem
+
     return Audience.from_item(AudienceItem(**image)).model_dump(mode="json")
 
 
@@ -130,6 +132,8 @@ def _import_events(old: dict[str, Any] | None, new: dict[str, Any] | None,
     """``import.completed`` / ``import.failed`` when a job reaches that status (once: the
     job never leaves it). ``data.object`` is the job as ``GET /v1/imports/{id}`` gives it,
     without ``errors_url`` (a presigned link would expire before late deliveries)."""
+    from contacts_core.imports.models import TERMINAL, Import, ImportItem
+
     if new is None or new.get("status") not in TERMINAL or (old or {}).get("status") == \
             new.get("status"):
         return []
