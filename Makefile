@@ -9,6 +9,8 @@ BIN := $(CURDIR)/$(VENV)/bin
 # Lambda architecture for local builds: the host's, so native wheels load in the workers.
 LOCAL_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 SAM_BUILD := sam build --cached --parameter-overrides Architecture=$(LOCAL_ARCH)
+# Ship bytecode in the build output (devstack/bytecode.py: Lambda cannot write __pycache__)
+COMPILE_BUILD := $(BIN)/python -m devstack.bytecode
 ORG ?=
 NAME ?= default
 
@@ -44,6 +46,7 @@ test: setup validate build
 
 build: setup
 	$(SAM_BUILD)
+	$(COMPILE_BUILD) .aws-sam/build
 
 validate: setup
 	sam validate --lint
@@ -92,7 +95,7 @@ bench: setup
 	$(BIN)/python bench/bulk_upsert.py
 
 ## make bench-cold-start [ROUNDS=15]: each handler's import + first call vs import boto3 + client
-bench-cold-start: setup
+bench-cold-start: build
 	$(BIN)/python bench/cold_start.py $(if $(ROUNDS),--rounds $(ROUNDS))
 
 ## make bench-search [CONTACTS=100000] [ROUNDS=20]: search and list pages vs a raw Query (ratio)
@@ -120,6 +123,7 @@ stress: setup
 DEPLOY_BUILD := .aws-sam/deploy
 build-aws: setup
 	$(BIN)/sam build --build-dir $(DEPLOY_BUILD) --cache-dir .aws-sam/deploy-cache
+	$(COMPILE_BUILD) $(DEPLOY_BUILD)
 
 deploy: build-aws
 	$(BIN)/sam deploy --template-file $(DEPLOY_BUILD)/template.yaml --guided $(DEPLOY_ARGS)

@@ -46,6 +46,7 @@ from werkzeug.serving import make_server
 from devstack.api import ApiServer, load_stacks
 from devstack.aws import local_client
 from devstack.buckets import create_buckets, s3_environment
+from devstack.bytecode import compile_build
 from devstack.dynamodb_local import REPO_ROOT, DynamoDBLocal
 from devstack.event_sources import (
     EventSourceRunner,
@@ -130,7 +131,8 @@ class StackConfig:
 
 
 def sam_build(repo_root: Path = REPO_ROOT, parameters: dict[str, str] | None = None) -> None:
-    """Run ``sam build --cached --parameter-overrides Architecture=<host>`` in ``repo_root``.
+    """Run ``sam build --cached --parameter-overrides Architecture=<host>`` in ``repo_root``,
+    then compile its output to bytecode as it ships (:mod:`devstack.bytecode`).
 
     Raises ``subprocess.CalledProcessError`` when the build fails.
     """
@@ -142,6 +144,7 @@ def sam_build(repo_root: Path = REPO_ROOT, parameters: dict[str, str] | None = N
         check=True,
         env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
     )
+    compile_build(repo_root / ".aws-sam" / "build")
 
 
 def build_is_fresh(repo_root: Path = REPO_ROOT) -> bool:
