@@ -6,6 +6,12 @@ own start is left out on both sides): the clock starts before the first import a
 when the first call returns. The floor is the least any function of ours must do:
 ``import boto3`` and create a DynamoDB client. Goal: every ratio ≤ 1.4 (issue 11).
 
+A second reference, "libraries", adds what the project's rules put on every API function's
+path besides boto3: pydantic (SPEC §1, §4: request validation and the OpenAPI document come
+from pydantic models) with one small model validated and dumped, and a Powertools Logger.
+Its own ratio to the floor shows what those libraries cost before any code of ours runs;
+the column "ours" (cold / libraries) shows what our code adds on top of them.
+
 Handlers run with their template.yaml environment against a DynamoDB Local started here,
 and a moto server for KMS, Secrets Manager (the cursor key ring) and SQS
 (:mod:`bench.local_aws`). Each first call takes the path a real one takes, and is checked:
@@ -14,9 +20,13 @@ answers 200/201; the list signs a next-page cursor (200); the emitter's stream r
 subscribed webhook endpoint, so it reads endpoints and sends to SQS (no failed record).
 
 Rounds interleave the floor and every handler, so a change in the machine's load hits all
-of them alike; medians are compared. Bytecode: every probe reads compiled ``.pyc`` files
-from a cache of its own (``PYTHONPYCACHEPREFIX``, filled by one untimed warm-up run each),
-so both sides are measured without compiling, whatever ``PYTHONDONTWRITEBYTECODE`` says.
+of them alike; medians are compared. Code and bytecode as on Lambda: each handler runs
+from the ``sam build`` output (its function directory, then the layer's ``python``
+directory, first on ``sys.path``), and no probe may write bytecode
+(``PYTHONDONTWRITEBYTECODE``), as on Lambda's read-only mounts: the handlers read only the
+``.pyc`` files the build ships (``make build`` compiles them, :mod:`devstack.bytecode`),
+the floor reads boto3's compiled by pip, as the runtime's boto3 is. Run ``make build``
+first (``make bench-cold-start`` does).
 
     .venv/bin/python bench/cold_start.py [--rounds 15]     (or: make bench-cold-start)
 """
@@ -36,6 +46,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "template.yaml"
+BUILD = REPO / ".aws-sam" / "build"
 sys.path.insert(0, str(REPO))
 
 from bench.bulk_upsert import environment  # noqa: E402
@@ -44,23 +55,34 @@ from devstack.dynamodb_local import DynamoDBLocal  # noqa: E402
 from devstack.tables import create_tables, load_template  # noqa: E402
 
 GOAL = 1.4
+REFERENCES = ("floor", "libraries")
 ORG = "org_example"  # the org of the events in events/
-# One process = one cold start. argv: "floor" | code dir, event file. Prints the seconds
-# and the first call's result. Packages that the virtualenv has (for aws-sam-cli and moto)
-# but Lambda's Python runtime does not are hidden, so boto3 imports as it does there:
-# the AWS Common Runtime (awscrt; botocore goes without it) and pyOpenSSL (which botocore
-# would import, with cryptography, for urllib3's pyopenssl module).
+# One process = one cold start. argv: "floor" | "libraries" | code dir, event file.
+# Prints the seconds and the first call's result. Packages that the virtualenv has (for
+# aws-sam-cli and moto) but Lambda's Python runtime does not are hidden, so boto3 imports
+# as it does there: the AWS Common Runtime (awscrt; botocore goes without it) and pyOpenSSL
+# (which botocore would import, with cryptography, for urllib3's pyopenssl module).
 PROBE = r"""
 import json, sys, time
 sys.modules["awscrt"] = sys.modules["OpenSSL"] = None
 started = time.perf_counter()
-if sys.argv[1] == "floor":
+if sys.argv[1] in ("floor", "libraries"):
     import boto3
     imported = time.perf_counter()
     boto3.client("dynamodb")
     result = None
+    if sys.argv[1] == "libraries":
+        from aws_lambda_powertools import Logger
+        from pydantic import BaseModel
+
+        class Probe(BaseModel):
+            value: int
+            note: str | None = None
+
+        Logger(service="bench")
+        result = Probe.model_validate({"value": 1}).model_dump_json()
 else:
-    sys.path.insert(0, sys.argv[1])
+    sys.path[0:0] = [sys.argv[1], sys.argv[3]]
     import app
     imported = time.perf_counter()
 
@@ -84,8 +106,8 @@ def _seed() -> dict[str, str]:
     """What the first calls need in the tables: an API key, a contact, a webhook endpoint
     (subscribed to everything) for :data:`ORG`. Returns ``{"key", "contact_id"}``."""
     from contacts_core.auth import mint_api_key
-    from contacts_core.contacts.models import ContactCreate
     from contacts_core.contacts.operations import create_contact
+    from contacts_core.contacts.requests import ContactCreate
     from contacts_core.webhooks.endpoints import create_endpoint
     from contacts_core.webhooks.models import EndpointCreate
 
@@ -146,10 +168,13 @@ def _check(function_id: str, result: Any) -> None:
         raise RuntimeError(f"{function_id}: unexpected first call result {result!r}")
 
 
-def _code_dirs() -> dict[str, Path]:
-    resources = load_template(TEMPLATE)["Resources"]
-    return {name: REPO / str(r["Properties"]["CodeUri"]) for name, r in resources.items()
-            if r.get("Type") == "AWS::Serverless::Function" and "CodeUri" in r["Properties"]}
+def _code_dirs() -> tuple[dict[str, Path], Path]:
+    """Each function's directory in the ``sam build`` output, and the layer's ``python``."""
+    built = load_template(BUILD / "template.yaml")["Resources"]
+    functions = {name: BUILD / str(r["Properties"]["CodeUri"]) for name, r in built.items()
+                 if r.get("Type") == "AWS::Serverless::Function"
+                 and "CodeUri" in r["Properties"]}
+    return functions, BUILD / str(built["ContactsCoreLayer"]["Properties"]["ContentUri"]) / "python"
 
 
 def _once(args: list[str], env: dict[str, str], python: tuple[str, ...] = ("-c", PROBE)
@@ -175,15 +200,15 @@ def main(argv: list[str] | None = None) -> int:
         environment(ddb.endpoint_url)
         os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here
         with local_aws(TEMPLATE, queues=True):
-            env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-            env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
-            code = _code_dirs()
-            probes = {"floor": ["floor"]} | {
-                function_id: [str(code[function_id]), str(event)]
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+            code, layer = _code_dirs()
+            probes = {"floor": ["floor"], "libraries": ["libraries"]} | {
+                function_id: [str(code[function_id]), str(event), str(layer)]
                 for function_id, event in _events(Path(tmp), _seed()).items()}
-            for name, probe in probes.items():  # warm-up: compile, and check the result
+            for name, probe in probes.items():  # warm-up (file cache), and check the result
                 *_, result = _once(probe, env)
-                if name != "floor":
+                if name not in REFERENCES:
                     _check(name, result)
             if args.profile:
                 script = Path(tmp) / "probe.py"
@@ -200,15 +225,20 @@ def main(argv: list[str] | None = None) -> int:
     medians = {name: (statistics.median(t for t, _ in runs),
                       statistics.median(i for _, i in runs)) for name, runs in times.items()}
     floor, floor_import = medians.pop("floor")
-    print(f"medians of {args.rounds} rounds; import = of that, the module imports")
-    print(f"{'':24} {'cold ms':>8} {'import ms':>10} {'ratio':>7}")
+    libraries, _ = medians.pop("libraries")
+    print(f"medians of {args.rounds} rounds; import = of that, the module imports; "
+          "ratio = cold / floor; ours = cold / libraries")
+    print(f"{'':24} {'cold ms':>8} {'import ms':>10} {'ratio':>7} {'ours':>6}")
     print(f"{'floor (boto3 + client)':24} {floor * 1000:8.0f} {floor_import * 1000:10.0f}")
+    print(f"{'libraries (+ pydantic,':24} {libraries * 1000:8.0f} {'':10} "
+          f"{libraries / floor:6.2f}x")
+    print("   Powertools Logger)")
     worst = 0.0
     for function_id, (took, imported) in medians.items():
         ratio = took / floor
         worst = max(worst, ratio)
         print(f"{function_id:24} {took * 1000:8.0f} {imported * 1000:10.0f} {ratio:6.2f}x"
-              f"{'' if ratio <= GOAL else f'  (goal {GOAL}x)'}")
+              f" {took / libraries:5.2f}x{'' if ratio <= GOAL else f'  (goal {GOAL}x)'}")
     print(f"worst ratio {worst:.2f}x (goal ≤ {GOAL}x)")
     return 0
 
