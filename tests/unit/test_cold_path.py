@@ -1,0 +1,59 @@
+"""What each handler's import leaves out of its cold start (issue 11; README "Cold start").
+
+Timing is the benchmark's job (``make bench-cold-start``); these check the import graph
+the benchmark's numbers rest on, in a fresh interpreter per function, so a module that
+slips back onto a cold path fails here rather than only showing as a slower ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+IMPORT_AND_LIST = """
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import app
+print(json.dumps(sorted(sys.modules)))
+"""
+
+# function directory → modules its import must not load
+LEFT_OUT = {
+    "authorizer": ["pydantic", "aws_lambda_powertools.utilities.data_classes",
+                   "contacts_core.contacts.models"],
+    "get_contact": ["contacts_core.contacts.requests", "phonenumbers", "email_validator",
+                    "ulid"],
+    "list_contacts": ["contacts_core.contacts.requests", "phonenumbers", "email_validator"],
+    "emit_webhooks": ["contacts_core.contacts.requests", "contacts_core.audiences.models",
+                      "contacts_core.imports.models"],
+}
+
+
+def _imported(function: str) -> set[str]:
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_AND_LIST, str(REPO / "functions" / function),
+         str(REPO / "layers" / "contacts_core")],
+        capture_output=True, text=True, env=env, check=True)
+    return set(json.loads(out.stdout))
+
+
+@pytest.mark.parametrize("function", sorted(LEFT_OUT))
+def test_importing_the_handler_leaves_out_what_its_requests_do_not_need(function: str) -> None:
+    # When a fresh interpreter imports the handler, as a Lambda cold start does
+    imported = _imported(function)
+    # Then none of the modules its first request does not need are loaded
+    assert "app" in imported
+    assert sorted(m for m in LEFT_OUT[function] if m in imported) == []
+
+
+def test_the_upsert_builds_its_request_models() -> None:
+    # The check above can fail: a function that takes a contact body does import them
+    assert "contacts_core.contacts.requests" in _imported("upsert_contact")
