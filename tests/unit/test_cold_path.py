@@ -26,13 +26,15 @@ print(json.dumps(sorted(sys.modules)))
 
 # function directory → modules its import must not load
 LEFT_OUT = {
-    "authorizer": ["pydantic", "aws_lambda_powertools.utilities.data_classes",
+    "authorizer": ["boto3", "pydantic", "aws_lambda_powertools.utilities.data_classes",
                    "contacts_core.contacts.models"],
-    "get_contact": ["contacts_core.contacts.requests", "phonenumbers", "email_validator",
+    "get_contact": ["boto3", "contacts_core.contacts.requests", "phonenumbers", "email_validator",
                     "ulid"],
-    "list_contacts": ["contacts_core.contacts.requests", "phonenumbers", "email_validator"],
-    "emit_webhooks": ["contacts_core.contacts.requests", "contacts_core.audiences.models",
+    "list_contacts": ["boto3", "contacts_core.contacts.requests", "phonenumbers", "email_validator"],
+    "emit_webhooks": ["boto3", "contacts_core.contacts.requests", "contacts_core.audiences.models",
                       "contacts_core.imports.models"],
+    # boto3 (s3transfer, multiprocessing) is for S3's managed transfers (imports) only
+    "upsert_contact": ["boto3"],
 }
 
 

@@ -9,25 +9,19 @@ Limits from the DynamoDB Developer Guide: ``BatchGetItem`` reads at most 100 key
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cache
 from typing import Any
 
-import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from contacts_core.attribute_values import from_attribute_value, to_attribute_value
+from contacts_core.aws import aws_client
 from contacts_core.errors import ConcurrentModification
-from contacts_core.limits import MAX_INTEGER
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 class VersionConflict(ConcurrentModification):
@@ -59,52 +53,25 @@ def retryable(err: ClientError) -> bool:
 def dynamodb_client() -> Any:
     """The process-wide DynamoDB client (reused across warm invocations).
 
-    Endpoint and credentials follow boto3's own configuration, so the local stack and the
+    Endpoint and credentials follow botocore's configuration, so the local stack and the
     tests point it at DynamoDB Local with ``AWS_ENDPOINT_URL_DYNAMODB``. A non-empty
     ``DYNAMODB_ENDPOINT_URL`` (a template variable, empty on AWS) wins: ``sam local`` can
     override template variables only, and ``.dev/env.json`` sets it.
     """
-    return boto3.client("dynamodb", endpoint_url=os.environ.get("DYNAMODB_ENDPOINT_URL") or None,
-                        config=Config(max_pool_connections=32, retries={"mode": "standard"}))
-
-
-def _to_dynamo(value: Any) -> Any:
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, dict):
-        return {k: _to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_to_dynamo(v) for v in value]
-    return value
-
-
-def _from_dynamo(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        # Whole numbers read back as int only within the 38 digits an input int may have,
-        # so a stored 9.99E+125 comes back as a float and can be sent back as it is.
-        whole = value == value.to_integral_value() and value.copy_abs() <= MAX_INTEGER
-        return int(value) if whole else float(value)
-    if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_dynamo(v) for v in value]
-    return value
+    return aws_client("dynamodb", "DYNAMODB_ENDPOINT_URL",
+                      Config(max_pool_connections=32, retries={"mode": "standard"}))
 
 
 def serialize(item: dict[str, Any]) -> dict[str, Any]:
     """Plain dict → DynamoDB attribute values (``None`` and empty sets are left out, as
-    DynamoDB has no empty set)."""
-    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items()
-            if v is not None and v != set()}
+    DynamoDB has no empty set; :func:`~contacts_core.attribute_values.to_attribute_value`)."""
+    return {k: to_attribute_value(v) for k, v in item.items() if v is not None and v != set()}
 
 
 def deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    """DynamoDB attribute values → plain dict with ``int``/``float`` instead of ``Decimal``."""
-    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
-
-
-def _value(value: Any) -> Any:
-    return _serializer.serialize(_to_dynamo(value))
+    """DynamoDB attribute values → plain dict with ``int``/``float`` numbers
+    (:func:`~contacts_core.attribute_values.from_attribute_value`)."""
+    return {k: from_attribute_value(v) for k, v in item.items()}
 
 
 def backoff(attempt: int) -> None:
@@ -224,7 +191,7 @@ class _Expression:
 
     def value(self, value: Any) -> str:
         placeholder = f":v{len(self.values)}"
-        self.values[placeholder] = _value(value)
+        self.values[placeholder] = to_attribute_value(value)
         return placeholder
 
 

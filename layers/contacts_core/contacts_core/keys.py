@@ -14,15 +14,17 @@ rotation, with no ``next`` yet, only adds ``next``). So
   container whose cached ring is a few minutes old still verifies the cursors signed by one
   that already sees the rotated ring.
 
-The ring is read lazily on first use through Powertools' parameters utility (``get_secret``,
-cached ``CURSOR_KEY_MAX_AGE`` seconds per warm container), never at import.
+The ring is read lazily on first use (``GetSecretValue``, cached ``CURSOR_KEY_MAX_AGE``
+seconds per warm container), never at import. Not through Powertools' parameters utility:
+its package imports boto3 and every provider, a third of a cold start more for the first
+page of a list (README "Cold start"), for a cache of one value.
 
 **Webhook signing secrets** (``whsec_…``) are stored as KMS ciphertext under the key named by
 ``WEBHOOK_SECRETS_KEY`` (template: ``WebhookSecretsKey``), with the encryption context
 ``{"org_id", "endpoint_id"}``: a ciphertext copied to another endpoint or org does not
 decrypt. Decrypted secrets are cached per warm container (:func:`decrypt_webhook_secret`).
 
-Endpoints and credentials follow boto3's configuration (``AWS_ENDPOINT_URL_SECRETS_MANAGER`` —
+Endpoints and credentials follow botocore's configuration (``AWS_ENDPOINT_URL_SECRETS_MANAGER`` —
 botocore names it after the service id "Secrets Manager" —,
 ``AWS_ENDPOINT_URL_KMS`` in the local stack and the tests).
 """
@@ -33,12 +35,14 @@ import base64
 import json
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
-import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from contacts_core.aws import aws_client
 
 CURSOR_KEY_MAX_AGE = 300  # seconds a warm container reuses the ring (≪ the rotation period)
 KEY_BYTES = 48  # random bytes of a new cursor key (64 URL-safe characters)
@@ -76,23 +80,28 @@ class KeyRing:
         return cls(signing=encoded[0], verifying=encoded)
 
 
+_rings: dict[str, tuple[float, KeyRing]] = {}  # secret id → (time.monotonic() read, ring)
+
+
 def cursor_keys() -> KeyRing:
     """The cursor key ring of ``CURSOR_KEY_SECRET`` (AWSCURRENT version), cached for
-    ``CURSOR_KEY_MAX_AGE`` seconds by Powertools.
+    ``CURSOR_KEY_MAX_AGE`` seconds per warm container.
 
     Raises:
         KeyUnavailable: the secret cannot be read or is not a key ring.
     """
-    # Imported here, not at module import: only functions that page pay for it (~8 ms).
-    from aws_lambda_powertools.utilities import parameters
-
+    secret_id = os.environ["CURSOR_KEY_SECRET"]
+    read_at, ring = _rings.get(secret_id, (0.0, None))
+    if ring is not None and time.monotonic() - read_at < CURSOR_KEY_MAX_AGE:
+        return ring
     try:
-        value = _secrets().get(os.environ["CURSOR_KEY_SECRET"], transform="json",
-                               max_age=CURSOR_KEY_MAX_AGE, VersionStage="AWSCURRENT")
-    except (parameters.exceptions.GetParameterError,
-            parameters.exceptions.TransformParameterError) as err:
+        value = json.loads(secretsmanager_client().get_secret_value(
+            SecretId=secret_id, VersionStage="AWSCURRENT")["SecretString"])
+    except (BotoCoreError, ClientError, KeyError, ValueError) as err:
         raise KeyUnavailable(f"cursor key ring unreadable: {err}") from err
-    return KeyRing.from_secret(value)
+    ring = KeyRing.from_secret(value)
+    _rings[secret_id] = (time.monotonic(), ring)
+    return ring
 
 
 def new_cursor_key() -> str:
@@ -111,24 +120,15 @@ def rotated_ring(ring: dict[str, str]) -> dict[str, str]:
 
 @cache
 def secretsmanager_client() -> Any:
-    """The process-wide Secrets Manager client (endpoint from boto3's configuration, or a
+    """The process-wide Secrets Manager client (endpoint from botocore's configuration, or a
     non-empty ``SECRETS_MANAGER_ENDPOINT_URL``: a template variable, empty on AWS, that
     ``sam local --env-vars .dev/env.json`` points at the local stack)."""
-    return boto3.client("secretsmanager",
-                        endpoint_url=os.environ.get("SECRETS_MANAGER_ENDPOINT_URL") or None)
-
-
-@cache
-def _secrets() -> Any:
-    """Powertools' secrets provider on :func:`secretsmanager_client` (its own cache)."""
-    from aws_lambda_powertools.utilities import parameters
-
-    return parameters.SecretsProvider(boto3_client=secretsmanager_client())
+    return aws_client("secretsmanager", "SECRETS_MANAGER_ENDPOINT_URL")
 
 
 def forget_cursor_keys() -> None:
     """Drop the cached key ring, as if ``CURSOR_KEY_MAX_AGE`` had passed."""
-    _secrets().clear_cache()
+    _rings.clear()
 
 
 def rotation_step(secret_id: str, token: str, step: str, client: Any | None = None) -> None:
@@ -176,9 +176,9 @@ def rotation_step(secret_id: str, token: str, step: str, client: Any | None = No
 
 @cache
 def kms_client() -> Any:
-    """The process-wide KMS client (endpoint from boto3's configuration, or a non-empty
+    """The process-wide KMS client (endpoint from botocore's configuration, or a non-empty
     ``KMS_ENDPOINT_URL``, like :func:`secretsmanager_client`)."""
-    return boto3.client("kms", endpoint_url=os.environ.get("KMS_ENDPOINT_URL") or None)
+    return aws_client("kms", "KMS_ENDPOINT_URL")
 
 
 def _context(org_id: str, endpoint_id: str) -> dict[str, str]:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from typing import Any
 
-import boto3
+from contacts_core.aws import aws_client
 
 
 @cache
 def sqs_client() -> Any:
-    """The process-wide SQS client (endpoint from boto3 config, e.g. AWS_ENDPOINT_URL_SQS, or
-    a non-empty ``SQS_ENDPOINT_URL``: see ``contacts_core.dynamodb.dynamodb_client``)."""
-    return boto3.client("sqs", endpoint_url=os.environ.get("SQS_ENDPOINT_URL") or None)
+    """The process-wide SQS client (endpoint from botocore's configuration, e.g.
+    ``AWS_ENDPOINT_URL_SQS``, or a non-empty ``SQS_ENDPOINT_URL``: see
+    :func:`contacts_core.aws.aws_client`)."""
+    return aws_client("sqs", "SQS_ENDPOINT_URL")

@@ -1,4 +1,5 @@
-"""DynamoDB access for contacts, identity guards and API keys — the only module that uses boto3.
+"""DynamoDB access for contacts, identity guards and API keys (with ``dynamodb.py``, the
+plumbing it calls through, the only contact code that calls AWS).
 
 Tables (names from the environment set by template.yaml):
 
