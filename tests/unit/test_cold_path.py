@@ -30,7 +30,8 @@ LEFT_OUT = {
                    "contacts_core.contacts.models"],
     "get_contact": ["boto3", "contacts_core.contacts.requests", "phonenumbers", "email_validator",
                     "ulid"],
-    "list_contacts": ["boto3", "contacts_core.contacts.requests", "phonenumbers", "email_validator"],
+    "list_contacts": ["boto3", "contacts_core.contacts.requests", "phonenumbers",
+                      "email_validator"],
     "emit_webhooks": ["boto3", "contacts_core.contacts.requests", "contacts_core.audiences.models",
                       "contacts_core.imports.models"],
     # boto3 (s3transfer, multiprocessing) is for S3's managed transfers (imports) only
