@@ -29,7 +29,7 @@ def _boto3_plain(value: Any) -> Any:
         whole = value == value.to_integral_value() and value.copy_abs() <= MAX_INTEGER
         return int(value) if whole else float(value)
     if isinstance(value, Binary):
-        return bytes(value)
+        return value.value
     if isinstance(value, dict):
         return {k: _boto3_plain(v) for k, v in value.items()}
     if isinstance(value, list):
