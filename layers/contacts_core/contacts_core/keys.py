@@ -16,8 +16,8 @@ rotation, with no ``next`` yet, only adds ``next``). So
 
 The ring is read lazily on first use (``GetSecretValue``, cached ``CURSOR_KEY_MAX_AGE``
 seconds per warm container), never at import. Not through Powertools' parameters utility:
-its package imports boto3 and every provider, a third of a cold start more for the first
-page of a list (README "Cold start"), for a cache of one value.
+its package imports boto3 and every provider on the first page of a list, for a cache of one
+value (README "Cold start").
 
 **Webhook signing secrets** (``whsec_…``) are stored as KMS ciphertext under the key named by
 ``WEBHOOK_SECRETS_KEY`` (template: ``WebhookSecretsKey``), with the encryption context
