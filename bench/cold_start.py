@@ -11,7 +11,9 @@ A second reference, "libraries", adds what the project's rules put on every API 
 path besides boto3: pydantic (SPEC §1, §4: request validation and the OpenAPI document come
 from pydantic models) with one small model validated and dumped, and a Powertools Logger.
 Its own ratio to the floor shows what those libraries cost before any code of ours runs;
-the column "ours" (cold / libraries) shows what our code adds on top of them.
+the column "ours" (cold / libraries) shows what our code adds on top of them. A third,
+"botocore", is the floor's client made the way our functions make theirs (a botocore session,
+no ``import boto3``: ``contacts_core.aws``).
 
 Handlers run with their template.yaml environment against a DynamoDB Local started here,
 and a moto server for KMS, Secrets Manager (the cursor key ring) and SQS
@@ -56,9 +58,9 @@ from devstack.dynamodb_local import DynamoDBLocal  # noqa: E402
 from devstack.tables import create_tables, load_template  # noqa: E402
 
 GOAL = 1.4
-REFERENCES = ("floor", "libraries")
+REFERENCES = ("floor", "botocore", "libraries")
 ORG = "org_example"  # the org of the events in events/
-# One process = one cold start. argv: "floor" | "libraries" | code dir, event file.
+# One process = one cold start. argv: "floor" | "botocore" | "libraries" | code dir, event file.
 # Prints the seconds and the first call's result. Packages that the virtualenv has (for
 # aws-sam-cli and moto) but Lambda's Python runtime does not are hidden, so boto3 imports
 # as it does there: the AWS Common Runtime (awscrt; botocore goes without it) and pyOpenSSL
@@ -67,7 +69,12 @@ PROBE = r"""
 import json, sys, time
 sys.modules["awscrt"] = sys.modules["OpenSSL"] = None
 started = time.perf_counter()
-if sys.argv[1] in ("floor", "libraries"):
+if sys.argv[1] == "botocore":
+    import botocore.session
+    imported = time.perf_counter()
+    botocore.session.get_session().create_client("dynamodb")
+    result = None
+elif sys.argv[1] in ("floor", "libraries"):
     import boto3
     imported = time.perf_counter()
     boto3.client("dynamodb")
@@ -204,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             env = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
             env["PYTHONDONTWRITEBYTECODE"] = "1"
             code, layer = _code_dirs()
-            probes = {"floor": ["floor"], "libraries": ["libraries"]} | {
+            probes = {name: [name] for name in REFERENCES} | {
                 function_id: [str(code[function_id]), str(event), str(layer)]
                 for function_id, event in _events(Path(tmp), _seed()).items()}
             for name, probe in probes.items():  # warm-up (file cache), and check the result
@@ -226,11 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     medians = {name: (statistics.median(t for t, _ in runs),
                       statistics.median(i for _, i in runs)) for name, runs in times.items()}
     floor, floor_import = medians.pop("floor")
+    botocore, _ = medians.pop("botocore")
     libraries, _ = medians.pop("libraries")
     print(f"medians of {args.rounds} rounds; import = of that, the module imports; "
           "ratio = cold / floor; ours = cold / libraries")
     print(f"{'':24} {'cold ms':>8} {'import ms':>10} {'ratio':>7} {'ours':>6}")
     print(f"{'floor (boto3 + client)':24} {floor * 1000:8.0f} {floor_import * 1000:10.0f}")
+    print(f"{'botocore session + client':24} {botocore * 1000:8.0f} {'':10} "
+          f"{botocore / floor:6.2f}x")
     print(f"{'libraries (+ pydantic,':24} {libraries * 1000:8.0f} {'':10} "
           f"{libraries / floor:6.2f}x")
     print("   Powertools Logger)")
