@@ -1,5 +1,6 @@
 """Cursor keys in Secrets Manager (moto): rotation by the template's rotation function keeps
-live cursors paging during the overlap, and refuses them once their key left the ring."""
+live cursors paging during the overlap, and refuses them once their key left the ring; a
+container reads the ring once per ``CURSOR_KEY_MAX_AGE``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from contacts_core.keys import forget_cursor_keys, rotation_step, secretsmanager_client
+from contacts_core import keys
+from contacts_core.keys import (
+    CURSOR_KEY_MAX_AGE,
+    cursor_keys,
+    forget_cursor_keys,
+    rotation_step,
+    secretsmanager_client,
+)
 from devstack.keys import rotate_secret, rotation_schedules
 
 from .conftest import REPO, _Context, function_code
@@ -96,4 +104,33 @@ def test_rotation_steps_are_idempotent(aws_keys, rotate):
     assert after["previous"] == before["current"] and after["current"] == before["next"]
     assert sm.describe_secret(SecretId=secret)["VersionIdsToStages"][token].count(
         "AWSCURRENT") == 1
+    forget_cursor_keys()
+
+
+class _CountingSecrets:
+    """Secrets Manager client that counts ``GetSecretValue`` calls."""
+
+    def __init__(self) -> None:
+        self.client, self.reads = secretsmanager_client(), 0
+
+    def get_secret_value(self, **params: str) -> dict:
+        self.reads += 1
+        return self.client.get_secret_value(**params)
+
+
+def test_the_ring_is_read_once_per_max_age(dynamodb, monkeypatch):
+    # Given a container that has not read the ring yet
+    counting = _CountingSecrets()
+    monkeypatch.setattr(keys, "secretsmanager_client", lambda: counting)
+    forget_cursor_keys()
+    started = keys.time.monotonic()
+    # When it signs and checks cursors within CURSOR_KEY_MAX_AGE
+    first = cursor_keys()
+    monkeypatch.setattr(keys.time, "monotonic", lambda: started + CURSOR_KEY_MAX_AGE - 1)
+    again = cursor_keys()
+    # Then Secrets Manager is read once
+    assert counting.reads == 1 and again == first
+    # And once CURSOR_KEY_MAX_AGE has passed it is read again
+    monkeypatch.setattr(keys.time, "monotonic", lambda: started + CURSOR_KEY_MAX_AGE + 1)
+    assert cursor_keys() == first and counting.reads == 2
     forget_cursor_keys()
