@@ -321,8 +321,8 @@ def test_on_lambda_the_handler_and_its_dynamodb_call_are_x_ray_subsegments(api, 
     handler = by_name["## handler"]
     assert handler["trace_id"] == trace_id
     assert handler["annotations"]["org_id"] == org_id
-    # … and the DynamoDB calls inside it: the org's rate-limit take (two UpdateItems for a
-    # new org's bucket), then the GetItem
+    # … and the DynamoDB calls inside it: the org's rate-limit take (UpdateItem), then the
+    # GetItem
     calls = [s for s in segments if s.get("namespace") == "aws"]
     assert {(c["name"].lower(), c["aws"]["operation"]) for c in calls[:-1]} == {
         ("dynamodb", "UpdateItem")}

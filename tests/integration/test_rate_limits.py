@@ -174,3 +174,20 @@ def test_the_operator_cli_sets_shows_and_drops_an_org_policy(dynamodb, capsys):
     # And a half-given policy is bad usage
     with pytest.raises(SystemExit):
         main([org, "--rate", "5"])
+
+
+def test_a_new_container_serves_an_idle_org_with_one_write(dynamodb):
+    # Given an org that was served a minute ago (its bucket is idle again), and a brand-new
+    # org, each met by a container that has never seen them (a cold start)
+    policy, served_before, brand_new = RatePolicy(100, 200), fresh_org(), fresh_org()
+    assert RateLimitStore().take(served_before, policy, now=START).allowed
+    cold = RateLimitStore()
+    calls: list[str] = []
+    cold.client.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    later = START + 60 * MICROS
+    # When each takes one request
+    decisions = [cold.take(org, policy, now=later) for org in (served_before, brand_new)]
+    # Then both are served, one conditional UpdateItem each (the idle guess held)
+    assert all(d.allowed for d in decisions)
+    assert calls == ["UpdateItem", "UpdateItem"]

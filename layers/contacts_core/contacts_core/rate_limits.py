@@ -130,11 +130,13 @@ class RateLimitStore:
         One conditional ``UpdateItem`` while the bucket is busy (``tat >= now``) or idle,
         two when it just changed between the two; never a read. The store remembers the
         last ``tat`` it saw per org to pick the likely update first, so keep one store per
-        container.
+        container. An org it has not seen is guessed idle: a bucket is busy only while its
+        org sends faster than its rate, which most orgs never do, so a new container's
+        first request (its cold start) usually costs one call, not two.
         """
         clock = _clock if now is None else (lambda: now)
         at = clock()
-        busy = self._seen.get(org_id, at) >= at  # the guess this container last saw
+        busy = self._seen.get(org_id, 0) >= at  # the guess: what this container last saw
         for _ in range(_ATTEMPTS):
             stored, tat = (self._advance(org_id, policy, at) if busy
                            else self._restart(org_id, policy, at))
