@@ -166,7 +166,7 @@ _CONFLICT_TEXT = {
 # The problem `code` of each status (409's come from the operation's `conflicts`).
 _CODES = {400: "validation_error", 404: "not_found", 412: "precondition_failed",
           413: "payload_too_large", 422: "idempotency_key_reused", 429: "rate_limited",
-          500: "internal_error"}
+          500: "internal_error", 503: "service_unavailable"}
 _ERROR_TEXT = {
     400: "Invalid request: malformed or non-UTF-8 JSON, unknown fields, wrong types or "
          "values; `errors` names each field (`validation_error`)",
@@ -177,6 +177,8 @@ _ERROR_TEXT = {
     422: "`Idempotency-Key` already used with another method, path or body in the last "
          "24 h (`idempotency_key_reused`); nothing was done",
     500: "Unexpected error (`internal_error`); quote `request_id` when reporting it",
+    503: "DynamoDB or another AWS service throttled the request or did not answer "
+         "(`service_unavailable`, `retryable`); repeat it after `Retry-After` seconds",
 }
 
 
@@ -184,7 +186,7 @@ _ERROR_TEXT = {
 class Operation:
     """What one function reads and answers.
 
-    ``errors``: problem statuses besides 401/403/429/500 (which every route can give);
+    ``errors``: problem statuses besides 401/403/429/500/503 (which every route can give);
     ``conflicts``: the problem codes of its 409; ``conditional``: takes ``If-Match``;
     ``etag``: its success answers carry the contact's ``ETag``.
     """
@@ -369,7 +371,7 @@ def _errors(method: str, op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     writes = method in WRITE_METHODS
     conflicts = (*op.conflicts, IN_PROGRESS) if writes else op.conflicts
-    for status in sorted({*op.errors, 500, *((409, 422) if writes else ())}):
+    for status in sorted({*op.errors, 500, 503, *((409, 422) if writes else ())}):
         if status == 409:
             text = "Conflict: " + "; ".join(_CONFLICT_TEXT[c] for c in conflicts)
             retried = [f"`{c}`" for c in conflicts if c in (CONCURRENT, IN_PROGRESS)]
@@ -378,8 +380,10 @@ def _errors(method: str, op: Operation) -> dict[str, Any]:
                      if retried else None)
             responses["409"] = _problem(409, conflicts, text, retry)
         else:
-            responses[str(status)] = _problem(status, [_CODES[status]], _ERROR_TEXT[status],
-                                              gateway=status == 413)
+            responses[str(status)] = _problem(
+                status, [_CODES[status]], _ERROR_TEXT[status],
+                {"Retry-After": RETRY_AFTER} if status == 503 else None,
+                gateway=status in (413, 503))
     gateway = {"application/json": {"schema": _ref(GATEWAY_MESSAGE)}}
     responses["401"] = {"description": "No `Authorization: Bearer` header (API Gateway)",
                         "content": gateway}

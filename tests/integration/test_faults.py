@@ -31,6 +31,7 @@ from tests.support.hooks import (  # noqa: F401 - hooks_fixture
     Crash,
     Hooks,
     InjectedCrash,
+    Throttle,
     hooks_fixture,
 )
 from tests.support.invariants import Snapshot, assert_consistent, check
@@ -317,6 +318,33 @@ def test_endless_contention_answers_409_concurrent_modification_and_writes_nothi
         assert response.body["code"] == "concurrent_modification"
         assert int(response.headers["Retry-After"]) >= 1
         assert after == before
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_a_throttled_store_answers_503_with_retry_after_and_changes_nothing(
+        api, hooks: Hooks, org_id, scenario: Scenario):
+    # Given the world of the request
+    client = Client(api, org_id)
+    ctx = scenario.setup(client)
+    before = check(org_id).snapshot
+    # When DynamoDB throttles every call the request makes (the SDK's retries used up)
+    throttle = hooks.add(Throttle())
+    response = client(*scenario.request(ctx))
+    hooks.rules.clear()
+    # Then nothing changed, and the request is answered as one to retry, not as a fault
+    assert throttle.refused > 0
+    assert assert_consistent(org_id, allow_pending=scenario.background is not None) == before
+    if scenario.name.startswith("bulk_"):  # bulk reads first: refused there, or per item
+        assert response.status in (200, 503), response.body
+        if response.status == 200:
+            body = response.body
+            assert body.get("created", 0) == body.get("deleted", 0) == 0, body
+            return
+    assert response.status == 503, response.body
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.body["code"] == "service_unavailable"
+    assert response.body["retryable"] is True
+    assert int(response.headers["Retry-After"]) >= 1
 
 
 def test_a_bulk_upsert_that_committed_part_never_answers_5xx_when_the_rest_keeps_conflicting(

@@ -188,6 +188,27 @@ class Cancel(Rule):
                            "CancellationReasons": reasons}, "TransactWriteItems")
 
 
+class Throttle(Rule):
+    """Answer matching calls as DynamoDB does once the SDK's retries ran out against a
+    table or partition over its capacity (``ProvisionedThroughputExceededException``);
+    the call never reaches DynamoDB. Counts the calls it refused in ``refused``."""
+
+    def __init__(self, op: str | None = None, actor: str | None = None,
+                 table: str | None = None) -> None:
+        super().__init__(op, actor, table)
+        self.refused = 0
+
+    def before(self, call: Call) -> None:
+        if not self.matches(call):
+            return
+        self.refused += 1
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
+                                     "Message": "Throughput exceeds the table's (injected)"}},
+                          call.op)
+
+
 class Hooks:
     """The rules in force and the calls seen (in the order they started)."""
 

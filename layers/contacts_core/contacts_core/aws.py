@@ -17,6 +17,25 @@ from typing import Any
 
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+# Error codes AWS answers when the service, not the request, is at fault: throttling and
+# server errors that the SDK's own retries (standard mode) did not outlast. From botocore's
+# retry rules (``botocore/data/_retry.json``: throttling and transient errors) and the
+# DynamoDB API reference's "Common errors".
+_UNAVAILABLE_CODES = frozenset({
+    "ProvisionedThroughputExceededException", "RequestLimitExceeded", "ThrottlingException",
+    "Throttling", "TooManyRequestsException", "InternalServerError", "InternalFailure",
+    "ServiceUnavailable", "ServiceUnavailableException", "TransactionInProgressException",
+    "LimitExceededException"})
+_UNREACHABLE = (ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError,
+                ReadTimeoutError)
 
 
 @cache
@@ -33,3 +52,21 @@ def aws_client(service: str, endpoint_variable: str, config: Config | None = Non
     """
     return _session().create_client(service, endpoint_url=os.environ.get(endpoint_variable) or None,
                                     config=config)
+
+
+def service_unavailable(err: BaseException) -> bool:
+    """Whether ``err``, or an error it was raised from (``__cause__``/``__context__``),
+    is AWS being unavailable rather than the request being wrong: a throttling or server
+    error code after the SDK's retries, or no connection / no answer in time. Such a
+    request can be retried as it is (``contacts_core.errors.ServiceUnavailable``)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _UNREACHABLE):
+            return True
+        if isinstance(current, ClientError) and \
+                current.response.get("Error", {}).get("Code") in _UNAVAILABLE_CODES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from contacts_core.attribute_values import from_attribute_value, to_attribute_value
 from contacts_core.aws import aws_client
-from contacts_core.errors import ConcurrentModification
+from contacts_core.errors import ConcurrentModification, ServiceUnavailable
 
 
 class VersionConflict(ConcurrentModification):
@@ -33,19 +33,20 @@ class VersionConflict(ConcurrentModification):
 
 
 class Contention(ConcurrentModification):
-    """DynamoDB cancelled a transaction because another one touched the same items, or
-    throttled us; retried like :class:`VersionConflict`."""
+    """DynamoDB cancelled a transaction because another one touched the same items;
+    retried like :class:`VersionConflict`."""
 
 
-# Error codes of a single-item write that mean "busy, try again" rather than a bug.
-_RETRYABLE_CODES = {"TransactionConflictException", "ProvisionedThroughputExceededException",
-                    "ThrottlingException", "RequestLimitExceeded",
-                    "TransactionInProgressException"}
+# Error codes of a write that mean "another transaction holds these items, try again".
+# Throttling is not among them: botocore's standard retry mode has already backed off,
+# and the request answers 503 ``service_unavailable`` (contacts_core.aws.service_unavailable)
+# rather than 409, which says the records changed.
+_RETRYABLE_CODES = {"TransactionConflictException", "TransactionInProgressException"}
 
 
 def retryable(err: ClientError) -> bool:
-    """True when DynamoDB answered "busy, try again" (a conflict with another
-    transaction, or throttling) rather than rejecting the request itself."""
+    """True when DynamoDB answered "busy with another transaction on these items, try
+    again" rather than rejecting the request itself."""
     return err.response["Error"]["Code"] in _RETRYABLE_CODES
 
 
@@ -125,7 +126,7 @@ def batch_get(client: Any, table: str, keys: list[dict[str, Any]],
     jittered exponential backoff, as AWS recommends. Returns the raw items found. With
     ``cost``, each call asks for and adds its consumed capacity.
     Raises:
-        Contention: keys stayed unprocessed after 8 attempts.
+        ServiceUnavailable: keys stayed unprocessed after 8 attempts (throttled; 503).
     """
     found: list[dict[str, Any]] = []
     for start in range(0, len(keys), 100):
@@ -142,7 +143,7 @@ def batch_get(client: Any, table: str, keys: list[dict[str, Any]],
                 break
             backoff(attempt)
         else:
-            raise Contention("batch reads stayed unprocessed")
+            raise ServiceUnavailable()
     return found
 
 
@@ -160,7 +161,7 @@ def transact(client: Any, actions: list[dict[str, Any]]) -> list[str] | None:
     per-action cancellation codes (``ConditionalCheckFailed``, ``TransactionConflict``…).
 
     Raises:
-        Contention: throttled, or another transaction on the same items was in progress.
+        Contention: another transaction on the same items was in progress.
     """
     try:
         client.transact_write_items(TransactItems=actions)

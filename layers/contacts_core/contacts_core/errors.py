@@ -18,7 +18,8 @@ class FieldError:
 
 
 class DomainError(Exception):
-    """Base of every error the API answers with a 4xx problem body."""
+    """Base of every error the API answers with a problem body: 4xx, or 503 for
+    :class:`ServiceUnavailable`."""
 
     code = "error"
 
@@ -272,6 +273,27 @@ class RateLimited(DomainError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after), **self.limit_headers}
+
+
+class ServiceUnavailable(DomainError):
+    """AWS throttled the request or failed to answer, after the SDK's own retries
+    (:func:`contacts_core.aws.service_unavailable`). 503 with ``Retry-After`` (RFC 9110
+    §15.6.4), ``retryable: true``: the request may have been partly done (a bulk request's
+    earlier items), and retrying it as it is, is safe — upserts converge, deletes are
+    idempotent, and with an ``Idempotency-Key`` a create is done once."""
+
+    code = "service_unavailable"
+    retry_after = 1
+
+    def __init__(self) -> None:
+        super().__init__("The service is busy or a store it needs did not answer; retry "
+                         f"in {self.retry_after} s")
+
+    def extensions(self) -> dict[str, object]:
+        return {"retryable": True}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 @dataclass

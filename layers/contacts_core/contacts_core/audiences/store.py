@@ -99,7 +99,7 @@ class AudienceStore:
 
         Raises:
             AudienceNameTaken: the name guard's condition failed (it names the holder).
-            Contention: cancelled by a concurrent transaction, or throttled.
+            Contention: cancelled by a concurrent transaction.
         """
         try:
             self.client.transact_write_items(TransactItems=actions)
@@ -139,7 +139,7 @@ class AudienceStore:
         Returns False when the audience vanished or started deleting meanwhile.
         Raises:
             AudienceNameTaken: the new name belongs to another audience.
-            Contention: cancelled by a concurrent transaction, or throttled.
+            Contention: cancelled by a concurrent transaction.
         """
         expr = _Expression()
         sets = [f"{expr.name('name')} = {expr.value(new.name)}",

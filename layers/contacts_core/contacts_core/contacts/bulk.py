@@ -326,8 +326,8 @@ class _GaveUp(Exception):
 
 def _transact_once(store: ContactStore, actions: list[dict[str, Any]]) -> list[str] | None:
     """One bulk ``TransactWriteItems``: None on success, else one cancellation code per
-    action; throttling or a transaction in progress reads as ``TransactionConflict`` on
-    every action (retried like any conflict).
+    action; a transaction in progress reads as ``TransactionConflict`` on every action
+    (retried like any conflict).
 
     Raises:
         _GaveUp: any other failure (logged); the caller redoes its items one by one.
@@ -381,7 +381,7 @@ def bulk_upsert(org_id: str, raw_items: list[dict[str, Any]],
     (with the same ``mode``, see :class:`BulkUpsertRequest`).
 
     Raises:
-        ConcurrentModification: the guards or contacts could not be read (throttled);
+        ServiceUnavailable: the guards or contacts could not be read (throttled);
             nothing was written.
     """
     db = store or ContactStore()

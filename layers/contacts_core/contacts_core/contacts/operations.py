@@ -374,8 +374,7 @@ def batch_get_contacts(org_id: str, ids: list[str],
     (none when no id has our shape); see :class:`BatchGetResult` for the three lists.
 
     Raises:
-        ConcurrentModification: keys stayed unprocessed (DynamoDB throttling; 409,
-            retryable).
+        ServiceUnavailable: keys stayed unprocessed (DynamoDB throttling; 503, retryable).
     """
     wanted = list(dict.fromkeys(ids))
     found = _store(store).get_many(

@@ -391,7 +391,7 @@ class ContactStore:
         Raises:
             ValueError: ``changes`` touch an identifier or clear a name part (guards or
                 name words must move: use replace()).
-            Contention: DynamoDB answered a transaction conflict or throttling.
+            Contention: DynamoDB answered a transaction conflict.
         """
         if changes.needs_read():
             raise ValueError("identity changes and name clears need replace(): guards and "
@@ -515,7 +515,7 @@ class ContactStore:
         at the version read, plus each guard delete conditioned on still pointing at it;
         when anything moved meanwhile it is cancelled and nothing changes.
         Raises:
-            Contention: throttled or conflicting (callers retry).
+            Contention: conflicting (callers retry).
         """
         stale = {f: v for f, v in holding.items()
                  if holder is None or getattr(holder, f) != v}
@@ -636,7 +636,7 @@ class ContactStore:
         Raises:
             MergeRefused: too big for one transaction (nothing written).
             VersionConflict: either contact, a guard, a membership or an audience changed
-                since it was read; Contention: throttled or conflicting (callers retry).
+                since it was read; Contention: conflicting (callers retry).
         """
         self._transact(self.merge_actions(plan), {})
 

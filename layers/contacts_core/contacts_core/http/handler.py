@@ -18,12 +18,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ValidationError
 
+from contacts_core.aws import service_unavailable
 from contacts_core.contacts.models import MAX_CONTACT_BYTES
 from contacts_core.errors import (
     DomainError,
     FieldError,
     IdentityConflict,
     PayloadTooLarge,
+    ServiceUnavailable,
     ValidationFailed,
 )
 from contacts_core.http.headers import header_value
@@ -240,7 +242,11 @@ def _render(response: ApiResponse) -> dict[str, Any]:
 
 def _answer_error(err: Exception, request_id: str) -> dict[str, Any]:
     """A problem for a domain error (logged as refused, counted when it is an identity
-    conflict); a bare 500 for anything else (logged with its traceback)."""
+    conflict); 503 when AWS throttled or did not answer (logged with its traceback); a
+    bare 500 for anything else (logged with its traceback)."""
+    if not isinstance(err, DomainError) and service_unavailable(err):
+        logger.warning("AWS unavailable; answered 503", exc_info=err)
+        err = ServiceUnavailable()
     if isinstance(err, DomainError):
         logger.info("request refused", code=err.code, detail=err.detail)
         if isinstance(err, IdentityConflict):

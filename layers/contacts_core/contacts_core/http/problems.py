@@ -21,6 +21,7 @@ from contacts_core.errors import (
     PayloadTooLarge,
     PreconditionFailed,
     RateLimited,
+    ServiceUnavailable,
     ValidationFailed,
 )
 
@@ -40,6 +41,7 @@ _HTTP: list[tuple[type[DomainError], int, str]] = [
     (IdempotencyKeyReused, 422, "Idempotency key reused"),
     (RateLimited, 429, "Too many requests"),
     (PreconditionFailed, 412, "Precondition failed"),
+    (ServiceUnavailable, 503, "Service unavailable"),
 ]
 
 
