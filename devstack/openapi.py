@@ -265,7 +265,8 @@ OPERATIONS: dict[str, Operation] = {
     "CreateWebhookEndpointFunction": Operation(
         "Register a webhook endpoint (its whsec_ secret is in this answer only)", 201,
         WebhookEndpointCreated, EndpointCreate, errors=(400, 413)),
-    "ListWebhookEndpointsFunction": Operation("List webhook endpoints", 200, EndpointPage),
+    "ListWebhookEndpointsFunction": Operation("List webhook endpoints, oldest first", 200,
+                                              EndpointPage, query=PageQuery, errors=(400,)),
     "GetWebhookEndpointFunction": Operation("Get a webhook endpoint", 200, WebhookEndpoint,
                                             errors=(404,)),
     "UpdateWebhookEndpointFunction": Operation(

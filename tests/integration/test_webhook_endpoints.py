@@ -44,6 +44,54 @@ def test_update_and_delete(api, org_id):
     assert api.request("DELETE", path, org_id=org_id).status == 404
 
 
+def test_the_list_pages_like_every_list_oldest_first(api, org_id):
+    # Given five endpoints
+    made = [create(api, org_id, description=f"hook {i}").body["id"] for i in range(5)]
+    # When the list is walked two at a time
+    seen, cursor, pages = [], None, 0
+    while True:
+        query = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
+        page = api.request("GET", "/v1/webhook-endpoints", org_id=org_id, query=query)
+        assert page.status == 200, page.body
+        assert len(page.body["data"]) <= 2
+        seen += [e["id"] for e in page.body["data"]]
+        pages += 1
+        cursor = page.body["next_cursor"]
+        if cursor is None:
+            break
+    # Then every endpoint comes once, oldest first, over three pages
+    assert seen == made and pages == 3
+    # And the default page holds them all, with no next page
+    whole = api.request("GET", "/v1/webhook-endpoints", org_id=org_id).body
+    assert [e["id"] for e in whole["data"]] == made and whole["next_cursor"] is None
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ({"limit": "0"}, "limit"), ({"limit": "101"}, "limit"), ({"limit": "abc"}, "limit"),
+    ({"cursor": "zzz"}, "cursor"), ({"colour": "red"}, "colour"),
+])
+def test_a_bad_list_query_answers_400_naming_the_parameter(api, org_id, query, field):
+    response = api.request("GET", "/v1/webhook-endpoints", org_id=org_id, query=query)
+    assert response.status == 400, response.body
+    assert field in [e["field"] for e in response.body["errors"]]
+
+
+def test_a_cursor_from_another_list_or_org_answers_400(api, org_id):
+    # Given a next-page cursor of this org's endpoints
+    for _ in range(2):
+        create(api, org_id)
+    cursor = api.request("GET", "/v1/webhook-endpoints", org_id=org_id,
+                         query={"limit": "1"}).body["next_cursor"]
+    # When another org, or another list, is asked for that page
+    foreign = api.request("GET", "/v1/webhook-endpoints", org_id=org_id + "x",
+                          query={"cursor": cursor})
+    other_list = api.request("GET", "/v1/audiences", org_id=org_id, query={"cursor": cursor})
+    # Then both answer 400 on the cursor
+    for response in (foreign, other_list):
+        assert response.status == 400, response.body
+        assert [e["field"] for e in response.body["errors"]] == ["cursor"]
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"url": "ftp://example.com/x"}, "url"),
     ({"url": "http://hooks.example.com/x"}, "url"),

@@ -14,6 +14,8 @@ from typing import Any
 from ulid import ULID
 
 from contacts_core.errors import NotFound, ValidationFailed
+from contacts_core.http.cursor import decode_cursor, encode_cursor
+from contacts_core.http.paging import PageQuery
 from contacts_core.ids import is_resource_id, iso_timestamp, now
 from contacts_core.keys import decrypt_webhook_secret, encrypt_webhook_secret
 from contacts_core.webhooks.models import (
@@ -93,10 +95,19 @@ def get_endpoint(org_id: str, endpoint_id: str,
     return WebhookEndpoint.from_item(item)
 
 
-def list_endpoints(org_id: str, store: EndpointStore | None = None) -> EndpointPage:
-    """Every endpoint of the org (at most 20), oldest first."""
-    return EndpointPage(data=[WebhookEndpoint.from_item(i)
-                              for i in (store or EndpointStore()).all_for(org_id)])
+def list_endpoints(org_id: str, query: PageQuery,
+                   store: EndpointStore | None = None) -> EndpointPage:
+    """One page of the org's endpoints (it has at most 20), oldest first (SPEC §4
+    pagination: ``limit`` 1–100, default 20, and a signed ``cursor``).
+
+    Raises:
+        ValidationFailed: ``cursor`` is not one this list signed for this org.
+    """
+    signed = {"list": "webhook-endpoints"}
+    start = decode_cursor(query.cursor, org_id, signed) if query.cursor else None
+    items, last = (store or EndpointStore()).page(org_id, query.limit, start)
+    return EndpointPage(data=[WebhookEndpoint.from_item(i) for i in items],
+                        next_cursor=encode_cursor(org_id, signed, last) if last else None)
 
 
 def update_endpoint(org_id: str, endpoint_id: str, body: EndpointPatch,

@@ -128,10 +128,10 @@ class WebhookEndpointCreated(WebhookEndpoint):
 
 
 class EndpointPage(Model):
-    """The org's endpoints (at most a few dozen, so one page)."""
+    """A page of the org's endpoints; ``next_cursor`` is None on the last page."""
 
     data: list[WebhookEndpoint]
-    next_cursor: None = None
+    next_cursor: str | None = None
 
 
 class EventData(Model):

@@ -7,7 +7,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from contacts_core.dynamodb import _Expression, deserialize, dynamodb_client, serialize
+from contacts_core.dynamodb import (
+    _Expression,
+    deserialize,
+    dynamodb_client,
+    read_page,
+    serialize,
+)
 from contacts_core.webhooks.models import EndpointItem
 
 
@@ -40,6 +46,17 @@ class EndpointStore:
                                        ExpressionAttributeValues={":o": {"S": org_id}}):
             items += [EndpointItem(**deserialize(raw)) for raw in page["Items"]]
         return items
+
+    def page(self, org_id: str, limit: int, start_key: dict[str, str] | None
+             ) -> tuple[list[EndpointItem], dict[str, str] | None]:
+        """Up to ``limit`` endpoints of the org after ``start_key``, oldest first (ids are
+        ULIDs), and the key to resume after (None on the last page)."""
+        params: dict[str, Any] = {
+            "TableName": self.table, "ConsistentRead": True, "Limit": limit + 1,
+            "KeyConditionExpression": "org_id = :o",
+            "ExpressionAttributeValues": {":o": {"S": org_id}}}
+        raw, last = read_page(self.client, params, limit, start_key, ("org_id", "endpoint_id"))
+        return [EndpointItem(**deserialize(r)) for r in raw], last
 
     def update(self, org_id: str, endpoint_id: str, values: dict[str, Any],
                clear: set[str]) -> EndpointItem | None:
