@@ -193,3 +193,39 @@ def test_an_unknown_mode_is_a_400_naming_it(api, org_id):
     assert response.status == 400
     assert [e["field"] for e in response.body["errors"]] == ["mode"]
     assert api.request("GET", "/v1/contacts", org_id=org_id).body["data"] == []
+
+
+@pytest.mark.parametrize("odd", [None, "a string", 1, [], True])
+def test_an_item_that_is_not_an_object_fails_alone(api, org_id, odd):
+    # Given a bulk request whose second item is not a JSON object
+    items = [{"email": "first@example.com"}, odd, {"email": "third@example.com"}]
+    # When it is sent
+    response = api.request("POST", "/v1/contacts/bulk", org_id=org_id,
+                           json_body={"contacts": items})
+    # Then that item alone fails, naming why, and the others are created
+    assert response.status == 200, response.body
+    results = response.body["results"]
+    assert [r["status"] for r in results] == ["created", "failed", "created"]
+    assert results[1]["index"] == 1
+    assert results[1]["error"]["code"] == "validation_error"
+    assert results[1]["error"]["errors"][0]["field"] == "body"
+    assert len(comparable(org_id)) == 2
+
+
+def test_a_contact_created_and_updated_in_one_request_is_never_updated_before_created(
+        api, org_id):
+    # Given a bulk request that creates 200 contacts and then updates each of them
+    emails = [f"t{i}@example.com" for i in range(200)]
+    items = [{"email": e} for e in emails] + [{"email": e, "first_name": "U"} for e in emails]
+    # When it runs
+    response = api.request("POST", "/v1/contacts/bulk", org_id=org_id,
+                           json_body={"contacts": items})
+    assert response.status == 200, response.body
+    # Then every contact's updated_at is at or after its created_at, as answered and stored
+    updated = [r for r in response.body["results"] if r["status"] == "updated"]
+    assert len(updated) == 200
+    for result in updated:
+        contact = result["contact"]
+        assert contact["updated_at"] >= contact["created_at"], contact
+        stored = api.request("GET", f"/v1/contacts/{result['id']}", org_id=org_id).body
+        assert stored["updated_at"] >= stored["created_at"], stored

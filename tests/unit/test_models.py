@@ -51,15 +51,18 @@ def test_patch_knows_null_from_absent():
 
 
 def test_apply_is_a_merge_patch():
-    item = ContactItem(org_id="o", contact_id="con_1", version=3, created_at="t", updated_at="t",
-                       name_key=name_key("Sam", "con_1"), name="Sam", phone="+27821234567",
-                       email="sam@example.com", attributes={"a": 1, "b": 2})
+    then, later = "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"
+    item = ContactItem(org_id="o", contact_id="con_1", version=3, created_at=then,
+                       updated_at=then, name_key=name_key("Sam", "con_1"), name="Sam",
+                       phone="+27821234567", email="sam@example.com", attributes={"a": 1, "b": 2})
     patch = ContactPatch.model_validate({"phone": None, "name": "Zoë",
                                          "attributes": {"a": None, "c": True}})
-    after = ContactChanges.from_request(patch).apply(item, "later")
+    after = ContactChanges.from_request(patch).apply(item, later)
     assert after.phone is None and after.country_code is None
     assert after.attributes == {"b": 2, "c": True}
-    assert after.name_key == "zoe#con_1" and after.version == 4 and after.updated_at == "later"
+    assert after.name_key == "zoe#con_1" and after.version == 4 and after.updated_at == later
+    # and a write stamped before the stored time leaves updated_at where it was
+    assert ContactChanges.from_request(patch).apply(after, then).updated_at == later
 
 
 def test_fold_strips_case_accents_and_spacing():

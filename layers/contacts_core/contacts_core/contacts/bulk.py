@@ -51,7 +51,7 @@ from contacts_core.contacts.operations import (
 from contacts_core.contacts.requests import ContactUpsert
 from contacts_core.contacts.store import ContactStore
 from contacts_core.dynamodb import Contention, backoff, transact
-from contacts_core.errors import ContactNotFound, DomainError, IdentityConflict
+from contacts_core.errors import ContactNotFound, DomainError, IdentityConflict, ValidationFailed
 from contacts_core.http.problems import from_validation_error
 from contacts_core.http.responses import RESPONSE_BUDGET, fitting, model_size
 from contacts_core.ids import CONTACT_PREFIX, is_resource_id, now
@@ -73,7 +73,9 @@ class BulkUpsertRequest(Model):
 
     model_config = ConfigDict(extra="forbid")
 
-    contacts: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BULK_ITEMS)
+    # Items are checked one by one (``_parse``): one that is not even an object fails alone,
+    # as every other invalid item does (SPEC §5), so the list takes any JSON value.
+    contacts: list[Any] = Field(min_length=1, max_length=MAX_BULK_ITEMS)
     mode: UpsertMode = "upsert"
 
 
@@ -154,7 +156,12 @@ class _Item:
         return [(f, getattr(self.body, f)) for f in IDENTITY_FIELDS if getattr(self.body, f)]
 
 
-def _parse(raw: dict[str, Any], index: int) -> _Item | BulkItemResult:
+def _parse(raw: Any, index: int) -> _Item | BulkItemResult:
+    """Item ``index`` of the request, or its failure (not an object, over 16 KB, invalid)."""
+    if not isinstance(raw, dict):
+        return BulkItemResult(index=index, status="failed", error=_error(
+            ValidationFailed.single("body", "each item must be a JSON object: a contact "
+                                            "upsert body")))
     if len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode()
            ) > MAX_CONTACT_BYTES:  # UTF-8 bytes, as a single request body is measured
         return BulkItemResult(index=index, status="failed", error=BulkItemError(
@@ -374,7 +381,7 @@ def _write(store: ContactStore, batch: list[_Group]) -> list[_Group]:
     return failed + pending
 
 
-def bulk_upsert(org_id: str, raw_items: list[dict[str, Any]],
+def bulk_upsert(org_id: str, raw_items: list[Any],
                 store: ContactStore | None = None, mode: UpsertMode = "upsert"
                 ) -> BulkUpsertResult:
     """Upsert up to 1000 contacts; the outcome equals upserting them one by one in order

@@ -151,7 +151,8 @@ class ContactChanges:
         This is the one rule for "apply these fields to this contact", used by PATCH,
         single upsert and bulk upsert alike. ``name`` follows ``first_name``/``last_name``
         while it is their default (``null`` puts it back to the default); a name the client
-        set stays.
+        set stays. ``updated_at`` (an API timestamp) is the write's time, or the stored
+        ``updated_at`` if that is later, so it never goes back.
 
         Raises:
             ValidationFailed: the result would hold more than 50 attribute keys, or no
@@ -173,7 +174,9 @@ class ContactChanges:
             data["name_key"] = name_key(data["name"], item.contact_id)
         data["consent"] = dict(item.consent) | changes.consent_set
         data["version"] = item.version + 1
-        data["updated_at"] = updated_at
+        # never before the stored time: a bulk request stamps its items once, before the
+        # contacts it creates take their (later) creation times from their ids
+        data["updated_at"] = max(updated_at, item.updated_at)
         after = ContactItem(**data)
         _check_rules(after, cleared=[f for f in IDENTITY_FIELDS if f in changes.clear])
         return after
