@@ -335,6 +335,20 @@ def test_unpaired_surrogates_answer_400_naming_the_field(api, org_id, sam, path,
     assert contacts_of(api, org_id) == [sam]
 
 
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/v1/contacts", '{"email": "a@example.com", "email": "b@example.com"}', "email"),
+    ("/v1/contacts", '{"email": "a@example.com", "attributes": {"k": 1, "k": 2}}', "k"),
+    ("/v1/contacts/upsert", '{"phone": "+27821234567", "phone": "+27821234568"}', "phone"),
+    ("/v1/contacts/bulk", '{"contacts": [{"email": "a@example.com"}], "contacts": []}',
+     "contacts"),
+])
+def test_a_member_named_twice_answers_400_naming_it(api, org_id, sam, path, body, field):
+    # I-JSON (RFC 7493 §2.3): which of the two a parser keeps is undefined, so neither is
+    response = raw(api, "POST", path, org_id, body)
+    assert_problem(response, 400, field)
+    assert contacts_of(api, org_id) == [sam]
+
+
 def test_a_name_too_long_to_search_by_answers_400(api, org_id, sam):
     # "ﷺ" folds to 18 characters: 256 of them make a name-index key over 1,024 bytes
     for field in ("name", "first_name", "last_name"):

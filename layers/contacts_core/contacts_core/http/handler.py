@@ -42,6 +42,26 @@ _IF_MATCH = re.compile(r'(?:W/)?"([0-9]+)"|([0-9]+)')
 _INT_MAX_DIGITS = 4300  # Python's default limit on int("…") (sys.int_info)
 
 
+class _DuplicateMember(ValueError):
+    """A JSON object names the member ``name`` twice."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``' object hook: the object, or :class:`_DuplicateMember`."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _DuplicateMember(name)
+            seen.add(name)
+    return data
+
+
 def _parse_int(literal: str) -> int | float:
     """JSON integers; one too long for ``int()`` becomes ±infinity, as ``json`` already
     reads ``1e400``, so the models refuse it naming its field instead of the whole body
@@ -157,21 +177,27 @@ class ApiRequest:
         """The JSON body validated by ``model``.
 
         The body must be UTF-8 (RFC 8259 §8.1) I-JSON (RFC 7493): no unpaired surrogates,
+        no member name twice in one object (which one a parser keeps is undefined),
         nested at most :data:`MAX_JSON_DEPTH` levels. ``NaN``, ``Infinity`` and numbers
         beyond a double are parsed and left to the model, which refuses them naming their
         field (so one such item fails alone in a bulk request).
 
         Raises:
             PayloadTooLarge: over ``max_bytes`` (413).
-            ValidationFailed: not UTF-8, malformed JSON, too deep, not an object, unknown
-                fields, wrong types (400).
+            ValidationFailed: not UTF-8, malformed JSON, a duplicate member (naming it), too
+                deep, not an object, unknown fields, wrong types (400).
         """
         try:
             text = self.raw_body(max_bytes).decode()
         except UnicodeDecodeError as err:
             raise ValidationFailed.single("body", "not valid UTF-8 text") from err
         try:
-            data = json.loads(text, parse_int=_parse_int) if text.strip() else None
+            data = (json.loads(text, parse_int=_parse_int, object_pairs_hook=_unique_members)
+                    if text.strip() else None)
+        except _DuplicateMember as err:
+            raise ValidationFailed.single(
+                err.name, "this member appears twice in one object (I-JSON, RFC 7493 §2.3)"
+            ) from err
         except RecursionError as err:
             raise ValidationFailed.single(
                 "body", f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from err
