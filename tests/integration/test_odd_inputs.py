@@ -440,3 +440,20 @@ def test_arbitrary_json_bodies_never_answer_5xx(api, org_id, sam, data):
 def test_arbitrary_list_queries_never_answer_5xx(api, org_id, sam, query):
     response = api.request("GET", "/v1/contacts", org_id=org_id, query=query)
     assert response.status < 500, (query, response.body)
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01", "0001-01-01T00:00:00+14:00",
+                                    "9999-12-31T23:59:59.999-23:59", "1969-12-31",
+                                    "2026-01-01T00:00:00"])
+@pytest.mark.parametrize("bound", ["created_after", "created_before", "updated_after",
+                                   "updated_before"])
+def test_dates_at_the_ends_of_the_calendar_are_plain_bounds(api, org_id, sam, bound, moment):
+    # Given one contact; When a list is bounded by a date far in the past or the future
+    query = {bound: moment} | ({"sort": "updated_at"} if bound.startswith("updated") else {})
+    response = api.request("GET", "/v1/contacts", org_id=org_id, query=query)
+    # Then it answers a page: the contact when the bound lets it through, else none
+    assert response.status == 200, response.body
+    ids = [c["id"] for c in response.body["data"]]
+    before_epoch = moment.startswith(("0001", "1969"))
+    expected = bound.endswith("_after") == (before_epoch or moment.startswith("2026"))
+    assert ids == ([sam["id"]] if expected else []), (query, ids)

@@ -24,10 +24,9 @@ none), so a rare filter never makes one request slow.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field
@@ -130,12 +129,20 @@ class ListQuery(Model):
 _LAST_MS = 253402300799999  # 9999-12-31T23:59:59.999Z, the last API timestamp
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _ms(moment: datetime | None) -> int | None:
-    """``moment`` in whole milliseconds since the epoch, rounded up and clamped to the
-    API's timestamps (1970 … 9999; earlier or later bounds mean the same). None stays None."""
+    """``moment`` (UTC when it has no offset) in whole milliseconds since the epoch,
+    rounded up and clamped to the API's timestamps (1970 … 9999; earlier or later bounds
+    mean the same). None stays None. Exact integer arithmetic: no float, and no local-time
+    conversion (which fails for year 1 with an offset, or a date-only value)."""
     if moment is None:
         return None
-    return min(max(math.ceil(moment.timestamp() * 1000 - 1e-6), 0), _LAST_MS)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    micros = (moment - _EPOCH) // timedelta(microseconds=1)
+    return min(max(-(-micros // 1000), 0), _LAST_MS)
 
 
 def _stamp(ms: int) -> str:
