@@ -188,7 +188,8 @@ class Operation:
 
     ``errors``: problem statuses besides 401/403/429/500/503 (which every route can give);
     ``conflicts``: the problem codes of its 409; ``conditional``: takes ``If-Match``;
-    ``etag``: its success answers carry the contact's ``ETag``.
+    ``etag``: its success answers carry the contact's ``ETag``; ``body_optional``: it takes
+    no body as ``{}``.
     """
 
     summary: str
@@ -200,6 +201,7 @@ class Operation:
     conflicts: tuple[str, ...] = ()
     conditional: bool = False
     etag: bool = False
+    body_optional: bool = False  # no body is read as ``{}``
     extra_status: tuple[int, ...] = ()
     media_type: str = "application/json"
 
@@ -277,7 +279,7 @@ OPERATIONS: dict[str, Operation] = {
     "CreateImportFunction": Operation(
         "Start a CSV import: PUT the file (the export's columns, ≤ 1 GB) to `upload_url`; "
         "it then runs asynchronously with bulk-upsert semantics in file order", 201,
-        ImportCreated, ImportCreate, errors=(400, 413)),
+        ImportCreated, ImportCreate, errors=(400, 413), body_optional=True),
     "ListImportsFunction": Operation("List import jobs, newest first", 200, ImportPage,
                                      query=PageQuery, errors=(400,)),
     "GetImportFunction": Operation(
@@ -425,7 +427,8 @@ def _operation(function_id: str, method: str, path: str, op: Operation) -> dict[
         media: dict[str, Any] = {"schema": _ref(request.__name__)}
         if request.__name__ in REQUEST_EXAMPLES:
             media["examples"] = {"typical": {"value": REQUEST_EXAMPLES[request.__name__]}}
-        spec["requestBody"] = {"required": True, "content": {"application/json": media}}
+        spec["requestBody"] = {"required": not op.body_optional,
+                               "content": {"application/json": media}}
     return spec
 
 

@@ -1,4 +1,5 @@
-"""POST /v1/imports → 201 import job ``awaiting_upload`` with its presigned ``upload_url``."""
+"""POST /v1/imports (body optional) → 201 import job ``awaiting_upload`` with its presigned
+``upload_url``."""
 
 from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
 from contacts_core.imports.models import ImportCreate
@@ -7,4 +8,5 @@ from contacts_core.imports.operations import create_import
 
 @api_handler
 def handler(request: ApiRequest) -> ApiResponse:
-    return json_response(201, create_import(request.org_id, request.body(ImportCreate)))
+    body = request.body(ImportCreate, optional=True)
+    return json_response(201, create_import(request.org_id, body))

@@ -186,3 +186,14 @@ def test_an_export_imported_into_another_org_gives_the_same_contacts(imports, ca
     # Then every row was created and the second org exports the same contacts
     assert (done["created"], done["failed"]) == (3, 0), copy.errors(done)
     assert people(other) == people(call)
+
+
+@pytest.mark.parametrize("raw_body", [None, "", "  \n"])
+def test_a_job_needs_no_body(api, org_id, raw_body):
+    # When a job is created with no body at all (the mode has a default)
+    response = api.request("POST", "/v1/imports", org_id=org_id, raw_body=raw_body)
+    # Then it is created, as an upsert, waiting for its file
+    assert response.status == 201, response.body
+    assert (response.body["status"], response.body["mode"]) == ("awaiting_upload", "upsert")
+    # And a body that is not an object is still refused
+    assert api.request("POST", "/v1/imports", org_id=org_id, raw_body="[]").status == 400

@@ -261,3 +261,22 @@ def test_a_merge_is_one_contact_merged_event_and_no_contact_deleted(api, org_id,
     assert event["data"]["object"] == merged.body
     assert event["data"]["previous_attributes"]["phone"] is None
     assert "merged_contact_id" not in events[0]["data"]
+
+
+def test_a_bulk_request_that_writes_one_contact_three_times_announces_three_changes(
+        api, org_id, pipeline, receiver):
+    # Given an endpoint subscribed to contact events
+    endpoint(api, org_id, receiver.url + "/ok", ["contact.created", "contact.updated"])
+    # When one bulk request creates a contact and updates it twice (same phone)
+    items = [{"phone": "+27821239101"}, {"phone": "+27821239101", "first_name": "Ann"},
+             {"phone": "+27821239101", "first_name": "Anne"}]
+    response = api.request("POST", "/v1/contacts/bulk", org_id=org_id,
+                           json_body={"contacts": items})
+    assert [(r["status"], r["contact"]["version"]) for r in response.body["results"]] == [
+        ("created", 1), ("updated", 2), ("updated", 3)]
+    # Then each of the three writes is an event of its own, in order, as one by one
+    pipeline.pump(lambda: len(delivered(receiver, "/ok")) >= 3)
+    events = [r.event for r in delivered(receiver, "/ok")]
+    assert [(e["type"], e["data"]["object"]["version"]) for e in events] == [
+        ("contact.created", 1), ("contact.updated", 2), ("contact.updated", 3)]
+    assert events[2]["data"]["previous_attributes"] == {"first_name": "Ann", "name": "Ann"}

@@ -184,7 +184,9 @@ class _Plan:
     """The batch applied in memory to the snapshot read from DynamoDB.
 
     ``owners`` starts as the guards read and follows every planned change; ``deferred``
-    collects the identities and contacts of items left to the one-by-one pass.
+    collects the identities and contacts of items left to the one-by-one pass; ``written``
+    the contacts this plan creates or updates: a second write to one of them waits for the
+    one-by-one pass, so each write commits (and is announced, SPEC §3 I6) on its own.
     """
 
     org_id: str
@@ -196,6 +198,7 @@ class _Plan:
     results: dict[int, BulkItemResult] = field(default_factory=dict)
     items_of: dict[str, list[int]] = field(default_factory=dict)
     deferred: set[Pair | str] = field(default_factory=set)
+    written: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.owners = dict(self.owners_before)
@@ -215,8 +218,8 @@ class _Plan:
         """Plan one item.
 
         Raises:
-            Contention: the item must be redone alone (stale snapshot, or it depends on an
-                item that is).
+            Contention: the item must be redone alone (stale snapshot, a contact this plan
+                already writes, or it depends on an item that is).
             DomainError: the item fails (identity conflict, rule broken).
         """
         pairs = item.identities()
@@ -227,7 +230,8 @@ class _Plan:
         match = match_identities(dict(pairs), held)
         current = self.contacts.get(match.contact_id) if match else None
         if match is not None and (current is None or match.stale(current)
-                                  or match.contact_id in self.deferred):
+                                  or match.contact_id in self.deferred
+                                  or match.contact_id in self.written):
             self._defer(item, pairs, match.contact_id)  # decided on fresh reads instead
         check_mode(self.mode, dict(pairs), match)
         if match is None:
@@ -267,6 +271,8 @@ class _Plan:
             index=item.index, status=status, id=contact.contact_id, matched_on=on,
             contact=Contact.from_item(contact))
         self.items_of.setdefault(contact.contact_id, []).append(item.index)
+        if status != "unchanged":
+            self.written.add(contact.contact_id)
 
 
 @dataclass

@@ -173,8 +173,10 @@ class ApiRequest:
             raise PayloadTooLarge.single("body", f"request body is over {max_bytes} bytes")
         return raw
 
-    def body(self, model: type[M], max_bytes: int = MAX_CONTACT_BYTES) -> M:
-        """The JSON body validated by ``model``.
+    def body(self, model: type[M], max_bytes: int = MAX_CONTACT_BYTES, *,
+             optional: bool = False) -> M:
+        """The JSON body validated by ``model``; with ``optional``, no body (or only
+        whitespace) is read as ``{}`` (every field at its default).
 
         The body must be UTF-8 (RFC 8259 §8.1) I-JSON (RFC 7493): no unpaired surrogates,
         no member name twice in one object (which one a parser keeps is undefined),
@@ -205,6 +207,8 @@ class ApiRequest:
             raise ValidationFailed.single("body", f"malformed JSON: {err.msg}") from err
         except ValueError as err:  # not raised by json today; kept a 400 all the same
             raise ValidationFailed.single("body", f"malformed JSON: {err}") from err
+        if data is None and optional:
+            data = {}
         if not isinstance(data, dict):
             raise ValidationFailed.single("body", "expected a JSON object")
         problem = _json_problem(data)
