@@ -183,11 +183,17 @@ def test_a_new_container_serves_an_idle_org_with_one_write(dynamodb):
     assert RateLimitStore().take(served_before, policy, now=START).allowed
     cold = RateLimitStore()
     calls: list[str] = []
-    cold.client.meta.events.register(
-        "before-call.dynamodb", lambda model, **_: calls.append(model.name))
+
+    def count(model, **_):
+        calls.append(model.name)
+
     later = START + 60 * MICROS
-    # When each takes one request
-    decisions = [cold.take(org, policy, now=later) for org in (served_before, brand_new)]
+    # When each takes one request (counted on the process-wide client, then unhooked)
+    cold.client.meta.events.register("before-call.dynamodb", count)
+    try:
+        decisions = [cold.take(org, policy, now=later) for org in (served_before, brand_new)]
+    finally:
+        cold.client.meta.events.unregister("before-call.dynamodb", count)
     # Then both are served, one conditional UpdateItem each (the idle guess held)
     assert all(d.allowed for d in decisions)
     assert calls == ["UpdateItem", "UpdateItem"]

@@ -28,7 +28,10 @@ from botocore.exceptions import (
 # Error codes AWS answers when the service, not the request, is at fault: throttling and
 # server errors that the SDK's own retries (standard mode) did not outlast. From botocore's
 # retry rules (``botocore/data/_retry.json``: throttling and transient errors) and the
-# DynamoDB API reference's "Common errors".
+# DynamoDB API reference's "Common errors"; ``LimitExceededException`` is KMS's request
+# quota (webhook secrets). ``TransactionInProgressException`` is mostly caught earlier as
+# contention (409, contacts_core.dynamodb.retryable); a call that is not retried there
+# is answered 503.
 _UNAVAILABLE_CODES = frozenset({
     "ProvisionedThroughputExceededException", "RequestLimitExceeded", "ThrottlingException",
     "Throttling", "TooManyRequestsException", "InternalServerError", "InternalFailure",
