@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from contacts_core.errors import ValidationFailed
-from contacts_core.http.cursor import decode_cursor, encode_cursor
+from contacts_core.http.cursor import _b64, _sign, decode_cursor, encode_cursor
 from contacts_core.keys import KeyRing, KeyUnavailable, rotated_ring
 
 QUERY = {"search": None, "tag": "vip", "sort": "created_at", "order": "desc"}
@@ -75,3 +77,21 @@ def test_a_stale_ring_verifies_cursors_signed_with_the_rotated_ring():
 def test_a_malformed_ring_is_refused(value):
     with pytest.raises(KeyUnavailable):
         KeyRing.from_secret(value)
+
+
+def test_a_cursor_carrying_its_query_itself_still_pages():
+    # Given a cursor as issued before queries were bound by their SHA-256
+    payload = json.dumps({"o": "org_a", "q": QUERY, "k": KEY}, separators=(",", ":"),
+                         sort_keys=True).encode()
+    cursor = f"{_b64(payload)}.{_b64(_sign(RING.signing, payload))}"
+    # When it comes back with its query, or with another
+    # Then it resumes where it was, and is refused for another query
+    assert decode_cursor(cursor, "org_a", QUERY, RING) == KEY
+    with pytest.raises(ValidationFailed):
+        decode_cursor(cursor, "org_a", QUERY | {"tag": "other"}, RING)
+
+
+def test_a_cursor_does_not_grow_with_its_query():
+    long_query = QUERY | {"search": "x" * 10_000}
+    assert len(encode_cursor("org_a", long_query, KEY, RING)) == \
+        len(encode_cursor("org_a", QUERY | {"search": "y"}, KEY, RING))

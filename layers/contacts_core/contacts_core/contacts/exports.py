@@ -20,6 +20,7 @@ from contacts_core.contacts.csv_format import contact_row, write_rows
 from contacts_core.contacts.models import Contact, ContactItem
 from contacts_core.contacts.store import ContactStore, Walk
 from contacts_core.http.cursor import decode_cursor, encode_cursor
+from contacts_core.http.paging import MAX_CURSOR_LENGTH
 from contacts_core.http.responses import RESPONSE_BUDGET, encoded_size
 
 
@@ -28,7 +29,7 @@ class ExportQuery(Model):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cursor: str | None = Field(None, max_length=2048)
+    cursor: str | None = Field(None, max_length=MAX_CURSOR_LENGTH)
 
 
 EXPORT_BUDGET = RESPONSE_BUDGET  # of the JSON-encoded body, quotes included

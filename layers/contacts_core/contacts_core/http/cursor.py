@@ -3,6 +3,10 @@
 A cursor is ``base64url(JSON) "." base64url(HMAC-SHA256)`` over the org, the query it
 belongs to and the DynamoDB key to resume after, so a tampered cursor, or one minted for
 another org or another query, is rejected with 400 instead of leaking or skipping data.
+The query is bound by its SHA-256 (of its canonical JSON), so a cursor's length does not
+grow with the query's: any query a listing accepts (50 tags, a long search) gets a cursor
+the same listing accepts back. Cursors that carry the query itself (issued before this
+binding) keep working.
 
 Keys come from the cursor key ring in Secrets Manager (:func:`contacts_core.keys.cursor_keys`,
 read on first use): new cursors are signed with its current key and checked against every
@@ -35,6 +39,12 @@ def _sign(secret: bytes, payload: bytes) -> bytes:
     return hmac.new(secret, payload, hashlib.sha256).digest()
 
 
+def _digest(query: dict[str, Any]) -> str:
+    """SHA-256 of ``query``'s canonical JSON (sorted keys, no spaces), base64url."""
+    canonical = json.dumps(query, separators=(",", ":"), sort_keys=True).encode()
+    return _b64(hashlib.sha256(canonical).digest())
+
+
 def encode_cursor(org_id: str, query: dict[str, Any], key: dict[str, str],
                   keys: KeyRing | None = None) -> str:
     """Sign ``key`` (where the next page starts) for ``org_id`` and this ``query`` with the
@@ -44,8 +54,8 @@ def encode_cursor(org_id: str, query: dict[str, Any], key: dict[str, str],
         contacts_core.keys.KeyUnavailable: the key ring cannot be read.
     """
     ring = keys or cursor_keys()
-    payload = json.dumps({"o": org_id, "q": query, "k": key}, separators=(",", ":"),
-                         sort_keys=True).encode()
+    payload = json.dumps({"o": org_id, "q": _digest(query), "k": key}, separators=(",", ":"),
+                         sort_keys=True, ensure_ascii=False).encode()
     return f"{_b64(payload)}.{_b64(_sign(ring.signing, payload))}"
 
 
@@ -71,7 +81,7 @@ def decode_cursor(cursor: str, org_id: str, query: dict[str, Any],
         decoded = json.loads(payload)
     except (ValueError, binascii.Error) as err:
         raise invalid from err
-    if decoded.get("o") != org_id or decoded.get("q") != query:
+    if decoded.get("o") != org_id or decoded.get("q") not in (_digest(query), query):
         raise invalid
     key = decoded.get("k")
     if not isinstance(key, dict) or not all(isinstance(v, str) for v in key.values()):
