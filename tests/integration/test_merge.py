@@ -51,6 +51,7 @@ def test_merge_keeps_target_values_and_fills_the_rest_from_the_source(call, org_
     assert response.headers["ETag"] == f'"{merged["version"]}"'
     assert (merged["first_name"], merged["last_name"], merged["email"]) == (
         "Thandi", "Dube", E1)
+    assert merged["name"] == "Thandi Dube"  # the default name follows the merged parts
     assert (merged["phone"], merged["country_code"], merged["external_id"]) == (
         P1, "ZA", "crm-9")
     assert merged["channels"]["has_whatsapp"] and merged["language"] == "zu"
@@ -72,6 +73,30 @@ def test_merge_keeps_target_values_and_fills_the_rest_from_the_source(call, org_
     # And repeating the merge (a client retry) answers the same contact, writing nothing
     repeat = _merge(call, target["id"], source["id"])
     assert repeat.status == 200 and repeat.body == merged
+    assert_consistent(org_id)
+
+
+def test_the_merged_name_follows_its_parts_unless_a_client_set_it(call, org_id):
+    # Given targets and sources whose names follow their parts or were set by the client
+    cases = [  # (target names, source names, merged name)
+        ({"first_name": "Sam"}, {"last_name": "Mokoena"}, "Sam Mokoena"),
+        ({"first_name": "Sam", "name": "Sammy"}, {"last_name": "Mokoena"}, "Sammy"),
+        ({}, {"first_name": "Bob", "name": "DJ Bob"}, "DJ Bob"),
+        ({}, {"first_name": "Bob", "last_name": "Ross"}, "Bob Ross"),
+        ({"last_name": "Ross"}, {"first_name": "Bob", "name": "DJ Bob"}, "Bob Ross"),
+    ]
+    for n, (target_names, source_names, expected) in enumerate(cases):
+        target = call.create({"email": f"t{n}@example.com", **target_names})
+        source = call.create({"email": f"s{n}@example.com", **source_names})
+        # When the source is merged into the target
+        merged = _merge(call, target["id"], source["id"])
+        # Then the name is the one a client would expect, and search finds it by it
+        assert merged.status == 200 and merged.body["name"] == expected, (n, merged.body)
+        found = call("GET", "/v1/contacts", query={"search": expected})
+        assert [c["id"] for c in found.body["data"]] == [target["id"]], (n, found.body)
+        sorted_by_name = call("GET", "/v1/contacts", query={"sort": "name", "limit": "100"})
+        assert target["id"] in [c["id"] for c in sorted_by_name.body["data"]]
+        call("DELETE", f"/v1/contacts/{target['id']}")
     assert_consistent(org_id)
 
 

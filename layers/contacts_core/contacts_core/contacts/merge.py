@@ -35,11 +35,11 @@ from contacts_core.errors import (
     ValidationFailed,
 )
 from contacts_core.ids import CONTACT_PREFIX, is_resource_id, now
-from contacts_core.names import name_key
+from contacts_core.names import display_name, follows_parts, name_key
 from contacts_core.observability import Metric, count
 
 # Fields the source fills when the target has none (identifiers move with their guards).
-_FILLED = ("first_name", "last_name", "name", *IDENTITY_FIELDS, "language")
+_FILLED = ("first_name", "last_name", *IDENTITY_FIELDS, "language")
 # SPEC §9.2: opted_out beats opted_in beats unknown.
 _CONSENT_RANK: dict[ConsentStatus, int] = {"unknown": 0, "opted_in": 1, "opted_out": 2}
 
@@ -70,6 +70,7 @@ def merged_item(target: ContactItem, source: ContactItem, updated_at: str) -> Co
     for name in _FILLED:
         if data[name] is None:
             data[name] = getattr(source, name)
+    data["name"] = _merged_name(target, source, data["first_name"], data["last_name"])
     data["country_code"] = target.country_code if target.phone else source.country_code
     data["name_key"] = name_key(data["name"], target.contact_id)
     data["tags"] = list(dict.fromkeys([*target.tags, *source.tags]))
@@ -85,6 +86,20 @@ def merged_item(target: ContactItem, source: ContactItem, updated_at: str) -> Co
     merged = ContactItem(**data)
     _check_limits(merged)
     return merged
+
+
+def _merged_name(target: ContactItem, source: ContactItem, first_name: str | None,
+                 last_name: str | None) -> str | None:
+    """The merged display name (SPEC §9.3: ``name`` follows ``first_name``/``last_name``
+    unless the client set it): a name the client set on the target stays; else one the
+    client set on the source fills the target's empty name; else the default of the merged
+    name parts (so a target "Sam" given the source's last name "Mokoena" is "Sam Mokoena")."""
+    if not follows_parts(target.name, target.first_name, target.last_name):
+        return target.name
+    if target.name is None and not follows_parts(source.name, source.first_name,
+                                                 source.last_name):
+        return source.name
+    return display_name(first_name, last_name)
 
 
 def _check_limits(merged: ContactItem) -> None:
