@@ -17,6 +17,10 @@ bisecting; after the last retry, or for records older than the maximum age, the 
 description goes to the on-failure SQS queue and reading moves on — as Lambda does.
 SQS: messages reported as failed (or all, on a function error) stay in the queue and come
 back after their visibility timeout; the others are deleted; redrive is the queue's own.
+Like Lambda's SQS pollers, several pollers take batches concurrently (the mapping's
+``ScalingConfig.MaximumConcurrency``, else :data:`DEFAULT_SQS_CONCURRENCY`), so one slow
+invocation holds up only its own batch; on a FIFO queue a message group stays with one
+batch until that batch is done (see :class:`SqsPoller`).
 S3: the bucket notifies an internal queue (moto's S3 sends its event JSON there, as S3
 would invoke the function); each event is one asynchronous invocation, retried on a
 function error after a short delay (AWS: about 1 then 2 minutes) up to the retry limit
@@ -47,6 +51,10 @@ class FunctionError(Exception):
 
 Invoke = Callable[[str, dict[str, Any]], dict[str, Any] | None]
 
+# Pollers of an SQS mapping without ScalingConfig (Lambda starts with 5 and scales up; its
+# MaximumConcurrency caps them, from 2 to 1000).
+DEFAULT_SQS_CONCURRENCY = 5
+
 
 @dataclass
 class Mapping:
@@ -66,6 +74,7 @@ class Mapping:
     event_id: str = ""  # the event's name under the function's Events
     events: tuple[str, ...] = ()  # S3: event types, e.g. ("s3:ObjectCreated:*",)
     key_filter: tuple[tuple[str, str], ...] = ()  # S3: (("prefix", "uploads/"), ...)
+    max_concurrency: int | None = None  # SQS: ScalingConfig.MaximumConcurrency
 
 
 def _logical_id(value: Any) -> str:
@@ -102,6 +111,7 @@ def mappings(template_path: Path) -> list[Mapping]:
             if kind not in ("DynamoDB", "SQS"):
                 continue
             destination = props.get("DestinationConfig", {}).get("OnFailure", {})
+            scaling = props.get("ScalingConfig") or {}
             found.append(Mapping(
                 function_id=function_id, kind=kind,
                 source=_logical_id(props["Stream"] if kind == "DynamoDB" else props["Queue"]),
@@ -113,7 +123,9 @@ def mappings(template_path: Path) -> list[Mapping]:
                 max_retries=int(props.get("MaximumRetryAttempts", -1)),
                 max_record_age=int(props.get("MaximumRecordAgeInSeconds", -1)),
                 on_failure=_logical_id(destination["Destination"])
-                if destination.get("Destination") else None, event_id=event_id))
+                if destination.get("Destination") else None, event_id=event_id,
+                max_concurrency=int(scaling["MaximumConcurrency"])
+                if kind == "SQS" and scaling.get("MaximumConcurrency") else None))
     return found
 
 
@@ -280,23 +292,67 @@ def _json_default(value: Any) -> Any:
 
 
 class SqsPoller:
-    """Feeds one queue to one function, like Lambda's SQS event source mapping."""
+    """Feeds one queue to one function, like Lambda's SQS event source mapping.
+
+    :meth:`poll` may run in several threads at once (:attr:`concurrency` of them, see
+    :class:`EventSourceRunner`): each takes its own batch, so a slow invocation (a delivery
+    to an endpoint that never answers) holds up only its batch, as Lambda's pollers
+    process batches concurrently. ``concurrency`` is the mapping's
+    ``ScalingConfig.MaximumConcurrency``, else :data:`DEFAULT_SQS_CONCURRENCY`, at most
+    ``max_concurrency`` (the invocations the function can run at once locally).
+
+    FIFO order is SQS's own: moto, like SQS, returns no message of a group that has one in
+    flight (received and neither deleted nor visible again), so a group's messages are
+    never in two batches at once and come in order, a failed one first again. moto checks
+    this without a lock, though: two ReceiveMessage requests served at once can both take
+    a message of the same group. Receives are therefore made one at a time per poller
+    (the invocations still run concurrently).
+
+    :meth:`wait_for_work` lets the extra pollers sleep while no batch is being handled, so
+    an idle mapping still makes one ReceiveMessage per interval, not one per poller.
+    """
 
     def __init__(self, mapping: Mapping, queue_url: str, endpoint_url: str,
-                 invoke: Invoke) -> None:
+                 invoke: Invoke, max_concurrency: int | None = None) -> None:
         self.mapping, self.queue_url, self.invoke = mapping, queue_url, invoke
         self.sqs = local_client("sqs", endpoint_url)
         self.queue_arn = self.sqs.get_queue_attributes(
             QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        wanted = mapping.max_concurrency or DEFAULT_SQS_CONCURRENCY
+        self.concurrency = max(1, min(wanted, max_concurrency or wanted))
+        self._receiving = threading.Lock()
+        self._handling = 0  # batches being handled (invoked, then deleted)
+        self._work = threading.Condition()
+
+    def wait_for_work(self, timeout: float) -> bool:
+        """Block until a batch is being handled (True) or ``timeout`` seconds pass (False)."""
+        with self._work:
+            return self._work.wait_for(lambda: self._handling > 0, timeout)
 
     def poll(self, wait_seconds: int = 0) -> int:
-        """Receive one batch and invoke the function with it; returns messages handled."""
-        response = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=min(self.mapping.batch_size, 10),
-            AttributeNames=["All"], MessageAttributeNames=["All"], WaitTimeSeconds=wait_seconds)
+        """Receive one batch and invoke the function with it; returns messages handled.
+
+        Thread-safe: concurrent calls process different batches (different message groups
+        on a FIFO queue).
+        """
+        with self._receiving:  # moto's FIFO group check is not atomic across requests
+            response = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=min(self.mapping.batch_size, 10),
+                AttributeNames=["All"], MessageAttributeNames=["All"],
+                WaitTimeSeconds=wait_seconds)
         messages = response.get("Messages", [])
         if not messages:
             return 0
+        with self._work:
+            self._handling += 1
+            self._work.notify_all()
+        try:
+            return self._handle(messages)
+        finally:
+            with self._work:
+                self._handling -= 1
+
+    def _handle(self, messages: list[dict[str, Any]]) -> int:
         records = [{
             "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
             "attributes": m.get("Attributes", {}), "messageAttributes": m.get(
@@ -405,17 +461,29 @@ Poller = StreamPoller | SqsPoller | S3EventPoller
 
 
 class EventSourceRunner:
-    """Polls every mapping in background threads until :meth:`stop` (for the local stack)."""
+    """Polls every mapping in background threads until :meth:`stop` (for the local stack).
+
+    A stream or S3 mapping has one thread (a stream's shards are read in order); an SQS
+    mapping has :attr:`SqsPoller.concurrency` threads polling the same poller, as Lambda
+    runs several pollers per SQS mapping. The first polls every ``interval`` when idle;
+    the others only while one of them handles a batch (:meth:`SqsPoller.wait_for_work`),
+    so a batch that hangs never keeps the next messages of other groups waiting.
+    """
 
     def __init__(self, pollers: list[Poller], interval: float = 0.2) -> None:
         self.pollers, self.interval = pollers, interval
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(p,), daemon=True,
-                                          name=f"esm-{p.mapping.function_id}")
-                         for p in pollers]
+        self._threads = [
+            threading.Thread(target=self._run, args=(p, n > 0), daemon=True,
+                             name=f"esm-{p.mapping.function_id}-{n}")
+            for p in pollers
+            for n in range(p.concurrency if isinstance(p, SqsPoller) else 1)]
 
-    def _run(self, poller: Poller) -> None:
+    def _run(self, poller: Poller, extra: bool = False) -> None:
         while not self._stop.is_set():
+            if extra and isinstance(poller, SqsPoller) and not poller.wait_for_work(
+                    self.interval):
+                continue  # no batch under way: nothing to keep up with (looks for a stop)
             try:
                 busy = poller.poll()
             except Exception as err:  # keep polling; the stack's log shows why
@@ -427,7 +495,7 @@ class EventSourceRunner:
                 self._stop.wait(self.interval)
 
     def start(self) -> EventSourceRunner:
-        """Start one thread per mapping."""
+        """Start the threads (one per mapping, several per SQS mapping)."""
         for thread in self._threads:
             thread.start()
         return self

@@ -103,7 +103,9 @@ class StackConfig:
 
     ``port=0`` / ``ddb_port=None`` / ``sqs_port=None`` pick free ports; ``persist`` is a
     DynamoDB Local data directory (``None``: in memory); ``build=False`` reuses
-    ``.aws-sam/build``; ``webhook_retry_delays`` is the ``WebhookRetryDelays`` parameter.
+    ``.aws-sam/build``; ``webhook_retry_delays`` is the ``WebhookRetryDelays`` parameter;
+    ``max_concurrency`` is the warm workers per function, and so also caps the concurrent
+    pollers of an SQS event source mapping.
     """
 
     host: str = "127.0.0.1"
@@ -373,7 +375,9 @@ class LocalStack:
                                  self.invoke, log=self._log_line)
         if mapping.source not in self.queues:
             raise LookupError(f"{mapping.function_id}: no queue {mapping.source} in the template")
-        return SqsPoller(mapping, self.queues[mapping.source], self.sqs_endpoint, self.invoke)
+        # Its pollers run concurrently, but never more than the function's workers.
+        return SqsPoller(mapping, self.queues[mapping.source], self.sqs_endpoint, self.invoke,
+                         max_concurrency=self.config.max_concurrency)
 
     def _log_line(self, line: str) -> None:
         print(line, file=self.log, flush=True)

@@ -9,6 +9,7 @@ reference library (SPEC §6, §8).
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -74,6 +75,42 @@ def receiver() -> Iterator[TimedReceiver]:
 def flaky_receiver() -> Iterator[TimedReceiver]:
     """A receiver that answers 500 to its first request and 200 afterwards."""
     yield from start_receiver(lambda path, event, nth: 500 if nth == 0 else 200)
+
+
+class SilentEndpoint:
+    """A server on a free 127.0.0.1 port that accepts every connection and never answers
+    (a dead endpoint that keeps each delivery waiting for its 10 s timeout); ``accepted``
+    holds when each connection came."""
+
+    def __init__(self) -> None:
+        self.accepted: list[float] = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._connections: list[socket.socket] = []
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}/"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._server.accept()
+            except OSError:
+                return  # closed
+            self._connections.append(connection)
+            self.accepted.append(time.monotonic())
+
+    def close(self) -> None:
+        self._server.close()
+        for connection in self._connections:
+            connection.close()
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[SilentEndpoint]:
+    endpoint = SilentEndpoint()
+    try:
+        yield endpoint
+    finally:
+        endpoint.close()
 
 
 def settle(org, receiver: TimedReceiver, secret: str, count: int) -> None:
@@ -148,3 +185,30 @@ def test_failed_delivery_is_retried_with_the_same_webhook_id(stack, org, flaky_r
     gap = flaky_receiver.arrived[1] - flaky_receiver.arrived[0]
     assert first_delay - 0.5 <= gap < WAIT_S, gap
     settle(org, flaky_receiver, endpoint["secret"], 2)  # a delivered webhook is not sent again
+
+
+def test_an_endpoint_that_never_answers_does_not_delay_another_endpoint(
+        stack, org, receiver, silent_endpoint):
+    # Given an endpoint that accepts connections and never answers, and a receiver, both
+    # registered for contact.created
+    dead = org.post("/v1/webhook-endpoints", json={"url": silent_endpoint.url,
+                                                   "events": ["contact.created"]})
+    assert dead.status_code == 201, dead.text
+    try:
+        endpoint = register(org, receiver, ["contact.created"])
+        # When two contacts are created
+        ids = []
+        for name in ("ana", "bo"):
+            created = org.post("/v1/contacts", json={"email": f"{name}@example.com"})
+            assert created.status_code == 201, created.text
+            ids.append(created.json()["id"])
+        # Then the receiver gets both events while the dead endpoint's deliveries still
+        # wait for their 10 s timeout (SPEC §6: a dead endpoint never delays the others)
+        received = receiver.wait_for(lambda got: len(got) >= 2)
+        assert sorted(verify(r, endpoint["secret"])["data"]["object"]["id"]
+                      for r in received) == sorted(ids)
+        assert silent_endpoint.accepted, "the dead endpoint was never called"
+        assert max(receiver.arrived) < min(silent_endpoint.accepted) + 10, (
+            receiver.arrived, silent_endpoint.accepted)
+    finally:  # its retries are dropped, not left to the next tests' pollers
+        assert org.delete(f"/v1/webhook-endpoints/{dead.json()['id']}").status_code == 204
