@@ -13,6 +13,9 @@ too), so it sees committed state only. Checked, per org:
   membership item belongs to a live audience and a live contact listing it in
   ``audience_ids``, and every ``audience_ids`` entry has its membership item and audience;
 * audience name guards point at a live audience of that name, and each audience has one;
+* sizes (SPEC §7) – every contact is at most 16 KB as the API measures it
+  (:func:`contacts_core.contacts.models.content_size`), and its ``content_bytes``, where
+  kept, is at least that (the bound that lets a write skip reading it stays a bound);
 * name words (SPEC §9.3) – the NameWords items of the org are exactly the words of its
   contacts' names (:func:`contacts_core.names.name_words`): none missing, none stale;
 * import jobs (SPEC §9.5) – every job's counts add up to its ``rows_done``, which never
@@ -29,12 +32,19 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
-from contacts_core.contacts.models import IDENTITY_FIELDS
+from contacts_core.attribute_values import plain_number
+from contacts_core.contacts.models import (
+    IDENTITY_FIELDS,
+    MAX_CONTACT_BYTES,
+    ContactItem,
+    content_size,
+)
 from contacts_core.contacts.store import MERGED_KEY
 from contacts_core.names import fold, name_words
 
@@ -70,18 +80,20 @@ class Report:
     memberships: list[str] = field(default_factory=list)
     name_guards: list[str] = field(default_factory=list)
     words: list[str] = field(default_factory=list)
+    sizes: list[str] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     snapshot: Snapshot | None = None
 
     def violations(self, *, allow_pending: bool = False) -> list[str]:
         found = (self.duplicates + self.orphan_guards + self.unguarded + self.counts
-                 + self.memberships + self.name_guards + self.words + self.imports)
+                 + self.memberships + self.name_guards + self.words + self.sizes
+                 + self.imports)
         return found if allow_pending else found + self.pending
 
     def summary(self) -> str:
         kinds = ("duplicates", "orphan_guards", "unguarded", "counts", "memberships",
-                 "name_guards", "words", "imports", "pending")
+                 "name_guards", "words", "sizes", "imports", "pending")
         return ", ".join(f"{k} {len(getattr(self, k))}" for k in kinds)
 
 
@@ -187,8 +199,22 @@ def check(org_id: str, client: Any | None = None) -> Report:
                 for w in name_words(c.get("first_name"), c.get("last_name"), c.get("name"))}
     report.words += [f"missing name word {k}" for k in sorted(expected - snap.words)]
     report.words += [f"stale name word {k}" for k in sorted(snap.words - expected)]
+    _check_sizes(snap, report)
     _check_imports(snap, report)
     return report
+
+
+def _check_sizes(snap: Snapshot, report: Report) -> None:
+    for cid, contact in sorted(snap.contacts.items()):
+        plain = {k: {a: plain_number(str(v)) if isinstance(v, Decimal) else v
+                     for a, v in contact["attributes"].items()} if k == "attributes" else v
+                 for k, v in contact.items()}
+        size = content_size(ContactItem.model_construct(**plain))  # as stored, even if odd
+        bound = contact.get("content_bytes")
+        if size > MAX_CONTACT_BYTES:
+            report.sizes.append(f"{cid} is {size} bytes, over {MAX_CONTACT_BYTES}")
+        if bound is not None and int(bound) < size:
+            report.sizes.append(f"{cid} is {size} bytes, its content_bytes says {bound}")
 
 
 def _check_imports(snap: Snapshot, report: Report) -> None:

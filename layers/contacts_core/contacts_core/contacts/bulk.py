@@ -29,7 +29,6 @@ reported on the item (``error.code``, e.g. ``concurrent_modification``).
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -38,7 +37,7 @@ from pydantic import ConfigDict, Field, ValidationError
 
 from contacts_core.base_model import Model
 from contacts_core.contacts.changes import IDENTITY_FIELDS, ContactChanges
-from contacts_core.contacts.models import MAX_CONTACT_BYTES, Contact, ContactItem
+from contacts_core.contacts.models import MAX_CONTACT_BYTES, Contact, ContactItem, json_size
 from contacts_core.contacts.operations import (
     MatchedOn,
     UpsertMode,
@@ -162,8 +161,7 @@ def _parse(raw: Any, index: int) -> _Item | BulkItemResult:
         return BulkItemResult(index=index, status="failed", error=_error(
             ValidationFailed.single("body", "each item must be a JSON object: a contact "
                                             "upsert body")))
-    if len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode()
-           ) > MAX_CONTACT_BYTES:  # UTF-8 bytes, as a single request body is measured
+    if json_size(raw) > MAX_CONTACT_BYTES:  # UTF-8 bytes, as a single request body is measured
         return BulkItemResult(index=index, status="failed", error=BulkItemError(
             code="payload_too_large", message=f"contact is over {MAX_CONTACT_BYTES} bytes"))
     try:

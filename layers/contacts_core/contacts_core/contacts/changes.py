@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Any
 from contacts_core.contacts.models import (
     IDENTITY_FIELDS,
     MAX_ATTRIBUTES,
+    MAX_CONTACT_BYTES,
     ConsentStatus,
     ContactItem,
+    content_size,
     default_consent,
+    json_size,
 )
 from contacts_core.contacts.phones import normalise_phone
-from contacts_core.errors import FieldError, ValidationFailed
+from contacts_core.errors import FieldError, PayloadTooLarge, ValidationFailed
 from contacts_core.ids import new_contact_id
 from contacts_core.names import display_name, follows_parts, name_key
 
@@ -134,7 +137,7 @@ class ContactChanges:
         consent = default_consent() | self.consent_set
         base = ContactChanges(assign=values).with_derived(contact_id)
         base.assign.setdefault("name_key", name_key(None, contact_id))
-        return ContactItem(
+        return _sized(ContactItem(
             org_id=org_id,
             contact_id=contact_id,
             version=1,
@@ -143,7 +146,7 @@ class ContactChanges:
             attributes=dict(self.attributes_set),
             consent=consent,
             **base.assign,
-        )
+        ))
 
     def apply(self, item: ContactItem, updated_at: str) -> ContactItem:
         """The item after this write (version + 1); the Python twin of the UpdateItem path.
@@ -179,12 +182,25 @@ class ContactChanges:
         data["updated_at"] = max(updated_at, item.updated_at)
         after = ContactItem(**data)
         _check_rules(after, cleared=[f for f in IDENTITY_FIELDS if f in changes.clear])
-        return after
+        return _sized(after, item)
 
     def changes_nothing(self, item: ContactItem) -> bool:
         """True when applying these changes to ``item`` would leave every field as it is."""
         after = self.apply(item, item.updated_at)
-        return after.model_dump(exclude={"version"}) == item.model_dump(exclude={"version"})
+        bookkeeping = {"version", "content_bytes"}
+        return after.model_dump(exclude=bookkeeping) == item.model_dump(exclude=bookkeeping)
+
+    def growth_bound(self) -> int:
+        """Bytes by which these changes can at most grow a contact's
+        :func:`~contacts_core.contacts.models.content_size`: the compact JSON of every value
+        they set (each new member costs at most its text and a comma, which the braces
+        and commas of this JSON cover); clearing only shrinks. Lets a write that does not
+        read the contact prove it stays within 16 KB (see ``ContactItem.content_bytes``)."""
+        values: dict[str, Any] = {k: v for k, v in self.assign.items()
+                                  if k not in ("name_key", "country_code")}
+        values["attributes"] = self.attributes_set
+        values["consent"] = self.consent_set
+        return json_size(values)
 
 
 def _name_follows(changes: ContactChanges, item: ContactItem) -> bool:
@@ -214,3 +230,21 @@ def _check_rules(item: ContactItem, cleared: list[str]) -> None:
 
 
 _KEEPS_ONE = "a contact keeps at least one of phone, email or external_id"
+
+
+def _sized(item: ContactItem, before: ContactItem | None = None) -> ContactItem:
+    """``item`` (the contact a write leaves; ``before``: as it was) with its exact
+    ``content_bytes``. A contact already over the limit (stored before the limit covered
+    stored contacts) may still be written as long as the write does not grow it.
+
+    Raises:
+        PayloadTooLarge: the write would leave the contact over 16 KB (SPEC §7) and larger
+            than it was, on ``body``.
+    """
+    size = content_size(item)
+    if size > MAX_CONTACT_BYTES and (before is None or size > content_size(before)):
+        raise PayloadTooLarge.single(
+            "body", f"the contact would be {size} bytes, over the {MAX_CONTACT_BYTES} a "
+                    "contact may hold (its fields as compact JSON): remove or shorten "
+                    "attributes or tags")
+    return item.model_copy(update={"content_bytes": size})

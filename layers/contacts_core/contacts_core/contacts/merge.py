@@ -20,10 +20,12 @@ from contacts_core.contacts.models import (
     CHANNELS,
     IDENTITY_FIELDS,
     MAX_ATTRIBUTES,
+    MAX_CONTACT_BYTES,
     MAX_TAGS,
     ConsentStatus,
     Contact,
     ContactItem,
+    content_size,
 )
 from contacts_core.contacts.store import ContactStore, MergePlan
 from contacts_core.dynamodb import with_retries
@@ -64,7 +66,7 @@ def merged_item(target: ContactItem, source: ContactItem, updated_at: str) -> Co
 
     Raises:
         MergeRefused: the result would break a contact limit (over 50 tags or attribute
-            keys, or more audiences than a contact may be in).
+            keys, more audiences than a contact may be in, or over 16 KB).
     """
     data = target.model_dump()
     for name in _FILLED:
@@ -84,6 +86,7 @@ def merged_item(target: ContactItem, source: ContactItem, updated_at: str) -> Co
     data["version"] = target.version + 1
     data["updated_at"] = updated_at
     merged = ContactItem(**data)
+    merged.content_bytes = content_size(merged)
     _check_limits(merged)
     return merged
 
@@ -106,7 +109,8 @@ def _check_limits(merged: ContactItem) -> None:
     over = [(what, n, most) for what, n, most in (
         ("tags", len(merged.tags), MAX_TAGS),
         ("attribute keys", len(merged.attributes), MAX_ATTRIBUTES),
-        ("audiences", len(merged.audience_ids), MAX_AUDIENCES_PER_CONTACT)) if n > most]
+        ("audiences", len(merged.audience_ids), MAX_AUDIENCES_PER_CONTACT),
+        ("bytes", merged.content_bytes or 0, MAX_CONTACT_BYTES)) if n > most]
     if over:
         raise MergeRefused("; ".join(f"the merged contact would have {n} {what} (at most "
                                      f"{most})" for what, n, most in over)

@@ -9,6 +9,7 @@ number (see :func:`number_problem`).
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from pydantic import (
 
 from contacts_core.base_model import Model
 from contacts_core.limits import MAX_INTEGER, MAX_MAGNITUDE, MIN_MAGNITUDE
+from contacts_core.names import display_name
 
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 64
@@ -130,11 +132,43 @@ class ContactItem(Model):
     # by every membership change so a delete can be conditioned on them (I5).
     audience_ids: set[str] = Field(default_factory=set)
     membership_rev: int = 0
+    # At least the contact's content_size(): exact after a write that read the contact,
+    # grown by a bound after one that did not (ContactChanges.growth_bound); None on items
+    # written before it was kept. A write that cannot prove room by it reads the contact.
+    content_bytes: int | None = None
 
     def identities(self) -> dict[str, str]:
         """The identity values this contact holds, e.g. ``{"phone": e164, "email": address,
         "external_id": "crm-42"}`` (fields it does not hold are left out)."""
         return {f: v for f in IDENTITY_FIELDS if (v := getattr(self, f))}
+
+
+def content_size(item: ContactItem) -> int:
+    """UTF-8 bytes of ``item`` as a client would send it to create it again: compact JSON
+    of the fields it holds — identifiers, name parts, ``name`` unless it is their default,
+    ``language``, ``tags``, ``attributes``, each ``consent`` that is not ``unknown``,
+    ``suppressed`` when true and ``source`` unless ``"api"``. SPEC §7 holds it to
+    :data:`MAX_CONTACT_BYTES`, like a contact as sent, so a contact cannot grow past the
+    limit one PATCH at a time."""
+    fields: dict[str, Any] = {f: v for f in ("first_name", "last_name", "phone", "email",
+                                              "external_id", "language")
+                              if (v := getattr(item, f)) is not None}
+    if item.name is not None and item.name != display_name(item.first_name, item.last_name):
+        fields["name"] = item.name
+    consent = {c: s for c, s in item.consent.items() if s != "unknown"}
+    fields |= {k: v for k, v in (("tags", item.tags), ("attributes", item.attributes),
+                                 ("consent", consent)) if v}
+    if item.suppressed:
+        fields["suppressed"] = True
+    if item.source != "api":
+        fields["source"] = item.source
+    return json_size(fields)
+
+
+def json_size(value: Any) -> int:
+    """UTF-8 bytes of ``value`` as compact JSON (how one contact as sent is measured)."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode(
+        errors="surrogatepass"))
 
 
 class Channels(Model):

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from contacts_core.contacts.changes import IDENTITY_FIELDS, ContactChanges
-from contacts_core.contacts.models import MAX_ATTRIBUTES, ContactItem
+from contacts_core.contacts.models import MAX_ATTRIBUTES, MAX_CONTACT_BYTES, ContactItem
 from contacts_core.dynamodb import (
     Contention,
     ReadCost,
@@ -144,8 +144,9 @@ def _update_clauses(expr: _Expression, changes: ContactChanges, updated_at: str)
              for k, v in changes.attributes_set.items()]
     removes += [expr.name("attributes", k) for k in changes.attributes_remove]
     sets += [f"{expr.name('consent', c)} = {expr.value(v)}" for c, v in changes.consent_set.items()]
-    version = expr.name("version")
+    version, size = expr.name("version"), expr.name("content_bytes")
     sets.append(f"{version} = {version} + {expr.value(1)}")
+    sets.append(f"{size} = {size} + {expr.value(changes.growth_bound())}")
     sets.append(f"{expr.name('updated_at')} = {expr.value(updated_at)}")
     clause = "SET " + ", ".join(sets)
     return clause + (" REMOVE " + ", ".join(removes) if removes else "")
@@ -384,9 +385,11 @@ class ContactStore:
         the caller then reads and transacts), that it still holds the ``holding``
         identities ({field: value}; an upsert's match, so a guard read that went stale
         cannot update the wrong contact), room for new attribute keys
-        (``size(attributes)`` bound), and with ``only_if_changed`` that some value differs
-        — so an unchanged write writes nothing. On a failed condition the stored
-        item comes back (``ReturnValuesOnConditionCheckFailure``).
+        (``size(attributes)`` bound) and within 16 KB (``content_bytes``, an upper bound of
+        the contact's size, grown by ``changes.growth_bound()``), and with
+        ``only_if_changed`` that some value differs — so an unchanged write writes nothing.
+        On a failed condition the stored item comes back
+        (``ReturnValuesOnConditionCheckFailure``).
 
         Raises:
             ValueError: ``changes`` touch an identifier or clear a name part (guards or
@@ -409,6 +412,9 @@ class ContactStore:
         if changes.attributes_set:
             room = MAX_ATTRIBUTES - len(changes.attributes_set)
             conditions.append(f"size({expr.name('attributes')}) <= {expr.value(room)}")
+        # room within 16 KB by the stored upper bound (absent on older items: read instead)
+        conditions.append(f"{expr.name('content_bytes')} <= "
+                          f"{expr.value(MAX_CONTACT_BYTES - changes.growth_bound())}")
         unchanged = _unchanged_condition(expr, changes) if only_if_changed else ""
         if unchanged:  # empty when only identifiers were sent: nothing to compare
             conditions.append(f"NOT ({unchanged})")

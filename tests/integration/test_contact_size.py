@@ -1,0 +1,133 @@
+"""One contact holds at most 16 KB (SPEC §7), however it got there: one request, or many
+PATCHes, upserts, bulk items and merges that each stay small.
+
+A write that does not read the contact first (a PATCH or an upsert of plain fields is one
+conditional ``UpdateItem``) proves room by ``content_bytes``, an upper bound kept on the
+item; when it cannot, it reads the contact and decides on its exact size. Every test ends
+with the invariant checker, which also fails on a contact over 16 KB or a bound under the
+contact's size.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.support.invariants import assert_consistent
+
+P, E = "+27821239001", "big@example.com"
+
+
+def _attributes(prefix: str, keys: int, value_bytes: int = 1000) -> dict[str, str]:
+    return {f"{prefix}{n:02d}": "v" * value_bytes for n in range(keys)}
+
+
+def _grow(call: Any, how: str, contact: dict[str, Any], attributes: dict[str, str]) -> Any:
+    """Send ``attributes`` to ``contact`` as a PATCH, an upsert or a bulk item."""
+    if how == "patch":
+        return call("PATCH", f"/v1/contacts/{contact['id']}", {"attributes": attributes})
+    if how == "upsert":
+        return call("POST", "/v1/contacts/upsert", {"phone": P, "attributes": attributes})
+    return call("POST", "/v1/contacts/bulk",
+                {"contacts": [{"phone": P, "attributes": attributes}]})
+
+
+@pytest.mark.parametrize("how", ["patch", "upsert", "bulk"])
+def test_a_write_that_would_grow_a_contact_past_16_kb_is_refused(call, org_id, how):
+    # Given a contact of about 10 KB
+    contact = call.create({"phone": P, "email": E, "attributes": _attributes("a", 10)})
+    # When a write that is itself well under 16 KB would add about 10 KB more
+    response = _grow(call, how, contact, _attributes("b", 10))
+    # Then it is refused as too large (413, or a failed bulk item), and nothing changed
+    if how == "bulk":
+        assert response.status == 200, response.body
+        item = response.body["results"][0]
+        assert item["status"] == "failed" and item["error"]["code"] == "payload_too_large"
+        assert "16384" in item["error"]["message"]
+    else:
+        assert response.status == 413, response.body
+        assert response.body["code"] == "payload_too_large"
+        assert [e["field"] for e in response.body["errors"]] == ["body"]
+    assert call("GET", f"/v1/contacts/{contact['id']}").body == contact
+    # And a write that fits still succeeds: the contact may hold right up to the limit
+    fits = _grow(call, how, contact, _attributes("b", 5))
+    assert fits.status == 200, fits.body
+    stored = call("GET", f"/v1/contacts/{contact['id']}").body
+    assert len(stored["attributes"]) == 15 and stored["version"] == 2
+    assert_consistent(org_id)
+
+
+def test_many_small_patches_of_one_value_never_trip_the_bound(call, org_id, log):
+    # Given a contact of about 8 KB
+    contact = call.create({"phone": P, "attributes": _attributes("a", 8)})
+    # When one of its values is rewritten many times, each time the same size
+    single_writes = 0
+    for n in range(40):
+        response, _ = log.during(lambda n=n: call(
+            "PATCH", f"/v1/contacts/{contact['id']}",
+            {"attributes": {"a00": f"{n:04d}" + "v" * 996}}))
+        contact_calls = [(name, params["TableName"]) for name, params in log.requests
+                         if params.get("TableName") != os.environ["RATE_LIMITS_TABLE"]]
+        # Then every one succeeds: the bound only ever sends a write to decide on the
+        # contact's exact size (which resets the bound)
+        assert response.status == 200, (n, response.body)
+        single_writes += contact_calls == [("UpdateItem", os.environ["CONTACTS_TABLE"])]
+    # And most of them were still one UpdateItem each
+    assert single_writes >= 30, single_writes
+    assert call("GET", f"/v1/contacts/{contact['id']}").body["version"] == 41
+    assert_consistent(org_id)
+
+
+def test_a_contact_written_before_the_bound_was_kept_is_measured_on_its_first_write(
+        call, org_id, dynamodb):
+    # Given a contact whose item has no content_bytes (as stored by an older version)
+    contact = call.create({"phone": P, "attributes": _attributes("a", 10)})
+    table = boto3.resource("dynamodb", endpoint_url=dynamodb).Table(
+        os.environ["CONTACTS_TABLE"])
+    key = {"org_id": org_id, "contact_id": contact["id"]}
+    table.update_item(Key=key, UpdateExpression="REMOVE content_bytes")
+    # When PATCHes arrive, one too big and one that fits
+    too_big = call("PATCH", f"/v1/contacts/{contact['id']}",
+                   {"attributes": _attributes("b", 7)})
+    fits = call("PATCH", f"/v1/contacts/{contact['id']}", {"first_name": "Sam"})
+    # Then each is decided on the contact's exact size, and the bound is kept again
+    assert too_big.status == 413 and fits.status == 200, (too_big.body, fits.body)
+    assert table.get_item(Key=key, ConsistentRead=True)["Item"]["content_bytes"] > 10_000
+    assert_consistent(org_id)
+
+
+def test_a_merge_that_would_make_a_contact_over_16_kb_is_refused(call, org_id):
+    # Given two contacts of about 10 KB each
+    target = call.create({"phone": P, "attributes": _attributes("a", 10)})
+    source = call.create({"email": E, "attributes": _attributes("b", 10)})
+    # When one is merged into the other
+    response = call("POST", f"/v1/contacts/{target['id']}/merge", {"source_id": source["id"]})
+    # Then the merge is refused, naming the size, and both contacts are as they were
+    assert response.status == 409, response.body
+    assert "bytes" in response.body["detail"], response.body
+    assert call("GET", f"/v1/contacts/{target['id']}").body == target
+    assert call("GET", f"/v1/contacts/{source['id']}").body == source
+    assert_consistent(org_id)
+
+
+def test_a_contact_stored_over_16_kb_may_shrink_but_not_grow(call, org_id, dynamodb):
+    # Given a contact over 16 KB, as an older version could leave one
+    contact = call.create({"phone": P, "attributes": _attributes("a", 10)})
+    table = boto3.resource("dynamodb", endpoint_url=dynamodb).Table(
+        os.environ["CONTACTS_TABLE"])
+    key = {"org_id": org_id, "contact_id": contact["id"]}
+    table.update_item(Key=key, UpdateExpression="SET attributes = :a REMOVE content_bytes",
+                      ExpressionAttributeValues={":a": _attributes("a", 20)})
+    # When a write would grow it, and others keep or shrink it
+    grows = call("PATCH", f"/v1/contacts/{contact['id']}", {"first_name": "Sam"})
+    keeps = call("PATCH", f"/v1/contacts/{contact['id']}", {"attributes": {"a00": "w" * 1000}})
+    shrinks = call("PATCH", f"/v1/contacts/{contact['id']}",
+                   {"attributes": {f"a{n:02d}": None for n in range(10, 20)}})
+    # Then only the growing one is refused, and the contact is back within 16 KB
+    assert grows.status == 413, grows.body
+    assert keeps.status == 200 and shrinks.status == 200, (keeps.body, shrinks.body)
+    assert len(call("GET", f"/v1/contacts/{contact['id']}").body["attributes"]) == 10
+    assert_consistent(org_id)
