@@ -111,3 +111,15 @@ def test_formula_cells_are_neutralised_on_export_and_restored_on_import():
 def test_hand_written_cells_keep_a_quote_that_escapes_nothing():
     assert upsert_body({"email": "a@b.co", "name": "'Tis", "first_name": "'+1"}) == {
         "email": "a@b.co", "name": "'Tis", "first_name": "+1"}
+
+
+@pytest.mark.parametrize(("column", "cell"), [
+    ("tags", '["vip",'), ("attributes", "{tier: gold}"), ("attributes", "[1"),
+    ("suppressed", "yes")])
+def test_a_cell_that_cannot_be_read_is_named_in_the_rows_error(column, cell):
+    # Given a row whose tags, attributes or suppressed cell is not what the column takes
+    # When it becomes an upsert body
+    with pytest.raises(ValueError) as refused:
+        upsert_body({"phone": "+27821234567", column: cell})
+    # Then the reason (a line of the import's errors CSV) starts with the column's name
+    assert str(refused.value).startswith(f"{column}: "), refused.value

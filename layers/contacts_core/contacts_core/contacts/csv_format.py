@@ -83,12 +83,25 @@ def write_rows(rows: list[list[str]], header: bool) -> str:
     return buffer.getvalue()
 
 
+def _json_cell(column: str, value: str, expected: str) -> Any:
+    """The JSON in a ``tags``/``attributes`` cell.
+
+    Raises:
+        ValueError: not JSON; the message names the column and says what was expected.
+    """
+    try:
+        return json.loads(value)
+    except ValueError as err:
+        raise ValueError(f"{column}: expected {expected} ({err})") from err
+
+
 def upsert_body(row: dict[str, str]) -> dict[str, Any]:
     """An upsert body from one CSV row (keyed by header); unknown columns are kept so the
     API names them in its error. Cells are :func:`restore`-d after trimming.
 
     Raises:
-        ValueError: ``tags``, ``attributes`` or ``suppressed`` cannot be read.
+        ValueError: ``tags``, ``attributes`` or ``suppressed`` cannot be read (the message
+            starts with the column's name).
     """
     body: dict[str, Any] = {}
     consent: dict[str, str] = {}
@@ -97,15 +110,15 @@ def upsert_body(row: dict[str, str]) -> dict[str, Any]:
         if column in _IGNORED_ON_IMPORT or not value or column is None:
             continue
         if column == "tags":
-            body["tags"] = json.loads(value) if value.startswith("[") else [
-                t.strip() for t in value.split(";") if t.strip()]
+            body["tags"] = _json_cell(column, value, "a JSON array or a;b;c") \
+                if value.startswith("[") else [t.strip() for t in value.split(";") if t.strip()]
         elif column == "attributes":
-            body["attributes"] = json.loads(value)
+            body["attributes"] = _json_cell(column, value, "a JSON object")
         elif column.startswith("consent_"):
             consent[column.removeprefix("consent_")] = value
         elif column == "suppressed":
             if value.lower() not in ("true", "false"):
-                raise ValueError("suppressed must be true or false")
+                raise ValueError("suppressed: must be true or false")
             body["suppressed"] = value.lower() == "true"
         else:
             body[column] = value
