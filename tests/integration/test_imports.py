@@ -123,6 +123,17 @@ def test_files_that_cannot_be_imported_fail_the_job_with_a_reason(imports):
     imports.run(empty["id"])
     assert imports.get(empty["id"])["status"] == "failed"
     assert "header" in imports.get(empty["id"])["failure_reason"]
+    # Files that are not CSV exports: binary (here a PNG's first bytes, and an xlsx), or
+    # text whose first line names none of the export's columns
+    for content in (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\xff\xfe",
+                    b"PK\x03\x04\x14\x00\x06\x00phone,\xff",
+                    b"Dear customer,\nthank you\n"):
+        other = imports.create()
+        imports.upload(other, content)
+        imports.run(other["id"])
+        refused = imports.get(other["id"])
+        assert refused["status"] == "failed", (content, refused)
+        assert "header" in refused["failure_reason"] and refused["created"] == 0
     # A line over 1 MB
     long = imports.create()
     imports.upload(long, "phone,first_name\n+27821234567," + "x" * (1024 * 1024 + 10) + "\n")

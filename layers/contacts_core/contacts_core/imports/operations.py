@@ -24,8 +24,10 @@ Running a job (:func:`run_import`), one invocation at a time per org (FIFO group
    are assembled into the errors file and the job is ``completed``.
 
 A job fails (``failure_reason``, rows before stay applied) when the file is over 1 GB,
-has no header, cannot be read as CSV, is replaced during the import, or when runs keep
-crashing at the same checkpoint (:data:`MAX_ATTEMPTS` deliveries of one message).
+has no header (or a first line that names none of the export's columns, or is not UTF-8:
+not a CSV export, e.g. a spreadsheet or an image), cannot be read as CSV, is replaced
+during the import, or when runs keep crashing at the same checkpoint
+(:data:`MAX_ATTEMPTS` deliveries of one message).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from contacts_core.contacts.bulk import bulk_upsert
-from contacts_core.contacts.csv_format import neutralise, upsert_body
+from contacts_core.contacts.csv_format import COLUMNS, neutralise, upsert_body
 from contacts_core.contacts.models import IDENTITY_FIELDS, Contact
 from contacts_core.contacts.requests import ContactUpsert
 from contacts_core.contacts.store import ContactStore
@@ -205,8 +207,12 @@ class _Runner:
         if header is None:
             return self.write(_failed(self.job, "the file is empty: it needs a header row "
                                                 "naming its columns"))
-        total = sum(1 for _ in records)
         columns = [c.strip() for c in header.cells]
+        if header.undecodable or not set(columns) & set(COLUMNS):
+            return self.write(_failed(self.job, (
+                "the first line is not a CSV header naming the export's columns (UTF-8; for "
+                "example phone,email,first_name): is this the right file?")))
+        total = sum(1 for _ in records)
         return self.write(self.job.model_copy(update={
             "columns": columns, "rows_total": total, "offset": header.end,
             "line": header.end_line, "updated_at": now()}))
