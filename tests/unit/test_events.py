@@ -70,7 +70,18 @@ def test_event_ids_are_stable_per_record_and_event_and_distinct_between_them():
     ids = [e.id for e in first]
     assert ids == [e.id for e in again]
     assert len(set(ids)) == 5 and all(i.startswith("evt_") and len(i) == 30 for i in ids)
-    assert first[0].created_at == "2026-05-22T10:30:01.000Z"
+
+
+
+def test_an_event_is_dated_when_its_change_was_written():
+    # Given the sample's records (each with a whole-second ApproximateCreationDateTime)
+    events = [[e.created_at for e in webhook_events(r)] for r in RECORDS]
+    # Then a write that set updated_at is dated by it, to the millisecond; a membership
+    # change that left it alone, and a delete, by the record's time
+    written = [r["dynamodb"].get("NewImage", {}).get("updated_at", {}).get("S") for r in RECORDS]
+    assert events[0] == [written[0]] and events[1] == [written[1]]
+    assert events[2] == ["2026-05-22T10:30:03.000Z"]
+    assert events[3] == ["2026-05-22T10:30:04.000Z"] * 2
 
 
 def test_records_of_other_tables_name_guards_and_deleting_flags_are_not_events():

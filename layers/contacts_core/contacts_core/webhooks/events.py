@@ -28,14 +28,15 @@
   their own order (FIFO group per audience); they are not ordered against the contacts'
   events, so ``audience.deleted`` may arrive before the last ``contact_removed`` of it.
 
-Event ids are ``evt_`` + a ULID whose time is the record's ``ApproximateCreationDateTime``
-and whose randomness is a SHA-256 of the stream ARN, the record ``eventID`` and, for
-membership events, their type and audience: every retry of the same record gives the same
-ids, and the events of one record differ.
+An event's ``created_at`` is when its change was written (:func:`_written_at`). Event ids
+are ``evt_`` + a ULID whose time is that moment and whose randomness is a SHA-256 of the
+stream ARN, the record ``eventID`` and, for membership events, their type and audience:
+every retry of the same record gives the same ids, and the events of one record differ.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable
@@ -111,8 +112,7 @@ def webhook_events(record: dict[str, Any],
     old = _image(stream["OldImage"]) if "OldImage" in stream else None
     image = new if new is not None else old
     assert image is not None
-    created = datetime.fromtimestamp(float(stream["ApproximateCreationDateTime"]), UTC)
-    make = _Maker(record, created, str(image["org_id"]))
+    make = _Maker(record, _written_at(stream, old, new), str(image["org_id"]))
     if table == os.environ.get("CONTACTS_TABLE"):
         merged = (merged_into or _never)(make.org_id, str(image["contact_id"])) \
             if record["eventName"] == "REMOVE" else None
@@ -125,6 +125,19 @@ def webhook_events(record: dict[str, Any],
     if table == os.environ.get("IMPORTS_TABLE"):
         return _import_events(old, new, make)
     return []
+
+
+def _written_at(stream: dict[str, Any], old: dict[str, Any] | None,
+                new: dict[str, Any] | None) -> datetime:
+    """When the record's change was written: the new image's ``updated_at`` when the write
+    set it (milliseconds, stamped just before the commit), else the record's
+    ``ApproximateCreationDateTime`` (whole seconds on AWS, whole minutes on DynamoDB Local;
+    a delete, or a membership change that leaves ``updated_at`` alone)."""
+    stamp = (new or {}).get("updated_at")
+    if isinstance(stamp, str) and stamp != (old or {}).get("updated_at"):
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(stamp).astimezone(UTC)
+    return datetime.fromtimestamp(float(stream["ApproximateCreationDateTime"]), UTC)
 
 
 def _import_events(old: dict[str, Any] | None, new: dict[str, Any] | None,
