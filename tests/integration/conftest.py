@@ -267,3 +267,14 @@ def log(dynamodb: str) -> Iterator[CallLog]:
     events.register("before-parameter-build.dynamodb", calls.record)
     yield calls
     events.unregister("before-parameter-build.dynamodb", calls.record)
+
+
+@pytest.fixture(scope="module")
+def separate_moto() -> Iterator[str]:
+    """A moto server of the module's own (SQS, S3), as the local stack runs it: its URL."""
+    from devstack.stack import SqsServer
+
+    server = SqsServer()
+    server.start()
+    yield server.endpoint_url
+    server.stop()

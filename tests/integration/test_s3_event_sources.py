@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -18,16 +17,12 @@ import requests
 from devstack.buckets import create_buckets, s3_client
 from devstack.event_sources import FunctionError, Mapping, S3EventPoller, mappings
 from devstack.routes import TEMPLATE
-from devstack.stack import SqsServer
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    """A moto server of its own, as the local stack runs it."""
-    server = SqsServer()
-    server.start()
-    yield server.endpoint_url
-    server.stop()
+def endpoint(separate_moto: str) -> str:
+    """The module's own moto server."""
+    return separate_moto
 
 
 @pytest.fixture(scope="module")

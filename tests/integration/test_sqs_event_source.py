@@ -30,19 +30,15 @@ from devstack.event_sources import (
 )
 from devstack.queues import queue_definitions
 from devstack.routes import TEMPLATE
-from devstack.stack import SqsServer
 from devstack.tables import load_template
 
 POLL_INTERVAL_S = 0.02
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    """A moto server of its own, as the local stack runs it."""
-    server = SqsServer()
-    server.start()
-    yield server.endpoint_url
-    server.stop()
+def endpoint(separate_moto: str) -> str:
+    """The module's own moto server."""
+    return separate_moto
 
 
 @pytest.fixture(scope="module")
