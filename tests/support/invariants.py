@@ -206,9 +206,10 @@ def check(org_id: str, client: Any | None = None) -> Report:
 
 def _check_sizes(snap: Snapshot, report: Report) -> None:
     for cid, contact in sorted(snap.contacts.items()):
-        plain = {k: {a: plain_number(str(v)) if isinstance(v, Decimal) else v
-                     for a, v in contact["attributes"].items()} if k == "attributes" else v
-                 for k, v in contact.items()}
+        plain: dict[str, Any] = dict(contact)
+        if "attributes" in plain:
+            plain["attributes"] = {a: plain_number(str(v)) if isinstance(v, Decimal) else v
+                                   for a, v in plain["attributes"].items()}
         size = content_size(ContactItem.model_construct(**plain))  # as stored, even if odd
         bound = contact.get("content_bytes")
         if size > MAX_CONTACT_BYTES:
