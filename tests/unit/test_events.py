@@ -56,11 +56,13 @@ def test_membership_changes_of_one_record_are_one_event_per_audience():
     # When it is turned into events
     events = webhook_events(record)
     # Then removals come before additions, each audience once, in id order, and added_at
-    # falls back to the record's time
+    # falls back to the time the events are dated (the record's, never before the
+    # contact's updated_at, which this sample sets later)
     assert [(e.type, e.data.object["audience_id"]) for e in events] == [
         ("audience.contact_removed", "aud_A"), ("audience.contact_added", "aud_B"),
         ("audience.contact_added", "aud_C")]
-    assert events[1].data.object["added_at"] == "2026-05-22T10:30:03.000Z"
+    assert events[1].data.object["added_at"] == events[1].created_at \
+        == "2026-05-22T11:00:00.000Z"
     assert len({e.id for e in events}) == 3
 
 
@@ -74,14 +76,18 @@ def test_event_ids_are_stable_per_record_and_event_and_distinct_between_them():
 
 
 def test_an_event_is_dated_when_its_change_was_written():
-    # Given the sample's records (each with a whole-second ApproximateCreationDateTime)
-    events = [[e.created_at for e in webhook_events(r)] for r in RECORDS]
+    # Given the sample's records (each with a whole-second ApproximateCreationDateTime),
+    # and the delete as it would come an hour later
+    late = json.loads(json.dumps(RECORDS[3]))
+    late["dynamodb"]["ApproximateCreationDateTime"] += 3600
+    events = [[e.created_at for e in webhook_events(r)] for r in [*RECORDS, late]]
     # Then a write that set updated_at is dated by it, to the millisecond; a membership
-    # change that left it alone, and a delete, by the record's time
+    # change that left it alone, and a delete, by the record's time — but never before
+    # the contact's last updated_at (the sample's times are out of step on purpose)
     written = [r["dynamodb"].get("NewImage", {}).get("updated_at", {}).get("S") for r in RECORDS]
     assert events[0] == [written[0]] and events[1] == [written[1]]
-    assert events[2] == ["2026-05-22T10:30:03.000Z"]
-    assert events[3] == ["2026-05-22T10:30:04.000Z"] * 2
+    assert events[2] == [written[1]] and events[3] == [written[1]] * 2
+    assert events[4] == ["2026-05-22T11:30:04.000Z"] * 2
 
 
 def test_records_of_other_tables_name_guards_and_deleting_flags_are_not_events():

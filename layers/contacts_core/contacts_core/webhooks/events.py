@@ -130,14 +130,22 @@ def webhook_events(record: dict[str, Any],
 def _written_at(stream: dict[str, Any], old: dict[str, Any] | None,
                 new: dict[str, Any] | None) -> datetime:
     """When the record's change was written: the new image's ``updated_at`` when the write
-    set it (milliseconds, stamped just before the commit), else the record's
-    ``ApproximateCreationDateTime`` (whole seconds on AWS, whole minutes on DynamoDB Local;
-    a delete, or a membership change that leaves ``updated_at`` alone)."""
-    stamp = (new or {}).get("updated_at")
-    if isinstance(stamp, str) and stamp != (old or {}).get("updated_at"):
-        with contextlib.suppress(ValueError):
-            return datetime.fromisoformat(stamp).astimezone(UTC)
-    return datetime.fromtimestamp(float(stream["ApproximateCreationDateTime"]), UTC)
+    set it (milliseconds, stamped just before the commit); else — a delete, a membership
+    change that leaves ``updated_at`` alone — the record's ``ApproximateCreationDateTime``
+    (whole seconds on AWS, whole minutes on DynamoDB Local), but never before the last
+    ``updated_at`` the images hold, so no event is dated before the change it follows."""
+    def moment(image: dict[str, Any] | None) -> datetime | None:
+        stamp = (image or {}).get("updated_at")
+        if isinstance(stamp, str):
+            with contextlib.suppress(ValueError):
+                return datetime.fromisoformat(stamp).astimezone(UTC)
+        return None
+
+    written, before = moment(new), moment(old)
+    if written is not None and written != before:
+        return written
+    approximate = datetime.fromtimestamp(float(stream["ApproximateCreationDateTime"]), UTC)
+    return max(m for m in (approximate, written, before) if m is not None)
 
 
 def _import_events(old: dict[str, Any] | None, new: dict[str, Any] | None,
