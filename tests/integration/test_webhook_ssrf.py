@@ -117,7 +117,9 @@ def test_the_local_stack_still_takes_loopback_http(api, org_id, monkeypatch):
     assert create(api, org_id, "http://127.0.0.1:4000/").status == 201
     assert create(api, org_id, "http://[::1]:4000/").status == 201
     for url in ("http://hooks.example.com/", "http://127.1:4000/", "https://10.0.0.5/",
-                "http://localhost.:4000/"):
+                "http://localhost.:4000/", "https://[::ffff:127.0.0.1]/hook",
+                "http://[::ffff:127.0.0.1]:4000/", "http://127.0.0.2:4000/",
+                "https://[::ffff:7f00:1]/"):
         assert create(api, org_id, url).status == 400, url
 
 

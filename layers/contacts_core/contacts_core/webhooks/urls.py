@@ -20,8 +20,9 @@ verifies, and SNI names, the hostname), so a second lookup cannot rebind the nam
 internal address.
 
 The local stack sets ``ALLOW_LOOPBACK_WEBHOOKS=true`` (template parameter
-``AllowLoopbackWebhooks``): loopback addresses (``127.0.0.0/8``, ``::1``) and the name
-``localhost`` are then allowed too, over ``http`` or ``https`` — ``http`` only to them.
+``AllowLoopbackWebhooks``): a local receiver's addresses (``127.0.0.1``, ``::1``) and the
+name ``localhost`` are then allowed too, over ``http`` or ``https`` — ``http`` only to them;
+other loopback forms (``127.0.0.2``, ``::ffff:127.0.0.1``) stay refused.
 """
 
 from __future__ import annotations
@@ -85,10 +86,16 @@ def is_public(address: Address) -> bool:
     return address.is_global and not address.is_multicast
 
 
+# The loopback addresses the local stack allows, written plainly: a local receiver's.
+_LOCAL_RECEIVERS = (ipaddress.IPv4Address("127.0.0.1"), ipaddress.IPv6Address("::1"))
+
+
 def may_call(address: Address, loopback_ok: bool | None = None) -> bool:
-    """True when a delivery may connect to ``address`` (public; loopback in the local stack)."""
+    """True when a delivery may connect to ``address``: a public one; in the local stack
+    also ``127.0.0.1`` or ``::1`` (not other loopback forms, such as ``127.0.0.2`` or the
+    IPv4-mapped ``::ffff:127.0.0.1``, which SPEC §9.1 lists among those to refuse)."""
     loopback_ok = allow_loopback() if loopback_ok is None else loopback_ok
-    return is_public(address) or (loopback_ok and address.is_loopback)
+    return is_public(address) or (loopback_ok and address in _LOCAL_RECEIVERS)
 
 
 def _literal(host: str, bracketed: bool) -> Address | None:
