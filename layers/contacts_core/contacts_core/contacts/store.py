@@ -135,7 +135,8 @@ class FieldUpdate:
     current: ContactItem | None
 
 
-def _update_clauses(expr: _Expression, changes: ContactChanges, updated_at: str) -> str:
+def _update_clauses(expr: _Expression, changes: ContactChanges, updated_at: str,
+                    growth: int) -> str:
     sets = [f"{expr.name(f)} = {expr.value(v)}" for f, v in changes.assign.items()]
     removes = [expr.name(f) for f in changes.clear]
     if changes.clear_attributes:
@@ -146,7 +147,7 @@ def _update_clauses(expr: _Expression, changes: ContactChanges, updated_at: str)
     sets += [f"{expr.name('consent', c)} = {expr.value(v)}" for c, v in changes.consent_set.items()]
     version, size = expr.name("version"), expr.name("content_bytes")
     sets.append(f"{version} = {version} + {expr.value(1)}")
-    sets.append(f"{size} = {size} + {expr.value(changes.growth_bound())}")
+    sets.append(f"{size} = {size} + {expr.value(growth)}")
     sets.append(f"{expr.name('updated_at')} = {expr.value(updated_at)}")
     clause = "SET " + ", ".join(sets)
     return clause + (" REMOVE " + ", ".join(removes) if removes else "")
@@ -401,7 +402,8 @@ class ContactStore:
                              "name words move with them")
         changes = changes.with_derived(contact_id)
         expr = _Expression()
-        update = _update_clauses(expr, changes, updated_at)
+        growth = changes.growth_bound()
+        update = _update_clauses(expr, changes, updated_at, growth)
         conditions = [f"attribute_exists({expr.name('contact_id')})"]
         if expected_version is not None:
             conditions.append(f"{expr.name('version')} = {expr.value(expected_version)}")
@@ -414,7 +416,7 @@ class ContactStore:
             conditions.append(f"size({expr.name('attributes')}) <= {expr.value(room)}")
         # room within 16 KB by the stored upper bound (absent on older items: read instead)
         conditions.append(f"{expr.name('content_bytes')} <= "
-                          f"{expr.value(MAX_CONTACT_BYTES - changes.growth_bound())}")
+                          f"{expr.value(MAX_CONTACT_BYTES - growth)}")
         unchanged = _unchanged_condition(expr, changes) if only_if_changed else ""
         if unchanged:  # empty when only identifiers were sent: nothing to compare
             conditions.append(f"NOT ({unchanged})")

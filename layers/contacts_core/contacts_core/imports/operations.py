@@ -209,9 +209,11 @@ class _Runner:
                                                 "naming its columns"))
         columns = [c.strip() for c in header.cells]
         if header.undecodable or not set(columns) & set(COLUMNS):
+            seen = "not UTF-8" if header.undecodable else \
+                "names " + ", ".join(columns[:5])[:200]
             return self.write(_failed(self.job, (
-                "the first line is not a CSV header naming the export's columns (UTF-8; for "
-                "example phone,email,first_name): is this the right file?")))
+                f"the first line ({seen}) is not a CSV header naming the export's columns "
+                "(UTF-8, lower case, e.g. phone,email,first_name): is this the right file?")))
         total = sum(1 for _ in records)
         return self.write(self.job.model_copy(update={
             "columns": columns, "rows_total": total, "offset": header.end,
