@@ -30,6 +30,17 @@ def test_secret_is_shown_once_at_creation(api, org_id):
     assert [e["id"] for e in listed] == [hook["id"]]
 
 
+def test_an_endpoint_created_without_events_receives_every_event(api, org_id):
+    # Given a create body that names only the URL
+    created = api.request("POST", "/v1/webhook-endpoints", org_id=org_id,
+                          json_body={"url": "https://hooks.example.com/all"})
+    # Then the endpoint subscribes to everything, and says so
+    assert created.status == 201, created.body
+    assert created.body["events"] == ["*"]
+    fetched = api.request("GET", f"/v1/webhook-endpoints/{created.body['id']}", org_id=org_id)
+    assert fetched.body["events"] == ["*"]
+
+
 def test_update_and_delete(api, org_id):
     hook = create(api, org_id).body
     path = f"/v1/webhook-endpoints/{hook['id']}"

@@ -38,12 +38,18 @@ def _events_valid(events: Sequence[str] | None) -> None:
 
 
 class EndpointCreate(Model):
-    """Body of ``POST /v1/webhook-endpoints``. ``events`` lists event types or ``["*"]``."""
+    """Body of ``POST /v1/webhook-endpoints``. ``events`` lists event types or ``["*"]``.
+
+    ``events`` left out subscribes to every event type (``["*"]``), as a Svix endpoint
+    without ``filterTypes`` does; an empty list is refused (an endpoint that can never
+    receive anything is a mistake, not a choice).
+    """
 
     model_config = _STRICT
 
     url: Url
-    events: list[Subscription] = Field(min_length=1, max_length=len(EVENT_TYPES))
+    events: list[Subscription] = Field(default_factory=lambda: ["*"], min_length=1,
+                                       max_length=len(EVENT_TYPES))
     description: Annotated[StrictStr, Field(max_length=512)] | None = None
     enabled: StrictBool = True
 
