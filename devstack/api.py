@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from flask import Response, jsonify, make_response
 from samcli.lib.providers.api_provider import ApiProvider
 from samcli.lib.providers.provider import Stack
 from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
@@ -97,12 +98,23 @@ def api_routes(stacks: list[Stack], cwd: Path) -> list[Route]:
     return list(ApiProvider(stacks, cwd=str(cwd)).api.routes)
 
 
+def _route_not_found(_exc: Exception) -> Response:
+    """An HTTP API's answer to a request no route matches: 404 ``{"message": "Not Found"}``.
+
+    A REST API answers 403 "Missing Authentication Token" (what SAM CLI's local service
+    answers); an HTTP API, which the template declares, answers 404 for an unknown path and
+    for a known path with a method it has no route for.
+    """
+    return make_response(jsonify({"message": "Not Found"}), 404)
+
+
 class ApiServer:
     """``LocalApigwService`` served by a threaded werkzeug server on ``host:port``.
 
     ``port=0`` picks a free port (read :attr:`port` after :meth:`start`).
     Function failures (:class:`LambdaFunctionError`) answer 502
-    ``{"message": "Internal server error"}`` as API Gateway does.
+    ``{"message": "Internal server error"}`` and unmatched routes 404 ``{"message": "Not
+    Found"}``, as an HTTP API does.
     """
 
     def __init__(
@@ -131,6 +143,8 @@ class ApiServer:
         app.register_error_handler(
             LambdaFunctionError, lambda _exc: ServiceErrorResponses.lambda_failure_response()
         )
+        for unmatched in (404, 405):  # SAM CLI answers as a REST API does (403)
+            app.register_error_handler(unmatched, _route_not_found)
         self.host = host
         self._server: BaseWSGIServer = make_server(host, port, app, threaded=True)
         self.port = int(self._server.port)

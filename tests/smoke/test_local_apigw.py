@@ -128,10 +128,13 @@ def test_route_with_dev_key_reaches_its_function(
     assert response.status_code not in (401, 403, 500, 502), (response.status_code, response.text)
 
 
-def test_unknown_route_is_rejected_like_api_gateway(stack: LocalStack) -> None:
-    response = call(stack, "GET", "/v1/no-such-route", stack.api_key)
-    assert response.status_code == 403
-    assert "Missing Authentication Token" in response.text
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/v1/no-such-route"), ("PUT", "/v1/contacts"), ("GET", "/v1/contacts/x/y/z")])
+def test_unknown_route_is_404_like_an_http_api(stack: LocalStack, method: str, path: str
+                                               ) -> None:
+    response = call(stack, method, path, stack.api_key)
+    assert response.status_code == 404
+    assert response.json() == {"message": "Not Found"}
 
 
 def test_minted_key_for_another_org_is_accepted(stack: LocalStack) -> None:
