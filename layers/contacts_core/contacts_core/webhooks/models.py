@@ -37,6 +37,10 @@ def _events_valid(events: Sequence[str] | None) -> None:
         raise FieldRuleError("events", '"*" subscribes to everything; give it alone')
 
 
+def _every_event() -> list[Subscription]:
+    return ["*"]
+
+
 class EndpointCreate(Model):
     """Body of ``POST /v1/webhook-endpoints``. ``events`` lists event types or ``["*"]``.
 
@@ -48,7 +52,7 @@ class EndpointCreate(Model):
     model_config = _STRICT
 
     url: Url
-    events: list[Subscription] = Field(default_factory=lambda: ["*"], min_length=1,
+    events: list[Subscription] = Field(default_factory=_every_event, min_length=1,
                                        max_length=len(EVENT_TYPES))
     description: Annotated[StrictStr, Field(max_length=512)] | None = None
     enabled: StrictBool = True
