@@ -271,6 +271,8 @@ def test_every_call_is_granted_by_the_functions_policy(api, org_id, access, pipe
                       and any(r.event.get("type") == "import.completed"
                               for r in receiver.received), timeout=60)
         assert api.request("GET", f"/v1/imports/{imported}", org_id=org_id).body["failed"] == 1
+        listed = api.request("GET", "/v1/imports", org_id=org_id)  # links to its errors file
+        assert listed.status == 200 and listed.body["data"][0]["errors_url"], listed.body
         api.request("PATCH", f"/v1/webhook-endpoints/{hook['id']}", org_id=org_id,
                     json_body={"enabled": False})
         api.request("DELETE", f"/v1/webhook-endpoints/{hook['id']}", org_id=org_id)
