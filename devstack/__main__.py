@@ -78,7 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--org", default="org_dev", help="org of the dev API key (org_dev)")
     parser.add_argument(
         "--concurrency", type=int, default=4,
-        help="warm worker processes per function; more concurrent calls wait (4)",
+        help="warm worker processes per function; more concurrent calls wait (4). A function "
+        "fed by SQS gets at least one per poller of its mappings (template.yaml's "
+        "ScalingConfig.MaximumConcurrency, else 5)",
     )
     return parser.parse_args(argv)
 

@@ -20,7 +20,9 @@ back after their visibility timeout; the others are deleted; redrive is the queu
 Like Lambda's SQS pollers, several pollers take batches concurrently (the mapping's
 ``ScalingConfig.MaximumConcurrency``, else :data:`DEFAULT_SQS_CONCURRENCY`), so one slow
 invocation holds up only its own batch; on a FIFO queue a message group stays with one
-batch until that batch is done (see :class:`SqsPoller`).
+batch until that batch is done (see :class:`SqsPoller`). The function must be able to run
+that many invocations at once: :func:`function_concurrency` says how many each function's
+event sources run, for the local stack's worker limits.
 S3: the bucket notifies an internal queue (moto's S3 sends its event JSON there, as S3
 would invoke the function); each event is one asynchronous invocation, retried on a
 function error after a short delay (AWS: about 1 then 2 minutes) up to the retry limit
@@ -76,6 +78,15 @@ class Mapping:
     key_filter: tuple[tuple[str, str], ...] = ()  # S3: (("prefix", "uploads/"), ...)
     max_concurrency: int | None = None  # SQS: ScalingConfig.MaximumConcurrency
 
+    @property
+    def concurrency(self) -> int:
+        """Invocations this event source runs at once: an SQS mapping's pollers
+        (``ScalingConfig.MaximumConcurrency``, else :data:`DEFAULT_SQS_CONCURRENCY`); 1 for a
+        stream (its shards are read in order) or an S3 notification (one event at a time)."""
+        if self.kind != "SQS":
+            return 1
+        return max(1, self.max_concurrency or DEFAULT_SQS_CONCURRENCY)
+
 
 def _logical_id(value: Any) -> str:
     if isinstance(value, dict) and "Fn::GetAtt" in value:
@@ -127,6 +138,16 @@ def mappings(template_path: Path) -> list[Mapping]:
                 max_concurrency=int(scaling["MaximumConcurrency"])
                 if kind == "SQS" and scaling.get("MaximumConcurrency") else None))
     return found
+
+
+def function_concurrency(found: list[Mapping]) -> dict[str, int]:
+    """``{function logical id: invocations its event sources run at once}``: the sum of
+    :attr:`Mapping.concurrency` over each function's mappings in ``found`` (as read by
+    :func:`mappings`); functions without one are left out."""
+    totals: dict[str, int] = {}
+    for mapping in found:
+        totals[mapping.function_id] = totals.get(mapping.function_id, 0) + mapping.concurrency
+    return totals
 
 
 def _failed_ids(response: dict[str, Any] | None) -> list[str]:
@@ -298,8 +319,10 @@ class SqsPoller:
     :class:`EventSourceRunner`): each takes its own batch, so a slow invocation (a delivery
     to an endpoint that never answers) holds up only its batch, as Lambda's pollers
     process batches concurrently. ``concurrency`` is the mapping's
-    ``ScalingConfig.MaximumConcurrency``, else :data:`DEFAULT_SQS_CONCURRENCY`, at most
-    ``max_concurrency`` (the invocations the function can run at once locally).
+    ``ScalingConfig.MaximumConcurrency``, else :data:`DEFAULT_SQS_CONCURRENCY`
+    (:attr:`Mapping.concurrency`); ``invoke`` must be able to run that many invocations at
+    once (the local stack gives the function at least that many workers, see
+    :func:`devstack.stack.worker_limits`), or the extra pollers wait for a free one.
 
     FIFO order is SQS's own: moto, like SQS, returns no message of a group that has one in
     flight (received and neither deleted nor visible again), so a group's messages are
@@ -313,13 +336,12 @@ class SqsPoller:
     """
 
     def __init__(self, mapping: Mapping, queue_url: str, endpoint_url: str,
-                 invoke: Invoke, max_concurrency: int | None = None) -> None:
+                 invoke: Invoke) -> None:
         self.mapping, self.queue_url, self.invoke = mapping, queue_url, invoke
         self.sqs = local_client("sqs", endpoint_url)
         self.queue_arn = self.sqs.get_queue_attributes(
             QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        wanted = mapping.max_concurrency or DEFAULT_SQS_CONCURRENCY
-        self.concurrency = max(1, min(wanted, max_concurrency or wanted))
+        self.concurrency = mapping.concurrency
         self._receiving = threading.Lock()
         self._handling = 0  # batches being handled (invoked, then deleted)
         self._work = threading.Condition()

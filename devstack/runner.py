@@ -58,7 +58,10 @@ class ProcessLambdaRunner(LocalLambdaRunner):
             secrets (ARN) and buckets (name); template environment values that name one
             (``!Ref`` resolves to its logical id) become its local value.
         max_concurrency: warm workers per function (concurrent invocations beyond
-            it wait for a free worker).
+            it wait for a free worker), unless ``function_concurrency`` says otherwise.
+        function_concurrency: ``{function logical id: warm workers}`` for functions with
+            their own limit (the local stack: those fed by event sources, e.g. an SQS
+            mapping's pollers); :meth:`WorkerPool.set_limit` on :attr:`pool` changes one.
         log_stream: where function logs and REPORT lines go (default ``sys.stderr``).
     """
 
@@ -71,6 +74,7 @@ class ProcessLambdaRunner(LocalLambdaRunner):
         log_stream: TextIO | None = None,
         cwd: str | None = None,
         queue_urls: dict[str, str] | None = None,
+        function_concurrency: dict[str, int] | None = None,
     ) -> None:
         super().__init__(
             local_runtime=cast(Any, None),
@@ -84,7 +88,7 @@ class ProcessLambdaRunner(LocalLambdaRunner):
         self.queue_urls = dict(queue_urls or {})
         self._log_stream = log_stream or sys.stderr
         self._log_lock = threading.Lock()
-        self.pool = WorkerPool(self.write_log, max_concurrency)
+        self.pool = WorkerPool(self.write_log, max_concurrency, function_concurrency)
 
     def write_log(self, text: str) -> None:
         """Write ``text`` to the log stream (thread-safe; used for function output)."""

@@ -56,6 +56,7 @@ from devstack.event_sources import (
     S3EventPoller,
     SqsPoller,
     StreamPoller,
+    function_concurrency,
     mappings,
 )
 from devstack.keys import (
@@ -104,8 +105,9 @@ class StackConfig:
     ``port=0`` / ``ddb_port=None`` / ``sqs_port=None`` pick free ports; ``persist`` is a
     DynamoDB Local data directory (``None``: in memory); ``build=False`` reuses
     ``.aws-sam/build``; ``webhook_retry_delays`` is the ``WebhookRetryDelays`` parameter;
-    ``max_concurrency`` is the warm workers per function, and so also caps the concurrent
-    pollers of an SQS event source mapping.
+    ``max_concurrency`` is the warm workers per function (concurrent invocations beyond it
+    wait), except that a function fed by event sources gets as many as they run at once
+    when that is more (:func:`worker_limits`: e.g. an SQS mapping's pollers).
     """
 
     host: str = "127.0.0.1"
@@ -130,6 +132,20 @@ class StackConfig:
     def build_dir(self) -> Path:
         """``sam build`` output directory."""
         return self.repo_root / ".aws-sam" / "build"
+
+
+def worker_limits(found: list[Mapping], max_concurrency: int) -> dict[str, int]:
+    """``{function logical id: warm workers}`` for the functions of the event sources in
+    ``found`` (template.yaml's, see :func:`devstack.event_sources.mappings`) that need more
+    than ``max_concurrency``: the invocations their event sources run at once
+    (:func:`devstack.event_sources.function_concurrency`; an SQS mapping runs
+    ``ScalingConfig.MaximumConcurrency`` pollers, else 5), as Lambda scales a function out
+    for its pollers. Each poller then has a worker: a delivery that hangs (to a webhook
+    endpoint that never answers) holds up only its own poller while the others go on
+    delivering (SPEC: "A dead endpoint never delays other endpoints or other events"),
+    unless every poller hangs at once."""
+    return {function_id: n for function_id, n in function_concurrency(found).items()
+            if n > max_concurrency}
 
 
 def sam_build(repo_root: Path = REPO_ROOT, parameters: dict[str, str] | None = None) -> None:
@@ -335,6 +351,7 @@ class LocalStack:
             self.buckets = create_buckets(cfg.template, self.sqs.endpoint_url)
             self._sqs_client = local_client("sqs", self.sqs.endpoint_url)
             stacks = load_stacks(built, self.parameters)
+            self.mappings = mappings(cfg.template)
             self.runner = ProcessLambdaRunner(
                 SamFunctionProvider(stacks),
                 runtime_dir,
@@ -346,6 +363,7 @@ class LocalStack:
                 log_stream=self.log,
                 cwd=str(cfg.build_dir),
                 queue_urls={**self.queues, **self.keys, **self.secrets, **self.buckets},
+                function_concurrency=worker_limits(self.mappings, cfg.max_concurrency),
             )
             for secret, (function_id, at_once) in rotation_schedules(cfg.template).items():
                 if at_once and secret in self.secrets:  # as CloudFormation does on deploy
@@ -354,7 +372,6 @@ class LocalStack:
                 stacks, self.runner, cfg.host, cfg.port, cwd=cfg.build_dir, stderr=self.log
             )
             self.api_key = self.mint_key(cfg.org_id)
-            self.mappings = mappings(cfg.template)
             self.event_sources = EventSourceRunner(
                 [self._poller(m) for m in self.mappings], interval=POLL_INTERVAL_S).start()
             self.server.start()
@@ -375,9 +392,8 @@ class LocalStack:
                                  self.invoke, log=self._log_line)
         if mapping.source not in self.queues:
             raise LookupError(f"{mapping.function_id}: no queue {mapping.source} in the template")
-        # Its pollers run concurrently, but never more than the function's workers.
-        return SqsPoller(mapping, self.queues[mapping.source], self.sqs_endpoint, self.invoke,
-                         max_concurrency=self.config.max_concurrency)
+        # Its pollers run concurrently, each with a worker of its own (worker_limits).
+        return SqsPoller(mapping, self.queues[mapping.source], self.sqs_endpoint, self.invoke)
 
     def _log_line(self, line: str) -> None:
         print(line, file=self.log, flush=True)

@@ -3,7 +3,8 @@
 A :class:`Worker` is one execution environment: an isolated ``python -I -S``
 process with the function code, its layers and the Lambda runtime directory on
 ``sys.path``. A :class:`WorkerPool` keeps idle workers per function and starts new
-ones (up to a per-function limit) when invocations overlap, like Lambda concurrency.
+ones (up to a per-function limit: a default, or the function's own) when invocations
+overlap, like Lambda concurrency.
 
 As on Lambda, the init phase (importing the handler module) has its own budget
 (:data:`INIT_TIMEOUT_S`), separate from the function timeout: a slow import on a busy
@@ -227,20 +228,46 @@ class Worker:
 
 
 class WorkerPool:
-    """Idle workers per function, at most ``max_per_function`` alive per function.
+    """Idle workers per function, at most :meth:`limit` alive per function.
 
-    :meth:`acquire` blocks while the limit is reached (like reserved concurrency);
-    :meth:`release` replaces a worker that timed out or crashed with a pre-started one;
-    :meth:`close` stops every worker, busy ones included. Thread-safe.
+    The limit of a function is its entry in ``limits`` (``{function logical id: workers}``,
+    e.g. the pollers of its event source mappings, see :meth:`set_limit`), else
+    ``max_per_function``. :meth:`acquire` blocks while the limit is reached (like
+    reserved concurrency); :meth:`release` replaces a worker that timed out or crashed
+    with a pre-started one; :meth:`close` stops every worker, busy ones included.
+    Thread-safe.
     """
 
-    def __init__(self, log: LogWriter, max_per_function: int = 4) -> None:
+    def __init__(self, log: LogWriter, max_per_function: int = 4,
+                 limits: dict[str, int] | None = None) -> None:
         self.log = log
         self.max_per_function = max_per_function
+        self._limits = {name: self._checked(name, n) for name, n in (limits or {}).items()}
         self._idle: dict[str, list[Worker]] = {}
         self._all: set[Worker] = set()
         self._cond = threading.Condition()
         self._closed = False
+
+    @staticmethod
+    def _checked(function_name: str, n: int) -> int:
+        if n < 1:
+            raise ValueError(f"{function_name}: a worker limit is at least 1, got {n}")
+        return n
+
+    def limit(self, function_name: str) -> int:
+        """Workers ``function_name`` may have alive at once (its concurrent invocations)."""
+        with self._cond:
+            return self._limits.get(function_name, self.max_per_function)
+
+    def set_limit(self, function_name: str, n: int) -> None:
+        """Let ``function_name`` have up to ``n`` (>= 1) workers instead of the default.
+
+        Callers waiting in :meth:`acquire` may go on at once when it grows. Lowering it
+        stops no worker: the ones alive keep serving; new ones start only below the limit.
+        """
+        with self._cond:
+            self._limits[function_name] = self._checked(function_name, n)
+            self._cond.notify_all()
 
     def _count(self, function_name: str) -> int:
         return sum(1 for w in self._all if w.spec.function_name == function_name)
@@ -263,7 +290,8 @@ class WorkerPool:
                             return worker
                         self._all.discard(worker)
                         stale.append(worker)
-                    if self._count(spec.function_name) < self.max_per_function:
+                    limit = self._limits.get(spec.function_name, self.max_per_function)
+                    if self._count(spec.function_name) < limit:
                         worker = Worker(spec, self.log)
                         self._all.add(worker)
                         return worker

@@ -2,12 +2,16 @@
 never delays other endpoints or other events"): several pollers take batches concurrently,
 so an invocation that hangs (a delivery to an endpoint that accepts the connection and
 never answers) holds up only its own message group, while a FIFO message group is never in
-two invocations at once and keeps its order, retries included. The real poller and runner
-against a moto server run as the local stack runs it, with a stand-in function."""
+two invocations at once and keeps its order, retries included; and the function has a
+worker for each poller, whatever the stack's workers per function (``--concurrency``). The
+real poller and runner against a moto server run as the local stack runs it, with a
+stand-in function (in the local stack's worker processes where workers matter)."""
 
 from __future__ import annotations
 
+import json
 import random
+import socket
 import threading
 import time
 import uuid
@@ -26,11 +30,14 @@ from devstack.event_sources import (
     EventSourceRunner,
     Mapping,
     SqsPoller,
+    function_concurrency,
     mappings,
 )
 from devstack.queues import queue_definitions
 from devstack.routes import TEMPLATE
+from devstack.stack import StackConfig, worker_limits
 from devstack.tables import load_template
+from devstack.workers import WorkerPool, WorkerSpec
 
 POLL_INTERVAL_S = 0.02
 
@@ -264,7 +271,7 @@ def test_under_load_each_group_is_delivered_one_at_a_time_in_order_retries_inclu
     assert function.most_at_once > 1
 
 
-def test_pollers_follow_the_scaling_config_else_five_never_more_than_the_workers(
+def test_pollers_follow_the_scaling_config_else_five(
         endpoint, queue_url, deliveries, tmp_path: Path):
     # Given a template whose SQS mapping sets ScalingConfig.MaximumConcurrency
     template = tmp_path / "template.yaml"
@@ -287,15 +294,170 @@ Resources:
 """)
     # When its mappings are read
     (scaled,) = mappings(template)
-    # Then it has 3 pollers, unless the function has fewer workers
+    # Then it has 3 pollers
     assert scaled.max_concurrency == 3
     assert SqsPoller(scaled, queue_url, endpoint, lambda f, e: None).concurrency == 3
-    assert SqsPoller(scaled, queue_url, endpoint, lambda f, e: None,
-                     max_concurrency=2).concurrency == 2
     # And a mapping without it (the template's deliveries) has Lambda's first 5
     assert deliveries.max_concurrency is None and DEFAULT_SQS_CONCURRENCY == 5
     assert SqsPoller(deliveries, queue_url, endpoint, lambda f, e: None).concurrency == 5
-    assert SqsPoller(deliveries, queue_url, endpoint, lambda f, e: None,
-                     max_concurrency=4).concurrency == 4  # the stack's default workers
     assert SqsPoller(replace(deliveries, max_concurrency=8), queue_url, endpoint,
-                     lambda f, e: None, max_concurrency=10).concurrency == 8
+                     lambda f, e: None).concurrency == 8
+
+
+def test_a_function_gets_a_worker_per_poller_of_its_mappings_beyond_the_stacks_limit(
+        tmp_path: Path):
+    # Given a template with a function fed by two SQS mappings (one scaled to 3, one with
+    # Lambda's default) and a stream, and another fed by a stream only
+    template = tmp_path / "template.yaml"
+    template.write_text("""\
+Resources:
+  Jobs:
+    Type: AWS::SQS::Queue
+  Retries:
+    Type: AWS::SQS::Queue
+  Things:
+    Type: AWS::DynamoDB::Table
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: app.handler
+      Events:
+        Jobs:
+          Type: SQS
+          Properties: {Queue: !GetAtt Jobs.Arn, ScalingConfig: {MaximumConcurrency: 3}}
+        Retries:
+          Type: SQS
+          Properties: {Queue: !GetAtt Retries.Arn}
+        Changes:
+          Type: DynamoDB
+          Properties: {Stream: !GetAtt Things.StreamArn, StartingPosition: LATEST}
+  Emitter:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: app.handler
+      Events:
+        Changes:
+          Type: DynamoDB
+          Properties: {Stream: !GetAtt Things.StreamArn, StartingPosition: LATEST}
+""")
+    found = mappings(template)
+    # When the stack's workers per function (--concurrency) are fewer than its invocations
+    # Then the function may run as many as its event sources run at once (3 + 5 + 1), and
+    # the stream-only function keeps the stack's limit
+    assert function_concurrency(found) == {"Worker": 9, "Emitter": 1}
+    assert worker_limits(found, 4) == {"Worker": 9}
+    assert worker_limits(found, 9) == {}  # --concurrency is already enough
+    assert worker_limits(found, 12) == {}  # and never lowered
+    # And in the template, each function fed by SQS gets a worker per poller (the delivery
+    # function: its 5), more than the stack's default workers
+    ours = mappings(TEMPLATE)
+    limits = worker_limits(ours, StackConfig().max_concurrency)
+    assert set(limits) == {m.function_id for m in ours if m.kind == "SQS"}
+    assert limits["DeliverWebhooksFunction"] == DEFAULT_SQS_CONCURRENCY
+
+
+DELIVER = """\
+import json
+import socket
+from urllib.parse import urlsplit
+
+
+def handler(event, context):
+    for record in event["Records"]:
+        url = urlsplit(json.loads(record["body"])["url"])
+        with socket.create_connection((url.hostname, url.port), timeout=30) as connection:
+            connection.sendall(b"POST / HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 0\\r\\n\\r\\n")
+            try:
+                connection.recv(1024)  # the response's first bytes, or the close
+            except ConnectionResetError:
+                pass  # closed before reading the request
+"""
+
+
+class Endpoint:
+    """A server on a free 127.0.0.1 port that accepts every connection; a silent one never
+    answers (a dead endpoint), the others answer 204 at once. ``accepted`` counts the
+    connections; :meth:`close` closes every one (a hanging delivery then returns)."""
+
+    def __init__(self, silent: bool) -> None:
+        self.silent, self.accepted = silent, 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._connections: list[socket.socket] = []
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}/"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._server.accept()
+            except OSError:
+                return  # closed
+            self._connections.append(connection)
+            self.accepted += 1
+            if not self.silent:
+                connection.recv(1024)
+                connection.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    def close(self) -> None:
+        self._server.close()
+        for connection in self._connections:
+            connection.close()
+
+
+def test_deliveries_to_a_dead_endpoint_beyond_the_stacks_concurrency_hold_up_no_other(
+        endpoint, queue_url, deliveries, tmp_path: Path):
+    # Given the delivery mapping polled as the local stack polls it, its function run in
+    # worker processes with the stack's default limit (--concurrency 4) and the limits the
+    # stack sets from template.yaml's mappings; the function POSTs to each record's URL
+    code = tmp_path / "deliver"
+    code.mkdir()
+    (code / "app.py").write_text(DELIVER)
+    spec = WorkerSpec(function_name=deliveries.function_id, handler="app.handler",
+                      sys_path=(str(code),), env={"PATH": "/usr/bin:/bin"}, timeout_s=30.0)
+    default = StackConfig().max_concurrency
+    assert default == 4 < deliveries.concurrency == DEFAULT_SQS_CONCURRENCY
+    pool = WorkerPool(lambda line: None, default, worker_limits(mappings(TEMPLATE), default))
+    running, most_at_once, lock = 0, 0, threading.Lock()
+
+    def invoke(function_id: str, event: dict[str, Any]) -> dict[str, Any] | None:
+        nonlocal running, most_at_once
+        worker = pool.acquire(spec)
+        with lock:
+            running += 1
+            most_at_once = max(most_at_once, running)
+        try:
+            response = worker.call(json.dumps(event), str(uuid.uuid4()))
+            assert response["ok"], response
+            return None
+        finally:
+            with lock:
+                running -= 1
+            pool.release(worker)
+
+    dead, healthy = Endpoint(silent=True), Endpoint(silent=False)
+    runner = EventSourceRunner([SqsPoller(deliveries, queue_url, endpoint, invoke)],
+                               interval=POLL_INTERVAL_S).start()
+    try:
+        # When as many deliveries to a dead endpoint (one per contact) are queued as the
+        # stack allows workers per function
+        for n in range(default):
+            send(queue_url, endpoint, f"ep_dead.con_{n}", json.dumps({"url": dead.url, "n": n}))
+        eventually(lambda: dead.accepted == default, timeout=20)
+        # Then a delivery to a healthy endpoint queued next is still delivered meanwhile
+        send(queue_url, endpoint, "ep_ok.con_0", json.dumps({"url": healthy.url}))
+        eventually(lambda: healthy.accepted == 1 and in_queue(queue_url, endpoint) == default,
+                   timeout=20)
+        # And one more delivery to the dead endpoint runs too: one worker per poller
+        send(queue_url, endpoint, "ep_dead.con_x", json.dumps({"url": dead.url, "n": "x"}))
+        eventually(lambda: dead.accepted == deliveries.concurrency, timeout=20)
+        assert most_at_once == deliveries.concurrency
+        assert len(pool.pids()) == deliveries.concurrency
+        # When the dead endpoint finally closes its connections, every delivery is done
+        dead.close()
+        eventually(lambda: in_queue(queue_url, endpoint) == 0, timeout=20)
+    finally:
+        dead.close()
+        healthy.close()
+        runner.request_stop()
+        pool.close()
+        runner.stop()
