@@ -206,5 +206,8 @@ def test_a_job_needs_no_body(api, org_id, raw_body):
     # Then it is created, as an upsert, waiting for its file
     assert response.status == 201, response.body
     assert (response.body["status"], response.body["mode"]) == ("awaiting_upload", "upsert")
-    # And a body that is not an object is still refused
-    assert api.request("POST", "/v1/imports", org_id=org_id, raw_body="[]").status == 400
+    # And a body that is not an object is still refused, JSON null included
+    for refused in ("[]", "null", " null "):
+        answer = api.request("POST", "/v1/imports", org_id=org_id, raw_body=refused)
+        assert answer.status == 400, (refused, answer.body)
+        assert [e["field"] for e in answer.body["errors"]] == ["body"]

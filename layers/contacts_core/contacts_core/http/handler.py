@@ -193,6 +193,8 @@ class ApiRequest:
             text = self.raw_body(max_bytes).decode()
         except UnicodeDecodeError as err:
             raise ValidationFailed.single("body", "not valid UTF-8 text") from err
+        if optional and not text.strip():
+            text = "{}"  # no body; a JSON null is not "no body" and is refused below
         try:
             data = (json.loads(text, parse_int=_parse_int, object_pairs_hook=_unique_members)
                     if text.strip() else None)
@@ -207,8 +209,6 @@ class ApiRequest:
             raise ValidationFailed.single("body", f"malformed JSON: {err.msg}") from err
         except ValueError as err:  # not raised by json today; kept a 400 all the same
             raise ValidationFailed.single("body", f"malformed JSON: {err}") from err
-        if data is None and optional:
-            data = {}
         if not isinstance(data, dict):
             raise ValidationFailed.single("body", "expected a JSON object")
         problem = _json_problem(data)
