@@ -248,6 +248,13 @@ class StreamPoller:
 
     def _lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
         raw = json.loads(json.dumps(record, default=_json_default))
+        # DynamoDB Local cuts ApproximateCreationDateTime to the minute (AWS: the second),
+        # so a record could look up to 59 s older than its write. The write happened in
+        # that minute and before this read: the earlier of the two is never early.
+        stamp = raw.get("dynamodb", {}).get("ApproximateCreationDateTime")
+        if isinstance(stamp, int | float) and stamp % 60 == 0:
+            raw["dynamodb"]["ApproximateCreationDateTime"] = min(
+                float(stamp) + 60, max(float(stamp), round(time.time(), 3)))
         raw["eventSourceARN"] = self.stream_arn
         raw.setdefault("eventSource", "aws:dynamodb")
         raw.setdefault("awsRegion", "us-east-1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks import WebhookVerificationError
@@ -115,6 +116,33 @@ def test_membership_events_keep_each_contacts_commit_order(api, org_id, pipeline
     added = [r.event for r in delivered(receiver, "/ok")
              if r.event["type"] == "audience.contact_added"]
     assert all(e["data"]["object"]["added_at"].endswith("Z") for e in added)
+
+
+def test_no_event_is_dated_before_the_request_that_made_it(api, org_id, pipeline, receiver):
+    # Given an endpoint, a contact and an audience
+    endpoint(api, org_id, receiver.url + "/ok")
+    contact = api.request("POST", "/v1/contacts", org_id=org_id,
+                          json_body={"email": "dated@example.com"}).body["id"]
+    audience = api.request("POST", "/v1/audiences", org_id=org_id,
+                           json_body={"name": "Dated"}).body["id"]
+    members = {"contact_ids": [contact]}
+    # When the contact joins, leaves and is deleted, each step timed as it is asked for
+    asked: dict[str, datetime] = {}
+    for kind, method, path, body in [
+            ("audience.contact_added", "POST", f"/v1/audiences/{audience}/contacts", members),
+            ("audience.contact_removed", "POST", f"/v1/audiences/{audience}/contacts/remove",
+             members),
+            ("contact.deleted", "DELETE", f"/v1/contacts/{contact}", None)]:
+        asked[kind] = datetime.now(UTC) - timedelta(milliseconds=1)  # events keep ms
+        assert api.request(method, path, org_id=org_id, json_body=body).status < 300
+    # Then none of these changes, which leave updated_at alone, is dated before it was asked
+    # for (DynamoDB Local's stream records carry whole minutes)
+    pipeline.pump(lambda: {r.event["type"] for r in delivered(receiver, "/ok")} >= {
+        *asked, "audience.created"})
+    dated = {r.event["type"]: datetime.fromisoformat(r.event["created_at"])
+             for r in delivered(receiver, "/ok")}
+    assert all(dated[kind] >= at for kind, at in asked.items()), (dated, asked)
+    assert dated["audience.contact_added"] >= dated["audience.created"]
 
 
 def test_signature_fails_on_tampered_body_or_wrong_secret(api, org_id, pipeline, receiver):

@@ -90,6 +90,16 @@ def test_an_event_is_dated_when_its_change_was_written():
     assert events[4] == ["2026-05-22T11:30:04.000Z"] * 2
 
 
+def test_a_membership_add_is_dated_by_when_the_contact_joined():
+    # Given a membership add written at 11:30:05.678, after the contact's last update, whose
+    # record carries a coarser, earlier time (DynamoDB Local's are whole minutes)
+    added = json.loads(json.dumps(RECORDS[2]))
+    added["dynamodb"]["NewImage"][f"added_at#{AUDIENCE}"] = {"S": "2026-05-22T11:30:05.678Z"}
+    added["dynamodb"]["ApproximateCreationDateTime"] = 1779449400  # 11:30:00
+    # Then its event is dated when the contact joined, to the millisecond
+    assert [e.created_at for e in webhook_events(added)] == ["2026-05-22T11:30:05.678Z"]
+
+
 def test_records_of_other_tables_name_guards_and_deleting_flags_are_not_events():
     guard = json.loads(json.dumps(RECORDS[0]))
     guard["eventSourceARN"] = guard["eventSourceARN"].replace("ContactsTable", "AudiencesTable")

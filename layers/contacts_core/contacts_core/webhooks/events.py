@@ -130,20 +130,24 @@ def webhook_events(record: dict[str, Any],
 def _written_at(stream: dict[str, Any], old: dict[str, Any] | None,
                 new: dict[str, Any] | None) -> datetime:
     """When the record's change was written: the new image's ``updated_at`` when the write
-    set it (milliseconds, stamped just before the commit); else — a delete, a membership
-    change that leaves ``updated_at`` alone — the record's ``ApproximateCreationDateTime``
-    (whole seconds on AWS, whole minutes on DynamoDB Local), but never before the last
-    ``updated_at`` the images hold, so no event is dated before the change it follows."""
-    def moment(image: dict[str, Any] | None) -> datetime | None:
-        stamp = (image or {}).get("updated_at")
+    set it (milliseconds, stamped just before the commit); a membership add that leaves
+    ``updated_at`` alone, by the ``added_at#…`` stamp it wrote; else — a delete, a removal
+    from an audience — the record's ``ApproximateCreationDateTime`` (whole seconds on AWS),
+    but never before the last ``updated_at`` the images hold, so no event is dated before
+    the change it follows."""
+    def moment(stamp: Any) -> datetime | None:
         if isinstance(stamp, str):
             with contextlib.suppress(ValueError):
                 return datetime.fromisoformat(stamp).astimezone(UTC)
         return None
 
-    written, before = moment(new), moment(old)
+    written, before = moment((new or {}).get("updated_at")), moment((old or {}).get("updated_at"))
     if written is not None and written != before:
         return written
+    added = [moment(v) for k, v in (new or {}).items()
+             if k.startswith(ADDED_AT_PREFIX) and (old or {}).get(k) != v]
+    if latest := max((a for a in added if a is not None), default=None):
+        return max(latest, written or latest)
     approximate = datetime.fromtimestamp(float(stream["ApproximateCreationDateTime"]), UTC)
     return max(m for m in (approximate, written, before) if m is not None)
 
