@@ -153,9 +153,9 @@ _CONFLICT_TEXT = {
               "(`field`, `conflicting_contact_id`); when an upsert's identifiers match two "
               "contacts, `conflicts` and `contact_ids` name them and `merge` says how to "
               "make them one (`target_id`, `source_id`)",
-    MERGE_REFUSED: "`merge_refused`: the merged contact would break a limit (50 tags, 50 "
-                   "attribute keys, 45 audiences) or the merge would not fit one atomic "
-                   "transaction; nothing changed",
+    MERGE_REFUSED: "`merge_refused`: the merged contact would be in over 45 audiences or "
+                   "the merge would not fit one atomic transaction; nothing changed (over 50 "
+                   "tags or attribute keys is a 400, over 16 KB a 413)",
     NAME_TAKEN: "`audience_name_conflict`: another audience has this name "
                 "(`conflicting_audience_id`)",
     CONCURRENT: "`concurrent_modification`: other requests kept changing the same records; "

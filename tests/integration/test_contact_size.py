@@ -106,8 +106,10 @@ def test_a_merge_that_would_make_a_contact_over_16_kb_is_refused(call, org_id):
     source = call.create({"email": E, "attributes": _attributes("b", 10)})
     # When one is merged into the other
     response = call("POST", f"/v1/contacts/{target['id']}/merge", {"source_id": source["id"]})
-    # Then the merge is refused, naming the size, and both contacts are as they were
-    assert response.status == 409, response.body
+    # Then the merge is refused as a PATCH over the limit is (SPEC §7: 413), naming the
+    # size, and both contacts are as they were
+    assert response.status == 413, response.body
+    assert response.body["code"] == "payload_too_large"
     assert "bytes" in response.body["detail"], response.body
     assert call("GET", f"/v1/contacts/{target['id']}").body == target
     assert call("GET", f"/v1/contacts/{source['id']}").body == source

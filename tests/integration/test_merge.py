@@ -147,11 +147,17 @@ def test_same_id_is_a_400_and_unknown_or_foreign_ids_are_404(call, api, org_id):
 
 
 def test_a_merge_over_a_contact_limit_is_refused_and_changes_nothing(call, org_id):
-    target = call.create({"phone": P1, "tags": [f"t{i}" for i in range(30)]})
-    source = call.create({"phone": P2, "tags": [f"s{i}" for i in range(30)]})
+    # Given two contacts whose tags and attribute keys together are over 50 each
+    target = call.create({"phone": P1, "tags": [f"t{i}" for i in range(30)],
+                          "attributes": {f"a{i}": i for i in range(26)}})
+    source = call.create({"phone": P2, "tags": [f"s{i}" for i in range(30)],
+                          "attributes": {f"b{i}": i for i in range(25)}})
+    # When they are merged
     response = _merge(call, target["id"], source["id"])
-    assert response.status == 409 and response.body["code"] == "merge_refused"
-    assert "60 tags" in response.body["detail"]
+    # Then the merge is refused as a PATCH over those limits is (SPEC §7: 400), naming both
+    assert response.status == 400 and response.body["code"] == "validation_error"
+    messages = {e["field"]: e["message"] for e in response.body["errors"]}
+    assert "60 tags" in messages["tags"] and "51 attribute keys" in messages["attributes"]
     assert call("GET", f"/v1/contacts/{source['id']}").status == 200
     assert call("GET", f"/v1/contacts/{target['id']}").body["version"] == 1
     assert_consistent(org_id)

@@ -33,6 +33,7 @@ from contacts_core.errors import (
     ContactNotFound,
     FieldError,
     MergeRefused,
+    PayloadTooLarge,
     PreconditionFailed,
     ValidationFailed,
 )
@@ -65,8 +66,8 @@ def merged_item(target: ContactItem, source: ContactItem, updated_at: str) -> Co
     ``created_at`` is the earlier one; ``source`` is the target's.
 
     Raises:
-        MergeRefused: the result would break a contact limit (over 50 tags or attribute
-            keys, more audiences than a contact may be in, or over 16 KB).
+        PayloadTooLarge, ValidationFailed, MergeRefused: the result would break a contact
+            limit (see :func:`_check_limits`).
     """
     data = target.model_dump()
     for name in _FILLED:
@@ -106,15 +107,31 @@ def _merged_name(target: ContactItem, source: ContactItem, first_name: str | Non
 
 
 def _check_limits(merged: ContactItem) -> None:
-    over = [(what, n, most) for what, n, most in (
-        ("tags", len(merged.tags), MAX_TAGS),
-        ("attribute keys", len(merged.attributes), MAX_ATTRIBUTES),
-        ("audiences", len(merged.audience_ids), MAX_AUDIENCES_PER_CONTACT),
-        ("bytes", merged.content_bytes or 0, MAX_CONTACT_BYTES)) if n > most]
+    """Refuse a merged contact that breaks a limit, as a PATCH breaking it is refused.
+
+    Raises:
+        PayloadTooLarge: over 16 KB (SPEC §7: 413), on ``source_id``.
+        ValidationFailed: over 50 tags or attribute keys (SPEC §7: 400), naming ``tags`` /
+            ``attributes``.
+        MergeRefused: in more audiences than a contact may be (409: the contacts' state).
+    """
+    then = "remove some from either contact, then merge"
+    size = merged.content_bytes or 0
+    if size > MAX_CONTACT_BYTES:
+        raise PayloadTooLarge.single(
+            "source_id", f"the merged contact would be {size} bytes, over the "
+                         f"{MAX_CONTACT_BYTES} a contact may hold: {then}")
+    over = [FieldError(field, f"the merged contact would have {n} {what} (at most {most}): "
+                              f"{then}")
+            for field, what, n, most in (
+                ("tags", "tags", len(merged.tags), MAX_TAGS),
+                ("attributes", "attribute keys", len(merged.attributes), MAX_ATTRIBUTES))
+            if n > most]
     if over:
-        raise MergeRefused("; ".join(f"the merged contact would have {n} {what} (at most "
-                                     f"{most})" for what, n, most in over)
-                           + ": remove some from either contact, then merge")
+        raise ValidationFailed(over)
+    if len(merged.audience_ids) > MAX_AUDIENCES_PER_CONTACT:
+        raise MergeRefused(f"the merged contact would be in {len(merged.audience_ids)} "
+                           f"audiences (at most {MAX_AUDIENCES_PER_CONTACT}): {then}")
 
 
 def merge_contacts(org_id: str, target_id: str, body: MergeRequest,
@@ -125,11 +142,13 @@ def merge_contacts(org_id: str, target_id: str, body: MergeRequest,
     as it is now, told by the merge record; nothing is written again.
 
     Raises:
-        ValidationFailed: the two ids are the same (``source_id``).
         ContactNotFound: either contact is not in the org (the missing id is named).
         PreconditionFailed: ``if_match`` is not the target's version.
-        MergeRefused: the merged contact would break a limit, or the merge would not fit
-            one transaction (100 actions: the source's audiences to move).
+        PayloadTooLarge: the merged contact would be over 16 KB (413).
+        ValidationFailed: the two ids are the same, or the merged contact would have over
+            50 tags or attribute keys (400, naming ``tags`` / ``attributes``).
+        MergeRefused: the merged contact would be in too many audiences, or the merge would
+            not fit one transaction (100 actions: the source's audiences to move).
         ConcurrentModification: either contact kept changing (retry budget spent).
     """
     source_id = body.source_id
