@@ -50,6 +50,12 @@ def test_an_uploaded_file_is_imported_and_announced(stack, receiver, tmp_path):
     assert done["progress"] == {"rows_done": 4, "rows_total": 4, "percent": 100.0}
     errors = requests.get(done["errors_url"], timeout=30).text.splitlines()
     assert errors[0] == "line,reason" and errors[1].startswith("4,")
+    # And the org's list of jobs shows it as GET does, errors link included
+    listed = org.get("/v1/imports")
+    assert listed.status_code == 200, listed.text
+    (shown,) = listed.json()["data"]
+    assert (shown["id"], shown["failed"]) == (job["id"], 1)
+    assert requests.get(shown["errors_url"], timeout=30).text.splitlines() == errors
     sam = org.get("/v1/contacts", params={"search": "+27821234567"}).json()["data"]
     assert [(c["first_name"], c["tags"]) for c in sam] == [("Samuel", ["vip", "gold"])]
     # And subscribers hear import.completed with the job
