@@ -98,16 +98,23 @@ def idempotency_key(request: ApiRequest) -> str | None:
 
 
 def _fingerprint(request: ApiRequest) -> dict[str, Any]:
-    """What must match for a repeat to be the same request: method, path, query, body."""
+    """What must match for a repeat to be the same request: method, path, query, body.
+
+    The body is compared as canonical JSON text (sorted members, no whitespace), so a
+    repeat that only reorders members or spaces is the same request; a body that is not
+    JSON, or nested too deep to parse (which the handler then refuses with 400), is
+    compared as sent. Text, not the parsed value, reaches Powertools' hashing, so no
+    nesting can make the hashing recurse too deep (a 500 before the handler could answer).
+    """
     event = request.event
     text = event.get("body") or ""
     if event.get("isBase64Encoded"):
         with contextlib.suppress(binascii.Error, UnicodeDecodeError):  # else: as sent
             text = base64.b64decode(text, validate=True).decode()
-    try:
-        body: Any = json.loads(text) if text.strip() else None
-    except ValueError:
-        body = text
+    body: str | None = text if text.strip() else None
+    if body is not None:
+        with contextlib.suppress(ValueError, RecursionError):  # else: as sent
+            body = json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
     return {"method": request.method, "path": event["rawPath"],
             "query": event["rawQueryString"], "body": body}
 
