@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Response, jsonify, make_response
+from flask import request as _request
 from samcli.lib.providers.api_provider import ApiProvider
 from samcli.lib.providers.provider import Stack
 from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
@@ -98,12 +99,13 @@ def api_routes(stacks: list[Stack], cwd: Path) -> list[Route]:
     return list(ApiProvider(stacks, cwd=str(cwd)).api.routes)
 
 
-def _route_not_found(_exc: Exception) -> Response:
+def _route_not_found(_exc: Exception | None) -> Response:
     """An HTTP API's answer to a request no route matches: 404 ``{"message": "Not Found"}``.
 
     A REST API answers 403 "Missing Authentication Token" (what SAM CLI's local service
     answers); an HTTP API, which the template declares, answers 404 for an unknown path and
-    for a known path with a method it has no route for.
+    for a known path with a method it has no route for (``HEAD`` included: a route is per
+    method).
     """
     return make_response(jsonify({"message": "Not Found"}), 404)
 
@@ -145,6 +147,9 @@ class ApiServer:
         )
         for unmatched in (404, 405):  # SAM CLI answers as a REST API does (403)
             app.register_error_handler(unmatched, _route_not_found)
+        # Flask takes HEAD on every GET rule, but SAM CLI has no route for it (a 502)
+        app.before_request(lambda: _route_not_found(None) if _request.method == "HEAD"
+                           else None)
         self.host = host
         self._server: BaseWSGIServer = make_server(host, port, app, threaded=True)
         self.port = int(self._server.port)
