@@ -38,7 +38,7 @@ M = TypeVar("M", bound=BaseModel)
 
 MAX_JSON_DEPTH = 32  # the deepest body we take is 4 levels (bulk → contact → attributes)
 MAX_VERSION_DIGITS = 18  # versions grow by one per write: 18 digits are never reached
-_IF_MATCH = re.compile(r'(?:W/)?"([0-9]+)"|([0-9]+)')
+_IF_MATCH = re.compile(r'(?:W/)?"([1-9][0-9]*)"|([1-9][0-9]*)')  # versions start at 1
 _INT_MAX_DIGITS = 4300  # Python's default limit on int("…") (sys.int_info)
 
 
@@ -222,7 +222,8 @@ class ApiRequest:
     def if_match(self) -> int | None:
         """The version in ``If-Match`` (``"3"``, ``W/"3"`` or ``3``); None if absent or ``*``.
 
-        Versions are the ``ETag`` values this API issues: ASCII digits, at most
+        Versions are the ``ETag`` values this API issues: ASCII digits without leading
+        zeros (``"01"`` is not ``"1"``: ETags compare as strings, RFC 9110 §8.8.3.2), at most
         :data:`MAX_VERSION_DIGITS` of them (a version grows by one per write and never gets
         there). A longer one cannot have come from us, so it is answered as malformed
         input (400), like any other value that is not one of our ETags, rather than as a
