@@ -79,20 +79,58 @@ def _schema(phases: list[str], deterministic: bool, max_examples: int = 1) -> An
 FIXED = _schema(["examples", "coverage"], deterministic=True)
 RANDOM = _schema(["fuzzing"], deterministic=False, max_examples=RANDOM_EXAMPLES)
 
+# The create body of each kind of resource an ``{id}`` route names (by the path before it).
+SEED_BODIES: dict[str, Callable[[int], dict[str, Any]]] = {
+    "/v1/contacts": lambda n: {"email": f"fuzz-{n}@example.com", "first_name": "Fuzz"},
+    "/v1/audiences": lambda n: {"name": f"Fuzz {n}"},
+    "/v1/webhook-endpoints": lambda n: {"url": f"https://hooks.example.com/fuzz/{n}"},
+    "/v1/imports": lambda n: {},
+}
+
+
 @dataclass
 class Fuzzer:
-    """Sends cases as one fresh org and judges the answers."""
+    """Sends cases as one fresh org and judges the answers.
+
+    Random ids never exist, so every other case of an ``{id}`` route is sent to a resource
+    that does (created on demand, again after a case deletes it): the 200 answers of GET,
+    PATCH, DELETE and the sub-resources are judged against the document too, not only
+    their 404s.
+    """
 
     stack: Stack
     session: requests.Session
     statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
     tolerated: list[str] = field(default_factory=list)
+    existing: dict[str, str] = field(default_factory=dict)  # collection path → id
+    cases_seen: Counter[str] = field(default_factory=Counter)
+
+    def _existing_id(self, case: Case) -> str | None:
+        """An id of the kind ``case``'s ``{id}`` names, for every other case of its route."""
+        collection = case.operation.path.partition("/{id}")[0]
+        if "{id}" not in case.operation.path or collection not in SEED_BODIES:
+            return None
+        self.cases_seen[case.operation.label] += 1
+        if self.cases_seen[case.operation.label] % 2:
+            return None
+        if collection not in self.existing:
+            n = sum(self.cases_seen.values())
+            created = self.session.post(f"{self.stack.base_url}{collection}",
+                                        json=SEED_BODIES[collection](n), timeout=30)
+            assert created.status_code == 201, created.text
+            self.existing[collection] = created.json()["id"]
+        return self.existing[collection]
 
     def check(self, case: Case) -> None:
         """Call the stack with ``case``; fail on a 5xx (unless known) or a schema mismatch."""
         log_offset = self.stack.log_path.stat().st_size
+        real = self._existing_id(case)
+        if real is not None:
+            case.path_parameters = {**(case.path_parameters or {}), "id": real}
         response = case.call(base_url=self.stack.base_url, session=self.session,
                              timeout=REQUEST_TIMEOUT_S)
+        if real is not None and case.method.upper() == "DELETE" and response.status_code < 300:
+            self.existing.pop(case.operation.path.partition("/{id}")[0], None)
         operation_id = case.operation.definition.raw.get("operationId", case.operation.label)
         self.statuses[(operation_id, response.status_code)] += 1
         if response.status_code >= 500:
