@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 
+from contacts_core.contacts.models import UpsertResult
 from contacts_core.contacts.operations import (
     create_contact,
     delete_contact,
@@ -22,7 +23,7 @@ from contacts_core.contacts.operations import (
 from contacts_core.contacts.requests import ContactCreate, ContactPatch, ContactUpsert
 from contacts_core.contacts.search import ListQuery, list_contacts
 from contacts_core.contacts.store import ContactStore
-from contacts_core.errors import ContactNotFound, DomainError
+from contacts_core.errors import ConcurrentModification, ContactNotFound, DomainError
 from tests.support.invariants import assert_consistent, check
 from tests.support.streams import read_stream, replay
 
@@ -34,14 +35,24 @@ def test_32_concurrent_upserts_of_one_phone_leave_exactly_one_contact(dynamodb, 
     # Given 32 upserts of the same new person, each with a different first name
     bodies = [ContactUpsert(phone="+27821234567", first_name=f"Sam{i}") for i in range(32)]
     # When 16 threads send them at once
+    def upsert(body: ContactUpsert) -> UpsertResult | None:
+        try:
+            return upsert_contact(org_id, body)[0]
+        except ConcurrentModification:  # 409, retryable: lost every race of its budget
+            return None
+
     with ThreadPoolExecutor(16) as pool:
-        outcomes = list(pool.map(lambda b: upsert_contact(org_id, b)[0], bodies))
-    # Then exactly one contact exists, one call created it, the others matched it
+        answers = list(pool.map(upsert, bodies))
+    outcomes = [o for o in answers if o is not None]
+    # Then exactly one contact exists, one call created it, the others matched it — or,
+    # on a cold engine where 16 writers on one item can outlast a retry budget, answered
+    # 409 having written nothing (the version counts only the updates)
     contacts = assert_consistent(org_id).contacts
     assert len(contacts) == 1
     (contact,) = contacts.values()
     results = Counter(o.result for o in outcomes)
-    assert results["created"] == 1 and results["created"] + results["updated"] == 32
+    assert results["created"] == 1 and results["created"] + results["updated"] == len(outcomes)
+    assert len(outcomes) >= 24, f"{32 - len(outcomes)} of 32 answered 409"
     assert {o.contact.id for o in outcomes} == {contact["contact_id"]}
     assert contact["version"] == 1 + results["updated"]
 
