@@ -9,6 +9,7 @@ too), so it sees committed state only. Checked, per org:
   ``{org}#external_id#{id}``) points to a contact
   that holds that value (else an *orphan*), and every held value has its guard (else
   *unguarded*); a merge record (``{org}#merged#{source}``) names a source that is gone;
+  merge records carry a TTL (``expires_at``) and guards never do;
 * I5 – each audience's ``contact_count`` equals its AudienceMembers items; every
   membership item belongs to a live audience and a live contact listing it in
   ``audience_ids``, and every ``audience_ids`` entry has its membership item and audience;
@@ -67,6 +68,7 @@ class Snapshot:
     members: set[tuple[str, str]]  # (audience_id, contact_id)
     words: set[str]  # NameWords keys: "{word}#{contact_id}"
     imports: dict[str, dict[str, Any]] = field(default_factory=dict)  # import_id → job
+    expiring: set[str] = field(default_factory=set)  # identity keys with a TTL (expires_at)
 
 
 @dataclass
@@ -118,10 +120,12 @@ def snapshot(org_id: str, client: Any | None = None) -> Snapshot:
     """Read the org's items from the six tables."""
     client = client or _client()
     contacts = {c["contact_id"]: c for c in _query(client, os.environ["CONTACTS_TABLE"], org_id)}
-    guards = {g["identity"]: g["contact_id"] for g in _scan(
+    identities = list(_scan(
         client, os.environ["IDENTITIES_TABLE"], FilterExpression="begins_with(#i, :p)",
         ExpressionAttributeNames={"#i": "identity"},
-        ExpressionAttributeValues={":p": {"S": f"{org_id}#"}})}
+        ExpressionAttributeValues={":p": {"S": f"{org_id}#"}}))
+    guards = {g["identity"]: g["contact_id"] for g in identities}
+    expiring = {g["identity"] for g in identities if "expires_at" in g}
     audiences: dict[str, dict[str, Any]] = {}
     name_guards: dict[str, str] = {}
     for item in _query(client, os.environ["AUDIENCES_TABLE"], org_id):
@@ -134,7 +138,8 @@ def snapshot(org_id: str, client: Any | None = None) -> Snapshot:
         ExpressionAttributeValues={":o": {"S": org_id}})}
     words = {w["word_key"] for w in _query(client, os.environ["NAME_WORDS_TABLE"], org_id)}
     imports = {j["import_id"]: j for j in _query(client, os.environ["IMPORTS_TABLE"], org_id)}
-    return Snapshot(contacts, guards, audiences, name_guards, members, words, imports)
+    return Snapshot(contacts, guards, audiences, name_guards, members, words, imports,
+                    expiring)
 
 
 def check(org_id: str, client: Any | None = None) -> Report:
@@ -159,7 +164,11 @@ def check(org_id: str, client: Any | None = None) -> Report:
             if value in snap.contacts:
                 report.orphan_guards.append(f"{identity}: {value} was merged into {cid} "
                                             "but still exists")
+            if identity not in snap.expiring:
+                report.orphan_guards.append(f"{identity}: a merge record that never expires")
             continue
+        if identity in snap.expiring:  # TTL would delete it and leave its value unguarded
+            report.orphan_guards.append(f"{identity}: a guard with a TTL (expires_at)")
         holder = snap.contacts.get(cid)
         if holder is None:
             report.orphan_guards.append(f"{identity} → {cid}, which does not exist")

@@ -73,6 +73,15 @@ def test_data_tables_are_on_demand_with_point_in_time_recovery():
             assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], name
 
 
+def test_merge_records_expire_by_ttl_in_the_identities_table():
+    from contacts_core.contacts.store import MERGE_RECORD_TTL_S
+
+    ttl = of_type("AWS::DynamoDB::Table")["ContactIdentitiesTable"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+    # longer than a stream record lives (24 h) plus the emitter's retries, by far
+    assert MERGE_RECORD_TTL_S >= 7 * 24 * 3600
+
+
 # Functions that call no AWS service: their policy is explicitly empty.
 NO_AWS_CALLS = {"DocsFunction"}
 

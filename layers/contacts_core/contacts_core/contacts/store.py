@@ -21,6 +21,7 @@ Transactions hold at most 100 actions and 4 MB (DynamoDB limits); ours hold at m
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -102,6 +103,10 @@ class Walk:
 
 ADDED_AT_PREFIX = "added_at#"  # contact attribute: when it joined that audience
 MERGED_KEY = "merged"  # identities-table record of a merge: {org}#merged#{source_id}
+# How long a merge record is kept (DynamoDB TTL on ``expires_at``): far beyond the 24 h a
+# stream record lives (the emitter asks it whether a REMOVE was a merge) and long enough for
+# any retry of the merge to be answered 200; guards never carry ``expires_at``.
+MERGE_RECORD_TTL_S = 30 * 24 * 3600
 MERGED_FROM = "last_merged_id"  # contact attribute: the source of its latest merge
 
 
@@ -628,7 +633,8 @@ class ContactStore:
             "TableName": self.identities_table,
             "Item": {"identity": {"S": self.guard_id(org_id, MERGED_KEY, source.contact_id)},
                      "contact_id": {"S": target.contact_id}, "org_id": {"S": org_id},
-                     "merged_at": {"S": stamp}},
+                     "merged_at": {"S": stamp},
+                     "expires_at": {"N": str(int(time.time()) + MERGE_RECORD_TTL_S)}},
             "ConditionExpression": "attribute_not_exists(#i)",
             "ExpressionAttributeNames": {"#i": "identity"}}})
         if len(actions) > 100:
