@@ -93,6 +93,33 @@ def test_name_search_is_word_prefix_over_first_last_and_display_name(call):
     assert find("the boss maria") == [boss["id"]]
 
 
+def test_sort_by_name_puts_a_name_before_longer_ones_and_the_nameless_last(call):
+    # Given names that begin other names, accents, and contacts without a name
+    people = {label: call.create({"email": f"n{n}@example.com"} | body)["id"]
+              for n, (label, body) in enumerate([
+                  ("Ahmed van der Berg", {"first_name": "Ahmed", "last_name": "van der Berg"}),
+                  ("nameless 1", {}),
+                  ("Ahmed", {"first_name": "Ahmed"}),
+                  ("anna García", {"name": "anna García"}),
+                  ("Anna", {"first_name": "Anna"}),
+                  ("Anna Garcia", {"first_name": "Anna", "last_name": "Garcia"}),
+                  ("nameless 2", {}),
+                  ("Zoë", {"first_name": "Zoë"})])}
+    named = ["Ahmed", "Ahmed van der Berg", "Anna", "anna García", "Anna Garcia", "Zoë"]
+    nameless = sorted(["nameless 1", "nameless 2"], key=people.__getitem__)
+    # When they are listed by name, both ways, two to a page
+    ascending = walk(call, {"sort": "name", "order": "asc", "limit": "2"})
+    descending = walk(call, {"sort": "name", "order": "desc", "limit": "2"})
+    # Then a name comes before the longer names it begins (equal folded names by id), and
+    # contacts without a name come after every name (before, descending)
+    labels = {v: k for k, v in people.items()}
+    order = [labels[c["id"]] for c in ascending]
+    assert order[:2] == ["Ahmed", "Ahmed van der Berg"] and order[-2:] == nameless
+    assert order[2] == "Anna" and set(order[3:5]) == {"anna García", "Anna Garcia"}
+    assert order[5] == "Zoë" and sorted(order) == sorted([*named, *nameless])
+    assert [labels[c["id"]] for c in descending] == order[::-1]
+
+
 def test_name_follows_first_and_last_until_the_client_sets_it(call):
     ahmed = call.create({"email": "a@example.com", "first_name": "Ahmed",
                          "last_name": "Hassan"})
@@ -270,11 +297,21 @@ def test_time_bounds_at_the_ends_of_the_calendar_answer_200(call, moment):
 
 @pytest.mark.parametrize("query", [{"created_after": "yesterday"}, {"suppressed": "maybe"},
                                    {"consent_sms": "yes"}, {"sort": "phone"},
-                                   {"country_code": "ZAF"}, {"has_email": "2"}])
+                                   {"country_code": "ZAF"}, {"has_email": "2"},
+                                   {"has_phone": "yes"}, {"has_email": "1"},
+                                   {"suppressed": "0"}, {"tag": ""}, {"tag": "vip,"}])
 def test_a_bad_filter_answers_400_naming_it(call, query):
     response = call("GET", "/v1/contacts", query=query)
-    assert response.status == 400
-    assert response.body["errors"][0]["field"] == next(iter(query))
+    assert response.status == 400, response.body
+    assert response.body["errors"][0]["field"].split(".")[0] == next(iter(query))
+
+
+def test_boolean_filters_take_true_or_false_in_any_case(call):
+    phoned = call.create({"phone": "+27821239911"})
+    emailed = call.create({"email": "bool@example.com"})
+    for value, expected in (("true", [phoned]), ("TRUE", [phoned]), ("False", [emailed])):
+        assert ids(call("GET", "/v1/contacts", query={"has_phone": value})) == [
+            c["id"] for c in expected]
 
 
 # ---------------------------------------------------------------------- budget and costs
@@ -451,7 +488,7 @@ def test_any_combination_of_filters_sort_and_paging_matches_the_model(call, org_
         expected = {c["id"] for c in contacts if _model_accepts(c, params, members)}
         assert len(got) == len(set(got)) and set(got) == expected, (params, sort)
         keys = {"created_at": lambda c: c.id, "updated_at": lambda c: c.updated_at,
-                "name": lambda c: ((c.name or "").casefold(), c.id)}[sort]
+                "name": lambda c: (c.name is None, (c.name or "").casefold(), c.id)}[sort]
         ordered = [keys(c) for c in found]
         ascending = base.ascending()
         assert ordered == sorted(ordered, reverse=not ascending), (params, sort, order)

@@ -60,7 +60,7 @@ def test_apply_is_a_merge_patch():
     after = ContactChanges.from_request(patch).apply(item, later)
     assert after.phone is None and after.country_code is None
     assert after.attributes == {"b": 2, "c": True}
-    assert after.name_key == "zoe#con_1" and after.version == 4 and after.updated_at == later
+    assert after.name_key == "zoe\x1fcon_1" and after.version == 4 and after.updated_at == later
     # and a write stamped before the stored time leaves updated_at where it was
     assert ContactChanges.from_request(patch).apply(after, then).updated_at == later
 

@@ -31,9 +31,21 @@ def check_foldable(value: str, limit: int) -> str:
     return value
 
 
+NAME_KEY_SEPARATOR = "\x1f"  # below " ": a name sorts before the longer ones it begins
+NO_NAME = "\U0010ffff"  # the last code point: contacts without a name sort after every name
+
+
 def name_key(name: str | None, contact_id: str) -> str:
-    """Sort key of the ``name-index``: folded name, ``#``, contact id (unique, never empty)."""
-    return f"{fold(name or '')}#{contact_id}"
+    """Sort key of the ``name-index``: folded name, a separator, contact id (unique).
+
+    The folded name loses its control characters, so the separator (U+001F) is below every
+    character left and ``"ahmed"`` sorts before ``"ahmed van der berg"`` (DynamoDB orders
+    sort keys by their UTF-8 bytes). A contact without a name gets :data:`NO_NAME`, above
+    every name: nameless contacts come last in ascending order and first in descending,
+    as SQL's default ``NULLS LAST``/``NULLS FIRST`` put them. Ties order by contact id.
+    """
+    folded = "".join(ch for ch in fold(name or "") if ch >= " ")
+    return f"{folded or NO_NAME}{NAME_KEY_SEPARATOR}{contact_id}"
 
 
 def display_name(first_name: str | None, last_name: str | None) -> str | None:

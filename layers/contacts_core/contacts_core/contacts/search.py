@@ -56,10 +56,24 @@ CHANNELS = ("whatsapp", "sms", "email", "voice")
 
 
 def _split_tags(value: Any) -> Any:
-    """``tag`` arrives once per value, or (HTTP API payload 2.0) joined by commas."""
+    """``tag`` arrives once per value, or (HTTP API payload 2.0) joined by commas; an empty
+    one (``tag=``, ``tag=a,``) stays, for the 1-character minimum to refuse it."""
     if isinstance(value, str):
-        return [t for t in value.split(",") if t]
+        return value.split(",")
     return value
+
+
+def _true_or_false(value: Any) -> Any:
+    """``true`` or ``false`` (any case) only, as documented: pydantic's lax booleans would
+    read ``yes``, ``on``, ``1`` and ``0`` too."""
+    if isinstance(value, str):
+        if value.lower() not in ("true", "false"):
+            raise ValueError("expected true or false")
+        return value.lower() == "true"
+    return value
+
+
+QueryBool = Annotated[bool, BeforeValidator(_true_or_false)]
 
 
 def _utc(value: Any) -> Any:
@@ -105,9 +119,9 @@ class ListQuery(Model):
     consent_sms: ConsentStatus | None = None
     consent_email: ConsentStatus | None = None
     consent_voice: ConsentStatus | None = None
-    suppressed: bool | None = None
-    has_phone: bool | None = None
-    has_email: bool | None = None
+    suppressed: QueryBool | None = None
+    has_phone: QueryBool | None = None
+    has_email: QueryBool | None = None
     audience_id: str | None = Field(None, min_length=1, max_length=64)
     source: str | None = Field(None, min_length=1, max_length=64)
     created_after: Annotated[Moment, BeforeValidator(_utc)] | None = None
