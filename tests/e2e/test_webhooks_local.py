@@ -9,7 +9,6 @@ reference library (SPEC §6, §8).
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -18,6 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from devstack.receiver import Received, Respond, WebhookReceiver, verify
+from tests.support.sockets import SocketEndpoint
 
 pytestmark = pytest.mark.e2e
 
@@ -77,36 +77,9 @@ def flaky_receiver() -> Iterator[TimedReceiver]:
     yield from start_receiver(lambda path, event, nth: 500 if nth == 0 else 200)
 
 
-class SilentEndpoint:
-    """A server on a free 127.0.0.1 port that accepts every connection and never answers
-    (a dead endpoint that keeps each delivery waiting for its 10 s timeout); ``accepted``
-    holds when each connection came."""
-
-    def __init__(self) -> None:
-        self.accepted: list[float] = []
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self._connections: list[socket.socket] = []
-        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}/"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self._server.accept()
-            except OSError:
-                return  # closed
-            self._connections.append(connection)
-            self.accepted.append(time.monotonic())
-
-    def close(self) -> None:
-        self._server.close()
-        for connection in self._connections:
-            connection.close()
-
-
 @pytest.fixture
-def silent_endpoint() -> Iterator[SilentEndpoint]:
-    endpoint = SilentEndpoint()
+def silent_endpoint() -> Iterator[SocketEndpoint]:
+    endpoint = SocketEndpoint(silent=True)
     try:
         yield endpoint
     finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import threading
 import time
 import uuid
@@ -38,6 +37,7 @@ from devstack.routes import TEMPLATE
 from devstack.stack import StackConfig, worker_limits
 from devstack.tables import load_template
 from devstack.workers import WorkerPool, WorkerSpec
+from tests.support.sockets import SocketEndpoint
 
 POLL_INTERVAL_S = 0.02
 
@@ -374,36 +374,6 @@ def handler(event, context):
 """
 
 
-class Endpoint:
-    """A server on a free 127.0.0.1 port that accepts every connection; a silent one never
-    answers (a dead endpoint), the others answer 204 at once. ``accepted`` counts the
-    connections; :meth:`close` closes every one (a hanging delivery then returns)."""
-
-    def __init__(self, silent: bool) -> None:
-        self.silent, self.accepted = silent, 0
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self._connections: list[socket.socket] = []
-        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}/"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self._server.accept()
-            except OSError:
-                return  # closed
-            self._connections.append(connection)
-            self.accepted += 1
-            if not self.silent:
-                connection.recv(1024)
-                connection.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
-
-    def close(self) -> None:
-        self._server.close()
-        for connection in self._connections:
-            connection.close()
-
-
 def test_deliveries_to_a_dead_endpoint_beyond_the_stacks_concurrency_hold_up_no_other(
         endpoint, queue_url, deliveries, tmp_path: Path):
     # Given the delivery mapping polled as the local stack polls it, its function run in
@@ -434,7 +404,7 @@ def test_deliveries_to_a_dead_endpoint_beyond_the_stacks_concurrency_hold_up_no_
                 running -= 1
             pool.release(worker)
 
-    dead, healthy = Endpoint(silent=True), Endpoint(silent=False)
+    dead, healthy = SocketEndpoint(silent=True), SocketEndpoint(silent=False)
     runner = EventSourceRunner([SqsPoller(deliveries, queue_url, endpoint, invoke)],
                                interval=POLL_INTERVAL_S).start()
     try:
@@ -442,14 +412,14 @@ def test_deliveries_to_a_dead_endpoint_beyond_the_stacks_concurrency_hold_up_no_
         # stack allows workers per function
         for n in range(default):
             send(queue_url, endpoint, f"ep_dead.con_{n}", json.dumps({"url": dead.url, "n": n}))
-        eventually(lambda: dead.accepted == default, timeout=20)
+        eventually(lambda: len(dead.accepted) == default, timeout=20)
         # Then a delivery to a healthy endpoint queued next is still delivered meanwhile
         send(queue_url, endpoint, "ep_ok.con_0", json.dumps({"url": healthy.url}))
-        eventually(lambda: healthy.accepted == 1 and in_queue(queue_url, endpoint) == default,
+        eventually(lambda: len(healthy.accepted) == 1 and in_queue(queue_url, endpoint) == default,
                    timeout=20)
         # And one more delivery to the dead endpoint runs too: one worker per poller
         send(queue_url, endpoint, "ep_dead.con_x", json.dumps({"url": dead.url, "n": "x"}))
-        eventually(lambda: dead.accepted == deliveries.concurrency, timeout=20)
+        eventually(lambda: len(dead.accepted) == deliveries.concurrency, timeout=20)
         assert most_at_once == deliveries.concurrency
         assert len(pool.pids()) == deliveries.concurrency
         # When the dead endpoint finally closes its connections, every delivery is done
