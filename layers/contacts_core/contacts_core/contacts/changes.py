@@ -15,6 +15,7 @@ from contacts_core.contacts.models import (
     IDENTITY_FIELDS,
     MAX_ATTRIBUTES,
     MAX_CONTACT_BYTES,
+    MAX_TAGS,
     ConsentStatus,
     ContactItem,
     content_size,
@@ -137,7 +138,7 @@ class ContactChanges:
         consent = default_consent() | self.consent_set
         base = ContactChanges(assign=values).with_derived(contact_id)
         base.assign.setdefault("name_key", name_key(None, contact_id))
-        return _sized(ContactItem(
+        return within_limits(ContactItem(
             org_id=org_id,
             contact_id=contact_id,
             version=1,
@@ -182,7 +183,7 @@ class ContactChanges:
         data["updated_at"] = max(updated_at, item.updated_at)
         after = ContactItem(**data)
         _check_rules(after, cleared=[f for f in IDENTITY_FIELDS if f in changes.clear])
-        return _sized(after, item)
+        return within_limits(after, item)
 
     def changes_nothing(self, item: ContactItem) -> bool:
         """True when applying these changes to ``item`` would leave every field as it is."""
@@ -216,14 +217,11 @@ def _name_follows(changes: ContactChanges, item: ContactItem) -> bool:
 
 
 def _check_rules(item: ContactItem, cleared: list[str]) -> None:
-    """Rules on a contact as a write leaves it (SPEC §5, §9.1).
+    """The identifier rule on a contact as a write leaves it (SPEC §9.1).
 
     Raises:
-        ValidationFailed: over 50 attribute keys (``attributes``), or no identifier left
-            (naming each identifier the write cleared).
+        ValidationFailed: no identifier left (naming each identifier the write cleared).
     """
-    if len(item.attributes) > MAX_ATTRIBUTES:
-        raise ValidationFailed.single("attributes", f"at most {MAX_ATTRIBUTES} keys per contact")
     if not item.identities():
         raise ValidationFailed(
             [FieldError(f, _KEEPS_ONE) for f in cleared] or [FieldError("phone", _KEEPS_ONE)])
@@ -232,15 +230,24 @@ def _check_rules(item: ContactItem, cleared: list[str]) -> None:
 _KEEPS_ONE = "a contact keeps at least one of phone, email or external_id"
 
 
-def _sized(item: ContactItem, before: ContactItem | None = None) -> ContactItem:
-    """``item`` (the contact a write leaves; ``before``: as it was) with its exact
-    ``content_bytes``. A contact already over the limit (stored before the limit covered
-    stored contacts) may still be written as long as the write does not grow it.
+def within_limits(item: ContactItem, before: ContactItem | None = None) -> ContactItem:
+    """``item`` (the contact a write or a merge leaves; ``before``: as it was) with its
+    exact ``content_bytes``, when it keeps a contact's limits (SPEC §5, §7): at most 50
+    tags and 50 attribute keys, at most 16 KB. A contact already over 16 KB (stored before
+    the limit covered stored contacts) may still be written as long as the write does not
+    grow it.
 
     Raises:
-        PayloadTooLarge: the write would leave the contact over 16 KB (SPEC §7) and larger
-            than it was, on ``body``.
+        ValidationFailed: over 50 tags or attribute keys, naming ``tags``/``attributes``.
+        PayloadTooLarge: the contact would be over 16 KB and larger than it was, on ``body``.
     """
+    over = [FieldError(field, f"the contact would have {n} {what} (at most {most})")
+            for field, what, n, most in (
+                ("tags", "tags", len(item.tags), MAX_TAGS),
+                ("attributes", "attribute keys", len(item.attributes), MAX_ATTRIBUTES))
+            if n > most]
+    if over:
+        raise ValidationFailed(over)
     size = content_size(item)
     if size > MAX_CONTACT_BYTES and (before is None or size > content_size(before)):
         raise PayloadTooLarge.single(

@@ -16,16 +16,13 @@ from pydantic import ConfigDict, Field
 
 from contacts_core.audiences.store import MAX_AUDIENCES_PER_CONTACT
 from contacts_core.base_model import Model
+from contacts_core.contacts.changes import within_limits
 from contacts_core.contacts.models import (
     CHANNELS,
     IDENTITY_FIELDS,
-    MAX_ATTRIBUTES,
-    MAX_CONTACT_BYTES,
-    MAX_TAGS,
     ConsentStatus,
     Contact,
     ContactItem,
-    content_size,
 )
 from contacts_core.contacts.store import ContactStore, MergePlan
 from contacts_core.dynamodb import with_retries
@@ -33,7 +30,6 @@ from contacts_core.errors import (
     ContactNotFound,
     FieldError,
     MergeRefused,
-    PayloadTooLarge,
     PreconditionFailed,
     ValidationFailed,
 )
@@ -66,8 +62,9 @@ def merged_item(target: ContactItem, source: ContactItem, updated_at: str) -> Co
     ``created_at`` is the earlier one; ``source`` is the target's.
 
     Raises:
-        PayloadTooLarge, ValidationFailed, MergeRefused: the result would break a contact
-            limit (see :func:`_check_limits`).
+        ValidationFailed, PayloadTooLarge: the result would break a contact limit, as a
+            PATCH would (:func:`~contacts_core.contacts.changes.within_limits`).
+        MergeRefused: the result would be in more audiences than a contact may be.
     """
     data = target.model_dump()
     for name in _FILLED:
@@ -86,9 +83,8 @@ def merged_item(target: ContactItem, source: ContactItem, updated_at: str) -> Co
     data["membership_rev"] = target.membership_rev + 1
     data["version"] = target.version + 1
     data["updated_at"] = updated_at
-    merged = ContactItem(**data)
-    merged.content_bytes = content_size(merged)
-    _check_limits(merged)
+    merged = within_limits(ContactItem(**data))
+    _check_audiences(merged)
     return merged
 
 
@@ -106,32 +102,13 @@ def _merged_name(target: ContactItem, source: ContactItem, first_name: str | Non
     return display_name(first_name, last_name)
 
 
-def _check_limits(merged: ContactItem) -> None:
-    """Refuse a merged contact that breaks a limit, as a PATCH breaking it is refused.
-
-    Raises:
-        PayloadTooLarge: over 16 KB (SPEC §7: 413), on ``source_id``.
-        ValidationFailed: over 50 tags or attribute keys (SPEC §7: 400), naming ``tags`` /
-            ``attributes``.
-        MergeRefused: in more audiences than a contact may be (409: the contacts' state).
-    """
-    then = "remove some from either contact, then merge"
-    size = merged.content_bytes or 0
-    if size > MAX_CONTACT_BYTES:
-        raise PayloadTooLarge.single(
-            "source_id", f"the merged contact would be {size} bytes, over the "
-                         f"{MAX_CONTACT_BYTES} a contact may hold: {then}")
-    over = [FieldError(field, f"the merged contact would have {n} {what} (at most {most}): "
-                              f"{then}")
-            for field, what, n, most in (
-                ("tags", "tags", len(merged.tags), MAX_TAGS),
-                ("attributes", "attribute keys", len(merged.attributes), MAX_ATTRIBUTES))
-            if n > most]
-    if over:
-        raise ValidationFailed(over)
+def _check_audiences(merged: ContactItem) -> None:
+    """Raises MergeRefused (409: the contacts' state) when the merged contact would be in
+    more audiences than a contact may be."""
     if len(merged.audience_ids) > MAX_AUDIENCES_PER_CONTACT:
         raise MergeRefused(f"the merged contact would be in {len(merged.audience_ids)} "
-                           f"audiences (at most {MAX_AUDIENCES_PER_CONTACT}): {then}")
+                           f"audiences (at most {MAX_AUDIENCES_PER_CONTACT}): remove some "
+                           "from either contact, then merge")
 
 
 def merge_contacts(org_id: str, target_id: str, body: MergeRequest,
