@@ -367,6 +367,9 @@ def test_a_name_too_long_to_search_by_answers_400(api, org_id, sam):
     ({"limit": "1,2"}, "limit"),  # ?limit=1&limit=2, as payload 2.0 joins them
     ({"limit": "1e400"}, "limit"),
     ({"limit": "NaN"}, "limit"),
+    # digits only: pydantic's lax integers would read these as 5, 10, 5 and 5
+    ({"limit": "+5"}, "limit"), ({"limit": "1_0"}, "limit"), ({"limit": "5.0"}, "limit"),
+    ({"limit": " 5"}, "limit"),
     ({"cursor": "x" * 10_000}, "cursor"),
     ({"cursor": "a.b"}, "cursor"),
     ({"search": "a" * 100_000, "limit": "0"}, "limit"),

@@ -44,7 +44,7 @@ from contacts_core.contacts.phones import InvalidPhone, looks_like_phone, normal
 from contacts_core.contacts.store import ContactStore, Walk
 from contacts_core.errors import ValidationFailed
 from contacts_core.http.cursor import decode_cursor, encode_cursor
-from contacts_core.http.paging import MAX_CURSOR_LENGTH
+from contacts_core.http.paging import MAX_CURSOR_LENGTH, PageLimit
 from contacts_core.http.responses import fitting
 from contacts_core.ids import CONTACT_PREFIX, iso_timestamp
 from contacts_core.names import MAX_NAME_WORDS, matches_words, name_words, words
@@ -104,7 +104,7 @@ class ListQuery(Model):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    limit: int = Field(20, ge=1, le=100)
+    limit: PageLimit = 20
     cursor: str | None = Field(None, max_length=MAX_CURSOR_LENGTH)
     search: str | None = Field(None, description=(
         "any text: an exact phone, email or external id, else word-prefix name search; "

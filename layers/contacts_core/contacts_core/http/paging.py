@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from contacts_core.base_model import Model
 
@@ -12,11 +15,26 @@ a resume key whose largest part, a ``name-index`` sort key, is ≤ 1,024 bytes (
 sort key limit), so every cursor issued fits with room to spare (:mod:`.cursor`)."""
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _whole_number(value: Any) -> Any:
+    """A query string's ``limit`` as plain decimal digits only: pydantic's lax integers
+    would also read ``+5``, `` 5``, ``1_0`` and ``5.0``."""
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise ValueError("expected a whole number from 1 to 100 (digits only)")
+    return value
+
+
+PageLimit = Annotated[int, Field(ge=1, le=100), BeforeValidator(_whole_number)]
+"""``limit`` of every listing (SPEC §4): 1–100, written as decimal digits."""
+
+
 class PageQuery(Model):
     """``limit`` (1–100, default 20) and ``cursor`` of a paged listing (audiences, their
     members, a contact's audiences, import jobs)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    limit: int = Field(20, ge=1, le=100)
+    limit: PageLimit = 20
     cursor: str | None = Field(None, max_length=MAX_CURSOR_LENGTH)
