@@ -17,7 +17,7 @@ NAME ?= default
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup dev test build validate lint openapi api-key api-keys rate-limit revoke-api-key \
+.PHONY: setup dev test build validate lint openapi api-key api-keys rate-limit revoke-api-key reindex-names \
 	invoke bench bench-search bench-cold-start bench-import receiver stress build-aws deploy clean
 
 $(VENV)/.installed: pyproject.toml
@@ -89,6 +89,10 @@ invoke: setup
 rate-limit: setup
 	@test -n "$(ORG)" || { echo "usage: make rate-limit ORG=<org_id> [RATE=<per s> BURST=<n>]"; exit 2; }
 	$(BIN)/contacts-rate-limit "$(ORG)" $(if $(RATE),--rate $(RATE)) $(if $(BURST),--burst $(BURST))
+
+## make reindex-names [ALL=1] [ORG=acme]: re-index names as this version folds them (README "Upgrading")
+reindex-names: setup
+	$(BIN)/python -m devstack.reindex_names $(if $(ALL),--all) $(if $(ORG),--org $(ORG))
 
 ## make bench: 1000 new contacts via the bulk endpoint vs raw BatchWriteItem (ratio)
 bench: setup

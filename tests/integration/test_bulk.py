@@ -47,11 +47,9 @@ MIXED = [
 def comparable(org_id: str) -> list[dict]:
     """The org's contacts without ids and timestamps, in a stable order."""
     rows = []
-    for c in ContactStore().scan_contacts():
-        if c.org_id == org_id:
-            row = c.model_dump(exclude={"org_id", "contact_id", "created_at", "updated_at",
-                                        "name_key", "audience_ids", "membership_rev"})
-            rows.append(row)
+    for c in ContactStore().scan_contacts(org_id):
+        rows.append(c.model_dump(exclude={"org_id", "contact_id", "created_at", "updated_at",
+                                          "name_key", "audience_ids", "membership_rev"}))
     return sorted(rows, key=lambda r: (r["phone"] or "", r["email"] or ""))
 
 

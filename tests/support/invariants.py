@@ -18,7 +18,9 @@ too), so it sees committed state only. Checked, per org:
   (:func:`contacts_core.contacts.models.content_size`), and its ``content_bytes``, where
   kept, is at least that (the bound that lets a write skip reading it stays a bound);
 * name words (SPEC §9.3) – the NameWords items of the org are exactly the words of its
-  contacts' names (:func:`contacts_core.names.name_words`): none missing, none stale;
+  contacts' names (:func:`contacts_core.names.name_words`): none missing, none stale; and
+  each contact's ``name_key`` (``name-index``) is :func:`contacts_core.names.name_key` of
+  its name, so ``sort=name`` orders it as search folds it;
 * import jobs (SPEC §9.5) – every job's counts add up to its ``rows_done``, which never
   exceeds ``rows_total``; a ``completed`` job did every row and has no part in progress;
   a job in progress (``running``) is *pending* work;
@@ -47,7 +49,7 @@ from contacts_core.contacts.models import (
     content_size,
 )
 from contacts_core.contacts.store import MERGED_KEY
-from contacts_core.names import fold, name_words
+from contacts_core.names import fold, name_key, name_words
 
 _plain = TypeDeserializer()
 NAME_GUARD_PREFIX = "name#"
@@ -208,6 +210,9 @@ def check(org_id: str, client: Any | None = None) -> Report:
                 for w in name_words(c.get("first_name"), c.get("last_name"), c.get("name"))}
     report.words += [f"missing name word {k}" for k in sorted(expected - snap.words)]
     report.words += [f"stale name word {k}" for k in sorted(snap.words - expected)]
+    report.words += [f"{cid} name_key {c.get('name_key')!r} is not its name's"
+                     for cid, c in sorted(snap.contacts.items())
+                     if c.get("name_key") != name_key(c.get("name"), cid)]
     _check_sizes(snap, report)
     _check_imports(snap, report)
     return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 
 def fold(text: str) -> str:
@@ -15,6 +16,26 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(stripped.casefold().split())
+
+
+# Latin letters NFKD keeps whole (a stroke, a ligature or a dotless i is part of the letter,
+# not a combining mark), folded as their base letters, after case folding.
+_LETTERS = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ð": "d", "ħ": "h", "ŧ": "t",
+                          "ı": "i", "ŀ": "l", "ƀ": "b", "ƶ": "z", "ɨ": "i", "ʉ": "u",
+                          "æ": "ae", "œ": "oe", "þ": "th"})
+
+
+def search_fold(text: str) -> str:
+    """:func:`fold`, then the Latin letters NFKD does not take apart as their base letters:
+    ``ø``→``o``, ``ł``→``l``, ``đ``/``ð``→``d``, ``ı``→``i``, ``æ``→``ae``, ``œ``→``oe``,
+    ``þ``→``th`` (and ``ħ ŧ ŀ ƀ ƶ ɨ ʉ``). ``"Søren Łukasz"`` → ``"soren lukasz"``, so that
+    ``search=soren`` finds "Søren" as ``search=zoe`` finds "Zoë" (SPEC §9.3: accent-insensitive).
+
+    The fold of a contact's names: its search words and its ``name-index`` key. Audience
+    names keep :func:`fold` (their uniqueness guards are keyed by it). Versions before
+    this one indexed names with :func:`fold`; ``contacts-reindex-names`` re-indexes them.
+    """
+    return fold(text).translate(_LETTERS)
 
 
 def check_foldable(value: str, limit: int) -> str:
@@ -44,7 +65,7 @@ def name_key(name: str | None, contact_id: str) -> str:
     every name: nameless contacts come last in ascending order and first in descending,
     as SQL's default ``NULLS LAST``/``NULLS FIRST`` put them. Ties order by contact id.
     """
-    folded = "".join(ch for ch in fold(name or "") if ch >= " ")
+    folded = "".join(ch for ch in search_fold(name or "") if ch >= " ")
     return f"{folded or NO_NAME}{NAME_KEY_SEPARATOR}{contact_id}"
 
 
@@ -59,20 +80,25 @@ MAX_WORD_LENGTH = 64  # characters of a word that are indexed (and of a search p
 _WORD = re.compile(r"\w+")
 
 
-def words(text: str) -> list[str]:
-    """The folded words of ``text`` in order, duplicates dropped, each cut to 64 characters.
+def words(text: str, folding: Callable[[str], str] | None = None) -> list[str]:
+    """The words of ``text`` folded by ``folding`` (default :func:`search_fold`) in order,
+    duplicates dropped, each cut to 64 characters.
 
     Words are runs of Unicode letters and digits (``\\w``), so punctuation separates them:
     ``"Jean-Luc O'Brien"`` → ``["jean", "luc", "o", "brien"]``.
     """
-    return list(dict.fromkeys(w[:MAX_WORD_LENGTH] for w in _WORD.findall(fold(text))))
+    folded = (folding or search_fold)(text)
+    return list(dict.fromkeys(w[:MAX_WORD_LENGTH] for w in _WORD.findall(folded)))
 
 
-def name_words(first_name: str | None, last_name: str | None, name: str | None) -> list[str]:
+def name_words(first_name: str | None, last_name: str | None, name: str | None,
+               folding: Callable[[str], str] | None = None) -> list[str]:
     """The words a contact is found by (SPEC §9.3): those of ``first_name``, ``last_name``
     and ``name`` in that order, duplicates dropped, at most :data:`MAX_NAME_WORDS` (words
-    past the tenth are not searchable)."""
-    return words(" ".join(p for p in (first_name, last_name, name) if p))[:MAX_NAME_WORDS]
+    past the tenth are not searchable). ``folding`` as in :func:`words`; :func:`fold`
+    gives the words earlier versions indexed."""
+    joined = " ".join(p for p in (first_name, last_name, name) if p)
+    return words(joined, folding)[:MAX_NAME_WORDS]
 
 
 def matches_words(prefixes: list[str], held: list[str]) -> bool:

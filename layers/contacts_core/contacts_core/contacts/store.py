@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -43,7 +43,7 @@ from contacts_core.dynamodb import (
     transact,
 )
 from contacts_core.errors import Conflict, IdentityConflict, MergeRefused
-from contacts_core.names import name_words
+from contacts_core.names import fold, name_key, name_words
 
 Source = Literal["created", "updated", "name", "words", "audience"]
 
@@ -110,8 +110,9 @@ MERGE_RECORD_TTL_S = 30 * 24 * 3600
 MERGED_FROM = "last_merged_id"  # contact attribute: the source of its latest merge
 
 
-def _words_of(item: ContactItem | None) -> list[str]:
-    return name_words(item.first_name, item.last_name, item.name) if item else []
+def _words_of(item: ContactItem | None, folding: Callable[[str], str] | None = None
+              ) -> list[str]:
+    return name_words(item.first_name, item.last_name, item.name, folding) if item else []
 
 
 def _contact_item(raw: dict[str, Any] | None) -> ContactItem | None:
@@ -249,21 +250,63 @@ class ContactStore:
         """NameWords writes that take a contact from ``before`` to ``after`` (None: absent):
         a ``Put`` per word it gains, a ``Delete`` per word it loses — nothing when its
         names keep their words. They join the contact's own transaction, whose condition
-        on the contact orders them."""
+        on the contact orders them.
+
+        ``before`` may have been indexed by an earlier version, which folded names without
+        :func:`contacts_core.names.search_fold`'s letters (``søren`` for "Søren", now
+        ``soren``): a word whose two spellings differ is put again and its old spelling
+        deleted, so every write that reads the contact first (a name or identifier change,
+        bulk, merge, delete) heals its words."""
         item = after or before
         if item is None:
             return []
-        old, new = set(_words_of(before)), set(_words_of(after))
+        current, earlier = set(_words_of(before)), set(_words_of(before, fold))
+        new = set(_words_of(after))
+        return self._word_writes(item, new - (current & earlier), (current | earlier) - new)
 
+    def _word_writes(self, item: ContactItem, puts: set[str], deletes: set[str]
+                     ) -> list[dict[str, Any]]:
         def key(word: str) -> dict[str, Any]:
             return {"org_id": {"S": item.org_id},
                     "word_key": {"S": f"{word}#{item.contact_id}"}}
 
         return ([{"Put": {"TableName": self.words_table,
                           "Item": key(w) | {"contact_id": {"S": item.contact_id}}}}
-                 for w in sorted(new - old)]
+                 for w in sorted(puts)]
                 + [{"Delete": {"TableName": self.words_table, "Key": key(w)}}
-                   for w in sorted(old - new)])
+                   for w in sorted(deletes)])
+
+    def holds_any_word(self, item: ContactItem, words: set[str]) -> bool:
+        """True when NameWords holds any of ``words`` for ``item`` (one consistent
+        ``BatchGetItem``; at most 100 words)."""
+        keys = [{"org_id": {"S": item.org_id}, "word_key": {"S": f"{w}#{item.contact_id}"}}
+                for w in sorted(words)]
+        return bool(keys) and bool(batch_get(self.client, self.words_table, keys, self.reads))
+
+    def reindex_names(self, item: ContactItem) -> None:
+        """Index ``item``'s names as this version does, whatever an earlier one wrote: its
+        ``name_key`` (``name-index``) and a NameWords item per word (put again), the
+        spellings of :func:`contacts_core.names.fold` deleted where they differ — one
+        ``TransactWriteItems`` on condition that the contact is still at ``item.version``.
+        Neither ``version`` nor ``updated_at`` moves: nothing the API shows changes.
+
+        Raises:
+            VersionConflict: the contact changed or went since ``item`` was read.
+            Contention: another transaction was touching the same items.
+        """
+        expr = _Expression()
+        key = {"org_id": {"S": item.org_id}, "contact_id": {"S": item.contact_id}}
+        check = {"TableName": self.contacts_table, "Key": key,
+                 "ConditionExpression": f"{expr.name('version')} = {expr.value(item.version)}"}
+        sort_key = name_key(item.name, item.contact_id)
+        if item.name_key != sort_key:
+            check["UpdateExpression"] = f"SET {expr.name('name_key')} = {expr.value(sort_key)}"
+        check |= {"ExpressionAttributeNames": expr.names,
+                  "ExpressionAttributeValues": expr.values}
+        contact = {"Update" if "UpdateExpression" in check else "ConditionCheck": check}
+        new = set(_words_of(item))
+        self._transact([contact, *self._word_writes(item, new, set(_words_of(item, fold)) - new)],
+                       {})
 
     def diff_update_action(self, current: ContactItem, new: ContactItem) -> dict[str, Any]:
         """The ``Update`` turning ``current`` into ``new`` under a version condition."""
@@ -670,8 +713,13 @@ class ContactStore:
             for raw in page["Items"]:
                 yield raw["identity"]["S"], raw["contact_id"]["S"]
 
-    def scan_contacts(self) -> Iterator[ContactItem]:
-        """Every contact of every org — for invariant checks and ops tooling."""
-        for page in self.client.get_paginator("scan").paginate(TableName=self.contacts_table):
+    def scan_contacts(self, org_id: str | None = None) -> Iterator[ContactItem]:
+        """Every contact of every org, or of ``org_id`` (a ``Scan`` filtered on it, still
+        reading the whole table) — for invariant checks and ops tooling, never a request."""
+        params: dict[str, Any] = {"TableName": self.contacts_table}
+        if org_id is not None:
+            params |= {"FilterExpression": "org_id = :org",
+                       "ExpressionAttributeValues": {":org": {"S": org_id}}}
+        for page in self.client.get_paginator("scan").paginate(**params):
             for raw in page["Items"]:
                 yield ContactItem(**deserialize(raw))
