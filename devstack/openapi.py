@@ -78,9 +78,9 @@ CURSOR_SCHEMA = {"type": "string", "maxLength": 2048,
                  "description": "`next_cursor` of the previous page, unchanged, with the same "
                                 "other query parameters; anything else → 400"}
 # If-Match: "*", or a version as one of our ETags ("3", W/"3" or 3; at most 18 digits, no
-# leading zero).
+# leading zero; "0" is well-formed and merely stale).
 IF_MATCH_SCHEMA = {"type": "string",
-                   "pattern": '^(\\*|(W/)?"[1-9][0-9]{0,17}"|[1-9][0-9]{0,17})$',
+                   "pattern": '^(\\*|(W/)?"(0|[1-9][0-9]{0,17})"|0|[1-9][0-9]{0,17})$',
                    "examples": ['"3"']}
 ETAG_HEADER = {"description": "The contact's version as a strong ETag (`\"3\"`); send it "
                               "back as `If-Match` to update or delete only that version",

@@ -10,6 +10,7 @@ contact's size.
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -152,4 +153,30 @@ def test_concurrent_writes_never_take_a_contact_past_16_kb(call, org_id):
     stored = call("GET", f"/v1/contacts/{contact['id']}").body
     assert {k for k in stored["attributes"] if k.startswith("c")} == applied
     assert 0 < len(applied) < 12 and stored["version"] == 1 + len(applied)
+    assert_consistent(org_id)
+
+
+@pytest.mark.parametrize("how", ["POST /v1/contacts", "POST /v1/contacts/upsert", "PATCH"])
+def test_the_limit_is_on_the_contact_not_on_how_its_json_was_written(call, org_id, how):
+    # Given a contact of about 8 KB of accented text, as a client's encoder writes it with
+    # \uXXXX escapes (Python's json.dumps default: about 24 KB on the wire) and whitespace
+    body = {"email": E, "attributes": {f"k{i}": "é" * 500 for i in range(8)}}
+    wire = json.dumps(body, indent=8) + " " * 17_000
+    assert len(wire.encode()) > 2 * 16_384
+    target = "/v1/contacts"
+    if how == "PATCH":
+        target = f"/v1/contacts/{call.create({'phone': P})['id']}"
+    elif how.endswith("upsert"):
+        target += "/upsert"
+    # When it is sent
+    response = call.api.request(how.split()[0], target, org_id=org_id, raw_body=wire)
+    # Then it is stored: 16 KB is the contact's compact size, as the README measures it
+    assert response.status in (200, 201), response.body
+    stored = response.body.get("contact", response.body)  # an upsert wraps it
+    assert stored["attributes"] == body["attributes"]
+    # And a contact over 16 KB written compactly is still refused
+    over = {"email": "over@example.com", "attributes": _attributes("o", 17)}
+    refused = call.api.request("POST", "/v1/contacts", org_id=org_id,
+                               raw_body=json.dumps(over, separators=(",", ":")))
+    assert refused.status == 413 and refused.body["code"] == "payload_too_large"
     assert_consistent(org_id)

@@ -316,3 +316,16 @@ def test_tampered_or_foreign_cursor_answers_400(api, org_id, sam):
         response = api.request("GET", "/v1/contacts", org_id=org,
                                query={"limit": "1", "cursor": bad} | query)
         assert response.status == 400 and response.body["errors"][0]["field"] == "cursor"
+
+
+@pytest.mark.parametrize("phone", ["+80012345678", "+870301234567", "+8823421234"])
+def test_a_non_geographic_number_has_no_country_code(api, org_id, phone):
+    # Given a freephone or international-network number (no country: libphonenumber's "001")
+    created = api.request("POST", "/v1/contacts", org_id=org_id, json_body={"phone": phone})
+    # Then it is stored with no country_code, so the contact can be sent back as read
+    assert created.status == 201, created.body
+    assert created.body["phone"] == phone and created.body["country_code"] is None
+    again = {k: created.body[k] for k in ("phone", "country_code", "first_name")}
+    resent = api.request("PATCH", f"/v1/contacts/{created.body['id']}", org_id=org_id,
+                         json_body=again)
+    assert resent.status == 200, resent.body

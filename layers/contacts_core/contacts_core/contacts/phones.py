@@ -30,7 +30,8 @@ class InvalidPhone(ValueError):
 
 @dataclass(frozen=True)
 class NormalisedPhone:
-    """A valid number: ``e164`` like ``"+27821234567"`` and its ISO 3166-1 ``region`` (``"ZA"``)."""
+    """A valid number: ``e164`` like ``"+27821234567"`` and its ISO 3166-1 alpha-2
+    ``region`` (``"ZA"``; None for a non-geographic number such as ``+800`` freephone)."""
 
     e164: str
     region: str | None
@@ -62,9 +63,12 @@ def normalise_phone(raw: str, country_code: str | None = None) -> NormalisedPhon
         reason = phonenumbers.is_possible_number_with_reason(number)
         why = _reasons().get(reason, "not a valid number for its region")
         raise InvalidPhone(f"not a valid phone number ({why})")
+    region = phonenumbers.region_code_for_number(number)
     return NormalisedPhone(
         e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-        region=phonenumbers.region_code_for_number(number),
+        # libphonenumber names non-geographic numbers (+800 freephone, +882 networks)
+        # "001" and unknown ones "ZZ": neither is an ISO 3166-1 alpha-2 country
+        region=region if region and region.isalpha() and region != "ZZ" else None,
     )
 
 

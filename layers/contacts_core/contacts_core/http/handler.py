@@ -36,9 +36,17 @@ from contacts_core.rate_limits import RateDecision, RatePolicy, rate_store
 
 M = TypeVar("M", bound=BaseModel)
 
+MAX_BODY_BYTES = 4 * MAX_CONTACT_BYTES
+"""Bytes a request body for one contact (or another single resource) may take: 64 KB.
+The 16 KB limit is on the contact, measured compact
+(:func:`contacts_core.contacts.changes.within_limits`), not on how a client's encoder
+wrote it: ``\\uXXXX`` escapes (Python's ``json.dumps`` and ``requests`` default) spend 6
+bytes on a character of 2–3 UTF-8 bytes, up to 3×, plus whitespace. The raw bound only
+keeps parsing cheap."""
 MAX_JSON_DEPTH = 32  # the deepest body we take is 4 levels (bulk → contact → attributes)
 MAX_VERSION_DIGITS = 18  # versions grow by one per write: 18 digits are never reached
-_IF_MATCH = re.compile(r'(?:W/)?"([1-9][0-9]*)"|([1-9][0-9]*)')  # versions start at 1
+# a version: 0 (never one: versions start at 1, so it is merely stale) or no leading zero
+_IF_MATCH = re.compile(r'(?:W/)?"(0|[1-9][0-9]*)"|(0|[1-9][0-9]*)')
 _INT_MAX_DIGITS = 4300  # Python's default limit on int("…") (sys.int_info)
 
 
@@ -173,7 +181,7 @@ class ApiRequest:
             raise PayloadTooLarge.single("body", f"request body is over {max_bytes} bytes")
         return raw
 
-    def body(self, model: type[M], max_bytes: int = MAX_CONTACT_BYTES, *,
+    def body(self, model: type[M], max_bytes: int = MAX_BODY_BYTES, *,
              optional: bool = False) -> M:
         """The JSON body validated by ``model``; with ``optional``, no body (or only
         whitespace) is read as ``{}`` (every field at its default).
