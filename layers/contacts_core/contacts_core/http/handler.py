@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -77,6 +78,18 @@ def _parse_int(literal: str) -> int | float:
     if len(literal.lstrip("-")) <= _INT_MAX_DIGITS:
         return int(literal)
     return float("-inf") if literal.startswith("-") else float("inf")
+
+
+def _parse_float(literal: str) -> float:
+    """JSON numbers with a fraction or exponent, as doubles (I-JSON, RFC 7493 §2.2: more
+    precision than a double is not interoperable). One too small for a double
+    (``1e-400``) would read as zero and be stored so: it becomes the smallest double of
+    its sign instead, which the models refuse naming its field, as they refuse ``1e-200``."""
+    value = float(literal)
+    mantissa = literal.lower().partition("e")[0]
+    if value == 0 and mantissa.strip("-+0.") != "":
+        return math.copysign(5e-324, value)
+    return value
 
 
 def _unencodable(text: str) -> bool:
@@ -204,7 +217,8 @@ class ApiRequest:
         if optional and not text.strip():
             text = "{}"  # no body; a JSON null is not "no body" and is refused below
         try:
-            data = (json.loads(text, parse_int=_parse_int, object_pairs_hook=_unique_members)
+            data = (json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
+                               object_pairs_hook=_unique_members)
                     if text.strip() else None)
         except _DuplicateMember as err:
             raise ValidationFailed.single(
