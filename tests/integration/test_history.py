@@ -3,9 +3,10 @@
 16 worker threads send ``HISTORY_OPS`` requests (default 400; ``make stress`` sends
 10,000) to one org: creates, upserts, PATCHes (moves and nulls of phone/email, other
 fields), deletes, bulk upserts with overlapping identifiers (moves and nulls too), bulk
-deletes, merges, audience create/add/remove/delete, and CSV import jobs (uploaded, started
-and run to their end by the worker). Six phones, six emails and six external ids
-are shared by everything, so nearly every write collides with another. The run is seeded
+deletes, merges, audience create/add/remove/delete, CSV import jobs (uploaded, started
+and run to their end by the worker) and the name re-index job (every contact). Six
+phones, six emails and six external ids are shared by everything, so nearly every write
+collides with another. The run is seeded
 (``HISTORY_SEED``, default 20261121): each request's content comes from
 ``random.Random(f"{seed}:{n}")``, which ids it picks depends on timing.
 
@@ -121,7 +122,7 @@ def _contact_body(rng: random.Random, *, need_identity: bool) -> dict[str, Any]:
         field, values, _ = rng.choice(IDENTIFIERS)
         body[field] = rng.choice(values)
     if rng.random() < 0.6:
-        body["first_name"] = rng.choice(["Ama", "Bo", "Chen", "Dee"])
+        body["first_name"] = rng.choice(["Ama", "Bo", "Chen", "Dee", "Søren"])
     if rng.random() < 0.3:  # name words move with these (SPEC §9.3); null = the default
         body[rng.choice(["last_name", "name"])] = rng.choice(["Ng Li", "Dee Ama", None])
     if rng.random() < 0.3:
@@ -135,14 +136,18 @@ def _one(history: History, n: int) -> None:
     rng = random.Random(f"{SEED}:{n}")
     kind = rng.choices(
         ["create", "upsert", "patch", "delete", "bulk", "bulk_delete", "aud_create",
-         "aud_add", "aud_remove", "aud_delete", "merge", "import"],
-        weights=[12, 20, 20, 6, 12, 3, 3, 12, 6, 2, 5, 2])[0]
+         "aud_add", "aud_remove", "aud_delete", "merge", "import", "reindex"],
+        weights=[12, 20, 20, 6, 12, 3, 3, 12, 6, 2, 5, 2, 1])[0]
     key = f"history-{SEED}-{n}" if rng.random() < 0.2 else None  # a client that retries
 
     def send(op: str, method: str, path: str, body: Any) -> Response:
         return history.send(op, method, path, body, key)
 
-    if kind == "create":
+    if kind == "reindex":  # the operator's job (README "Upgrading") while the API serves
+        from contacts_core.contacts.reindex import reindex_names
+
+        reindex_names(everything=True, org_id=history.org_id)
+    elif kind == "create":
         response = send(kind, "POST", "/v1/contacts", _contact_body(rng, need_identity=True))
         if response.status == 201:
             history.remember(history.contacts, response.body["id"])
