@@ -13,6 +13,7 @@ import pytest
 from contacts_core.http import idempotency
 from tests.support.hooks import (  # noqa: F401 - hooks_fixture
     Background,
+    Cancel,
     Crash,
     Hooks,
     InjectedCrash,
@@ -148,6 +149,23 @@ def test_a_conflict_the_request_ran_into_is_replayed(call):
     # Then the recorded answer comes back (as Stripe replays a first request's error)
     assert again.status == 409 and again.headers["Idempotent-Replayed"] == "true"
     assert json.dumps(again.body) == json.dumps(conflict.body)
+
+
+def test_a_retryable_conflict_is_not_kept_so_the_retry_runs(call, hooks: Hooks):
+    # Given a keyed create that meets endless contention: 409 concurrent_modification,
+    # "nothing was written, retry the request"
+    headers = key()
+    hooks.add(Cancel())
+    busy = call("POST", "/v1/contacts", SAM, headers=headers)
+    assert busy.status == 409 and busy.body["code"] == "concurrent_modification", busy.body
+    # When the contention is over and the client retries as told, under the same key
+    hooks.clear()
+    retried = call("POST", "/v1/contacts", SAM, headers=headers)
+    # Then the request runs (not a replay of the conflict), and a further retry replays it
+    assert retried.status == 201 and "Idempotent-Replayed" not in retried.headers
+    again = call("POST", "/v1/contacts", SAM, headers=headers)
+    assert again.status == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert contacts(call) == [retried.body]
 
 
 def test_a_bulk_answer_too_large_to_record_is_answered_and_a_retry_runs_again(call):

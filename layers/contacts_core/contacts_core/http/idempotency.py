@@ -11,8 +11,9 @@ utility with its DynamoDB persistence layer (the ``Idempotency`` table, TTL on
   ``idempotency_key_reused``; a repeat while the first is still running → 409
   ``idempotency_in_progress`` (``Retry-After: 1``).
 - Like Stripe, only requests that ran are kept: a 400/413 (invalid input, the request did
-  nothing) and a 5xx are not recorded, so the client can fix the request or retry it
-  under the same key. Rate-limited requests (429) never reach this module. A response over
+  nothing), a retryable 409 (``concurrent_modification``: nothing was written) and a 5xx
+  are not recorded, so the client can fix the request or retry it under the same key.
+  Rate-limited requests (429) never reach this module. A response over
   :data:`MAX_RECORDED_BYTES` (a large bulk result) does not fit one DynamoDB item: it is
   answered, not recorded, and a retry runs again (bulk upsert and delete are idempotent
   by themselves).
@@ -51,6 +52,19 @@ METHODS = frozenset({"POST", "PATCH", "DELETE"})
 MAX_KEY_LENGTH = 255  # Stripe's limit; a UUID v4 (36) or a ULID (26) fits easily
 _KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")  # visible ASCII, no spaces
 _NOT_KEPT = frozenset({400, 413})  # refused before doing anything (plus every 5xx)
+
+
+def _retryable(response: Rendered) -> bool:
+    """True for a 409 problem marked ``"retryable": true`` (``concurrent_modification``:
+    other requests kept changing the same records, nothing was written). Like Stripe's
+    conflicts with a concurrent request, it is not kept: the retry the answer asks for runs
+    under the same key instead of replaying the conflict for 24 hours."""
+    if response["statusCode"] != 409:
+        return False
+    try:
+        return json.loads(response.get("body") or "{}").get("retryable") is True
+    except (ValueError, AttributeError):
+        return False
 # A record is one DynamoDB item (≤ 400 KB, DynamoDB Developer Guide "Service quotas"): a
 # larger response (a big bulk result) is answered but not recorded; a retry runs again.
 MAX_RECORDED_BYTES = 350_000
@@ -173,6 +187,7 @@ def respond_once(request: ApiRequest, context: Any, respond: Callable[[], Render
     def run(call: dict[str, Any]) -> Rendered:
         response = respond()
         if response["statusCode"] >= 500 or response["statusCode"] in _NOT_KEPT or \
+                _retryable(response) or \
                 len((response.get("body") or "").encode()) > MAX_RECORDED_BYTES:
             raise _NotKept(response)
         fresh.append(response)
