@@ -172,3 +172,15 @@ def test_the_command_reindexes_the_tables_it_is_given(call, org_id, monkeypatch,
     with pytest.raises(SystemExit) as refused:
         reindex_cli.main(["--org", org_id])
     assert refused.value.code == 2
+
+
+def test_a_contact_this_version_indexed_costs_no_extra_word_write(call, org_id):
+    # Given Søren, written (and indexed) by this version
+    soren = call.create(NORDIC)
+    store = ContactStore()
+    before = store.get(org_id, soren["id"])
+    assert before is not None
+    # When a write that keeps his names is planned (a new email)
+    after = before.model_copy(update={"email": "s.k@example.com", "version": before.version + 1})
+    # Then it moves no name word: only a contact an earlier version indexed is healed
+    assert store.word_actions(before, after) == []

@@ -254,13 +254,18 @@ class ContactStore:
 
         ``before`` may have been indexed by an earlier version, which folded names without
         :func:`contacts_core.names.search_fold`'s letters (``søren`` for "Søren", now
-        ``soren``): a word whose two spellings differ is put again and its old spelling
-        deleted, so every write that reads the contact first (a name or identifier change,
-        bulk, merge, delete) heals its words."""
+        ``soren``); its ``name_key`` tells (an earlier one is not
+        :func:`contacts_core.names.name_key` of its name). Then a word whose two spellings
+        differ is put again and its old spelling deleted, so every write that reads such a
+        contact first (a name or identifier change, bulk, merge, delete) heals its words; a
+        contact this version indexed costs no extra write."""
         item = after or before
         if item is None:
             return []
-        current, earlier = set(_words_of(before)), set(_words_of(before, fold))
+        current = set(_words_of(before))
+        indexed_earlier = before is not None and \
+            before.name_key != name_key(before.name, before.contact_id)
+        earlier = set(_words_of(before, fold)) if indexed_earlier else current
         new = set(_words_of(after))
         return self._word_writes(item, new - (current & earlier), (current | earlier) - new)
 
