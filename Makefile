@@ -9,8 +9,9 @@ BIN := $(CURDIR)/$(VENV)/bin
 # Lambda architecture for local builds: the host's, so native wheels load in the workers.
 LOCAL_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 SAM_BUILD := sam build --cached --parameter-overrides Architecture=$(LOCAL_ARCH)
-# Ship bytecode in the build output (devstack/bytecode.py: Lambda cannot write __pycache__)
-COMPILE_BUILD := $(BIN)/python -m devstack.bytecode
+# Finish the build as it ships (devstack/ship.py): the layer's botocore keeps only the
+# services we call, and every module is compiled (Lambda cannot write __pycache__)
+FINISH_BUILD := $(BIN)/python -m devstack.ship
 ORG ?=
 NAME ?= default
 
@@ -46,7 +47,7 @@ test: setup validate build
 
 build: setup
 	$(SAM_BUILD)
-	$(COMPILE_BUILD) .aws-sam/build
+	$(FINISH_BUILD) .aws-sam/build
 
 validate: setup
 	sam validate --lint
@@ -127,7 +128,7 @@ stress: setup
 DEPLOY_BUILD := .aws-sam/deploy
 build-aws: setup
 	$(BIN)/sam build --build-dir $(DEPLOY_BUILD) --cache-dir .aws-sam/deploy-cache
-	$(COMPILE_BUILD) $(DEPLOY_BUILD)
+	$(FINISH_BUILD) $(DEPLOY_BUILD)
 
 deploy: build-aws
 	$(BIN)/sam deploy --template-file $(DEPLOY_BUILD)/template.yaml --guided $(DEPLOY_ARGS)

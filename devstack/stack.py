@@ -46,7 +46,6 @@ from werkzeug.serving import make_server
 from devstack.api import ApiServer, load_stacks
 from devstack.aws import local_client
 from devstack.buckets import create_buckets, s3_environment
-from devstack.bytecode import compile_build
 from devstack.dynamodb_local import REPO_ROOT, DynamoDBLocal
 from devstack.event_sources import (
     EventSourceRunner,
@@ -69,6 +68,7 @@ from devstack.keys import (
 from devstack.lambda_runtime import DEFAULT_RUNTIME_DIR, ensure_lambda_runtime
 from devstack.queues import create_queues
 from devstack.runner import FAKE_AWS, LambdaFunctionError, ProcessLambdaRunner
+from devstack.ship import ship_build
 from devstack.tables import create_tables
 
 
@@ -150,7 +150,8 @@ def worker_limits(found: list[Mapping], max_concurrency: int) -> dict[str, int]:
 
 def sam_build(repo_root: Path = REPO_ROOT, parameters: dict[str, str] | None = None) -> None:
     """Run ``sam build --cached --parameter-overrides Architecture=<host>`` in ``repo_root``,
-    then compile its output to bytecode as it ships (:mod:`devstack.bytecode`).
+    then finish its output as it ships (:mod:`devstack.ship`: botocore's data trimmed to
+    the services we call, bytecode compiled).
 
     Raises ``subprocess.CalledProcessError`` when the build fails.
     """
@@ -162,7 +163,7 @@ def sam_build(repo_root: Path = REPO_ROOT, parameters: dict[str, str] | None = N
         check=True,
         env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
     )
-    compile_build(repo_root / ".aws-sam" / "build")
+    ship_build(repo_root / ".aws-sam" / "build")
 
 
 def build_is_fresh(repo_root: Path = REPO_ROOT) -> bool:
