@@ -463,3 +463,16 @@ def test_dates_at_the_ends_of_the_calendar_are_plain_bounds(api, org_id, sam, bo
     before_epoch = moment.startswith(("0001", "1969"))
     expected = bound.endswith("_after") == (before_epoch or moment.startswith("2026"))
     assert ids == ([sam["id"]] if expected else []), (query, ids)
+
+
+@pytest.mark.parametrize("moment", ["20260101", "1767225600", "1767225600.5", "2026"])
+@pytest.mark.parametrize("bound", ["created_after", "updated_before"])
+def test_a_time_bound_that_is_not_iso_8601_is_refused_not_read_as_epoch_seconds(
+        api, org_id, sam, bound, moment):
+    # Given one contact; When a list is bounded by a number or ISO's basic date format,
+    # which pydantic alone would read as seconds since 1970
+    response = api.request("GET", "/v1/contacts", org_id=org_id, query={bound: moment})
+    # Then it is a 400 naming the bound and showing the format, not a page bounded by 1970
+    assert response.status == 400, response.body
+    assert [e["field"] for e in response.body["errors"]] == [bound]
+    assert "ISO 8601" in response.body["errors"][0]["message"]

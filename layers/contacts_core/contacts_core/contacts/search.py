@@ -24,6 +24,7 @@ none), so a rare filter never makes one request slow.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,12 +77,27 @@ def _true_or_false(value: Any) -> Any:
 QueryBool = Annotated[bool, BeforeValidator(_true_or_false)]
 
 
-def _utc(value: Any) -> Any:
-    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None \
-        else value
+_ISO_8601_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ].*)?", re.DOTALL)
 
 
-Moment = Annotated[datetime, Field(description="ISO 8601; without an offset it is UTC")]
+def _iso_8601(value: Any) -> Any:
+    """Refuse a time bound that is not ISO 8601 extended format (``2026-01-31`` or
+    ``2026-01-31T09:30:00Z``) before pydantic reads it: pydantic's datetime also takes
+    a number of seconds since the epoch, so ``20260131`` (ISO's basic date format) or a
+    Unix time would silently be a moment of 1970 or another than meant (SPEC: ISO 8601).
+
+    Raises:
+        ValueError: a string that does not start with ``YYYY-MM-DD`` (→ 400 naming it).
+    """
+    if isinstance(value, str) and not _ISO_8601_DATE.fullmatch(value.strip()):
+        raise ValueError("expected an ISO 8601 date or date-time such as 2026-01-31 or "
+                         "2026-01-31T09:30:00Z")
+    return value
+
+
+Moment = Annotated[datetime, BeforeValidator(_iso_8601),
+                   Field(description="ISO 8601 date or date-time (`2026-01-31`, "
+                         "`2026-01-31T09:30:00Z`); without an offset it is UTC")]
 
 
 class ListQuery(Model):
@@ -124,10 +140,10 @@ class ListQuery(Model):
     has_email: QueryBool | None = None
     audience_id: str | None = Field(None, min_length=1, max_length=64)
     source: str | None = Field(None, min_length=1, max_length=64)
-    created_after: Annotated[Moment, BeforeValidator(_utc)] | None = None
-    created_before: Annotated[Moment, BeforeValidator(_utc)] | None = None
-    updated_after: Annotated[Moment, BeforeValidator(_utc)] | None = None
-    updated_before: Annotated[Moment, BeforeValidator(_utc)] | None = None
+    created_after: Moment | None = None
+    created_before: Moment | None = None
+    updated_after: Moment | None = None
+    updated_before: Moment | None = None
     sort: Literal["created_at", "updated_at", "name"] = "created_at"
     order: Literal["asc", "desc"] | None = None
 
