@@ -340,13 +340,20 @@ def test_unpaired_surrogates_answer_400_naming_the_field(api, org_id, sam, path,
 
 @pytest.mark.parametrize(("path", "body", "field"), [
     ("/v1/contacts", '{"email": "a@example.com", "email": "b@example.com"}', "email"),
-    ("/v1/contacts", '{"email": "a@example.com", "attributes": {"k": 1, "k": 2}}', "k"),
+    ("/v1/contacts", '{"email": "a@example.com", "attributes": {"k": 1, "k": 2}}',
+     "attributes.k"),
+    ("/v1/contacts/bulk",
+     '{"contacts": [{"email": "a@example.com"}, {"email": "b@example.com", "email": "c@x.io"}]}',
+     "contacts.1.email"),
+    ("/v1/contacts/upsert", '{"email": "a@example.com", "attributes": {"a": {"b": 1, "b": 1}}}',
+     "attributes.a.b"),
     ("/v1/contacts/upsert", '{"phone": "+27821234567", "phone": "+27821234568"}', "phone"),
     ("/v1/contacts/bulk", '{"contacts": [{"email": "a@example.com"}], "contacts": []}',
      "contacts"),
 ])
 def test_a_member_named_twice_answers_400_naming_it(api, org_id, sam, path, body, field):
-    # I-JSON (RFC 7493 §2.3): which of the two a parser keeps is undefined, so neither is
+    # I-JSON (RFC 7493 §2.3): which of the two a parser keeps is undefined, so neither is;
+    # the problem names the member's path, as for any other field
     response = raw(api, "POST", path, org_id, body)
     assert_problem(response, 400, field)
     assert contacts_of(api, org_id) == [sam]

@@ -51,22 +51,24 @@ _IF_MATCH = re.compile(r'(?:W/)?"(0|[1-9][0-9]*)"|(0|[1-9][0-9]*)')
 _INT_MAX_DIGITS = 4300  # Python's default limit on int("…") (sys.int_info)
 
 
-class _DuplicateMember(ValueError):
-    """A JSON object names the member ``name`` twice."""
+class _RepeatedMember(dict[str, Any]):
+    """A parsed JSON object that named the member ``repeated`` twice (the path is known
+    only once the whole body is parsed: :func:`_json_problem` reports it)."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
+    repeated: str
 
 
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``json.loads``' object hook: the object, or :class:`_DuplicateMember`."""
+    """``json.loads``' object hook: the object, or a :class:`_RepeatedMember` marking the
+    first member name it holds twice."""
     data = dict(pairs)
     if len(data) != len(pairs):
         seen: set[str] = set()
         for name, _ in pairs:
             if name in seen:
-                raise _DuplicateMember(name)
+                marked = _RepeatedMember(data)
+                marked.repeated = name
+                return marked
             seen.add(name)
     return data
 
@@ -104,7 +106,9 @@ def _unencodable(text: str) -> bool:
 def _json_problem(data: Any) -> FieldError | None:
     """The first place where a parsed body is not I-JSON we can store (RFC 7493 §2.1):
     nested deeper than :data:`MAX_JSON_DEPTH`, or a member name or string with an unpaired
-    surrogate (``"\\ud800"``). Iterative, so no depth is too deep for the check itself."""
+    surrogate (``"\\ud800"``), or an object naming a member twice (RFC 7493 §2.3: which
+    one a parser keeps is undefined), reported at the member's path
+    (``contacts.1.email``). Iterative, so no depth is too deep for the check itself."""
     stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
     while stack:
         value, path = stack.pop()
@@ -113,6 +117,9 @@ def _json_problem(data: Any) -> FieldError | None:
             return FieldError("body", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
         if isinstance(value, str) and _unencodable(value):
             return FieldError(where, "not valid Unicode (unpaired surrogate)")
+        if isinstance(value, _RepeatedMember):
+            return FieldError(".".join((*path, value.repeated)),
+                              "this member appears twice in one object (I-JSON, RFC 7493 §2.3)")
         if isinstance(value, dict):
             for key, item in value.items():
                 if _unencodable(key):
@@ -207,7 +214,7 @@ class ApiRequest:
 
         Raises:
             PayloadTooLarge: over ``max_bytes`` (413).
-            ValidationFailed: not UTF-8, malformed JSON, a duplicate member (naming it), too
+            ValidationFailed: not UTF-8, malformed JSON, a duplicate member (naming its path), too
                 deep, not an object, unknown fields, wrong types (400).
         """
         try:
@@ -220,10 +227,6 @@ class ApiRequest:
             data = (json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
                                object_pairs_hook=_unique_members)
                     if text.strip() else None)
-        except _DuplicateMember as err:
-            raise ValidationFailed.single(
-                err.name, "this member appears twice in one object (I-JSON, RFC 7493 §2.3)"
-            ) from err
         except RecursionError as err:
             raise ValidationFailed.single(
                 "body", f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from err
