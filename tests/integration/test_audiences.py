@@ -353,3 +353,21 @@ def test_adding_a_contact_over_the_audience_cap_adds_nobody(api, org_id):
     assert [e["field"] for e in response.body["errors"]] == ["contact_ids"]
     assert api.request("GET", f"/v1/audiences/{extra}", org_id=org_id).body["contact_count"] == 0
     assert api.request("GET", f"/v1/contacts/{free}/audiences", org_id=org_id).body["data"] == []
+
+
+def test_a_patch_that_changes_nothing_writes_nothing(api, org_id):
+    # Given an audience
+    vip = new_audience(api, org_id)
+    path = f"/v1/audiences/{vip['id']}"
+    # When it is patched with the name and description it already has
+    same = api.request("PATCH", path, org_id=org_id,
+                       json_body={"name": "VIP customers", "description": "Top spenders"})
+    # Then it answers the audience as it was: updated_at has not moved
+    assert same.status == 200, same.body
+    assert same.body == vip
+    assert api.request("GET", path, org_id=org_id).body == vip
+    # And a real change (a name differing only in case) still writes
+    recased = api.request("PATCH", path, org_id=org_id, json_body={"name": "VIP Customers"})
+    assert recased.body["name"] == "VIP Customers"
+    assert recased.body["updated_at"] >= vip["updated_at"]
+    assert recased.body["description"] == "Top spenders"

@@ -73,7 +73,9 @@ def list_audiences(org_id: str, query: PageQuery,
 
 def update_audience(org_id: str, audience_id: str, body: AudiencePatch,
                     store: AudienceStore | None = None) -> Audience:
-    """Rename and/or describe. Raises ValidationFailed (empty body), AudienceNotFound,
+    """Rename and/or describe. A body that changes nothing (the same name and description
+    again) writes nothing: ``updated_at`` stays and no ``audience.updated`` event is sent,
+    as an unchanged contact upsert. Raises ValidationFailed (empty body), AudienceNotFound,
     AudienceNameTaken, ConcurrentModification (concurrent transactions kept cancelling
     it, 8 tries)."""
     db = store or AudienceStore()
@@ -83,6 +85,8 @@ def update_audience(org_id: str, audience_id: str, body: AudiencePatch,
 
     def attempt() -> Audience:
         current = _existing(db, org_id, audience_id)
+        if all(getattr(current, name) == value for name, value in changes.items()):
+            return Audience.from_item(current)
         new = current.model_copy(update=changes | {"updated_at": now()})
         if not db.update(current, new):
             raise AudienceNotFound(audience_id)
