@@ -371,3 +371,34 @@ def test_a_patch_that_changes_nothing_writes_nothing(api, org_id):
     assert recased.body["name"] == "VIP Customers"
     assert recased.body["updated_at"] >= vip["updated_at"]
     assert recased.body["description"] == "Top spenders"
+
+
+def test_a_member_deleted_or_merged_away_moves_the_audience_updated_at(api, org_id, people):
+    # Given an audience of three people
+    vip = new_audience(api, org_id)
+    path = f"/v1/audiences/{vip['id']}"
+    added = api.request("POST", f"{path}/contacts", org_id=org_id,
+                        json_body={"contact_ids": people[:3]})
+    assert added.body["contact_count"] == 3
+    after_add = api.request("GET", path, org_id=org_id).body
+    # When one member is deleted
+    assert api.request("DELETE", f"/v1/contacts/{people[0]}", org_id=org_id).status == 204
+    after_delete = api.request("GET", path, org_id=org_id).body
+    # Then the count drops and updated_at moves, as when a member is removed from the audience
+    assert after_delete["contact_count"] == 2
+    assert after_delete["updated_at"] > after_add["updated_at"]
+    # And when a member is merged into a contact outside the audience, its membership moves
+    # with it: the count stays, and so does updated_at (no member left or joined)
+    merged = api.request("POST", f"/v1/contacts/{people[5]}/merge", org_id=org_id,
+                         json_body={"source_id": people[1]})
+    assert merged.status == 200, merged.body
+    after_merge = api.request("GET", path, org_id=org_id).body
+    assert after_merge["contact_count"] == 2
+    assert after_merge["updated_at"] == after_delete["updated_at"]
+    # And when a member is merged into another member, one membership is left
+    both = api.request("POST", f"/v1/contacts/{people[5]}/merge", org_id=org_id,
+                       json_body={"source_id": people[2]})
+    assert both.status == 200, both.body
+    after_both = api.request("GET", path, org_id=org_id).body
+    assert after_both["contact_count"] == 1
+    assert after_both["updated_at"] > after_merge["updated_at"]

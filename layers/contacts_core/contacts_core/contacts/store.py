@@ -43,6 +43,7 @@ from contacts_core.dynamodb import (
     transact,
 )
 from contacts_core.errors import Conflict, IdentityConflict, MergeRefused
+from contacts_core.ids import now
 from contacts_core.names import fold, name_key, name_words
 
 Source = Literal["created", "updated", "name", "words", "audience"]
@@ -618,13 +619,16 @@ class ContactStore:
         return actions + self.word_actions(item, None)
 
     def audience_count_updates(self, org_id: str, deltas: dict[str, int]) -> list[dict[str, Any]]:
-        """One ``Update`` per audience adding ``delta`` to ``contact_count`` (I5)."""
+        """One ``Update`` per audience adding ``delta`` to ``contact_count`` (I5) and
+        setting its ``updated_at`` to now, as adding or removing members through the
+        audience does (a count change is not an ``audience.updated`` event)."""
+        stamp = now()
         return [{"Update": {
             "TableName": self.audiences_table,
             "Key": {"org_id": {"S": org_id}, "audience_id": {"S": aud}},
-            "UpdateExpression": "ADD contact_count :d",
+            "UpdateExpression": "ADD contact_count :d SET updated_at = :u",
             "ConditionExpression": "attribute_exists(audience_id)",
-            "ExpressionAttributeValues": {":d": {"N": str(delta)}},
+            "ExpressionAttributeValues": {":d": {"N": str(delta)}, ":u": {"S": stamp}},
         }} for aud, delta in sorted(deltas.items()) if delta]
 
     def delete(self, item: ContactItem) -> None:
