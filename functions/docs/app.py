@@ -29,8 +29,14 @@ CACHE = "public, max-age=300"
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The OpenAPI document for ``…/openapi.json``, the HTML page for anything else."""
-    if str(event.get("rawPath", "")).endswith("/openapi.json"):
+    """The OpenAPI document for ``…/openapi.json``, the HTML page for anything else; a
+    path with a trailing slash (``/docs/``, where the page's relative ``openapi.json``
+    would name ``/docs/openapi.json``) is sent to the path without it (308)."""
+    path = str(event.get("rawPath", ""))
+    if path.endswith("/") and path.strip("/"):
+        return {"statusCode": 308, "headers": {"Location": path.rstrip("/"),
+                                               "Cache-Control": CACHE}}
+    if path.endswith("/openapi.json"):
         return {"statusCode": 200, "body": OPENAPI,
                 "headers": {"Content-Type": "application/json", "Cache-Control": CACHE}}
     return {"statusCode": 200, "body": PAGE,

@@ -312,3 +312,16 @@ def test_docs_page_and_document_are_public(stack):
     assert document.headers["Content-Type"] == "application/json"
     assert document.json() == json.loads((REPO / "openapi.json").read_text())
     assert document.text == (REPO / "openapi.json").read_text()
+
+
+def test_docs_with_a_trailing_slash_is_sent_to_the_page_without_it(stack):
+    # When /docs/ or /openapi.json/ is asked for (the page's relative openapi.json would
+    # otherwise name /docs/openapi.json, which does not exist)
+    for path in ("/docs/", "/openapi.json/"):
+        response = requests.get(f"{stack.base_url}{path}", timeout=30, allow_redirects=False)
+        # Then it is a permanent redirect to the path without the slash, which serves it
+        assert response.status_code == 308, (path, response.status_code, response.text[:200])
+        assert response.headers["Location"] == path.rstrip("/")
+    followed = requests.get(f"{stack.base_url}/openapi.json/", timeout=30)
+    assert followed.status_code == 200
+    assert followed.json() == json.loads((REPO / "openapi.json").read_text())
