@@ -156,10 +156,13 @@ def test_a_name_match_appears_once_however_many_of_its_words_match(call):
 
 # ---------------------------------------------------------------------- exact
 def test_phone_search_takes_e164_international_digits_and_national_with_country(call):
+    # international digits also after the 00 prefix, whatever country_code says
     sam = call.create({"phone": "+971501234567", "first_name": "Sam"})
     for query in [{"search": "+971501234567"}, {"search": "+971 50 123 4567"},
                   {"search": "971501234567"}, {"search": "050 123 4567", "country_code": "AE"},
-                  {"search": "0501234567", "country_code": "ae"}]:
+                  {"search": "0501234567", "country_code": "ae"},
+                  {"search": "00971501234567"}, {"search": "00 971 50 123 4567"},
+                  {"search": "00971501234567", "country_code": "ZA"}]:
         assert ids(call("GET", "/v1/contacts", query=query)) == [sam["id"]], query
 
 

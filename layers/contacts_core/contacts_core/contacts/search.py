@@ -267,8 +267,9 @@ def exact_identities(term: str, country_code: str | None) -> dict[str, str]:
     """The identifiers a search term may be exactly ({field: stored value}): the term as
     an external id (when it can be one), and the email or phone it is when valid.
 
-    Phone: E.164, international digits without ``+`` (``971501234567``), or national
-    digits read with ``country_code`` (``082 123 4567`` + ``ZA``). Email: any valid
+    Phone: E.164, international digits without ``+`` (``971501234567``, or after the
+    ``00`` international prefix: ``00971501234567``), or national digits read with
+    ``country_code`` (``082 123 4567`` + ``ZA``). Email: any valid
     address, compared lower case.
     """
     found: dict[str, str] = {}
@@ -280,6 +281,8 @@ def exact_identities(term: str, country_code: str | None) -> dict[str, str]:
     elif looks_like_phone(term):
         tries = [(term, None)] if term.startswith("+") else \
             [(term, country_code)] * bool(country_code) + [("+" + term, None)]
+        if term.startswith("00"):  # "00" is the international call prefix of most
+            tries.append(("+" + term[2:], None))  # countries (ITU-T E.164 Annex): 0027… is +27…
         for raw, region in tries:
             try:
                 found["phone"] = normalise_phone(raw, region).e164
