@@ -16,17 +16,14 @@ A function that made a client of any other service would fail with botocore's
 ``UnknownServiceError``: ``tests/smoke/test_botocore_data.py`` checks that every service our
 code names is kept and that each kept one makes a client from the trimmed build.
 
-    python -m devstack.botocore_data [BUILD_DIR]      (default .aws-sam/build)
+Run by ``python -m devstack.ship [BUILD_DIR]`` with the other build step.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
-
-DEFAULT_BUILD_DIR = Path(".aws-sam") / "build"
 
 # What the layer calls: DynamoDB (every store, Powertools' idempotency table), SQS (webhook
 # deliveries), Secrets Manager (the cursor key ring), KMS (webhook secrets), S3 (imports
@@ -68,14 +65,3 @@ def _trim_endpoints(path: Path) -> None:
         partition["services"] = {name: service for name, service
                                  in partition["services"].items() if name in SERVICES}
     path.write_text(json.dumps(endpoints, separators=(",", ":")))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Trim the build directory named by ``argv`` (or the default); exit 0."""
-    args = sys.argv[1:] if argv is None else argv
-    trim_botocore_data(Path(args[0]) if args else DEFAULT_BUILD_DIR)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

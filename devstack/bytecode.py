@@ -11,17 +11,14 @@ The ``.pyc`` files are ``checked-hash`` (PEP 552): each holds a hash of its sour
 used only while the source still matches, whatever the file times a zip or a copy gives
 (Lambda's unpacked files, ``sam build --cached``), so a stale one is never run.
 
-    python -m devstack.bytecode [BUILD_DIR]      (default .aws-sam/build)
+Run by ``python -m devstack.ship [BUILD_DIR]`` with the other build step.
 """
 
 from __future__ import annotations
 
 import compileall
 import py_compile
-import sys
 from pathlib import Path
-
-DEFAULT_BUILD_DIR = Path(".aws-sam") / "build"
 
 
 def compile_build(build_dir: Path) -> None:
@@ -38,14 +35,3 @@ def compile_build(build_dir: Path) -> None:
                                 invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
     if not ok:
         raise RuntimeError(f"some modules under {build_dir} did not compile")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Compile the build directory named by ``argv`` (or the default); exit 0."""
-    args = sys.argv[1:] if argv is None else argv
-    compile_build(Path(args[0]) if args else DEFAULT_BUILD_DIR)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
