@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -113,9 +115,9 @@ def test_bad_bulk_requests_answer_400_and_write_nothing(api, org_id, body, statu
     assert comparable(org_id) == []
 
 
-def test_1000_new_contacts_take_at_most_60_dynamodb_calls(api, org_id):
-    contacts = [{"phone": f"+2782{i:07d}", "email": f"person{i}@example.com",
-                 "first_name": f"P{i}"} for i in range(1000)]
+@contextlib.contextmanager
+def dynamodb_calls() -> Iterator[list[str]]:
+    """The operation names of the DynamoDB calls made meanwhile (the rate limiter's aside)."""
     calls: list[str] = []
     events = dynamodb_client().meta.events
 
@@ -125,10 +127,17 @@ def test_1000_new_contacts_take_at_most_60_dynamodb_calls(api, org_id):
 
     events.register("before-parameter-build.dynamodb", record)
     try:
-        response = api.request("POST", "/v1/contacts/bulk", org_id=org_id,
-                               json_body={"contacts": contacts})
+        yield calls
     finally:
         events.unregister("before-parameter-build.dynamodb", record)
+
+
+def test_1000_new_contacts_take_at_most_60_dynamodb_calls(api, org_id):
+    contacts = [{"phone": f"+2782{i:07d}", "email": f"person{i}@example.com",
+                 "first_name": f"P{i}"} for i in range(1000)]
+    with dynamodb_calls() as calls:
+        response = api.request("POST", "/v1/contacts/bulk", org_id=org_id,
+                               json_body={"contacts": contacts})
     assert response.body["created"] == 1000, response.body["results"][:3]
     assert len(calls) <= 60, f"{len(calls)} calls: {set(calls)}"
     assert calls.count("BatchGetItem") == 20  # 2000 guard keys, 100 per call
@@ -136,6 +145,27 @@ def test_1000_new_contacts_take_at_most_60_dynamodb_calls(api, org_id):
     again = api.request("POST", "/v1/contacts/bulk", org_id=org_id,
                         json_body={"contacts": contacts})
     assert again.body["unchanged"] == 1000
+
+
+def test_a_run_of_items_on_one_contact_writes_once_per_item(api, org_id):
+    # Given a bulk of 50 items on one phone, each renaming the contact (the first creates
+    # it; the others are upserted one by one, in order, each on its own write)
+    items = [{"phone": "+27821234567", "first_name": f"Name{i}"} for i in range(50)]
+    # When it is sent
+    with dynamodb_calls() as calls:
+        response = api.request("POST", "/v1/contacts/bulk", org_id=org_id,
+                               json_body={"contacts": items})
+    # Then every item is applied in order, one version each, as one by one
+    assert (response.body["created"], response.body["updated"]) == (1, 49), response.body
+    [contact] = comparable(org_id)
+    assert (contact["first_name"], contact["version"]) == ("Name49", 50)
+    # And after item 1 (read afresh: its guards, then a rename tried as an UpdateItem),
+    # each item is one write: the contact the previous item wrote is known, so neither
+    # its guards nor the contact are read again
+    assert calls.count("TransactWriteItems") == 50, calls
+    assert calls.count("GetItem") == 0 and calls.count("UpdateItem") <= 1, calls
+    assert calls.count("BatchGetItem") <= 3, calls  # the plan's guards (+ contacts), item 1's
+    assert len(calls) <= 54, calls
 
 
 def test_bulk_delete_releases_guards_and_memberships(api, org_id):

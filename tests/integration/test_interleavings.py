@@ -90,6 +90,39 @@ def test_bulk_upsert_whose_contacts_gained_an_email_after_its_guard_read_never_s
     assert results[1]["status"] == "updated" and snap.contacts[c]["first_name"] == "Cebo"
 
 
+def test_bulk_run_on_one_contact_never_decides_from_a_contact_changed_meanwhile(
+        call, hooks: Hooks, org_id):
+    # Given a bulk of four items on one phone: the first is planned, the rest are upserted
+    # one by one, each after the first taking the contact the previous one wrote as known
+    # (no guard or contact read); the bulk is held after the writes of items 1 and 2
+    items = [{"phone": P1, "first_name": "Amahle"}, {"phone": P1, "first_name": "Buhle"},
+             {"phone": P1, "first_name": "Buhle"}, {"phone": P1, "first_name": "Cebo"}]
+    after_1 = hooks.add(Pause("TransactWriteItems", nth=2, actor="bulk"))
+    after_2 = hooks.add(Pause("TransactWriteItems", nth=3, actor="bulk"))
+    bulk = Background(lambda: call("POST", "/v1/contacts/bulk", {"contacts": items}),
+                      "bulk", hooks)
+    contact_id = after_1.wait() and call("GET", "/v1/contacts", query={"search": P1}
+                                        ).body["data"][0]["id"]
+    # When another request renames the contact after item 1 (so item 2, the same name as
+    # item 1, is no longer "unchanged") and sets a last name after item 2 (so item 3's
+    # known contact is a version behind), and the bulk resumes each time
+    assert call("PATCH", f"/v1/contacts/{contact_id}", {"first_name": "Qiniso"}).status == 200
+    after_1.release.set()
+    after_2.wait()
+    assert call("PATCH", f"/v1/contacts/{contact_id}", {"last_name": "Zulu"}).status == 200
+    after_2.release.set()
+    results = bulk.result().body["results"]
+    # Then every item is decided on the contact as it was, as one by one: item 2 updated
+    # (not "unchanged" from memory), item 3 kept the last name it did not send
+    assert [r["status"] for r in results] == ["created", "updated", "updated", "updated"]
+    assert {r["id"] for r in results} == {contact_id}
+    final = call("GET", f"/v1/contacts/{contact_id}").body
+    assert (final["first_name"], final["last_name"], final["version"]) == ("Cebo", "Zulu", 6)
+    assert results[2]["contact"]["first_name"] == "Buhle"
+    assert results[2]["contact"]["version"] == 4
+    assert_consistent(org_id)
+
+
 def test_upsert_held_after_its_guard_read_updates_the_contact_that_holds_the_phone_now(
         call, hooks: Hooks, org_id):
     # Given X with P1, and an upsert of P1 held right after it read the guards

@@ -39,6 +39,7 @@ from contacts_core.base_model import Model
 from contacts_core.contacts.changes import IDENTITY_FIELDS, ContactChanges
 from contacts_core.contacts.models import MAX_CONTACT_BYTES, Contact, ContactItem, json_size
 from contacts_core.contacts.operations import (
+    LastUpserted,
     MatchedOn,
     UpsertMode,
     check_external_id,
@@ -420,8 +421,9 @@ def bulk_upsert(org_id: str, raw_items: list[Any],
     failed_items = {ix for g in failed_groups for cid in g.contact_ids
                     for ix in plan.items_of.get(cid, [])}
     retry_alone += [i for i in items if i.index in failed_items]
+    last = LastUpserted()
     for item in sorted(retry_alone, key=lambda i: i.index):
-        plan.results[item.index] = _upsert_alone(org_id, item, db, mode)
+        plan.results[item.index] = _upsert_alone(org_id, item, db, mode, last)
     results = [r if isinstance(r, BulkItemResult) else plan.results[r.index] for r in parsed]
     _fit_contacts(results)
     counts = {s: sum(r.status == s for r in results)
@@ -450,11 +452,13 @@ def _fit_contacts(results: list[BulkItemResult]) -> None:
         result.contact = None
 
 
-def _upsert_alone(org_id: str, item: _Item, store: ContactStore,
-                  mode: UpsertMode) -> BulkItemResult:
-    """The single upsert of one item; any failure becomes the item's outcome."""
+def _upsert_alone(org_id: str, item: _Item, store: ContactStore, mode: UpsertMode,
+                  last: LastUpserted) -> BulkItemResult:
+    """The single upsert of one item; any failure becomes the item's outcome. ``last``
+    carries the contact of the previous item upserted alone, so a run of items on one
+    contact writes once per item instead of reading guards and the contact each time."""
     try:
-        outcome, _ = upsert_contact(org_id, item.body, store, mode, counted=False)
+        outcome, _ = upsert_contact(org_id, item.body, store, mode, counted=False, last=last)
     except DomainError as err:
         return BulkItemResult(index=item.index, status="failed", error=_error(err))
     except Exception:

@@ -253,9 +253,32 @@ def check_mode(mode: UpsertMode, identities: dict[str, str], match: _Match | Non
         raise NoMatchingContact(identities)
 
 
+@dataclass
+class LastUpserted:
+    """The contact a run of upserts last wrote or matched (bulk's one-by-one pass, where
+    consecutive items often name one person: 1000 items of one phone).
+
+    An upsert whose every identifier this contact holds takes it as both the guards'
+    answer and the contact read: no guard ``BatchGetItem`` and no ``GetItem``, one write
+    per item. It is safe when stale: every write it leads to is conditioned (on the
+    contact's version, on the contact still holding the identifiers, or on a guard not
+    existing), so a contact that changed meanwhile fails the write and the retry reads
+    afresh; only the first attempt trusts it.
+    """
+
+    item: ContactItem | None = None
+
+    def holder(self, org_id: str, identities: dict[str, str]) -> ContactItem | None:
+        """The contact, taken (a retry reads instead), if it holds all of ``identities``."""
+        item, self.item = self.item, None
+        if item is None or item.org_id != org_id or not identities:
+            return None
+        return item if all(getattr(item, f) == v for f, v in identities.items()) else None
+
+
 def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None = None,
-                   mode: UpsertMode = "upsert", *, counted: bool = True
-                   ) -> tuple[UpsertResult, bool]:
+                   mode: UpsertMode = "upsert", *, counted: bool = True,
+                   last: LastUpserted | None = None) -> tuple[UpsertResult, bool]:
     """Create, or update the contact matched by external id, else by phone and/or email
     (:func:`match_identities`; guards, consistent read).
 
@@ -269,7 +292,8 @@ def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None 
 
     ``mode`` (bulk's, :func:`check_mode`) can refuse to update or to create. The outcome
     is counted (``ContactsCreated``/``Updated``/``Unchanged``) unless ``counted`` is False
-    (bulk counts its items itself).
+    (bulk counts its items itself). ``last`` (:class:`LastUpserted`) carries the contact
+    of the previous upsert of a run into this one, and this one's out.
 
     Raises:
         AmbiguousMatch: the identifiers match two contacts (a 409 naming both and pointing
@@ -287,8 +311,11 @@ def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None 
     others = changes.without_identities()
     clears_identity = bool(changes.clear & set(IDENTITY_FIELDS))
 
-    def attempt() -> tuple[UpsertResult, bool]:
-        match = match_identities(identities, db.read_guards(org_id, identities))
+    def attempt() -> tuple[UpsertResult, bool, ContactItem]:
+        known = last.holder(org_id, identities) if last else None
+        held = (dict.fromkeys(identities, known.contact_id) if known
+                else db.read_guards(org_id, identities))
+        match = match_identities(identities, held)
         check_mode(mode, identities, match)
         if match is None:
             item = changes.new_item(org_id)
@@ -297,34 +324,41 @@ def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None 
             except IdentityConflict as err:
                 raise _Retry() from err
             return UpsertResult(result="created", matched_on=None,
-                                contact=Contact.from_item(item)), True
+                                contact=Contact.from_item(item)), True, item
         current: ContactItem | None
-        # (a name part that is set tries the UpdateItem, which refuses when the name changes)
-        if match.moves_identity or clears_identity or others.is_empty() or others.needs_read():
+        # (a name part that is set tries the UpdateItem, which refuses when the name changes;
+        # a known contact goes straight to the write conditioned on its version)
+        if known is not None and not changes.changes_nothing(known):
+            current = known
+        elif (known is not None or match.moves_identity or clears_identity or others.is_empty()
+              or others.needs_read()):
+            # ("unchanged" writes nothing: no condition would catch a stale known contact)
             current = db.get(org_id, match.contact_id)
         else:
             outcome = db.update_fields(org_id, match.contact_id, others, now(),
                                        only_if_changed=True, holding=match.holding)
             if outcome.item is not None:
-                return _upserted("updated", match, outcome.item), False
+                return _upserted("updated", match, outcome.item), False, outcome.item
             current = outcome.current
         if current is None or match.stale(current):
             db.release_stale_guards(org_id, match.contact_id, match.holding, current)
             raise _Retry()
         check_external_id(identities, match, current)
         if changes.changes_nothing(current):
-            return _upserted("unchanged", match, current), False
+            return _upserted("unchanged", match, current), False, current
         new = changes.apply(current, now())
         try:
             db.replace(current, new)
         except IdentityConflict as err:
             raise _Retry() from err
-        return _upserted("updated", match, new), False
+        return _upserted("updated", match, new), False, new
 
-    upserted = _with_retries(attempt)
+    result, created, item = _with_retries(attempt)
+    if last is not None:
+        last.item = item
     if counted:
-        count(_OUTCOME_METRICS[upserted[0].result])
-    return upserted
+        count(_OUTCOME_METRICS[result.result])
+    return result, created
 
 
 def _upserted(result: Literal["updated", "unchanged"], match: _Match,
