@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from contacts_core.contacts.operations import upsert_contact
+from contacts_core.contacts.operations import LastUpserted, upsert_contact
 from contacts_core.contacts.requests import ContactUpsert
 from contacts_core.contacts.store import ContactStore
 from contacts_core.dynamodb import dynamodb_client
@@ -166,6 +166,24 @@ def test_a_run_of_items_on_one_contact_writes_once_per_item(api, org_id):
     assert calls.count("GetItem") == 0 and calls.count("UpdateItem") <= 1, calls
     assert calls.count("BatchGetItem") <= 3, calls  # the plan's guards (+ contacts), item 1's
     assert len(calls) <= 54, calls
+
+
+def test_a_known_contact_deleted_meanwhile_never_refuses_a_create_only_upsert(api, org_id):
+    # Given a contact with a phone, known to a run of upserts as the last one written
+    created = api.request("POST", "/v1/contacts", org_id=org_id,
+                          json_body={"phone": "+27821234567", "first_name": "Amahle"})
+    last = LastUpserted(ContactStore().get(org_id, created.body["id"]))
+    # When the contact is deleted by another request, and the run's next item, create_only
+    # with that phone, comes
+    assert api.request("DELETE", f"/v1/contacts/{created.body['id']}",
+                       org_id=org_id).status == 204
+    body = ContactUpsert.model_validate({"phone": "+27821234567", "first_name": "Buhle"})
+    result, was_created = upsert_contact(org_id, body, mode="create_only", last=last)
+    # Then it is decided on the guards as they are: the phone is free, so it creates
+    assert was_created and result.result == "created"
+    assert result.contact.id != created.body["id"]
+    assert last.item is not None and last.item.contact_id == result.contact.id
+    assert_identity_invariants(org_id)
 
 
 def test_bulk_delete_releases_guards_and_memberships(api, org_id):

@@ -31,6 +31,7 @@ from contacts_core.errors import (
     ConcurrentModification,
     Conflict,
     ContactNotFound,
+    DomainError,
     ExternalIdTaken,
     IdentityConflict,
     NoMatchingContact,
@@ -261,9 +262,10 @@ class LastUpserted:
     An upsert whose every identifier this contact holds takes it as both the guards'
     answer and the contact read: no guard ``BatchGetItem`` and no ``GetItem``, one write
     per item. It is safe when stale: every write it leads to is conditioned (on the
-    contact's version, on the contact still holding the identifiers, or on a guard not
-    existing), so a contact that changed meanwhile fails the write and the retry reads
-    afresh; only the first attempt trusts it.
+    contact's version, or on the contact still holding the identifiers), so a contact that
+    changed meanwhile fails the write; that, and anything it would answer without writing
+    ("unchanged", or a refusal such as ``create_only``'s conflict), is decided again on
+    fresh reads. Only the first try of an upsert uses it.
     """
 
     item: ContactItem | None = None
@@ -313,6 +315,14 @@ def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None 
 
     def attempt() -> tuple[UpsertResult, bool, ContactItem]:
         known = last.holder(org_id, identities) if last else None
+        if known is not None:
+            try:
+                return decide(known)
+            except DomainError:  # a refusal (or a stale version) is never decided from
+                pass  # memory: read afresh and decide again, at once
+        return decide(None)
+
+    def decide(known: ContactItem | None) -> tuple[UpsertResult, bool, ContactItem]:
         held = (dict.fromkeys(identities, known.contact_id) if known
                 else db.read_guards(org_id, identities))
         match = match_identities(identities, held)
