@@ -74,6 +74,9 @@ REFUSED = [
     "http://127.0.0.1:4000/",                  # loopback only in the local stack
     "https://hooks.example.com:0/", "https://hooks.example.com:70000/",
     "https://[not-an-address]/",
+    "https://xn--zz/hook", "https://hooks.xn--zz.example/",  # not valid Punycode
+    "https://my_host.example.com/", "https://-hooks.example.com/",
+    "https://hooks..example.com/", f"https://{'a' * 64}.example.com/",
 ]
 
 
@@ -103,7 +106,9 @@ def test_a_patch_cannot_point_an_endpoint_inside(api, org_id, url):
 
 @pytest.mark.parametrize("url", ["https://hooks.example.com/x?y=1", "https://8.8.8.8/hook",
                                  "https://[2606:4700:4700::1111]:8443/hook",
-                                 "https://Hooks.Example.com./a%0Db"])
+                                 "https://Hooks.Example.com./a%0Db",
+                                 "https://xn--bcher-kva.example/hook",
+                                 f"https://{'a' * 63}.example.com/"])
 def test_public_urls_are_accepted(api, org_id, url):
     response = create(api, org_id, url)
     assert response.status == 201, response.body

@@ -129,6 +129,23 @@ def _literal(host: str, bracketed: bool) -> Address | None:
     return None
 
 
+def _check_host_name(name: str) -> None:
+    """Refuse a host name no DNS lookup can find: labels of 1–63 letters, digits and
+    hyphens, no hyphen first or last, at most 253 characters (RFC 1123 §2.1), and an
+    ``xn--`` label that is valid Punycode of a valid IDNA 2008 label (RFC 5891), checked by
+    the ``idna`` package (imported here: only registering and delivering need it).
+
+    Raises:
+        UnsafeTarget: ``name`` is not such a host name (``xn--zz``, ``my_host.example``).
+    """
+    import idna
+
+    try:
+        idna.encode(name)
+    except idna.IDNAError as err:
+        raise UnsafeTarget(f"has an invalid host name ({err})") from None
+
+
 def parse_url(url: str, loopback_ok: bool | None = None) -> WebhookTarget:
     """Check ``url`` against the rules above and split it for delivery.
 
@@ -156,6 +173,8 @@ def parse_url(url: str, loopback_ok: bool | None = None) -> WebhookTarget:
     port = port or (443 if parts.scheme == "https" else 80)
     address = _literal(host, parts.netloc.startswith("["))
     name = host.removesuffix(".")
+    if address is None:
+        _check_host_name(name)
     if address is None and (name == "localhost" or name.endswith(".localhost")):
         local = loopback_ok and host == "localhost"
         if not local:
