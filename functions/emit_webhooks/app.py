@@ -1,9 +1,11 @@
 """DynamoDB Streams → one SQS delivery per (event, subscribed endpoint), in commit order.
 
-Partial batch responses (Powertools): once a record fails, the records after it in the
-batch are failed too without being processed, so nothing overtakes it; Lambda retries
-from the first failure and SQS deduplication drops anything already sent. Log lines about
-a record carry its ``org_id`` and its stream ``eventID`` as correlation id.
+The batch's deliveries are made and sent first, together (:class:`Fanout`: as few
+``SendMessageBatch`` calls as SQS allows); then Powertools' batch processor asks each
+record for its outcome and builds the partial batch response: once a record failed, the
+records after it fail too, so nothing overtakes it; Lambda retries from the first failure
+and SQS deduplication drops anything already sent. Log lines about a record carry its
+``org_id`` and its stream ``eventID`` as correlation id.
 """
 
 from typing import Any
@@ -33,19 +35,19 @@ def record_org(record: dict[str, Any]) -> str | None:
 @observed
 def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     fanout = Fanout()
+    fanout.send(event.get("Records") or [])
 
     def record_handler(record: DynamoDBRecord) -> None:
         with record_context(record_org(record.raw_event), record.event_id):
-            before = fanout.emitted
             try:
-                fanout.emit(record.raw_event)
+                deliveries = fanout.outcome(record.raw_event)
             except EarlierRecordFailed:
                 raise
             except Exception:
                 logger.exception("stream record failed; the mapping retries it")
                 raise
             logger.info("stream record emitted", event_name=record.raw_event.get("eventName"),
-                        deliveries=fanout.emitted - before)
+                        deliveries=deliveries)
 
     return process_partial_response(event=event, record_handler=record_handler,
                                     processor=processor, context=context)

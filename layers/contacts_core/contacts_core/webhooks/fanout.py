@@ -1,13 +1,15 @@
-"""Turn stream records into deliveries: one per (event, subscribed endpoint), in order."""
+"""Turn a batch of stream records into deliveries: one per (event, subscribed endpoint),
+in commit order, sent together (:func:`contacts_core.webhooks.queue.enqueue`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from contacts_core.contacts.store import ContactStore
 from contacts_core.webhooks.events import object_key, webhook_events
 from contacts_core.webhooks.models import EndpointItem
-from contacts_core.webhooks.queue import Delivery, enqueue
+from contacts_core.webhooks.queue import Delivery, NotQueued, enqueue
 from contacts_core.webhooks.store import EndpointStore
 
 
@@ -16,16 +18,29 @@ class EarlierRecordFailed(Exception):
 
 
 class Fanout:
-    """Per invocation: endpoints are read once per org; after a failure every later record
-    fails unprocessed, so events are emitted in commit order (SPEC §6)."""
+    """Per invocation: :meth:`send` emits a whole batch of records, then :meth:`outcome`
+    tells each record's fate, in the batch's order (SPEC §6: per contact, commit order).
+
+    The deliveries of every record go out in the records' order, packed into as few
+    ``SendMessageBatch`` calls as SQS allows, instead of one call (or more) per record: a
+    batch of 100 records for one endpoint is ~10 calls, not 100. The first record whose
+    events could not be made (reading endpoints or a merge record failed) or whose
+    deliveries SQS did not take fails, and so does every record after it, unprocessed or
+    not: the mapping retries from the first failure, and SQS drops the deliveries already
+    queued as duplicates (same ``MessageDeduplicationId``) within its 5-minute window.
+    Endpoints are read once per org.
+    """
 
     def __init__(self, store: EndpointStore | None = None,
                  contacts: ContactStore | None = None) -> None:
         self.store = store or EndpointStore()
         self.contacts = contacts or ContactStore(self.store.client)
         self._endpoints: dict[str, list[EndpointItem]] = {}
-        self._failed = False
-        self.emitted = 0
+        self._records: Sequence[dict[str, Any]] = ()
+        self._next = 0
+        self._counts: list[int] = []
+        self._failed_at: int | None = None
+        self._failure: Exception | None = None
 
     def endpoints(self, org_id: str) -> list[EndpointItem]:
         """The org's endpoints (cached for this batch)."""
@@ -33,28 +48,60 @@ class Fanout:
             self._endpoints[org_id] = self.store.all_for(org_id)
         return self._endpoints[org_id]
 
-    def emit(self, record: dict[str, Any]) -> None:
-        """Enqueue the record's events, in order, for every endpoint that wants each.
+    def deliveries(self, record: dict[str, Any]) -> list[tuple[Delivery, str]]:
+        """``(delivery, ordering key)`` of every event of ``record`` for every endpoint
+        that wants it, in order.
 
-        The deliveries of one record go out together (≤ 10 per ``SendMessageBatch``, in
-        order); a retry of the record sends the same event ids again, which SQS drops as
-        duplicates within its deduplication window.
         Raises:
-            EarlierRecordFailed: an earlier record of this batch failed.
-            Exception: whatever reading endpoints or SQS raised (the record is retried).
+            Exception: whatever reading endpoints or the merge record raised.
         """
-        if self._failed:
-            raise EarlierRecordFailed()
+        events = webhook_events(record, self.contacts.merged_into)
+        if not events:
+            return []
+        endpoints = self.endpoints(events[0].organization_id)
+        return [(Delivery(org_id=event.organization_id, endpoint_id=e.endpoint_id,
+                          event=event), object_key(event))
+                for event in events for e in endpoints if e.wants(event.type)]
+
+    def send(self, records: Sequence[dict[str, Any]]) -> None:
+        """Make and send the deliveries of ``records`` (a stream batch, in order); never
+        raises: a failure is kept for :meth:`outcome`."""
+        self._records = records
+        planned: list[tuple[Delivery, str]] = []
+        owners: list[int] = []
+        for index, record in enumerate(records):
+            try:
+                made = self.deliveries(record)
+            except Exception as error:
+                self._fail(index, error)
+                break
+            planned += made
+            owners += [index] * len(made)
+            self._counts.append(len(made))
         try:
-            events = webhook_events(record, self.contacts.merged_into)
-            if not events:
-                return
-            endpoints = self.endpoints(events[0].organization_id)
-            deliveries = [(Delivery(org_id=event.organization_id, endpoint_id=e.endpoint_id,
-                                    event=event), object_key(event))
-                          for event in events for e in endpoints if e.wants(event.type)]
-            enqueue(deliveries)
-            self.emitted += len(deliveries)
-        except Exception:
-            self._failed = True
-            raise
+            enqueue(planned)
+        except NotQueued as refused:
+            self._fail(owners[refused.first], refused)
+
+    def _fail(self, index: int, error: Exception) -> None:
+        if self._failed_at is None or index < self._failed_at:
+            self._failed_at, self._failure = index, error
+
+    def outcome(self, record: dict[str, Any]) -> int:
+        """How many deliveries ``record`` queued: the records given to :meth:`send` are
+        asked about in their order (the same objects, as Powertools' batch processor
+        passes them).
+
+        Raises:
+            EarlierRecordFailed: a record before it in the batch failed.
+            Exception: what made this record fail (the mapping retries it).
+        """
+        index = next(n for n in range(self._next, len(self._records))
+                     if self._records[n] is record)
+        self._next = index + 1
+        if self._failed_at is not None and index >= self._failed_at:
+            if index > self._failed_at:
+                raise EarlierRecordFailed()
+            assert self._failure is not None
+            raise self._failure
+        return self._counts[index]

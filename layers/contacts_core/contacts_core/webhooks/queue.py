@@ -4,16 +4,28 @@ One message per (event, endpoint). ``MessageGroupId`` = endpoint + object, so de
 about one contact reach one endpoint in commit order while a dead endpoint blocks only
 its own groups; ``MessageDeduplicationId`` = SHA-256 of event id + endpoint, so a stream
 retry within SQS's 5-minute deduplication window sends nothing twice.
+
+Deliveries go out in order, packed into ``SendMessageBatch`` calls of at most 10 entries
+and 256 KiB of bodies (SQS's limits for a batch; 256 KiB is the smallest
+``MaximumMessageSize`` a queue may have had, so any queue takes it), and **never two
+entries of one message group in one call**: SQS reports each entry of a batch on its own,
+so if one entry failed a later entry of its group could still be enqueued ahead of its
+retry. With one entry per group per call, an entry refused by SQS has nothing of its
+group after it in the call, and the calls after a failure are not made.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator, Sequence
 
 from contacts_core.base_model import Model
 from contacts_core.sqs import sqs_client
 from contacts_core.webhooks.models import WebhookEvent
+
+MAX_BATCH_ENTRIES = 10  # SendMessageBatch
+MAX_BATCH_BYTES = 262_144  # sum of the bodies of one SendMessageBatch (see the module doc)
 
 
 class Delivery(Model):
@@ -24,23 +36,57 @@ class Delivery(Model):
     event: WebhookEvent
 
 
-def enqueue(deliveries: list[tuple[Delivery, str]], queue_url: str | None = None) -> None:
-    """Send each ``(delivery, ordering key)``, ≤ 10 per ``SendMessageBatch``.
+class NotQueued(Exception):
+    """SQS did not take every delivery: those before ``first`` (an index into the list
+    given to :func:`enqueue`) are queued, that one and every later one are not known to be.
+    """
+
+    def __init__(self, first: int, reason: str) -> None:
+        super().__init__(f"delivery {first} and later not queued: {reason}")
+        self.first = first
+
+
+def _entry(n: int, delivery: Delivery, key: str) -> dict[str, str]:
+    dedupe = hashlib.sha256(f"{delivery.event.id}|{delivery.endpoint_id}".encode())
+    return {"Id": str(n), "MessageBody": delivery.model_dump_json(),
+            "MessageGroupId": f"{delivery.endpoint_id}.{key}"[:128],
+            "MessageDeduplicationId": dedupe.hexdigest()}
+
+
+def _calls(entries: list[dict[str, str]]) -> Iterator[tuple[int, list[dict[str, str]]]]:
+    """``(index of the first entry, entries)`` of each call, in order (see the module doc)."""
+    start, size, groups = 0, 0, set[str]()
+    for n, entry in enumerate(entries):
+        body = len(entry["MessageBody"].encode())
+        if n > start and (n - start == MAX_BATCH_ENTRIES or size + body > MAX_BATCH_BYTES
+                          or entry["MessageGroupId"] in groups):
+            yield start, entries[start:n]
+            start, size, groups = n, 0, set()
+        size += body
+        groups.add(entry["MessageGroupId"])
+    if start < len(entries):
+        yield start, entries[start:]
+
+
+def enqueue(deliveries: Sequence[tuple[Delivery, str]], queue_url: str | None = None) -> None:
+    """Send each ``(delivery, ordering key)``, in order, in as few calls as the module
+    doc's packing allows (one call for up to 10 deliveries of different groups).
 
     Raises:
-        RuntimeError: SQS refused some entries (the stream record will be retried).
+        NotQueued: SQS refused an entry, or a call failed (a client error, throttling,
+            the network): ``first`` is the first delivery not known to be queued; no call
+            was made after it.
     """
     url = queue_url or os.environ["DELIVERY_QUEUE_URL"]
-    for start in range(0, len(deliveries), 10):
-        entries = []
-        for n, (delivery, key) in enumerate(deliveries[start:start + 10]):
-            dedupe = hashlib.sha256(f"{delivery.event.id}|{delivery.endpoint_id}".encode())
-            entries.append({"Id": str(n), "MessageBody": delivery.model_dump_json(),
-                            "MessageGroupId": f"{delivery.endpoint_id}.{key}"[:128],
-                            "MessageDeduplicationId": dedupe.hexdigest()})
-        response = sqs_client().send_message_batch(QueueUrl=url, Entries=entries)
+    entries = [_entry(n, delivery, key) for n, (delivery, key) in enumerate(deliveries)]
+    for start, batch in _calls(entries):
+        try:
+            response = sqs_client().send_message_batch(QueueUrl=url, Entries=batch)
+        except Exception as error:
+            raise NotQueued(start, repr(error)) from error
         if response.get("Failed"):
-            raise RuntimeError(f"SQS refused deliveries: {response['Failed']}")
+            first = min(int(failed["Id"]) for failed in response["Failed"])
+            raise NotQueued(first, f"SQS refused deliveries: {response['Failed']}")
 
 
 def postpone(receipt_handle: str, seconds: int, queue_url: str | None = None) -> None:
