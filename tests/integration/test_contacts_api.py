@@ -184,6 +184,28 @@ def test_patch_null_clears_email_its_channel_and_its_guard(api, org_id, sam):
     assert reuse.status == 201
 
 
+@pytest.mark.parametrize(("method", "path"), [("PATCH", "/v1/contacts/{id}"),
+                                               ("POST", "/v1/contacts/upsert"),
+                                               ("POST", "/v1/contacts")])
+def test_a_null_consent_channel_is_refused_naming_it(api, org_id, sam, method, path):
+    # Given Sam, opted in on WhatsApp
+    api.request("PATCH", f"/v1/contacts/{sam['id']}", org_id=org_id,
+                json_body={"consent": {"whatsapp": "opted_in"}})
+    # When a write sends null for a channel (a channel always has a status)
+    body = {"consent": {"whatsapp": None, "sms": "opted_out"}}
+    if method == "POST":
+        body["phone"] = SAM["phone"] if path.endswith("upsert") else "+27821230999"
+    response = api.request(method, path.format(id=sam["id"]), org_id=org_id, json_body=body)
+    # Then it answers 400 naming consent.whatsapp, and nothing changed
+    assert response.status == 400, response.body
+    assert [e["field"] for e in response.body["errors"]] == ["consent.whatsapp"]
+    after = api.request("GET", f"/v1/contacts/{sam['id']}", org_id=org_id).body
+    assert after["consent"]["whatsapp"] == "opted_in" and after["consent"]["sms"] == "unknown"
+    assert after["version"] == 2
+    assert api.request("GET", "/v1/contacts", org_id=org_id,
+                       query={"search": "+27821230999"}).body["data"] == []
+
+
 def test_patch_new_phone_moves_the_guard(api, org_id, sam):
     response = api.request("PATCH", f"/v1/contacts/{sam['id']}", org_id=org_id,
                            json_body={"phone": "(415) 555-7890", "country_code": "US"})

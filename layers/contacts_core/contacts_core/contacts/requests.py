@@ -75,15 +75,25 @@ def _without_null(schema: dict[str, Any]) -> None:
         schema.update(branches[0])
 
 
+def _refuse_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("cannot be null")
+    return value
+
+
 class ConsentPatch(Model):
-    """Per-channel consent; channels left out keep their value."""
+    """Per-channel consent; channels left out keep their value. A channel always has a
+    status, so ``null`` is refused (400 naming ``consent.<channel>``): send ``"unknown"``."""
 
     model_config = _STRICT
 
-    whatsapp: ConsentStatus | None = None
-    sms: ConsentStatus | None = None
-    email: ConsentStatus | None = None
-    voice: ConsentStatus | None = None
+    whatsapp: ConsentStatus | None = Field(None, json_schema_extra=_without_null)
+    sms: ConsentStatus | None = Field(None, json_schema_extra=_without_null)
+    email: ConsentStatus | None = Field(None, json_schema_extra=_without_null)
+    voice: ConsentStatus | None = Field(None, json_schema_extra=_without_null)
+
+    _not_null = field_validator("whatsapp", "sms", "email", "voice", mode="before")(
+        _refuse_null)
 
 
 class ContactFields(Model):
@@ -118,12 +128,8 @@ class ContactFields(Model):
     source: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = Field(
         None, json_schema_extra=_without_null)
 
-    @field_validator("consent", "suppressed", "source", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("cannot be null")
-        return value
+    _not_null = field_validator("consent", "suppressed", "source", mode="before")(
+        _refuse_null)
 
     @field_validator("phone")
     @classmethod
