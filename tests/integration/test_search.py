@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -283,6 +284,32 @@ def test_created_and_updated_ranges_are_inclusive_after_exclusive_before(call):
     assert ids(call("GET", "/v1/contacts", query={
         "created_after": t3.replace("Z", "+00:00")})) == [third["id"]]
     assert ids(call("GET", "/v1/contacts", query={"created_after": t3[:-1]})) == [third["id"]]
+
+
+@pytest.mark.parametrize("query", [{}, {"sort": "updated_at"}, {"sort": "name"},
+                                   {"search": "merged"}, {"tag": "t"}])
+def test_a_merged_contact_is_in_exactly_one_half_of_any_created_split(call, query):
+    # Given a source, then 20 ms later a target, merged: the target now shows the
+    # source's earlier created_at (SPEC §9.2), while its id holds its own creation time
+    source = call.create({"email": "s@example.com", "first_name": "Merged", "tags": ["t"]})
+    time.sleep(0.02)
+    target = call.create({"phone": "+27821230001", "first_name": "Merged", "tags": ["t"]})
+    merged = call("POST", f"/v1/contacts/{target['id']}/merge", {"source_id": source["id"]})
+    assert merged.body["created_at"] == source["created_at"] < target["created_at"]
+    # When the org's contacts are listed on either side of a time between the two, or
+    # either end, under each plan
+    for split in (source["created_at"], _later(source["created_at"], 10), target["created_at"],
+                  _later(target["created_at"], 1)):
+        before = walk(call, query | {"created_before": split, "limit": "1"})
+        after = walk(call, query | {"created_after": split, "limit": "1"})
+        # Then the merged contact is in exactly one of them (ranged by its own creation)
+        halves = [target["id"] in [c["id"] for c in half] for half in (before, after)]
+        assert halves == [split > target["created_at"], split <= target["created_at"]], split
+
+
+def _later(stamp: str, ms: int) -> str:
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(milliseconds=ms)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @pytest.mark.parametrize("moment", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z",

@@ -9,6 +9,7 @@ CONTACT_PREFIX = "con_"
 # A ULID as python-ulid writes it: 26 characters of Crockford's base32 (upper case, no
 # I, L, O or U), the first at most 7 because a ULID is 128 bits (ulid/spec, "Encoding").
 _ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # base32 digits of a ULID
 
 
 def is_resource_id(value: object, prefix: str) -> bool:
@@ -21,6 +22,23 @@ def is_resource_id(value: object, prefix: str) -> bool:
     """
     return (isinstance(value, str) and len(value) == len(prefix) + 26
             and value.startswith(prefix) and _ULID.fullmatch(value, len(prefix)) is not None)
+
+
+def id_millis(resource_id: str, prefix: str) -> int:
+    """The creation time of an id we issued (see :func:`is_resource_id`), in epoch
+    milliseconds: a ULID's first 10 characters are its 48-bit time (ulid/spec)."""
+    value = 0
+    for char in resource_id[len(prefix):len(prefix) + 10]:
+        value = value * 32 + CROCKFORD.index(char)
+    return value
+
+
+def id_bound(prefix: str, ms: int, *, last: bool) -> str:
+    """The first (or, with ``last``, the last) id ``prefix`` + ULID of millisecond ``ms``
+    (clamped to a ULID's 48 bits): ids of one creation range are one key range."""
+    ms = min(max(ms, 0), 2**48 - 1)
+    value = (ms << 80) | ((1 << 80) - 1 if last else 0)
+    return prefix + "".join(CROCKFORD[(value >> (5 * i)) & 31] for i in range(25, -1, -1))
 
 
 def iso_timestamp(moment: datetime) -> str:

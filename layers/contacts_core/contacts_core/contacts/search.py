@@ -47,7 +47,7 @@ from contacts_core.errors import ValidationFailed
 from contacts_core.http.cursor import decode_cursor, encode_cursor
 from contacts_core.http.paging import MAX_CURSOR_LENGTH, PageLimit
 from contacts_core.http.responses import fitting
-from contacts_core.ids import CONTACT_PREFIX, iso_timestamp
+from contacts_core.ids import CONTACT_PREFIX, id_bound, id_millis, iso_timestamp
 from contacts_core.names import MAX_NAME_WORDS, matches_words, name_words, words
 
 READ_BUDGET = 1000  # index entries a page may examine before it answers with a cursor
@@ -206,17 +206,17 @@ class TimeRange:
         return (None if self.after is None else _stamp(self.after),
                 None if self.before is None else _stamp(max(self.before - 1, 0)))
 
+    def holds_ms(self, ms: int) -> bool:
+        """True when the epoch millisecond ``ms`` is in range."""
+        return (self.after is None or ms >= self.after) and (self.before is None
+                                                             or ms < self.before)
+
     def contact_ids(self) -> tuple[str | None, str | None]:
         """Inclusive bounds as contact ids: a ULID starts with its 48-bit millisecond
         creation time (ULID spec), so a creation range is an id range."""
-        def bound(ms: int, fill: int) -> str:
-            ms = min(max(ms, 0), 2**48 - 1)
-            value = (ms << 80) | ((1 << 80) - 1 if fill else 0)
-            alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-            text = "".join(alphabet[(value >> (5 * i)) & 31] for i in range(25, -1, -1))
-            return CONTACT_PREFIX + text
-        return (None if self.after is None else bound(self.after, 0),
-                None if self.before is None else bound(self.before - 1, 1))
+        return (None if self.after is None else id_bound(CONTACT_PREFIX, self.after, last=False),
+                None if self.before is None else id_bound(CONTACT_PREFIX, self.before - 1,
+                                                          last=True))
 
 
 @dataclass(frozen=True)
@@ -259,7 +259,8 @@ class ContactFilter:
                 and (self.has_email is None or (item.email is not None) == self.has_email)
                 and (self.audience_id is None or self.audience_id in item.audience_ids)
                 and (self.source is None or item.source == self.source)
-                and self.created.holds(item.created_at) and self.updated.holds(item.updated_at))
+                and self.created.holds_ms(id_millis(item.contact_id, CONTACT_PREFIX))
+                and self.updated.holds(item.updated_at))
 
 
 # ---------------------------------------------------------------------- search terms
