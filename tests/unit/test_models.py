@@ -88,3 +88,33 @@ def test_a_name_is_bounded_by_its_folded_search_key():
 def test_booleans_are_attributes_not_out_of_range_numbers():
     assert ContactCreate(email="a@b.co", attributes={"vip": True, "n": -0.0}).attributes == {
         "vip": True, "n": 0.0}
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"first_name": "Sam\x00"}, "first_name"), ({"name": "a\x1bb"}, "name"),
+    ({"tags": ["ok", "x\x7fy"]}, "tags.1"), ({"attributes": {"a\x1fb": 1}}, "attributes")])
+def test_control_characters_are_refused_in_names_tags_and_attribute_keys(body, field):
+    with pytest.raises(ValidationError) as err:
+        ContactPatch.model_validate(body)
+    assert fields_of(err.value) == [field]
+    assert "control characters" in from_validation_error(err.value).errors[0].message
+    # tab and line breaks are not refused (a CSV cell may hold them)
+    assert ContactPatch.model_validate({"last_name": "Multi\nLine\tName"}).last_name
+
+
+@pytest.mark.parametrize("key", ["", "k" * 101])
+def test_a_bad_attribute_key_names_attributes_and_quotes_the_key_short(key):
+    with pytest.raises(ValidationError) as err:
+        ContactPatch.model_validate({"attributes": {key: "v"}})
+    (error,) = from_validation_error(err.value).errors
+    assert error.field == "attributes"
+    assert error.message.startswith(f'key "{key[:40]}') and len(error.message) < 120
+
+
+@pytest.mark.parametrize("code", ["ZZ", "UK", "XX"])
+def test_a_country_code_libphonenumber_does_not_know_is_named(code):
+    with pytest.raises(ValidationError) as err:
+        ContactCreate.model_validate({"email": "a@b.co", "country_code": code})
+    assert fields_of(err.value) == ["country_code"]
+    assert ContactCreate.model_validate({"phone": "082 123 4567", "country_code": "za"}
+                                        ).phone == "+27821234567"

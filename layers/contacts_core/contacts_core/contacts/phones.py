@@ -72,6 +72,14 @@ def normalise_phone(raw: str, country_code: str | None = None) -> NormalisedPhon
     )
 
 
+def is_region(country_code: str) -> bool:
+    """True when libphonenumber reads national numbers of ``country_code`` (ISO 3166-1
+    alpha-2, any case): ``ZA``, ``gb``; not ``ZZ`` or ``UK``."""
+    import phonenumbers
+
+    return country_code.upper() in phonenumbers.SUPPORTED_REGIONS
+
+
 def looks_like_phone(text: str) -> bool:
     """True when ``text`` is made of phone characters and holds at least five digits."""
     digits = sum(ch.isdigit() for ch in text)

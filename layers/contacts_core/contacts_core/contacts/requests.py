@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Self
 
 from pydantic import (
+    AfterValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -40,12 +41,25 @@ from contacts_core.contacts.models import (
     normalise_email,
     number_problem,
 )
-from contacts_core.contacts.phones import InvalidPhone, normalise_phone
+from contacts_core.contacts.phones import InvalidPhone, is_region, normalise_phone
 from contacts_core.limits import MAX_INTEGER, MAX_MAGNITUDE, MIN_MAGNITUDE
 from contacts_core.names import check_foldable
 
-Tag = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TAG_LENGTH)]
-AttributeKey = Annotated[str, Field(min_length=1, max_length=MAX_ATTRIBUTE_KEY_LENGTH)]
+
+def _no_control_characters(value: str) -> str:
+    """Refuse C0 control characters other than tab, line feed and carriage return, and DEL
+    (U+0000–U+0008, U+000B, U+000C, U+000E–U+001F, U+007F): they cannot be typed, break
+    terminals and spreadsheets, and hide one value behind another. Line breaks stay (a
+    CSV cell may hold them)."""
+    if any((ord(char) < 0x20 and char not in "\t\n\r") or char == "\x7f" for char in value):
+        raise ValueError("must not contain control characters other than tab and line breaks")
+    return value
+
+
+Tag = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TAG_LENGTH),
+                AfterValidator(_no_control_characters)]
+AttributeKey = Annotated[str, Field(min_length=1, max_length=MAX_ATTRIBUTE_KEY_LENGTH),
+                         AfterValidator(_no_control_characters)]
 # Checked by ContactFields._attributes_bounded (so errors name ``attributes.<key>``); the
 # schema says what that check accepts. Numbers are documented a little narrower than
 # accepted: an integer-valued float beyond 38 digits (``1e40``) is taken but not described.
@@ -131,6 +145,14 @@ class ContactFields(Model):
     _not_null = field_validator("consent", "suppressed", "source", mode="before")(
         _refuse_null)
 
+    @field_validator("country_code")
+    @classmethod
+    def _country_known(cls, value: str | None) -> str | None:
+        if value is not None and not is_region(value):
+            raise ValueError("not a country code libphonenumber knows "
+                             "(ISO 3166-1 alpha-2, such as ZA or GB)")
+        return value
+
     @field_validator("phone")
     @classmethod
     def _phone_to_e164(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -156,7 +178,9 @@ class ContactFields(Model):
     @field_validator("first_name", "last_name", "name")
     @classmethod
     def _name_searchable(cls, value: str | None) -> str | None:
-        return None if value is None else check_foldable(value, MAX_FOLDED_NAME_BYTES)
+        if value is None:
+            return None
+        return check_foldable(_no_control_characters(value), MAX_FOLDED_NAME_BYTES)
 
     @field_validator("tags")
     @classmethod

@@ -77,20 +77,29 @@ def internal_problem(request_id: str | None) -> dict[str, Any]:
                    request_id)
 
 
+_KEY = "[key]"  # pydantic's last ``loc`` part for an error in a dict's key, not its value
+
+
 def _field_of(error: Any) -> str:
     raised = (error.get("ctx") or {}).get("error")
     if isinstance(raised, FieldRuleError):
         return raised.field
-    return ".".join(str(part) for part in error["loc"]) or "body"
+    loc = list(error["loc"])
+    if loc[-1:] == [_KEY]:  # a bad key names its dict: the key may be empty or huge
+        loc = loc[:-2]
+    return ".".join(str(part) for part in loc) or "body"
 
 
 def _message_of(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown field"
     raised = (error.get("ctx") or {}).get("error")
-    if isinstance(raised, ValueError):
-        return str(raised)
-    return str(error["msg"])
+    message = str(raised) if isinstance(raised, ValueError) else str(error["msg"])
+    if list(error["loc"])[-1:] == [_KEY]:
+        key = str(error["loc"][-2])
+        shown = json.dumps(key if len(key) <= 40 else key[:40] + "…", ensure_ascii=False)
+        return f"key {shown}: {message}"
+    return message
 
 
 def from_validation_error(exc: ValidationError, prefix: str = "") -> ValidationFailed:
