@@ -191,6 +191,31 @@ def test_exact_searches_read_the_guards_consistently_and_never_query(call, org_i
         assert contact["ConsistentRead"] is True
 
 
+def test_an_external_id_equal_to_a_phone_email_or_name_hides_no_holder(call, org_id):
+    # Given Sam (phone, email), Ahmed Hassan (vip), and contacts whose external ids are
+    # Sam's phone, Sam's email and the word "hassan"
+    sam = call.create({"phone": "+27821234567", "email": "sam@example.com"})
+    ahmed = call.create({"email": "ahmed@example.com", "first_name": "Ahmed",
+                         "last_name": "Hassan", "tags": ["vip"]})
+    by_phone, by_email, by_word = (call.create({"external_id": x, "first_name": "Ext"})
+                                   for x in ("+27821234567", "sam@example.com", "hassan"))
+    # When each term is searched
+    # Then every holder comes, the external id's first, each once
+    assert ids(call("GET", "/v1/contacts", query={"search": "+27821234567"})) == \
+        [by_phone["id"], sam["id"]]
+    assert ids(call("GET", "/v1/contacts", query={"search": "sam@example.com"})) == \
+        [by_email["id"], sam["id"]]
+    # And filters judge each holder; a text term whose external-id holder is filtered
+    # out is a name search
+    assert ids(call("GET", "/v1/contacts", query={"search": "+27821234567",
+                                                  "has_email": "true"})) == [sam["id"]]
+    assert ids(call("GET", "/v1/contacts", query={"search": "hassan"})) == [by_word["id"]]
+    assert ids(call("GET", "/v1/contacts", query={"search": "hassan", "tag": "vip"})) == \
+        [ahmed["id"]]
+    assert ids(call("GET", "/v1/contacts", query={"search": "+27821234567",
+                                                  "tag": "vip"})) == []
+
+
 # ---------------------------------------------------------------------- filters
 def test_tags_are_all_required_whether_repeated_or_comma_joined(call):
     both = call.create({"email": "both@example.com", "tags": ["a", "b"]})
@@ -199,6 +224,16 @@ def test_tags_are_all_required_whether_repeated_or_comma_joined(call):
     assert ids(call("GET", "/v1/contacts", query={"tag": "a,b"})) == [both["id"]]
     assert ids(call("GET", "/v1/contacts", query={"tag": "b"})) == [both["id"]]
     assert len(ids(call("GET", "/v1/contacts", query={"tag": "a"}))) == 2
+    # each filter value is trimmed, as stored tags are
+    assert ids(call("GET", "/v1/contacts", query={"tag": " a , b "})) == [both["id"]]
+
+
+@pytest.mark.parametrize("path", ["/v1/contacts", "/v1/contacts/upsert"])
+def test_a_tag_cannot_hold_a_comma_the_filter_could_not_name_it(call, path):
+    response = call("POST", path, {"email": "comma@example.com", "tags": ["ok", "x,y"]})
+    assert response.status == 400
+    assert [e["field"] for e in response.body["errors"]] == ["tags.1"]
+    assert ids(call("GET", "/v1/contacts", query={"search": "comma@example.com"})) == []
 
 
 def test_filters_combine_with_search_sort_and_paging(call):

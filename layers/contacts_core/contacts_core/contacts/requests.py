@@ -56,8 +56,16 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+def _no_comma(tag: str) -> str:
+    """A tag holds no comma: the ``tag`` list filter takes comma-separated values (HTTP API
+    payload 2.0 joins a repeated query parameter with commas, so one cannot be escaped)."""
+    if "," in tag:
+        raise ValueError("must not contain a comma (the tag filter separates tags by commas)")
+    return _no_control_characters(tag)
+
+
 Tag = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TAG_LENGTH),
-                AfterValidator(_no_control_characters)]
+                AfterValidator(_no_comma)]
 AttributeKey = Annotated[str, Field(min_length=1, max_length=MAX_ATTRIBUTE_KEY_LENGTH),
                          AfterValidator(_no_control_characters)]
 # Checked by ContactFields._attributes_bounded (so errors name ``attributes.<key>``); the

@@ -57,10 +57,11 @@ CHANNELS = ("whatsapp", "sms", "email", "voice")
 
 
 def _split_tags(value: Any) -> Any:
-    """``tag`` arrives once per value, or (HTTP API payload 2.0) joined by commas; an empty
-    one (``tag=``, ``tag=a,``) stays, for the 1-character minimum to refuse it."""
+    """``tag`` arrives once per value, or (HTTP API payload 2.0) joined by commas (so a tag
+    holds no comma); each is trimmed as stored tags are, and an empty one (``tag=``,
+    ``tag=a,``) stays, for the 1-character minimum to refuse it."""
     if isinstance(value, str):
-        return value.split(",")
+        return [tag.strip() for tag in value.split(",")]
     return value
 
 
@@ -295,18 +296,28 @@ def exact_identities(term: str, country_code: str | None) -> dict[str, str]:
 
 def _exact_page(db: ContactStore, org_id: str, identities: dict[str, str],
                 filters: ContactFilter) -> ContactPage | None:
-    """The contact holding one of ``identities`` (external id first), filtered; None when
-    none is held and the term is only text (then it is a name search)."""
+    """Every contact holding one of ``identities`` — the external id's holder first, then
+    the email's, then the phone's, each once (so at most 3) — that passes ``filters``.
+
+    None (a name search follows) when the term is only text (no email or phone in it) and
+    no holder passes: a contact whose external id is the word ``hassan`` but lacks the
+    ``vip`` tag does not hide the ``vip`` contacts named Hassan. Reads: the guards in one
+    consistent ``BatchGetItem``, the holder(s) consistently (``GetItem`` for one).
+    """
     held = db.read_guards(org_id, identities) if identities else {}
-    holder = next((held[f] for f in ("external_id", "email", "phone") if f in held), None)
-    if holder is None:
-        return None if set(identities) <= {"external_id"} else ContactPage(data=[],
-                                                                           next_cursor=None)
-    item = db.get(org_id, holder)
-    found = item is not None and any(getattr(item, f) == v for f, v in identities.items())
-    keep = found and item is not None and filters.accepts(item)
-    return ContactPage(data=[Contact.from_item(item)] if keep and item else [],
-                       next_cursor=None)
+    holders = list(dict.fromkeys(held[f] for f in ("external_id", "email", "phone")
+                                 if f in held))
+    if len(holders) == 1:
+        items = [db.get(org_id, holders[0])]
+    else:
+        by_id = db.get_many(org_id, holders) if holders else {}
+        items = [by_id.get(holder) for holder in holders]
+    kept = [item for item in items
+            if item is not None and any(getattr(item, f) == v for f, v in identities.items())
+            and filters.accepts(item)]
+    if not kept and set(identities) <= {"external_id"}:
+        return None
+    return ContactPage(data=[Contact.from_item(item) for item in kept], next_cursor=None)
 
 
 # ---------------------------------------------------------------------- walks
