@@ -20,6 +20,7 @@ Everything it starts is stopped by :meth:`LocalStack.stop` (also on errors durin
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -28,7 +29,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -157,13 +161,30 @@ def sam_build(repo_root: Path = REPO_ROOT, parameters: dict[str, str] | None = N
     """
     sam = shutil.which("sam") or str(Path(sys.executable).with_name("sam"))
     overrides = [f"{k}={v}" for k, v in (parameters or BUILD_PARAMETERS).items()]
-    subprocess.run(
-        [sam, "build", "--cached", "--parameter-overrides", *overrides],
-        cwd=repo_root,
-        check=True,
-        env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
-    )
-    ship_build(repo_root / ".aws-sam" / "build")
+    with build_lock(repo_root):
+        subprocess.run(
+            [sam, "build", "--cached", "--parameter-overrides", *overrides],
+            cwd=repo_root,
+            check=True,
+            env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+        )
+        ship_build(repo_root / ".aws-sam" / "build")
+
+
+@contextmanager
+def build_lock(repo_root: Path = REPO_ROOT) -> Iterator[None]:
+    """Hold ``.aws-sam/build.lock`` (an exclusive ``flock``): one ``sam build`` of the
+    checkout at a time, and no copy of its output while one runs (two stacks, or a stack
+    and ``make test``, started together would otherwise build into one directory at once).
+    """
+    lock_path = repo_root / ".aws-sam" / "build.lock"
+    lock_path.parent.mkdir(exist_ok=True)
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def build_is_fresh(repo_root: Path = REPO_ROOT) -> bool:
@@ -300,6 +321,8 @@ class LocalStack:
         self.api_key = ""
         self._stopping = threading.Event()
         self._sqs_client: Any = None
+        self.served: Path | None = None  # the copy of the build this stack serves
+        self._snapshot_root: Path | None = None
 
     @property
     def parameters(self) -> dict[str, str]:
@@ -338,9 +361,11 @@ class LocalStack:
         try:
             if cfg.build:
                 sam_build(cfg.repo_root)
-            built = cfg.build_dir / "template.yaml"
-            if not built.is_file():
-                raise FileNotFoundError(f"{built} missing: run `sam build` or drop --no-build")
+            if not (cfg.build_dir / "template.yaml").is_file():
+                raise FileNotFoundError(f"{cfg.build_dir / 'template.yaml'} missing: run "
+                                        "`sam build` or drop --no-build")
+            self.served = self._snapshot(cfg.build_dir)
+            built = self.served / "template.yaml"
             runtime_dir = ensure_lambda_runtime(cfg.runtime_dir)
             self.ddb = DynamoDBLocal(cfg.ddb_port, cfg.persist).start()
             self.tables = create_tables(cfg.template, self.ddb.endpoint_url, self.parameters)
@@ -362,7 +387,7 @@ class LocalStack:
                            **s3_environment(self.sqs.endpoint_url)},
                 max_concurrency=cfg.max_concurrency,
                 log_stream=self.log,
-                cwd=str(cfg.build_dir),
+                cwd=str(self.served),
                 queue_urls={**self.queues, **self.keys, **self.secrets, **self.buckets},
                 function_concurrency=worker_limits(self.mappings, cfg.max_concurrency),
             )
@@ -370,7 +395,7 @@ class LocalStack:
                 if at_once and secret in self.secrets:  # as CloudFormation does on deploy
                     rotate_secret(self.secrets[secret], function_id, self.invoke_function)
             self.server = ApiServer(
-                stacks, self.runner, cfg.host, cfg.port, cwd=cfg.build_dir, stderr=self.log
+                stacks, self.runner, cfg.host, cfg.port, cwd=self.served, stderr=self.log
             )
             self.api_key = self.mint_key(cfg.org_id)
             self.event_sources = EventSourceRunner(
@@ -380,6 +405,15 @@ class LocalStack:
             self.stop()
             raise
         return self
+
+    def _snapshot(self, build_dir: Path) -> Path:
+        """A private copy of ``build_dir`` that this stack serves until it stops, so a
+        later ``sam build`` (``make test``, another stack) never changes the code under it.
+        Copied under :func:`build_lock`; ~40 MB, well under a second."""
+        self._snapshot_root = Path(tempfile.mkdtemp(prefix="contacts-devstack-"))
+        with build_lock(self.config.repo_root):
+            return Path(shutil.copytree(build_dir, self._snapshot_root / "build",
+                                        symlinks=True))
 
     def _poller(self, mapping: Mapping) -> Poller:
         """The local poller of one template event source (mapping or S3 notification)."""
@@ -480,7 +514,7 @@ class LocalStack:
             "tables": dict(self.tables),
             "api_keys_table": self.api_keys_table(),
             "parameters": dict(self.parameters),
-            "build_dir": str(self.config.build_dir),
+            "build_dir": str(self.served or self.config.build_dir),
         }
 
     def stop(self) -> None:
@@ -504,6 +538,9 @@ class LocalStack:
                     step()
                 except Exception as exc:  # keep stopping the rest
                     print(f"devstack: error while stopping: {exc!r}", file=self.log)
+        snapshot, self._snapshot_root, self.served = self._snapshot_root, None, None
+        if snapshot:
+            shutil.rmtree(snapshot, ignore_errors=True)
 
     def __enter__(self) -> Self:
         return self.start()

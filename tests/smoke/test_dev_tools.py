@@ -26,7 +26,7 @@ from devstack.__main__ import _write_state
 from devstack.aws import local_client
 from devstack.invoke import invoke
 from devstack.receiver import Received, WebhookReceiver, verify
-from devstack.stack import LocalStack, StackConfig, build_is_fresh
+from devstack.stack import LocalStack, StackConfig, build_is_fresh, build_lock
 from devstack.state import CONTAINER_HOST, read_live_state, state_path
 from devstack.tables import load_template
 
@@ -325,3 +325,21 @@ def test_docs_with_a_trailing_slash_is_sent_to_the_page_without_it(stack):
     followed = requests.get(f"{stack.base_url}/openapi.json/", timeout=30)
     assert followed.status_code == 200
     assert followed.json() == json.loads((REPO / "openapi.json").read_text())
+
+
+def test_a_running_stack_serves_its_own_copy_of_the_build(stack, sample_key):
+    # Given a running stack, and the checkout's build moved away, as a `sam build` by
+    # `make test` or a second stack replaces it
+    assert stack.served is not None and not stack.served.is_relative_to(REPO)
+    build = REPO / ".aws-sam" / "build"
+    aside = build.with_name("build.aside")
+    with build_lock(REPO):
+        build.rename(aside)
+        try:
+            # When a function no request has started yet is called
+            response = requests.get(f"{stack.base_url}/v1/audiences", timeout=60,
+                                    headers={"Authorization": f"Bearer {sample_key}"})
+        finally:
+            aside.rename(build)
+    # Then the stack serves it from its own copy
+    assert response.status_code == 200, response.text
