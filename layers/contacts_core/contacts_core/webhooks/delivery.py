@@ -1,7 +1,8 @@
 """Deliver one webhook: sign it (Standard Webhooks), POST it, and say what happened.
 
 * 2xx → delivered. 410 Gone → the endpoint is disabled and the delivery dropped.
-* Anything else (status, timeout after 10 s, connection error, refused URL or address) →
+* Anything else (status, no complete answer within 10 s, connection error, refused URL or
+  address) →
   :class:`DeliveryFailed`; the caller postpones the message by the next delay of
   ``WEBHOOK_RETRY_DELAYS`` and SQS dead-letters it after the last attempt.
 * Deleted or disabled endpoints: the delivery is dropped.
@@ -21,6 +22,10 @@ as KMS ciphertext and decrypted once per warm container, :mod:`contacts_core.key
 from __future__ import annotations
 
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -98,22 +103,68 @@ def signed_headers(endpoint: EndpointItem, delivery: Delivery, body: str,
             "user-agent": "contacts-api-webhooks/1"}
 
 
+class _Expired(Exception):
+    """The attempt's wall-clock deadline passed (raised by the ``SIGALRM`` handler)."""
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Raise :class:`_Expired` in the block once ``seconds`` have passed, whatever it is
+    blocked on: urllib3's timeouts bound each socket operation, so an endpoint that sends
+    its status line, headers or body a byte at a time would otherwise hold an attempt (and
+    the function, up to its own timeout) for as long as it likes. A real-time interval
+    timer (``setitimer``), which only the main thread can take (as the Lambda runtime runs
+    the handler); elsewhere (a test's or a poller's thread) only urllib3's apply.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _Expired()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _post(target: WebhookTarget, addresses: list[Address], body: bytes,
-          headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
-    """POST to the first of ``addresses`` that accepts a connection (never to another)."""
+          headers: dict[str, str]) -> int:
+    """POST to the first of ``addresses`` that accepts a connection (never to another);
+    the response's status. At most :data:`TIMEOUT_SECONDS` in all (:func:`_deadline`); the
+    response body is never read (only the status counts) and the connection is closed.
+
+    Raises:
+        DeliveryFailed: no connection, a timeout, or an HTTP error.
+    """
     tls = {"server_hostname": target.host, "assert_hostname": target.host}
-    for index, address in enumerate(addresses):
-        pool = _http.connection_from_host(
-            str(address), target.port, target.scheme,
-            pool_kwargs=tls if target.scheme == "https" and target.address is None else None)
-        try:
-            return pool.urlopen("POST", target.target, body=body, headers=headers,
-                                redirect=False, retries=False, preload_content=True)
-        except urllib3.exceptions.ConnectTimeoutError as err:  # also NewConnectionError
-            if index + 1 == len(addresses):
-                raise DeliveryFailed(f"{type(err).__name__}: {err}") from err
-        except urllib3.exceptions.HTTPError as err:
-            raise DeliveryFailed(f"{type(err).__name__}: {err}") from err
+    try:
+        with _deadline(TIMEOUT_SECONDS):
+            for index, address in enumerate(addresses):
+                pool = _http.connection_from_host(
+                    str(address), target.port, target.scheme,
+                    pool_kwargs=tls if target.scheme == "https" and target.address is None
+                    else None)
+                try:
+                    response = pool.urlopen("POST", target.target, body=body, headers=headers,
+                                            redirect=False, retries=False,
+                                            preload_content=False)
+                except urllib3.exceptions.ConnectTimeoutError as err:  # NewConnectionError too
+                    if index + 1 == len(addresses):
+                        raise DeliveryFailed(f"{type(err).__name__}: {err}") from err
+                    continue
+                except urllib3.exceptions.HTTPError as err:
+                    raise DeliveryFailed(f"{type(err).__name__}: {err}") from err
+                status = response.status
+                response.close()  # unread body: the connection is not reused
+                return status
+    except _Expired as err:
+        _http.clear()  # the connection the timer interrupted is not to be reused
+        raise DeliveryFailed(f"no complete answer within {TIMEOUT_SECONDS:g} s") from err
     raise DeliveryFailed("no address to connect to")
 
 
@@ -134,12 +185,12 @@ def deliver(delivery: Delivery, store: EndpointStore | None = None) -> Outcome:
         raise DeliveryFailed(f"refused: {err}") from err
     body = delivery.event.model_dump_json()
     headers = signed_headers(endpoint, delivery, body) | {"host": target.host_header}
-    response = _post(target, addresses, body.encode(), headers)
-    if 200 <= response.status < 300:
+    status = _post(target, addresses, body.encode(), headers)
+    if 200 <= status < 300:
         return Outcome.DELIVERED
-    if response.status == 410:
+    if status == 410:
         db.update(delivery.org_id, delivery.endpoint_id,
                   {"enabled": False, "disabled_reason": f"410 Gone at {now()}",
                    "updated_at": now()}, set())
         return Outcome.DISABLED
-    raise DeliveryFailed(f"HTTP {response.status}")
+    raise DeliveryFailed(f"HTTP {status}")
