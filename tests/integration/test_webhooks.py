@@ -205,6 +205,40 @@ def test_410_disables_the_endpoint(api, org_id, pipeline, receiver):
     assert len(receiver.on("/gone")) == 1
 
 
+@pytest.mark.parametrize("enable_again", [True, False])
+def test_deliveries_queued_for_a_disabled_endpoint_wait_or_are_dead_lettered(
+        api, org_id, pipeline, receiver, enable_again):
+    # Given an endpoint, and a change already emitted to it (queued, not yet delivered)
+    hook = endpoint(api, org_id, receiver.url + "/ok")
+    pipeline.take_dead_letters()
+    api.request("POST", "/v1/contacts", org_id=org_id, json_body={"email": "w@example.com"})
+    while sum(p.poll() for p in pipeline.streams):
+        pass
+    # When the endpoint is disabled before the delivery is attempted
+    path = f"/v1/webhook-endpoints/{hook['id']}"
+    assert api.request("PATCH", path, org_id=org_id,
+                       json_body={"enabled": False}).status == 200
+    pipeline.streams = []
+    for queue in pipeline.queues:  # its first attempt
+        queue.poll()
+    assert receiver.on("/ok") == [], "no request to a disabled endpoint"
+    dead: list[dict] = []
+    if enable_again:
+        # and enabled again before its last attempt
+        assert api.request("PATCH", path, org_id=org_id,
+                           json_body={"enabled": True}).status == 200
+        pipeline.pump(lambda: len(delivered(receiver, "/ok")) >= 1)
+    else:
+        pipeline.pump(lambda: bool(dead.extend(pipeline.take_dead_letters()) or dead),
+                      timeout=60)
+    # Then it is delivered once after all, or dead-lettered: never silently dropped
+    if enable_again:
+        assert [r.event["type"] for r in delivered(receiver, "/ok")] == ["contact.created"]
+    else:
+        assert [d["event"]["type"] for d in dead] == ["contact.created"]
+        assert receiver.on("/ok") == []
+
+
 def test_delivered_plus_dead_lettered_equals_emitted(api, org_id, pipeline, receiver,
                                                      monkeypatch):
     # Given a chaotic endpoint: two contacts' events always fail, the rest fail at random,

@@ -5,7 +5,9 @@
   address) →
   :class:`DeliveryFailed`; the caller postpones the message by the next delay of
   ``WEBHOOK_RETRY_DELAYS`` and SQS dead-letters it after the last attempt.
-* Deleted or disabled endpoints: the delivery is dropped.
+* A disabled endpoint's deliveries already queued fail their attempts without a request:
+  delivered if it is enabled again before their last attempt, else dead-lettered (I6:
+  delivered or dead-lettered, never silently dropped). A deleted endpoint's are dropped.
 
 Where it connects (SSRF, :mod:`contacts_core.webhooks.urls`): the URL is checked again, its
 host is resolved once, every address is checked, and the POST goes to those checked
@@ -48,7 +50,7 @@ class Outcome(StrEnum):
     """What became of a delivery that did not fail."""
 
     DELIVERED = "delivered"
-    DROPPED = "dropped"  # endpoint deleted or disabled
+    DROPPED = "dropped"  # endpoint deleted
     DISABLED = "disabled"  # the endpoint answered 410 and is now disabled
 
 
@@ -172,12 +174,15 @@ def deliver(delivery: Delivery, store: EndpointStore | None = None) -> Outcome:
     """Make one delivery attempt.
 
     Raises:
-        DeliveryFailed: non-2xx other than 410, timeout, connection error, unsafe address.
+        DeliveryFailed: non-2xx other than 410, timeout, connection error, unsafe address,
+            endpoint disabled.
     """
     db = store or EndpointStore()
     endpoint = db.get(delivery.org_id, delivery.endpoint_id)
-    if endpoint is None or not endpoint.enabled:
+    if endpoint is None:
         return Outcome.DROPPED
+    if not endpoint.enabled:  # kept on the retry schedule: re-enabled in time, or dead-lettered
+        raise DeliveryFailed(f"endpoint disabled ({endpoint.disabled_reason or 'by its owner'})")
     try:
         target = parse_url(endpoint.url)
         addresses = resolve(target)
