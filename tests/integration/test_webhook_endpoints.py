@@ -55,6 +55,18 @@ def test_update_and_delete(api, org_id):
     assert api.request("DELETE", path, org_id=org_id).status == 404
 
 
+def test_repeated_event_types_are_kept_once_on_create_and_on_patch(api, org_id):
+    twice = ["contact.created", "contact.created", "contact.updated"]
+    hook = create(api, org_id, events=twice).body
+    assert hook["events"] == ["contact.created", "contact.updated"]
+    path = f"/v1/webhook-endpoints/{hook['id']}"
+    patched = api.request("PATCH", path, org_id=org_id, json_body={"events": twice[::-1]})
+    assert patched.body["events"] == ["contact.updated", "contact.created"]
+    assert api.request("GET", path, org_id=org_id).body["events"] == patched.body["events"]
+    star = api.request("PATCH", path, org_id=org_id, json_body={"events": ["*", "*"]})
+    assert star.status == 200 and star.body["events"] == ["*"]
+
+
 def test_the_list_pages_like_every_list_oldest_first(api, org_id):
     # Given five endpoints
     made = [create(api, org_id, description=f"hook {i}").body["id"] for i in range(5)]

@@ -77,7 +77,7 @@ def create_endpoint(org_id: str, body: EndpointCreate,
     created = iso_timestamp(ulid.datetime)
     endpoint_id, secret = f"{ENDPOINT_PREFIX}{ulid}", new_secret()
     item = EndpointItem(org_id=org_id, endpoint_id=endpoint_id, url=body.url,
-                        events=list(dict.fromkeys(body.events)),
+                        events=body.events,
                         secret_ciphertext=encrypt_webhook_secret(secret, org_id, endpoint_id),
                         enabled=body.enabled, description=body.description,
                         created_at=created, updated_at=created)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -32,9 +31,14 @@ Url = Annotated[StrictStr, StringConstraints(strip_whitespace=False),
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-def _events_valid(events: Sequence[str] | None) -> None:
-    if events is not None and "*" in events and len(events) > 1:
+def _events_valid(events: list[Subscription] | None) -> list[Subscription] | None:
+    """``events`` without repeats (first occurrence kept), or FieldRuleError."""
+    if events is None:
+        return None
+    unique = list(dict.fromkeys(events))
+    if "*" in unique and len(unique) > 1:
         raise FieldRuleError("events", '"*" subscribes to everything; give it alone')
+    return unique
 
 
 def _every_event() -> list[Subscription]:
@@ -59,7 +63,7 @@ class EndpointCreate(Model):
 
     @model_validator(mode="after")
     def _check_events(self) -> Self:
-        _events_valid(self.events)
+        self.events = _events_valid(self.events) or []
         return self
 
 
@@ -75,7 +79,8 @@ class EndpointPatch(Model):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        _events_valid(self.events)
+        if self.events is not None:
+            self.events = _events_valid(self.events)
         for name in ("url", "events", "enabled"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise FieldRuleError(name, "cannot be null")
