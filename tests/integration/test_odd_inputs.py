@@ -149,6 +149,29 @@ def test_numbers_at_dynamodb_edges_are_stored_and_read_back(api, org_id, value):
     assert Decimal(repr(fetched.body["attributes"]["n"])) == Decimal(repr(value))
 
 
+
+NUMBER_SPELLINGS = ["1E2", "100.0", "-0.0", "-0", "1.50", "2.5e-3", "1e20", "12345678901234567890.0",
+                    "0.1", "-7", "1E+125", "3.0E-130"]
+
+
+def test_every_write_answers_a_number_as_every_later_read_does(api, org_id, sam):
+    attributes = "{" + ", ".join(f'"n{i}": {n}' for i, n in enumerate(NUMBER_SPELLINGS)) + "}"
+    # When the same numbers are written by create, upsert and PATCH
+    created = raw(api, "POST", "/v1/contacts", org_id,
+                  '{"email": "n@example.com", "attributes": ' + attributes + "}")
+    upserted = raw(api, "POST", "/v1/contacts/upsert", org_id,
+                   '{"email": "u@example.com", "attributes": ' + attributes + "}")
+    patched = raw(api, "PATCH", f"/v1/contacts/{sam['id']}", org_id,
+                  '{"attributes": ' + attributes + "}")
+    # Then each write's answer writes them as GET does afterwards (and as webhooks do: both
+    # render the stored item), e.g. 1E2 and 100.0 as 100, -0.0 as 0
+    for response in (created, upserted, patched):
+        assert response.status in (200, 201), response.body
+        contact = response.body.get("contact", response.body)
+        fetched = api.request("GET", f"/v1/contacts/{contact['id']}", org_id=org_id)
+        assert json.dumps(contact["attributes"]) == json.dumps(fetched.body["attributes"])
+        assert fetched.body["attributes"]["n0"] == 100 and type(contact["attributes"]["n0"]) is int
+
 @pytest.mark.parametrize("field", ["source", "suppressed", "consent"])
 def test_null_for_a_field_every_contact_has_answers_400(api, org_id, sam, field):
     body = {"email": "sam@example.com", field: None}

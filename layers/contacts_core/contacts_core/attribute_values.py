@@ -96,6 +96,17 @@ def plain_number(text: str) -> int | float:
     return int(number) if whole else float(number)
 
 
+def stored_number(value: int | float) -> int | float:
+    """``value`` as it reads back once stored (:func:`plain_number` of its ``N`` string):
+    ``1E2`` and ``100.0`` → ``100``, ``-0.0`` → ``0``, ``1.50`` → ``1.5``. Write answers carry
+    this, so they show a number as every later read and webhook does.
+
+    Raises:
+        TypeError, decimal.DecimalException: as :func:`to_attribute_value`.
+    """
+    return plain_number(_number(value))
+
+
 def from_attribute_value(value: Mapping[str, Any]) -> Any:
     """One attribute value → its plain value (the inverse of :func:`to_attribute_value`,
     numbers by :func:`plain_number`; ``SS``/``NS``/``BS`` → ``set``).

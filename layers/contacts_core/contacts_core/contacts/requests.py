@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from contacts_core.attribute_values import stored_number
 from contacts_core.base_model import Model
 from contacts_core.contacts.models import (
     IDENTITY_FIELDS,
@@ -215,10 +216,11 @@ class ContactFields(Model):
             if isinstance(item, str) and len(item.encode(errors="surrogatepass")
                                              ) > MAX_ATTRIBUTE_VALUE_BYTES:
                 raise ValueError(f"value of {key!r} is over {MAX_ATTRIBUTE_VALUE_BYTES} bytes")
-            if isinstance(item, int | float):
+            if isinstance(item, int | float) and not isinstance(item, bool):
                 problem = number_problem(item)
                 if problem:
                     raise FieldRuleError(f"attributes.{key}", problem)
+                value[key] = stored_number(item)  # as reads will show it: 1E2 → 100
         return value
 
     def given(self) -> set[str]:
