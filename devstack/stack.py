@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -95,11 +96,20 @@ DEFAULT_WEBHOOK_RETRY_DELAYS = "2,4,8,16,32"
 
 def parse_retry_delays(value: str) -> str:
     """``value`` normalised ("2, 4,8" -> "2,4,8"); ValueError unless it is a comma-separated
-    list of one or more whole seconds (0..43200, SQS's visibility limit)."""
-    delays = [int(part) for part in value.split(",") if part.strip()]
-    if not delays or any(not 0 <= d <= 43200 for d in delays):
-        raise ValueError(f"expected seconds like 2,4,8,16,32, got {value!r}")
-    return ",".join(str(d) for d in delays)
+    list of whole seconds (0..43200, SQS's visibility limit) that the template's
+    ``WebhookRetryDelays`` parameter takes (its ``AllowedPattern``: 1 to 9 of them)."""
+    from devstack.tables import load_template
+
+    try:
+        delays = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        delays = []
+    normalised = ",".join(str(d) for d in delays)
+    parameter = load_template(REPO_ROOT / "template.yaml")["Parameters"]["WebhookRetryDelays"]
+    if any(not 0 <= d <= 43200 for d in delays) or \
+            not re.fullmatch(parameter["AllowedPattern"], normalised):
+        raise ValueError(f"expected 1 to 9 delays in seconds like 2,4,8,16,32, got {value!r}")
+    return normalised
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """SQS (FIFO) → signed POST to the endpoint; failures are postponed by the retry schedule
-and dead-lettered by SQS after the last attempt (partial batch response, Powertools).
+and dead-lettered after its last attempt (partial batch response, Powertools).
 
 Log lines about a delivery carry its ``org_id`` and the event id (the ``webhook-id`` the
 endpoint sees) as correlation id; each outcome is counted (delivered, retried,
@@ -18,9 +18,8 @@ from contacts_core.webhooks.delivery import (
     Outcome,
     delay_after,
     deliver,
-    retry_delays,
 )
-from contacts_core.webhooks.queue import Delivery, postpone
+from contacts_core.webhooks.queue import Delivery, dead_letter, postpone
 
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 # Report a batch whose records all failed as partial failures instead of raising (the
@@ -36,11 +35,15 @@ def record_handler(record: SQSRecord) -> None:
             outcome = deliver(delivery)
         except DeliveryFailed as err:
             delay = delay_after(attempt)
-            last = attempt > len(retry_delays())  # SQS dead-letters it on the next receive
-            count(Metric.WEBHOOKS_DEAD_LETTERED if last else Metric.WEBHOOKS_RETRIED)
             logger.warning("delivery failed", event_id=delivery.event.id, attempt=attempt,
                            endpoint_id=delivery.endpoint_id, reason=str(err), retry_in=delay,
-                           dead_lettered=last)
+                           dead_lettered=delay is None)
+            if delay is None:  # moved to the dead-letter queue, so this record is done
+                dead_letter(record.body, record.attributes.message_group_id or "",
+                            record.attributes.message_deduplication_id or "")
+                count(Metric.WEBHOOKS_DEAD_LETTERED)
+                return
+            count(Metric.WEBHOOKS_RETRIED)
             postpone(record.receipt_handle, delay)
             raise
         count(Metric.WEBHOOKS_DELIVERED if outcome is Outcome.DELIVERED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from samcli.yamlhelper import parse_yaml_file
@@ -19,11 +20,23 @@ def of_type(kind: str) -> dict:
 
 
 def test_retries_last_over_an_hour_in_at_least_five_attempts_then_dead_letter():
-    delays = [int(d) for d in PARAMETERS["WebhookRetryDelays"]["Default"].split(",")]
-    redrive = RESOURCES["WebhookDeliveryQueue"]["Properties"]["RedrivePolicy"]
-    assert redrive["maxReceiveCount"] == len(delays) + 1 >= 5
-    assert sum(delays) >= 3600
-    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]}
+    parameter = PARAMETERS["WebhookRetryDelays"]
+    delays = [int(d) for d in parameter["Default"].split(",")]
+    assert len(delays) + 1 >= 5 and sum(delays) >= 3600
+    # The deliverer dead-letters after the schedule's last attempt; the schedule takes 1 to 9
+    # delays, so SQS's redrive (a backstop for crashes) never cuts a schedule short, and the
+    # queue keeps a delivery longer than the longest schedule (9 × SQS's 12 h)
+    allowed = re.compile(parameter["AllowedPattern"])
+    assert allowed.fullmatch(parameter["Default"]) and allowed.fullmatch("1,1,1")
+    assert allowed.fullmatch(",".join(["43200"] * 9)) and not allowed.fullmatch("1," * 9 + "1")
+    assert not allowed.fullmatch("") and not allowed.fullmatch("1,,1")
+    queue = RESOURCES["WebhookDeliveryQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] > 9 + 1
+    assert queue["MessageRetentionPeriod"] > 9 * 43200
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]}
+    deliverer = RESOURCES["DeliverWebhooksFunction"]["Properties"]["Environment"]["Variables"]
+    assert deliverer["DEAD_LETTER_QUEUE_URL"] == {"Ref": "WebhookDeadLetterQueue"}
 
 
 STREAM_MAPPINGS = {(function, name): event["Properties"]
@@ -155,3 +168,12 @@ def test_webhook_secrets_key_rotates_and_is_used_only_where_needed():
     assert kms == every_kms == {("CreateWebhookEndpointFunction", "kms:Encrypt"),
                                 ("CreateWebhookEndpointFunction", "kms:Decrypt"),  # replays
                                 ("DeliverWebhooksFunction", "kms:Decrypt")}
+
+
+def test_the_local_stack_takes_the_retry_schedules_the_template_takes():
+    from devstack.stack import parse_retry_delays
+
+    assert parse_retry_delays(" 2, 4,8") == "2,4,8"
+    for refused in ("", ",".join(["1"] * 10), "43201", "-1", "soon"):
+        with pytest.raises(ValueError):
+            parse_retry_delays(refused)

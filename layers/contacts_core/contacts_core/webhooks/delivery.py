@@ -4,7 +4,7 @@
 * Anything else (status, no complete answer within 10 s, connection error, refused URL or
   address) →
   :class:`DeliveryFailed`; the caller postpones the message by the next delay of
-  ``WEBHOOK_RETRY_DELAYS`` and SQS dead-letters it after the last attempt.
+  ``WEBHOOK_RETRY_DELAYS`` and dead-lettered after the last attempt.
 * A disabled endpoint's deliveries already queued fail their attempts without a request:
   delivered if it is enabled again before their last attempt, else dead-lettered (I6:
   delivered or dead-lettered, never silently dropped). A deleted endpoint's are dropped.
@@ -64,11 +64,11 @@ def retry_delays() -> list[int]:
     return [int(part) for part in raw.split(",") if part.strip()]
 
 
-def delay_after(attempt: int) -> int:
-    """How long to hide a delivery whose ``attempt``-th try (1-based) failed; 0 after the
-    last one, so SQS moves it to the dead-letter queue at once."""
+def delay_after(attempt: int) -> int | None:
+    """Seconds to hide a delivery whose ``attempt``-th try (1-based) failed before the next
+    one, or None when that was its last (one more than there are delays): dead-letter it."""
     delays = retry_delays()
-    return delays[attempt - 1] if attempt <= len(delays) else 0
+    return delays[attempt - 1] if attempt <= len(delays) else None
 
 
 def signing_secret(endpoint: EndpointItem) -> str:

@@ -94,3 +94,20 @@ def postpone(receipt_handle: str, seconds: int, queue_url: str | None = None) ->
     sqs_client().change_message_visibility(
         QueueUrl=queue_url or os.environ["DELIVERY_QUEUE_URL"], ReceiptHandle=receipt_handle,
         VisibilityTimeout=max(0, min(seconds, 43200)))
+
+
+def dead_letter(body: str, group_id: str, deduplication_id: str,
+                queue_url: str | None = None) -> None:
+    """Put a delivery whose last scheduled attempt failed on the dead-letter queue (FIFO
+    ``DEAD_LETTER_QUEUE_URL``), with its group and deduplication id; the caller then lets
+    it go from the delivery queue. The deliverer does this itself, not SQS's redrive after
+    a fixed ``maxReceiveCount``, so a delivery gets exactly the attempts of the retry
+    schedule (``WEBHOOK_RETRY_DELAYS``), however long the template parameter makes it.
+
+    Raises:
+        botocore.exceptions.ClientError (or a connection error): not dead-lettered; the
+            delivery stays on its queue and is tried again.
+    """
+    sqs_client().send_message(
+        QueueUrl=queue_url or os.environ["DEAD_LETTER_QUEUE_URL"], MessageBody=body,
+        MessageGroupId=group_id, MessageDeduplicationId=deduplication_id)
