@@ -3,6 +3,7 @@ deliver_webhooks → receivers on 127.0.0.1 (SPEC §6, issue 4)."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -342,3 +343,41 @@ def test_a_bulk_request_that_writes_one_contact_three_times_announces_three_chan
     assert [(e["type"], e["data"]["object"]["version"]) for e in events] == [
         ("contact.created", 1), ("contact.updated", 2), ("contact.updated", 3)]
     assert events[2]["data"]["previous_attributes"] == {"first_name": "Ann", "name": "Ann"}
+
+
+def test_a_delivery_that_cannot_be_dead_lettered_stays_queued_and_is_moved_later(
+        api, org_id, pipeline, receiver, monkeypatch):
+    from botocore.exceptions import EndpointConnectionError
+
+    from contacts_core.sqs import sqs_client
+    from tests.integration.conftest import REPO
+
+    # Given a failing endpoint, and a delivery to it at its last attempt (one more receive
+    # than the schedule has delays), as the event source mapping hands it over
+    monkeypatch.setenv("WEBHOOK_RETRY_DELAYS", "0,0")
+    hook = endpoint(api, org_id, receiver.url + "/down")
+    pipeline.take_dead_letters()
+    event = json.loads((REPO / "events" / "sqs_delivery.json").read_text())
+    record = event["Records"][0]
+    body = json.loads(record["body"]) | {"org_id": org_id, "endpoint_id": hook["id"]}
+    record["body"] = json.dumps(body)
+    record["attributes"]["ApproximateReceiveCount"] = "3"
+
+    def unreachable(**_: object) -> None:
+        raise EndpointConnectionError(endpoint_url="https://sqs.example.invalid")
+
+    # When its attempt fails and SQS cannot take it on the dead-letter queue
+    events = sqs_client().meta.events
+    events.register("before-call.sqs.SendMessage", unreachable)
+    try:
+        failed = pipeline.invoke("DeliverWebhooksFunction", event)
+    finally:
+        events.unregister("before-call.sqs.SendMessage", unreachable)
+    # Then the record is reported failed (it stays on its queue) and is nowhere else
+    assert failed == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert pipeline.take_dead_letters() == []
+    # And its next receive tries once more and moves it to the dead-letter queue, once
+    record["attributes"]["ApproximateReceiveCount"] = "4"
+    assert pipeline.invoke("DeliverWebhooksFunction", event) == {"batchItemFailures": []}
+    assert pipeline.take_dead_letters() == [body]
+    assert len(receiver.on("/down")) == 2
