@@ -150,8 +150,8 @@ def test_numbers_at_dynamodb_edges_are_stored_and_read_back(api, org_id, value):
 
 
 
-NUMBER_SPELLINGS = ["1E2", "100.0", "-0.0", "-0", "1.50", "2.5e-3", "1e20", "12345678901234567890.0",
-                    "0.1", "-7", "1E+125", "3.0E-130"]
+NUMBER_SPELLINGS = ["1E2", "100.0", "-0.0", "-0", "1.50", "2.5e-3", "1e20",
+                    "12345678901234567890.0", "0.1", "-7", "1E+125", "3.0E-130"]
 
 
 def test_every_write_answers_a_number_as_every_later_read_does(api, org_id, sam):
