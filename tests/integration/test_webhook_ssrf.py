@@ -74,6 +74,11 @@ REFUSED = [
     "http://127.0.0.1:4000/",                  # loopback only in the local stack
     "https://hooks.example.com:0/", "https://hooks.example.com:70000/",
     "https://[not-an-address]/",
+    # an authority that is not exactly host[:port] (parsers disagree on what it means)
+    "https://[2606:4700:4700::1111]x/", "https://[2606:4700:4700::1111]junk:8443/",
+    "https://hooks.example.com:/", "https://hooks.example.com:0443/",
+    "https://hooks.example.com:443:443/", "https://hooks.example.com:+443/",
+    "https://[2606:4700:4700::1111/", "https://2606:4700:4700::1111]/",
     "https://xn--zz/hook", "https://hooks.xn--zz.example/",  # not valid Punycode
     "https://my_host.example.com/", "https://-hooks.example.com/",
     "https://hooks..example.com/", f"https://{'a' * 64}.example.com/",

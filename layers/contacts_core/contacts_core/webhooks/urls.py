@@ -4,7 +4,9 @@ A URL is accepted when all of these hold:
 
 * it is printable ASCII with no whitespace: no CR, LF, TAB, NUL, space or other control
   character anywhere (percent-encode them in the path; international names in punycode);
-* the scheme is ``https`` with a host, no user info and a port in 1–65535;
+* the scheme is ``https`` with a host, no user info and a port in 1–65535; the authority
+  is exactly ``host`` or ``host:port`` (a port of digits without a leading zero, nothing
+  after a bracketed IPv6 address but ``:port``), so every parser reads the same host;
 * the host is either a DNS name — labels of letters, digits, ``-`` and ``_``, the last one
   not numeric, and not ``localhost``, ``localhost.`` or a name under ``.localhost`` — or an
   IP address written canonically: dotted-decimal IPv4 or bracketed IPv6 without a zone.
@@ -37,6 +39,9 @@ from urllib.parse import urlsplit
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
+# host[:port] and nothing else: a bracketed IPv6 literal or a name/IPv4 of URL-safe
+# characters (their rules are checked after), then an optional port with no leading zero.
+_AUTHORITY = re.compile(r"(\[[0-9A-Za-z:.%_~-]+\]|[0-9A-Za-z._~-]+)(:[1-9][0-9]{0,4})?")
 _LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 # IPv6 ranges whose last 32 bits are an IPv4 address the packet may end up at.
@@ -164,6 +169,8 @@ def parse_url(url: str, loopback_ok: bool | None = None) -> WebhookTarget:
         raise UnsafeTarget("must be an absolute https:// URL")
     if "@" in parts.netloc:
         raise UnsafeTarget("must not carry credentials")
+    if not _AUTHORITY.fullmatch(parts.netloc):
+        raise UnsafeTarget("must have a host, and a port of digits if any, and nothing else")
     try:
         port = parts.port
     except ValueError:
