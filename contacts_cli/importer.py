@@ -48,7 +48,7 @@ import requests
 from tqdm import tqdm
 from tqdm.utils import CallbackIOWrapper
 
-from contacts_core.contacts.csv_format import restore, upsert_body
+from contacts_core.contacts.csv_format import repeated_column, restore, upsert_body
 from contacts_core.imports.operations import failure_reason
 
 CHUNK = 1000  # SPEC §7 bulk limit
@@ -98,6 +98,8 @@ class ImportSummary:
             state = {"failed": f"failed: {self.failure_reason}", "completed": "completed"}.get(
                 self.status, f"still {self.status} (follow it: GET /v1/imports/{self.job_id})")
             lines.append(f"import {self.job_id} {state}")
+        elif self.status == "failed":
+            lines.append(f"import failed: {self.failure_reason}")
         lines.append(", ".join(f"{self.counts[s]} {s}" for s in OUTCOMES))
         lines += [f"line {n}: {why}" for n, why in sorted(self.failures)]
         return "\n".join(lines)
@@ -153,7 +155,13 @@ def import_csv(path: Path, api_url: str, api_key: str, chunk: int = CHUNK,
     session = _session(api_key)
     url = api_url.rstrip("/") + "/v1/contacts/bulk"
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.DictReader(handle))
+        reader = csv.DictReader(handle)
+        twice = repeated_column(list(reader.fieldnames or []))
+        if twice is not None:  # as an import job fails (contacts_core.imports.operations)
+            summary.status = "failed"
+            summary.failure_reason = f"the header names the column {twice!r} twice"
+            return summary
+        rows = list(reader)
     pending: list[tuple[int, dict[str, Any]]] = []
     for offset, row in enumerate(rows):
         line = offset + 2

@@ -188,6 +188,20 @@ def test_a_failed_job_reports_why_and_exits_1(local_api, org_id, tmp_path, capsy
     assert out[1] == "0 created, 0 updated, 0 unchanged, 0 failed"
 
 
+def test_a_header_naming_a_column_twice_fails_the_import_both_ways(local_api, org_id, call,
+                                                                   tmp_path, capsys):
+    # Given a file whose header names phone twice
+    csv_file = tmp_path / "twice.csv"
+    csv_file.write_text("phone,first_name,phone\n+27821234567,Sam,+27821234568\n")
+    # When it is imported through the bulk endpoint, and as a job
+    outcomes = [contacts_import(local_api, org_id, csv_file, *how, capsys=capsys)
+                for how in (["--quiet"], ["--async", "--quiet"])]
+    # Then both fail saying so, exit status 1, and no one is created
+    for status, out in outcomes:
+        assert status == 1 and "'phone' twice" in out[0], out
+    assert call("GET", "/v1/contacts").body["data"] == []
+
+
 def test_wait_gives_up_following_a_job_that_is_not_over(local_api, org_id, tmp_path, capsys):
     # Given a platform that never starts the job
     local_api.advance = False

@@ -134,6 +134,14 @@ def test_files_that_cannot_be_imported_fail_the_job_with_a_reason(imports):
         refused = imports.get(other["id"])
         assert refused["status"] == "failed", (content, refused)
         assert "header" in refused["failure_reason"] and refused["created"] == 0
+    # A header naming a column twice (which cell would hold the phone?), however spaced
+    for header in ("phone,email,phone", "email, first_name ,first_name"):
+        twice = imports.create()
+        imports.upload(twice, header + "\n+27821234567,a@example.com,+27821234568\n")
+        imports.run(twice["id"])
+        refused = imports.get(twice["id"])
+        assert refused["status"] == "failed" and refused["created"] == 0, (header, refused)
+        assert "twice" in refused["failure_reason"], refused
     # A line over 1 MB
     long = imports.create()
     imports.upload(long, "phone,first_name\n+27821234567," + "x" * (1024 * 1024 + 10) + "\n")

@@ -39,6 +39,19 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _ESCAPED = (*FORMULA_TRIGGERS, "'")
 
 
+def repeated_column(columns: list[str]) -> str | None:
+    """The first column name the header gives twice (names compared trimmed; unnamed
+    columns are not compared), or None. A file naming ``phone`` twice cannot say which cell
+    is the phone, so the importers refuse the file instead of silently taking one."""
+    seen: set[str] = set()
+    for column in (c.strip() for c in columns):
+        if column in seen:
+            return column
+        if column:
+            seen.add(column)
+    return None
+
+
 def neutralise(cell: str) -> str:
     """``cell`` as written to CSV: ``'`` in front when it begins with a formula trigger, or
     with ``'`` followed by a trigger or ``'`` (so that :func:`restore` undoes it exactly)."""

@@ -25,7 +25,7 @@ Running a job (:func:`run_import`), one invocation at a time per org (FIFO group
 
 A job fails (``failure_reason``, rows before stay applied) when the file is over 1 GB,
 has no header (or a first line that names none of the export's columns, or is not UTF-8:
-not a CSV export, e.g. a spreadsheet or an image), cannot be read as CSV, is replaced
+not a CSV export, e.g. a spreadsheet or an image), names a column twice, cannot be read as CSV, is replaced
 during the import, or when runs keep crashing at the same checkpoint
 (:data:`MAX_ATTEMPTS` deliveries of one message).
 """
@@ -44,7 +44,12 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from contacts_core.contacts.bulk import bulk_upsert
-from contacts_core.contacts.csv_format import COLUMNS, neutralise, upsert_body
+from contacts_core.contacts.csv_format import (
+    COLUMNS,
+    neutralise,
+    repeated_column,
+    upsert_body,
+)
 from contacts_core.contacts.models import IDENTITY_FIELDS, Contact
 from contacts_core.contacts.requests import ContactUpsert
 from contacts_core.contacts.store import ContactStore
@@ -214,6 +219,10 @@ class _Runner:
             return self.write(_failed(self.job, (
                 f"the first line ({seen}) is not a CSV header naming the export's columns "
                 "(UTF-8, lower case, e.g. phone,email,first_name): is this the right file?")))
+        twice = repeated_column(columns)
+        if twice is not None:
+            return self.write(_failed(self.job, (
+                f"the header names the column {twice[:100]!r} twice: which cell holds it?")))
         total = sum(1 for _ in records)
         return self.write(self.job.model_copy(update={
             "columns": columns, "rows_total": total, "offset": header.end,
