@@ -25,8 +25,8 @@ Running a job (:func:`run_import`), one invocation at a time per org (FIFO group
 
 A job fails (``failure_reason``, rows before stay applied) when the file is over 1 GB,
 has no header (or a first line that names none of the export's columns, or is not UTF-8:
-not a CSV export, e.g. a spreadsheet or an image), names a column twice, cannot be read as CSV, is replaced
-during the import, or when runs keep crashing at the same checkpoint
+not a CSV export, e.g. a spreadsheet or an image), names a column twice, cannot be read
+as CSV, is replaced during the import, or when runs keep crashing at the same checkpoint
 (:data:`MAX_ATTEMPTS` deliveries of one message).
 """
 
