@@ -423,6 +423,25 @@ def test_odd_query_parameters_answer_400_naming_them(api, org_id, path, query, f
     assert fields and all(f in (field, *query) or "?" in f for f in fields), fields
 
 
+def test_a_route_with_query_parameters_refuses_unknown_ones_and_a_route_without_ignores_them(
+        api, org_id, sam):
+    # Given a typo on a listing (it would otherwise page by 20), and a cache-busting
+    # parameter on routes that take no query parameter at all
+    audience = api.request("POST", "/v1/audiences", org_id=org_id, json_body={"name": "V"})
+    typo = {"limt": "5"}
+    for path in ("/v1/contacts", f"/v1/contacts/{sam['id']}/audiences", "/v1/audiences",
+                 f"/v1/audiences/{audience.body['id']}/contacts", "/v1/webhook-endpoints",
+                 "/v1/imports", "/v1/contacts/export"):
+        assert_problem(api.request("GET", path, org_id=org_id, query=typo), 400, "limt")
+    cache_buster = {"_": "1795363717522"}
+    for method, path in (("GET", f"/v1/contacts/{sam['id']}"),
+                         ("GET", f"/v1/audiences/{audience.body['id']}"),
+                         ("POST", "/v1/contacts/batch-get")):
+        body = {"ids": [sam["id"]]} if method == "POST" else None
+        response = api.request(method, path, org_id=org_id, query=cache_buster, json_body=body)
+        assert response.status == 200, (path, response.body)
+
+
 # ------------------------------------------------------------ arbitrary JSON bodies
 numbers = st.one_of(st.integers(), st.floats(), st.integers(10**37, 10**45),
                     st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "1e-200"]))
