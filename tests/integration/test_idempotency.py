@@ -183,6 +183,22 @@ def test_a_bulk_answer_too_large_to_record_is_answered_and_a_retry_runs_again(ca
     assert "Idempotent-Replayed" not in again.headers
 
 
+def test_an_answer_under_the_limit_but_over_an_item_once_escaped_is_never_a_500(call):
+    # Given contacts whose attribute values are all double quotes (each one 2 bytes in the
+    # answer's JSON, 4 in the record that stores that JSON as a string), 14 KB each
+    quotes = {f"k{n}": '"' * 1000 for n in range(7)}
+    ids = [call.create({"email": f"q{i}@example.com", "attributes": quotes})["id"]
+           for i in range(21)]
+    # When a keyed batch get answers about 300 KB of them (≈ 600 KB once escaped), twice
+    headers = key()
+    first = call("POST", "/v1/contacts/batch-get", {"ids": ids}, headers=headers)
+    again = call("POST", "/v1/contacts/batch-get", {"ids": ids}, headers=headers)
+    # Then both are answered (the OrgClient fails on any 5xx), the same
+    assert first.status == again.status == 200
+    assert 250_000 < len(json.dumps(first.body).encode()) < idempotency.MAX_RECORDED_BYTES
+    assert again.body == first.body
+
+
 def test_a_retried_webhook_endpoint_create_makes_one_endpoint(call):
     # Given an endpoint registration with a key
     headers = key()

@@ -13,10 +13,10 @@ utility with its DynamoDB persistence layer (the ``Idempotency`` table, TTL on
 - Like Stripe, only requests that ran are kept: a 400/413 (invalid input, the request did
   nothing), a retryable 409 (``concurrent_modification``: nothing was written) and a 5xx
   are not recorded, so the client can fix the request or retry it under the same key.
-  Rate-limited requests (429) never reach this module. A response over
-  :data:`MAX_RECORDED_BYTES` (a large bulk result) does not fit one DynamoDB item: it is
-  answered, not recorded, and a retry runs again (bulk upsert and delete are idempotent
-  by themselves).
+  Rate-limited requests (429) never reach this module. A response whose record would be
+  over :data:`MAX_RECORDED_BYTES` (a large bulk result, :func:`recorded_size`) does not
+  fit one DynamoDB item: it is answered, not recorded, and a retry runs again (bulk upsert
+  and delete are idempotent by themselves, batch get only reads).
 - A request that crashed mid-way (timeout, out of memory) holds its key until its Lambda
   time would have run out (Powertools' in-progress expiry), then the key runs again.
 """
@@ -66,8 +66,17 @@ def _retryable(response: Rendered) -> bool:
     except (ValueError, AttributeError):
         return False
 # A record is one DynamoDB item (≤ 400 KB, DynamoDB Developer Guide "Service quotas"): a
-# larger response (a big bulk result) is answered but not recorded; a retry runs again.
+# response whose record would be larger (a big bulk result) is answered but not recorded;
+# a retry runs again. The rest of the item (key, hashes, expiry) is far under the margin.
 MAX_RECORDED_BYTES = 350_000
+
+
+def recorded_size(response: Rendered) -> int:
+    """Bytes of ``response`` as the record stores it: Powertools keeps ``json.dumps`` of it
+    (ASCII, sorted keys), so the body, a JSON string inside that JSON, counts with every
+    ``"`` and ``\\`` escaped again and every non-ASCII character as ``\\uXXXX`` — a body of
+    quotes or emoji takes two to three times its own size."""
+    return len(json.dumps(response, sort_keys=True))
 _PREFIX = "contacts-api"  # one key space for every function
 DAY_SECONDS = 24 * 3600
 
@@ -187,13 +196,14 @@ def respond_once(request: ApiRequest, context: Any, respond: Callable[[], Render
     def run(call: dict[str, Any]) -> Rendered:
         response = respond()
         if response["statusCode"] >= 500 or response["statusCode"] in _NOT_KEPT or \
-                _retryable(response) or \
-                len((response.get("body") or "").encode()) > MAX_RECORDED_BYTES:
+                _retryable(response):
+            raise _NotKept(response)
+        recorded = seal.seal(response, request.org_id) \
+            if seal is not None and response["statusCode"] < 300 else response
+        if recorded_size(recorded) > MAX_RECORDED_BYTES:
             raise _NotKept(response)
         fresh.append(response)
-        if seal is not None and response["statusCode"] < 300:
-            return seal.seal(response, request.org_id)
-        return response
+        return recorded
 
     try:
         result: Rendered = run(call={"org_id": request.org_id, "key": key,
