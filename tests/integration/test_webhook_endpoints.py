@@ -8,6 +8,7 @@ import pytest
 from contacts_core.errors import ValidationFailed
 from contacts_core.webhooks.endpoints import check_url
 from contacts_core.webhooks.urls import UnsafeTarget, parse_url, resolve
+from tests.support.hooks import Background, Pause, hooks_fixture  # noqa: F401 - fixture
 
 
 def create(api, org_id, **body):
@@ -154,3 +155,41 @@ def test_delivery_time_resolution_refuses_internal_addresses():
         resolve(parse_url("http://localhost:4000/", loopback_ok=True), loopback_ok=False)
     assert [str(a) for a in resolve(parse_url("http://127.0.0.1:4000/", loopback_ok=True),
                                     loopback_ok=True)] == ["127.0.0.1"]
+
+
+# ---------------------------------------------------------------- the 20-endpoint limit
+def test_two_creates_racing_for_the_20th_place_leave_20_endpoints(api, org_id, hooks):
+    # Given an org with 19 endpoints, and a create held right after it counted them
+    for n in range(19):
+        assert create(api, org_id, url=f"https://hooks.example.com/{n}").status == 201
+    held = hooks.add(Pause("Query", table="WebhookEndpoints", actor="first"))
+    first = Background(lambda: create(api, org_id, url="https://hooks.example.com/a"),
+                       "first", hooks)
+    held.wait()
+    # When another create runs meanwhile, and then the first one goes on
+    second = create(api, org_id, url="https://hooks.example.com/b")
+    held.release.set()
+    answers = [first.result(), second]
+    # Then one of them got the 20th place and the other a 400 naming url: 20 endpoints
+    assert sorted(a.status for a in answers) == [201, 400]
+    refused = next(a for a in answers if a.status == 400)
+    assert [e["field"] for e in refused.body["errors"]] == ["url"]
+    listed = api.request("GET", "/v1/webhook-endpoints", org_id=org_id,
+                         query={"limit": "100"}).body["data"]
+    created = next(a for a in answers if a.status == 201)
+    assert len(listed) == 20 and created.body["id"] in {e["id"] for e in listed}
+
+
+def test_concurrent_creates_never_pass_20_endpoints(api, org_id):
+    from concurrent.futures import ThreadPoolExecutor
+
+    # When 30 endpoints are registered at once on an empty org
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(
+            lambda n: create(api, org_id, url=f"https://hooks.example.com/{n}"), range(30)))
+    # Then at most 20 exist, exactly those answered 201; the rest got 400
+    listed = api.request("GET", "/v1/webhook-endpoints", org_id=org_id,
+                         query={"limit": "100"}).body["data"]
+    created = {a.body["id"] for a in answers if a.status == 201}
+    assert len(listed) <= 20 and {e["id"] for e in listed} == created
+    assert all(a.status in (201, 400) for a in answers)

@@ -59,20 +59,30 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def _full() -> ValidationFailed:
+    return ValidationFailed.single("url", f"at most {MAX_ENDPOINTS} endpoints per org")
+
+
 def create_endpoint(org_id: str, body: EndpointCreate,
                     store: EndpointStore | None = None) -> WebhookEndpointCreated:
     """Register an endpoint; the answer is the only place its secret is ever shown. The
     stored item holds the secret only as KMS ciphertext (``WEBHOOK_SECRETS_KEY``, context
     ``{org_id, endpoint_id}``).
 
+    The limit of :data:`MAX_ENDPOINTS` holds under concurrent creates: the endpoint is
+    stored, then the org's endpoints are counted (a consistent read); a create that finds
+    more than the limit deletes its own endpoint and is refused. Of creates racing for the
+    last places none can stay over the limit — the last one to count sees every endpoint
+    stored before it — though two racing for one place may both be refused.
+
     Raises:
-        ValidationFailed: bad ``url``, or the org already has 20 endpoints.
+        ValidationFailed: bad ``url``, or the org already has 20 endpoints (400).
         contacts_core.keys.KeyUnavailable: KMS refused to encrypt (nothing is stored).
     """
     db = store or EndpointStore()
     check_url(body.url)
-    if len(db.all_for(org_id)) >= MAX_ENDPOINTS:
-        raise ValidationFailed.single("url", f"at most {MAX_ENDPOINTS} endpoints per org")
+    if db.count(org_id, MAX_ENDPOINTS) >= MAX_ENDPOINTS:
+        raise _full()
     ulid = ULID()
     created = iso_timestamp(ulid.datetime)
     endpoint_id, secret = f"{ENDPOINT_PREFIX}{ulid}", new_secret()
@@ -82,6 +92,9 @@ def create_endpoint(org_id: str, body: EndpointCreate,
                         enabled=body.enabled, description=body.description,
                         created_at=created, updated_at=created)
     db.put(item)
+    if db.count(org_id, MAX_ENDPOINTS + 1) > MAX_ENDPOINTS:
+        db.delete(org_id, endpoint_id)
+        raise _full()
     return WebhookEndpointCreated(**WebhookEndpoint.from_item(item).model_dump(), secret=secret)
 
 

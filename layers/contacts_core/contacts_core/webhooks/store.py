@@ -38,6 +38,15 @@ class EndpointStore:
                                    ConsistentRead=True).get("Item")
         return EndpointItem(**deserialize(raw)) if raw else None
 
+    def count(self, org_id: str, up_to: int) -> int:
+        """How many endpoints the org has, counting no further than ``up_to`` (one
+        consistent, keys-only ``Query`` page)."""
+        response = self.client.query(
+            TableName=self.table, KeyConditionExpression="org_id = :o", ConsistentRead=True,
+            ExpressionAttributeValues={":o": {"S": org_id}}, Limit=up_to,
+            ProjectionExpression="endpoint_id")
+        return len(response["Items"])
+
     def all_for(self, org_id: str) -> list[EndpointItem]:
         """Every endpoint of the org, oldest first."""
         items: list[EndpointItem] = []
