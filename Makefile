@@ -6,12 +6,12 @@ SHELL := /bin/bash
 PYTHON ?= $(shell PYENV_VERSION=3.13.0 pyenv which python3.13 2>/dev/null || command -v python3.13 || echo python3.13)
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-# Lambda architecture for local builds: the host's, so native wheels load in the workers.
-LOCAL_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
-SAM_BUILD := sam build --cached --parameter-overrides Architecture=$(LOCAL_ARCH)
 # Finish the build as it ships (devstack/ship.py): the layer's botocore keeps only the
 # services we call, and every module is compiled (Lambda cannot write __pycache__)
 FINISH_BUILD := $(BIN)/python -m devstack.ship
+# Local builds: sam build for the host's architecture (so native wheels load in the
+# workers), then the same finishing, one build of the checkout at a time (.aws-sam/build.lock)
+LOCAL_BUILD := $(BIN)/python -m devstack.build
 ORG ?=
 NAME ?= default
 
@@ -45,9 +45,9 @@ dev: setup build
 test: setup validate build
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# sam build, then devstack/ship.py, under .aws-sam/build.lock (devstack/build.py)
 build: setup
-	$(SAM_BUILD)
-	$(FINISH_BUILD) .aws-sam/build
+	$(LOCAL_BUILD)
 
 validate: setup
 	sam validate --lint
@@ -83,7 +83,7 @@ revoke-api-key: setup
 invoke: setup
 	@test -n "$(FN)" -a -n "$(EVENT)" || \
 		{ echo "usage: make invoke FN=<function logical id> EVENT=<events/….json>"; exit 2; }
-	@$(SAM_BUILD) >&2
+	@$(LOCAL_BUILD) >&2
 	@$(BIN)/python -m devstack.invoke "$(FN)" "$(EVENT)"
 
 ## make rate-limit ORG=acme [RATE=500 BURST=1000]: show or set an org's own rate policy

@@ -30,6 +30,11 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     "attributes merge (RFC 7396)": ({"phone": P, "attributes": {"x": None, "z": True}},
                                     "updated"),
     "attributes null clears them all": ({"phone": P, "attributes": None}, "updated"),
+    # 60 members, 50 of them removals (of keys it has or not): the contact ends with 10
+    "attributes: more members than a contact has keys, most removals": (
+        {"phone": P, "attributes": {"x": None, "y": None} | dict.fromkeys(
+            (f"gone{n}" for n in range(48)), None) | {f"new{n}": n for n in range(10)}},
+        "updated"),
     "consent merges per channel": ({"phone": P, "consent": {"email": "opted_out"}}, "updated"),
     "display name set": ({"phone": P, "name": "Zed"}, "updated"),
     "only the identifiers it holds": ({"phone": P, "email": E}, "unchanged"),

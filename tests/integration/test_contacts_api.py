@@ -67,6 +67,9 @@ def test_email_is_matched_case_insensitively(api, org_id, sam):
     ({"phone": "+27821234567", "tags": [""]}, "tags.0"),
     ({"phone": "+27821234567", "tags": [f"t{i}" for i in range(51)]}, "tags"),
     ({"phone": "+27821234567", "attributes": {f"k{i}": i for i in range(51)}}, "attributes"),
+    # removals aside, 101 members are more than any contact's keys to remove and set
+    ({"phone": "+27821234567", "attributes": dict.fromkeys(map(str, range(101)))},
+     "attributes"),
     ({"phone": "+27821234567", "attributes": {"a": {"nested": 1}}}, "attributes.a"),
     ({"phone": "+27821234567", "attributes": {"a": "x" * 1025}}, "attributes"),
     ({"phone": "+27821234567", "consent": {"sms": "yes"}}, "consent.sms"),

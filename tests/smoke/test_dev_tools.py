@@ -343,3 +343,24 @@ def test_a_running_stack_serves_its_own_copy_of_the_build(stack, sample_key):
             aside.rename(build)
     # Then the stack serves it from its own copy
     assert response.status_code == 200, response.text
+
+
+def test_make_build_waits_for_a_build_in_progress():
+    # Given a build of this checkout in progress (it holds .aws-sam/build.lock)
+    built = REPO / ".aws-sam" / "build" / "template.yaml"
+    before = built.stat().st_mtime_ns if built.exists() else None
+    with build_lock(REPO):
+        # When make build's command starts meanwhile (make dev and make test build with it)
+        makefile = (REPO / "Makefile").read_text()
+        assert "LOCAL_BUILD := $(BIN)/python -m devstack.build" in makefile
+        assert "build: setup\n\t$(LOCAL_BUILD)\n" in makefile
+        waiting = subprocess.Popen([sys.executable, "-m", "devstack.build"], cwd=REPO,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(3)
+            # Then it waits its turn: not over, and nothing written into the build
+            assert waiting.poll() is None
+            assert (built.stat().st_mtime_ns if built.exists() else None) == before
+        finally:
+            waiting.kill()
+            waiting.wait()

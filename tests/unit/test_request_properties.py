@@ -201,7 +201,8 @@ def test_attribute_schema_documents_the_number_range():
     # Then integers stop at 38 digits and other numbers at DynamoDB's magnitudes
     assert integer["maximum"] == 10**38 - 1 and integer["minimum"] == -(10**38 - 1)
     assert {"minimum": 1e-130, "exclusiveMaximum": 1e126} in number["anyOf"]
-    assert schema["maxProperties"] == 50
+    # and a body holds up to 50 values plus as many removals (null) as a contact has keys
+    assert schema["maxProperties"] == 100
 
 
 def test_create_schema_requires_an_identifier_and_patch_a_field():

@@ -142,8 +142,15 @@ class ContactFields(Model):
     name: ShortText | None = None
     language: LanguageTag | None = None
     tags: list[Tag] | None = None
-    attributes: Annotated[dict[AttributeKey, AttributeInput],
-                          Field(max_length=MAX_ATTRIBUTES)] | None = None
+    # Up to 50 values, and as many removals (null) again: a merge patch may remove each of
+    # a contact's 50 keys while it sets 50 others; the stored contact's count is checked
+    # on the result (ContactChanges).
+    attributes: Annotated[dict[AttributeKey, AttributeInput], Field(
+        max_length=2 * MAX_ATTRIBUTES,
+        description="Custom fields: at most 50 keys with a value (string, number, boolean); "
+                    "on an existing contact they merge (RFC 7396) and null removes a key, "
+                    "so up to 50 removals may come with them. A contact holds at most 50.",
+    )] | None = None
     # Absent → None, but never null: a contact always has consent, a suppressed flag and a
     # source (``_not_null``; the schema leaves null out).
     consent: ConsentPatch | None = Field(None, json_schema_extra=_without_null)
@@ -208,8 +215,8 @@ class ContactFields(Model):
     ) -> dict[str, Any] | None:
         if value is None:
             return None
-        if len(value) > MAX_ATTRIBUTES:
-            raise ValueError(f"at most {MAX_ATTRIBUTES} keys")
+        if sum(item is not None for item in value.values()) > MAX_ATTRIBUTES:
+            raise ValueError(f"at most {MAX_ATTRIBUTES} keys with a value (null removes one)")
         for key, item in value.items():
             if item is not None and not isinstance(item, str | int | float | bool):
                 raise FieldRuleError(f"attributes.{key}", "must be a string, number or boolean")
