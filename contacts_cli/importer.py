@@ -48,7 +48,12 @@ import requests
 from tqdm import tqdm
 from tqdm.utils import CallbackIOWrapper
 
-from contacts_core.contacts.csv_format import repeated_column, restore, upsert_body
+from contacts_core.contacts.csv_format import (
+    csv_error_reason,
+    repeated_column,
+    restore,
+    upsert_body,
+)
 from contacts_core.imports.operations import failure_reason
 
 CHUNK = 1000  # SPEC §7 bulk limit
@@ -155,13 +160,21 @@ def import_csv(path: Path, api_url: str, api_key: str, chunk: int = CHUNK,
     session = _session(api_key)
     url = api_url.rstrip("/") + "/v1/contacts/bulk"
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        twice = repeated_column(list(reader.fieldnames or []))
-        if twice is not None:  # as an import job fails (contacts_core.imports.operations)
+        # read as an import job reads (contacts_core.imports): strictly, and a header
+        # naming a column twice or a file that is not valid CSV fails before any row
+        reader = csv.DictReader(handle, strict=True)
+        try:
+            twice = repeated_column(list(reader.fieldnames or []))
+            rows = list(reader) if twice is None else []
+        except csv.Error as err:
+            summary.status = "failed"
+            summary.failure_reason = (f"the file is not valid CSV at line {reader.line_num}: "
+                                      f"{csv_error_reason(err)}")
+            return summary
+        if twice is not None:
             summary.status = "failed"
             summary.failure_reason = f"the header names the column {twice!r} twice"
             return summary
-        rows = list(reader)
     pending: list[tuple[int, dict[str, Any]]] = []
     for offset, row in enumerate(rows):
         line = offset + 2

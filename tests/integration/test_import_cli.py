@@ -202,6 +202,21 @@ def test_a_header_naming_a_column_twice_fails_the_import_both_ways(local_api, or
     assert call("GET", "/v1/contacts").body["data"] == []
 
 
+def test_a_quote_never_closed_fails_the_import_both_ways(local_api, org_id, call, tmp_path,
+                                                        capsys):
+    # Given a file whose second row opens a quote it never closes
+    csv_file = tmp_path / "open.csv"
+    csv_file.write_text('phone,first_name\n+27821234567,Sam\n+27821234568,"Open\n'
+                        '+27821234569,Lost\n')
+    # When it is imported through the bulk endpoint, and as a job
+    outcomes = [contacts_import(local_api, org_id, csv_file, *how, capsys=capsys)
+                for how in (["--quiet"], ["--async", "--quiet"])]
+    # Then both fail saying so, exit status 1, and no row is half-read into a contact
+    for status, out in outcomes:
+        assert status == 1 and "never closed" in out[0], out
+    assert call("GET", "/v1/contacts").body["data"] == []
+
+
 def test_wait_gives_up_following_a_job_that_is_not_over(local_api, org_id, tmp_path, capsys):
     # Given a platform that never starts the job
     local_api.advance = False

@@ -142,6 +142,19 @@ def test_files_that_cannot_be_imported_fail_the_job_with_a_reason(imports):
         refused = imports.get(twice["id"])
         assert refused["status"] == "failed" and refused["created"] == 0, (header, refused)
         assert "twice" in refused["failure_reason"], refused
+    # Files a CSV reader could only misread: a quote never closed (every later row would
+    # become one cell), text after a closing quote, lines ending in a lone CR (classic Mac)
+    for content, reason in (
+            ('phone,first_name\n+27821234567,Sam\n+27821234568,"Open,b\n'
+             '+27821234569,Lost\n', "line 3: a quoted cell is never closed"),
+            ('phone,first_name\n+27821234567,"Sam"my\n', "line 2: text after a closing quote"),
+            ("phone,first_name\r+27821234567,Sam\r", "carriage return")):
+        misread = imports.create()
+        imports.upload(misread, content)
+        imports.run(misread["id"])
+        refused = imports.get(misread["id"])
+        assert refused["status"] == "failed" and refused["created"] == 0, refused
+        assert reason in refused["failure_reason"], refused
     # A line over 1 MB
     long = imports.create()
     imports.upload(long, "phone,first_name\n+27821234567," + "x" * (1024 * 1024 + 10) + "\n")

@@ -39,6 +39,32 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _ESCAPED = (*FORMULA_TRIGGERS, "'")
 
 
+# Python's csv errors (strict mode) → what the file's author can fix.
+_CSV_ERRORS = (
+    ("unexpected end of data", "a quoted cell is never closed (its closing \" is missing, so "
+                               "every later line would be read into that one cell)"),
+    ("expected after", "text after a closing quote (a \" inside a quoted cell is written "
+                       "twice: \"\")"),
+    ("new-line character seen in unquoted field",
+     "a line ends in a carriage return alone (classic Mac line endings): save the file "
+     "with LF or CRLF line endings"),
+    ("field larger than field limit", "a cell is over 65,536 characters (a contact holds "
+                                      "16 KB at most)"),
+)
+
+
+def csv_error_reason(err: Exception) -> str:
+    """What a :class:`csv.Error` (from a reader with ``strict=True``) means for the file,
+    in words its author can act on; the parser's own message when it is not a known one.
+
+    Both importers read strictly (RFC 4180: a quote that opens a cell closes it, and
+    only a delimiter or line end follows), so a file is refused where a lenient reader
+    would silently read something else: a missing closing quote would swallow every
+    later row into one cell."""
+    message = str(err)
+    return next((reason for known, reason in _CSV_ERRORS if known in message), message)
+
+
 def repeated_column(columns: list[str]) -> str | None:
     """The first column name the header gives twice (names compared trimmed; unnamed
     columns are not compared), or None. A file naming ``phone`` twice cannot say which cell

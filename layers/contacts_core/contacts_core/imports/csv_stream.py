@@ -9,7 +9,8 @@ hold line breaks: :mod:`csv` joins the lines of a record itself), each line deco
 UTF-8 on its own (a ``\\n`` byte never falls inside a UTF-8 sequence). :mod:`csv` pulls a
 line only when it needs one and yields a record as soon as it is complete, so the bytes
 handed to it when it yields are exactly those up to the end of that record. A UTF-8 byte
-order mark at the start of the file is skipped. A line that is not valid UTF-8 marks its
+order mark at the start of the file is skipped. Parsing is strict (RFC 4180; see
+:func:`contacts_core.contacts.csv_format.csv_error_reason`). A line that is not valid UTF-8 marks its
 record ``undecodable`` (the import reports that row, with its line, as failed). Records
 with no cell, or only empty cells (blank lines), are not rows.
 """
@@ -19,6 +20,8 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+from contacts_core.contacts.csv_format import csv_error_reason
 
 BOM = b"\xef\xbb\xbf"
 FIELD_LIMIT = 64 * 1024  # chars in one cell; a contact is ≤ 16 KB (SPEC §7)
@@ -91,7 +94,7 @@ class CsvRecords:
 
     def __iter__(self) -> Iterator[Record]:
         csv.field_size_limit(FIELD_LIMIT)
-        reader = csv.reader(self._lines(), strict=False)
+        reader = csv.reader(self._lines(), strict=True)
         start = self._line + 1
         while True:
             try:
@@ -99,7 +102,7 @@ class CsvRecords:
             except StopIteration:
                 return
             except csv.Error as err:
-                raise MalformedCsv(start, str(err)) from err
+                raise MalformedCsv(start, csv_error_reason(err)) from err
             yield Record(cells, start, self._consumed, self._line, self._undecodable)
             self._undecodable = False
             start = self._line + 1
