@@ -10,7 +10,8 @@ UTF-8 on its own (a ``\\n`` byte never falls inside a UTF-8 sequence). :mod:`csv
 line only when it needs one and yields a record as soon as it is complete, so the bytes
 handed to it when it yields are exactly those up to the end of that record. A UTF-8 byte
 order mark at the start of the file is skipped. Parsing is strict (RFC 4180; see
-:func:`contacts_core.contacts.csv_format.csv_error_reason`). A line that is not valid UTF-8 marks its
+:func:`contacts_core.contacts.csv_format.csv_error_reason`). A line that is not valid
+UTF-8 marks its
 record ``undecodable`` (the import reports that row, with its line, as failed). Records
 with no cell, or only empty cells (blank lines), are not rows.
 """
