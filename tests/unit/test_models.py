@@ -102,6 +102,24 @@ def test_control_characters_are_refused_in_names_tags_and_attribute_keys(body, f
     assert ContactPatch.model_validate({"last_name": "Multi\nLine\tName"}).last_name
 
 
+@pytest.mark.parametrize(("model", "body", "field"), [
+    ("AudienceCreate", {"name": "x\x00y"}, "name"),
+    ("AudienceCreate", {"name": "VIP", "description": "a\x07b"}, "description"),
+    ("AudiencePatch", {"name": "\x1b[31mred"}, "name"),
+    ("EndpointCreate", {"url": "https://hooks.example.com/", "description": "\x00"},
+     "description"),
+    ("EndpointPatch", {"description": "a\x7f"}, "description")])
+def test_control_characters_are_refused_in_audience_and_endpoint_text(model, body, field):
+    from contacts_core.audiences import models as audiences
+    from contacts_core.webhooks import models as webhooks
+
+    kind = getattr(audiences, model, None) or getattr(webhooks, model)
+    with pytest.raises(ValidationError) as err:
+        kind.model_validate(body)
+    assert fields_of(err.value) == [field]
+    assert "control characters" in from_validation_error(err.value).errors[0].message
+
+
 @pytest.mark.parametrize("key", ["", "k" * 101])
 def test_a_bad_attribute_key_names_attributes_and_quotes_the_key_short(key):
     with pytest.raises(ValidationError) as err:

@@ -9,14 +9,15 @@ from pydantic import AfterValidator, ConfigDict, Field, StrictStr, model_validat
 from contacts_core.base_model import Model
 from contacts_core.contacts.models import FieldRuleError
 from contacts_core.names import check_foldable
+from contacts_core.text import no_control_characters
 
 MAX_MEMBERS_PER_REQUEST = 1000  # SPEC §7
 # The name guard's sort key is "name#" + the folded name: at most 1,024 bytes on DynamoDB.
 MAX_FOLDED_AUDIENCE_NAME_BYTES = 1000
 AudienceName = Annotated[
-    StrictStr, Field(min_length=1, max_length=128),
+    StrictStr, Field(min_length=1, max_length=128), AfterValidator(no_control_characters),
     AfterValidator(lambda v: check_foldable(v, MAX_FOLDED_AUDIENCE_NAME_BYTES))]
-Description = Annotated[StrictStr, Field(max_length=1024)]
+Description = Annotated[StrictStr, Field(max_length=1024), AfterValidator(no_control_characters)]
 ContactIds = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=64)]],
                        Field(min_length=1, max_length=MAX_MEMBERS_PER_REQUEST)]
 

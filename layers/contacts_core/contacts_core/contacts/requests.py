@@ -45,16 +45,7 @@ from contacts_core.contacts.models import (
 from contacts_core.contacts.phones import InvalidPhone, is_region, normalise_phone
 from contacts_core.limits import MAX_INTEGER, MAX_MAGNITUDE, MIN_MAGNITUDE
 from contacts_core.names import check_foldable
-
-
-def _no_control_characters(value: str) -> str:
-    """Refuse C0 control characters other than tab, line feed and carriage return, and DEL
-    (U+0000–U+0008, U+000B, U+000C, U+000E–U+001F, U+007F): they cannot be typed, break
-    terminals and spreadsheets, and hide one value behind another. Line breaks stay (a
-    CSV cell may hold them)."""
-    if any((ord(char) < 0x20 and char not in "\t\n\r") or char == "\x7f" for char in value):
-        raise ValueError("must not contain control characters other than tab and line breaks")
-    return value
+from contacts_core.text import no_control_characters
 
 
 def _no_comma(tag: str) -> str:
@@ -62,13 +53,13 @@ def _no_comma(tag: str) -> str:
     payload 2.0 joins a repeated query parameter with commas, so one cannot be escaped)."""
     if "," in tag:
         raise ValueError("must not contain a comma (the tag filter separates tags by commas)")
-    return _no_control_characters(tag)
+    return no_control_characters(tag)
 
 
 Tag = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TAG_LENGTH),
                 AfterValidator(_no_comma)]
 AttributeKey = Annotated[str, Field(min_length=1, max_length=MAX_ATTRIBUTE_KEY_LENGTH),
-                         AfterValidator(_no_control_characters)]
+                         AfterValidator(no_control_characters)]
 # Checked by ContactFields._attributes_bounded (so errors name ``attributes.<key>``); the
 # schema says what that check accepts. Numbers are documented a little narrower than
 # accepted: an integer-valued float beyond 38 digits (``1e40``) is taken but not described.
@@ -196,7 +187,7 @@ class ContactFields(Model):
     def _name_searchable(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        return check_foldable(_no_control_characters(value), MAX_FOLDED_NAME_BYTES)
+        return check_foldable(no_control_characters(value), MAX_FOLDED_NAME_BYTES)
 
     @field_validator("tags")
     @classmethod

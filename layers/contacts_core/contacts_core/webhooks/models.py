@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -15,6 +16,7 @@ from pydantic import (
 
 from contacts_core.base_model import Model
 from contacts_core.contacts.models import FieldRuleError
+from contacts_core.text import no_control_characters
 
 EventType = Literal[
     "contact.created", "contact.updated", "contact.deleted", "contact.merged",
@@ -58,7 +60,8 @@ class EndpointCreate(Model):
     url: Url
     events: list[Subscription] = Field(default_factory=_every_event, min_length=1,
                                        max_length=len(EVENT_TYPES))
-    description: Annotated[StrictStr, Field(max_length=512)] | None = None
+    description: Annotated[StrictStr, Field(max_length=512),
+                           AfterValidator(no_control_characters)] | None = None
     enabled: StrictBool = True
 
     @model_validator(mode="after")
@@ -74,7 +77,8 @@ class EndpointPatch(Model):
 
     url: Url | None = None
     events: list[Subscription] | None = Field(None, min_length=1, max_length=len(EVENT_TYPES))
-    description: Annotated[StrictStr, Field(max_length=512)] | None = None
+    description: Annotated[StrictStr, Field(max_length=512),
+                           AfterValidator(no_control_characters)] | None = None
     enabled: StrictBool | None = None
 
     @model_validator(mode="after")

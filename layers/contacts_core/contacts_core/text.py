@@ -1,0 +1,14 @@
+"""Rules for the free text any aggregate stores (contact names, tags and attribute keys,
+audience names and descriptions, webhook endpoint descriptions)."""
+
+from __future__ import annotations
+
+
+def no_control_characters(value: str) -> str:
+    """``value`` unchanged, or ValueError when it holds a C0 control character other than
+    tab, line feed and carriage return, or DEL (U+0000–U+0008, U+000B, U+000C,
+    U+000E–U+001F, U+007F): they cannot be typed, break terminals and spreadsheets, and
+    hide one value behind another. Line breaks stay (a CSV cell may hold them)."""
+    if any((ord(char) < 0x20 and char not in "\t\n\r") or char == "\x7f" for char in value):
+        raise ValueError("must not contain control characters other than tab and line breaks")
+    return value
