@@ -200,7 +200,9 @@ def respond_once(request: ApiRequest, context: Any, respond: Callable[[], Render
             raise _NotKept(response)
         recorded = seal.seal(response, request.org_id) \
             if seal is not None and response["statusCode"] < 300 else response
-        if recorded_size(recorded) > MAX_RECORDED_BYTES:
+        # a body longer than the limit is over it escaped too: no need to serialise it
+        if len(response.get("body") or "") > MAX_RECORDED_BYTES or \
+                recorded_size(recorded) > MAX_RECORDED_BYTES:
             raise _NotKept(response)
         fresh.append(response)
         return recorded
