@@ -17,12 +17,17 @@ bisecting; after the last retry, or for records older than the maximum age, the 
 description goes to the on-failure SQS queue and reading moves on — as Lambda does.
 SQS: messages reported as failed (or all, on a function error) stay in the queue and come
 back after their visibility timeout; the others are deleted; redrive is the queue's own.
-Like Lambda's SQS pollers, several pollers take batches concurrently (the mapping's
-``ScalingConfig.MaximumConcurrency``, else :data:`DEFAULT_SQS_CONCURRENCY`), so one slow
+Like Lambda's SQS pollers, several pollers take batches concurrently, so one slow
 invocation holds up only its own batch; on a FIFO queue a message group stays with one
-batch until that batch is done (see :class:`SqsPoller`). The function must be able to run
-that many invocations at once: :func:`function_concurrency` says how many each function's
-event sources run, for the local stack's worker limits.
+batch until that batch is done (see :class:`SqsPoller`). A mapping starts with
+:data:`DEFAULT_SQS_CONCURRENCY` pollers (or its ``ScalingConfig.MaximumConcurrency``, which
+also caps them) and, like Lambda, scales out while every poller is busy: one more each
+time all of them have held a batch for :data:`SCALE_AFTER_S`, up to
+:data:`LOCAL_SQS_MAX_POLLERS` (:class:`EventSourceRunner`), so endpoints that never answer
+hold up only their own deliveries, however many there are. The function must be able to
+run that many invocations at once: :func:`function_concurrency` says how many each
+function's event sources start with, for the local stack's worker limits, and the runner
+asks for one more worker (its ``grow`` callback) with each poller it adds.
 S3: the bucket notifies an internal queue (moto's S3 sends its event JSON there, as S3
 would invoke the function); each event is one asynchronous invocation, retried on a
 function error after a short delay (AWS: about 1 then 2 minutes) up to the retry limit
@@ -56,6 +61,13 @@ Invoke = Callable[[str, dict[str, Any]], dict[str, Any] | None]
 # Pollers of an SQS mapping without ScalingConfig (Lambda starts with 5 and scales up; its
 # MaximumConcurrency caps them, from 2 to 1000).
 DEFAULT_SQS_CONCURRENCY = 5
+# Lambda scales an SQS mapping without MaximumConcurrency up to 1,250 concurrent
+# invocations (a FIFO queue: up to its number of active message groups); locally each one
+# is a worker process (~60 MB), so the scale-out stops here.
+LOCAL_SQS_MAX_POLLERS = 25
+# A mapping whose pollers have all held a batch this long gets one more (Lambda adds
+# pollers gradually too); short bursts of quick invocations never scale it.
+SCALE_AFTER_S = 1.0
 
 
 @dataclass
@@ -80,12 +92,22 @@ class Mapping:
 
     @property
     def concurrency(self) -> int:
-        """Invocations this event source runs at once: an SQS mapping's pollers
-        (``ScalingConfig.MaximumConcurrency``, else :data:`DEFAULT_SQS_CONCURRENCY`); 1 for a
-        stream (its shards are read in order) or an S3 notification (one event at a time)."""
+        """Invocations this event source runs at once when it starts: an SQS mapping's
+        pollers (``ScalingConfig.MaximumConcurrency``, else :data:`DEFAULT_SQS_CONCURRENCY`);
+        1 for a stream (its shards are read in order) or an S3 notification (one event at a
+        time)."""
         if self.kind != "SQS":
             return 1
         return max(1, self.max_concurrency or DEFAULT_SQS_CONCURRENCY)
+
+    @property
+    def max_pollers(self) -> int:
+        """Invocations this event source may scale out to: an SQS mapping's
+        ``ScalingConfig.MaximumConcurrency``, else :data:`LOCAL_SQS_MAX_POLLERS`; otherwise
+        :attr:`concurrency`."""
+        if self.kind != "SQS":
+            return self.concurrency
+        return max(self.concurrency, self.max_concurrency or LOCAL_SQS_MAX_POLLERS)
 
 
 def _logical_id(value: Any) -> str:
@@ -340,6 +362,8 @@ class SqsPoller:
 
     :meth:`wait_for_work` lets the extra pollers sleep while no batch is being handled, so
     an idle mapping still makes one ReceiveMessage per interval, not one per poller.
+    :meth:`saturated_for` tells the runner how long every poller has been busy (it then
+    adds one, see :class:`EventSourceRunner`).
     """
 
     def __init__(self, mapping: Mapping, queue_url: str, endpoint_url: str,
@@ -349,14 +373,24 @@ class SqsPoller:
         self.queue_arn = self.sqs.get_queue_attributes(
             QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.concurrency = mapping.concurrency
+        self.pollers = 0  # threads polling it (set by the runner)
         self._receiving = threading.Lock()
         self._handling = 0  # batches being handled (invoked, then deleted)
+        self._started: list[float] = []  # when each batch being handled was received
         self._work = threading.Condition()
 
     def wait_for_work(self, timeout: float) -> bool:
         """Block until a batch is being handled (True) or ``timeout`` seconds pass (False)."""
         with self._work:
             return self._work.wait_for(lambda: self._handling > 0, timeout)
+
+    def saturated_for(self) -> float:
+        """Seconds every one of its :attr:`pollers` has been handling a batch (0.0 while
+        one of them is free)."""
+        with self._work:
+            if not self.pollers or self._handling < self.pollers:
+                return 0.0
+            return time.monotonic() - max(self._started)
 
     def poll(self, wait_seconds: int = 0) -> int:
         """Receive one batch and invoke the function with it; returns messages handled.
@@ -372,14 +406,17 @@ class SqsPoller:
         messages = response.get("Messages", [])
         if not messages:
             return 0
+        started = time.monotonic()
         with self._work:
             self._handling += 1
+            self._started.append(started)
             self._work.notify_all()
         try:
             return self._handle(messages)
         finally:
             with self._work:
                 self._handling -= 1
+                self._started.remove(started)
 
     def _handle(self, messages: list[dict[str, Any]]) -> int:
         records = [{
@@ -493,20 +530,50 @@ class EventSourceRunner:
     """Polls every mapping in background threads until :meth:`stop` (for the local stack).
 
     A stream or S3 mapping has one thread (a stream's shards are read in order); an SQS
-    mapping has :attr:`SqsPoller.concurrency` threads polling the same poller, as Lambda
-    runs several pollers per SQS mapping. The first polls every ``interval`` when idle;
-    the others only while one of them handles a batch (:meth:`SqsPoller.wait_for_work`),
-    so a batch that hangs never keeps the next messages of other groups waiting.
+    mapping starts with :attr:`Mapping.concurrency` threads polling the same poller, as
+    Lambda runs several pollers per SQS mapping. The first polls every ``interval`` when
+    idle; the others only while one of them handles a batch (:meth:`SqsPoller.wait_for_work`),
+    so a batch that hangs never keeps the next messages of other groups waiting. While every
+    thread of an SQS mapping has held a batch for :data:`SCALE_AFTER_S`, the runner adds one
+    (up to :attr:`Mapping.max_pollers`), first calling ``grow(function_id)`` so the function
+    can run one more invocation at once (the local stack raises its worker limit).
     """
 
-    def __init__(self, pollers: list[Poller], interval: float = 0.2) -> None:
-        self.pollers, self.interval = pollers, interval
+    def __init__(self, pollers: list[Poller], interval: float = 0.2,
+                 grow: Callable[[str], None] | None = None) -> None:
+        self.pollers, self.interval, self.grow = pollers, interval, grow
         self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, args=(p, n > 0), daemon=True,
-                             name=f"esm-{p.mapping.function_id}-{n}")
-            for p in pollers
-            for n in range(p.concurrency if isinstance(p, SqsPoller) else 1)]
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        for poller in pollers:
+            for _ in range(poller.concurrency if isinstance(poller, SqsPoller) else 1):
+                self._add_thread(poller)
+        self._elastic = [p for p in pollers
+                         if isinstance(p, SqsPoller) and p.mapping.max_pollers > p.pollers]
+        if self._elastic:
+            self._threads.append(threading.Thread(target=self._scale, daemon=True,
+                                                  name="esm-scaler"))
+
+    def _add_thread(self, poller: Poller) -> threading.Thread:
+        extra = isinstance(poller, SqsPoller) and poller.pollers > 0
+        if isinstance(poller, SqsPoller):
+            poller.pollers += 1
+        number = poller.pollers if isinstance(poller, SqsPoller) else 1
+        thread = threading.Thread(target=self._run, args=(poller, extra), daemon=True,
+                                  name=f"esm-{poller.mapping.function_id}-{number - 1}")
+        with self._lock:
+            self._threads.append(thread)
+        return thread
+
+    def _scale(self) -> None:
+        """Add a poller to each SQS mapping whose pollers have all been busy long enough."""
+        while not self._stop.wait(self.interval):
+            for poller in self._elastic:
+                if poller.pollers < poller.mapping.max_pollers and \
+                        poller.saturated_for() >= SCALE_AFTER_S:
+                    if self.grow is not None:
+                        self.grow(poller.mapping.function_id)
+                    self._add_thread(poller).start()
 
     def _run(self, poller: Poller, extra: bool = False) -> None:
         while not self._stop.is_set():
@@ -524,8 +591,10 @@ class EventSourceRunner:
                 self._stop.wait(self.interval)
 
     def start(self) -> EventSourceRunner:
-        """Start the threads (one per mapping, several per SQS mapping)."""
-        for thread in self._threads:
+        """Start the threads (one per mapping, several per SQS mapping, and the scaler)."""
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
             thread.start()
         return self
 
@@ -536,5 +605,8 @@ class EventSourceRunner:
     def stop(self) -> None:
         """Stop polling and wait for the threads."""
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            if thread.is_alive():
+                thread.join(timeout=10)

@@ -151,13 +151,14 @@ class StackConfig:
 def worker_limits(found: list[Mapping], max_concurrency: int) -> dict[str, int]:
     """``{function logical id: warm workers}`` for the functions of the event sources in
     ``found`` (template.yaml's, see :func:`devstack.event_sources.mappings`) that need more
-    than ``max_concurrency``: the invocations their event sources run at once
+    than ``max_concurrency``: the invocations their event sources start with
     (:func:`devstack.event_sources.function_concurrency`; an SQS mapping runs
     ``ScalingConfig.MaximumConcurrency`` pollers, else 5), as Lambda scales a function out
     for its pollers. Each poller then has a worker: a delivery that hangs (to a webhook
     endpoint that never answers) holds up only its own poller while the others go on
-    delivering (SPEC: "A dead endpoint never delays other endpoints or other events"),
-    unless every poller hangs at once."""
+    delivering (SPEC: "A dead endpoint never delays other endpoints or other events");
+    when every poller hangs, the mapping scales out and the stack gives the function one
+    more worker per added poller (:meth:`LocalStack._one_more_worker`)."""
     return {function_id: n for function_id, n in function_concurrency(found).items()
             if n > max_concurrency}
 
@@ -409,7 +410,8 @@ class LocalStack:
             )
             self.api_key = self.mint_key(cfg.org_id)
             self.event_sources = EventSourceRunner(
-                [self._poller(m) for m in self.mappings], interval=POLL_INTERVAL_S).start()
+                [self._poller(m) for m in self.mappings], interval=POLL_INTERVAL_S,
+                grow=self._one_more_worker).start()
             self.server.start()
         except BaseException:
             self.stop()
@@ -439,6 +441,13 @@ class LocalStack:
             raise LookupError(f"{mapping.function_id}: no queue {mapping.source} in the template")
         # Its pollers run concurrently, each with a worker of its own (worker_limits).
         return SqsPoller(mapping, self.queues[mapping.source], self.sqs_endpoint, self.invoke)
+
+    def _one_more_worker(self, function_id: str) -> None:
+        """Let ``function_id`` run one more invocation at once (its event source scaled
+        out, see :class:`devstack.event_sources.EventSourceRunner`)."""
+        assert self.runner is not None, "stack not started"
+        pool = self.runner.pool
+        pool.set_limit(function_id, pool.limit(function_id) + 1)
 
     def _log_line(self, line: str) -> None:
         print(line, file=self.log, flush=True)

@@ -26,6 +26,7 @@ from moto.sqs.models import Queue
 from devstack.aws import local_client
 from devstack.event_sources import (
     DEFAULT_SQS_CONCURRENCY,
+    LOCAL_SQS_MAX_POLLERS,
     EventSourceRunner,
     Mapping,
     SqsPoller,
@@ -302,6 +303,9 @@ Resources:
     assert SqsPoller(deliveries, queue_url, endpoint, lambda f, e: None).concurrency == 5
     assert SqsPoller(replace(deliveries, max_concurrency=8), queue_url, endpoint,
                      lambda f, e: None).concurrency == 8
+    # And MaximumConcurrency also caps the scale-out, which otherwise stops at the local cap
+    assert scaled.max_pollers == 3
+    assert deliveries.max_pollers == LOCAL_SQS_MAX_POLLERS > DEFAULT_SQS_CONCURRENCY
 
 
 def test_a_function_gets_a_worker_per_poller_of_its_mappings_beyond_the_stacks_limit(
@@ -374,11 +378,12 @@ def handler(event, context):
 """
 
 
-def test_deliveries_to_a_dead_endpoint_beyond_the_stacks_concurrency_hold_up_no_other(
+def test_deliveries_to_a_dead_endpoint_beyond_every_poller_hold_up_no_other(
         endpoint, queue_url, deliveries, tmp_path: Path):
     # Given the delivery mapping polled as the local stack polls it, its function run in
     # worker processes with the stack's default limit (--concurrency 4) and the limits the
-    # stack sets from template.yaml's mappings; the function POSTs to each record's URL
+    # stack sets from template.yaml's mappings, raised by one for each poller the runner
+    # adds (as the stack does); the function POSTs to each record's URL
     code = tmp_path / "deliver"
     code.mkdir()
     (code / "app.py").write_text(DELIVER)
@@ -404,24 +409,29 @@ def test_deliveries_to_a_dead_endpoint_beyond_the_stacks_concurrency_hold_up_no_
                 running -= 1
             pool.release(worker)
 
+    def grow(function_id: str) -> None:
+        pool.set_limit(function_id, pool.limit(function_id) + 1)
+
     dead, healthy = SocketEndpoint(silent=True), SocketEndpoint(silent=False)
-    runner = EventSourceRunner([SqsPoller(deliveries, queue_url, endpoint, invoke)],
-                               interval=POLL_INTERVAL_S).start()
+    poller = SqsPoller(deliveries, queue_url, endpoint, invoke)
+    runner = EventSourceRunner([poller], interval=POLL_INTERVAL_S, grow=grow).start()
     try:
-        # When as many deliveries to a dead endpoint (one per contact) are queued as the
-        # stack allows workers per function
-        for n in range(default):
+        # When a delivery to a dead endpoint (one per contact) holds every first poller
+        for n in range(DEFAULT_SQS_CONCURRENCY):
             send(queue_url, endpoint, f"ep_dead.con_{n}", json.dumps({"url": dead.url, "n": n}))
-        eventually(lambda: len(dead.accepted) == default, timeout=20)
-        # Then a delivery to a healthy endpoint queued next is still delivered meanwhile
+        eventually(lambda: len(dead.accepted) == DEFAULT_SQS_CONCURRENCY, timeout=20)
+        # Then a delivery to a healthy endpoint queued next is still delivered meanwhile:
+        # the mapping scaled out, as Lambda's does
         send(queue_url, endpoint, "ep_ok.con_0", json.dumps({"url": healthy.url}))
-        eventually(lambda: len(healthy.accepted) == 1 and in_queue(queue_url, endpoint) == default,
-                   timeout=20)
-        # And one more delivery to the dead endpoint runs too: one worker per poller
-        send(queue_url, endpoint, "ep_dead.con_x", json.dumps({"url": dead.url, "n": "x"}))
-        eventually(lambda: len(dead.accepted) == deliveries.concurrency, timeout=20)
-        assert most_at_once == deliveries.concurrency
-        assert len(pool.pids()) == deliveries.concurrency
+        eventually(lambda: len(healthy.accepted) == 1, timeout=20)
+        eventually(lambda: in_queue(queue_url, endpoint) == DEFAULT_SQS_CONCURRENCY)
+        # And so are three more to the dead endpoint: each gets a poller and a worker
+        for n in range(3):
+            send(queue_url, endpoint, f"ep_dead.con_x{n}", json.dumps({"url": dead.url, "x": n}))
+        eventually(lambda: len(dead.accepted) == DEFAULT_SQS_CONCURRENCY + 3, timeout=20)
+        assert most_at_once == DEFAULT_SQS_CONCURRENCY + 3
+        assert poller.pollers <= deliveries.max_pollers
+        assert len(pool.pids()) == most_at_once <= pool.limit(deliveries.function_id)
         # When the dead endpoint finally closes its connections, every delivery is done
         dead.close()
         eventually(lambda: in_queue(queue_url, endpoint) == 0, timeout=20)
@@ -430,4 +440,20 @@ def test_deliveries_to_a_dead_endpoint_beyond_the_stacks_concurrency_hold_up_no_
         healthy.close()
         runner.request_stop()
         pool.close()
+        runner.stop()
+
+
+def test_short_invocations_never_scale_a_mapping_out(endpoint, queue_url, deliveries):
+    # Given the delivery mapping and a function that answers at once
+    grown: list[str] = []
+    poller = SqsPoller(deliveries, queue_url, endpoint, lambda f, e: None)
+    runner = EventSourceRunner([poller], interval=POLL_INTERVAL_S, grow=grown.append).start()
+    try:
+        # When a burst of deliveries of many groups comes
+        for n in range(60):
+            send(queue_url, endpoint, f"ep_ok.con_{n}", json.dumps({"n": n}))
+        eventually(lambda: in_queue(queue_url, endpoint) == 0, timeout=30)
+        # Then it was handled by the first pollers alone
+        assert grown == [] and poller.pollers == DEFAULT_SQS_CONCURRENCY
+    finally:
         runner.stop()
