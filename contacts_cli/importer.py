@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import os
 import sys
 import time
@@ -49,11 +48,12 @@ from tqdm import tqdm
 from tqdm.utils import CallbackIOWrapper
 
 from contacts_core.contacts.csv_format import (
-    csv_error_reason,
-    repeated_column,
+    header_refusal,
     restore,
+    row_fields,
     upsert_body,
 )
+from contacts_core.imports.csv_stream import CsvRecords, MalformedCsv
 from contacts_core.imports.operations import failure_reason
 
 CHUNK = 1000  # SPEC §7 bulk limit
@@ -148,6 +148,42 @@ def _bar(progress: bool, **kwargs: Any) -> tqdm[Any]:
 
 
 # ---------------------------------------------------------------- through the bulk endpoint
+Row = tuple[int, tuple[list[str], list[str]]]  # (line, (header columns, cells))
+
+
+def _read_rows(path: Path, summary: ImportSummary) -> list[Row] | None:
+    """The rows of ``path`` read as an import job reads its file
+    (:class:`contacts_core.imports.csv_stream.CsvRecords`: strict RFC 4180, UTF-8 with an
+    optional BOM, blank lines skipped but counted in line numbers, a row that is not UTF-8
+    failed alone), each with the line it starts on; None when the header is refused
+    (:func:`contacts_core.contacts.csv_format.header_refusal`), with ``summary`` failed.
+
+    Raises:
+        MalformedCsv: the file is not valid CSV from some line on (nothing is sent).
+    """
+    with path.open("rb") as handle:
+        records = (r for r in CsvRecords(iter(partial(handle.read, 1 << 20), b""))
+                   if not r.blank)
+        header = next(records, None)
+        if header is None:
+            summary.status = "failed"
+            summary.failure_reason = "the file is empty: it needs a header row naming its columns"
+            return None
+        refusal = header_refusal(header.cells, header.undecodable)
+        if refusal is not None:
+            summary.status = "failed"
+            summary.failure_reason = refusal
+            return None
+        columns = [c.strip() for c in header.cells]
+        rows: list[Row] = []
+        for record in records:
+            if record.undecodable:
+                summary.fail(record.line, "the row is not valid UTF-8")
+            else:
+                rows.append((record.line, (columns, record.cells)))
+        return rows
+
+
 def import_csv(path: Path, api_url: str, api_key: str, chunk: int = CHUNK,
                progress: bool = True, mode: str | None = None) -> ImportSummary:
     """Import every row of ``path`` through the bulk endpoint; returns the summary (never
@@ -159,28 +195,19 @@ def import_csv(path: Path, api_url: str, api_key: str, chunk: int = CHUNK,
     summary = ImportSummary()
     session = _session(api_key)
     url = api_url.rstrip("/") + "/v1/contacts/bulk"
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        # read as an import job reads (contacts_core.imports): strictly, and a header
-        # naming a column twice or a file that is not valid CSV fails before any row
-        reader = csv.DictReader(handle, strict=True)
-        try:
-            twice = repeated_column(list(reader.fieldnames or []))
-            rows = list(reader) if twice is None else []
-        except csv.Error as err:
-            summary.status = "failed"
-            summary.failure_reason = (f"the file is not valid CSV at line {reader.line_num}: "
-                                      f"{csv_error_reason(err)}")
-            return summary
-        if twice is not None:
-            summary.status = "failed"
-            summary.failure_reason = f"the header names the column {twice!r} twice"
-            return summary
     pending: list[tuple[int, dict[str, Any]]] = []
-    for offset, row in enumerate(rows):
-        line = offset + 2
+    try:
+        rows = _read_rows(path, summary)
+    except MalformedCsv as err:
+        summary.status = "failed"
+        summary.failure_reason = f"the file is not valid CSV at {err}"
+        return summary
+    if rows is None:
+        return summary
+    for line, fields in rows:
         try:
-            pending.append((line, upsert_body(row)))
-        except (ValueError, json.JSONDecodeError) as err:
+            pending.append((line, upsert_body(row_fields(*fields))))
+        except ValueError as err:  # json.JSONDecodeError is a ValueError
             summary.fail(line, str(err))
     bar = _bar(progress, total=len(rows), unit="contact")
     bar.update(len(rows) - len(pending))

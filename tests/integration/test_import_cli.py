@@ -202,6 +202,39 @@ def test_a_header_naming_a_column_twice_fails_the_import_both_ways(local_api, or
     assert call("GET", "/v1/contacts").body["data"] == []
 
 
+def test_ragged_blank_and_multi_line_rows_get_the_same_lines_and_reasons_both_ways(
+        local_api, org_id, call, tmp_path, capsys):
+    # Given a file with a row holding text past the header's last column, rows with fewer
+    # cells or empty extra cells (as spreadsheets write them), a blank line, a quoted
+    # cell spanning two lines, and a row that is not UTF-8
+    csv_file = tmp_path / "ragged.csv"
+    csv_file.write_bytes(
+        b"phone,email,first_name\n"
+        b"+12025557101,ann@example.com,Ann,EXTRA\n"   # line 2: the extra cell has no column
+        b"+12025557102,bo@example.com\n"              # fewer cells: first_name is empty
+        b"\n"                                        # a blank line is no row
+        b"+12025557103,cy@example.com,Cy,,\n"         # empty cells past the header: fine
+        b'+12025557104,di@example.com,"Di\nDee"\n'    # lines 6-7: one row
+        b"12,ed@example.com,Ed\n"                     # line 8: not a phone number
+        b"+12025557106,fe@example.com,F\xe9\n")       # line 9: Latin-1, not UTF-8
+    # When it is imported as a job, and through the bulk endpoint into another org
+    status, out = contacts_import(local_api, org_id, csv_file, "--async", "--quiet",
+                                  capsys=capsys)
+    bulk_status, bulk_out = contacts_import(local_api, org_id + "_bulk", csv_file, "--quiet",
+                                            capsys=capsys)
+    # Then both report the same counts, and the same reasons at the file's own lines
+    assert status == bulk_status == 1
+    assert out[1:] == bulk_out, (out, bulk_out)
+    assert out[1] == "3 created, 0 updated, 0 unchanged, 3 failed"
+    assert [line.split(":")[0] for line in out[2:]] == ["line 2", "line 8", "line 9"]
+    assert "cell 4 ('EXTRA') has no column" in out[2]
+    assert "phone" in out[3] and "UTF-8" in out[4]
+    # And nothing of the ragged row was imported without its extra cell
+    names = {c["email"]: c["first_name"] for c in call("GET", "/v1/contacts").body["data"]}
+    assert names == {"bo@example.com": None, "cy@example.com": "Cy",
+                     "di@example.com": "Di\nDee"}
+
+
 def test_a_quote_never_closed_fails_the_import_both_ways(local_api, org_id, call, tmp_path,
                                                         capsys):
     # Given a file whose second row opens a quote it never closes

@@ -78,6 +78,40 @@ def repeated_column(columns: list[str]) -> str | None:
     return None
 
 
+def header_refusal(cells: list[str], undecodable: bool = False) -> str | None:
+    """Why a file whose first row is ``cells`` cannot be imported, or None. Both importers
+    (the job and ``contacts-import``) refuse, before any row: a first line that is not
+    UTF-8 or names none of :data:`COLUMNS` (an image, a spreadsheet, another CSV), and a
+    header naming a column twice (:func:`repeated_column`)."""
+    columns = [c.strip() for c in cells]
+    if undecodable or not set(columns) & set(COLUMNS):
+        seen = "not UTF-8" if undecodable else "names " + ", ".join(columns[:5])[:200]
+        return (f"the first line ({seen}) is not a CSV header naming the export's columns "
+                "(UTF-8, lower case, e.g. phone,email,first_name): is this the right file?")
+    twice = repeated_column(columns)
+    if twice is not None:
+        return f"the header names the column {twice[:100]!r} twice: which cell holds it?"
+    return None
+
+
+def row_fields(columns: list[str], cells: list[str]) -> dict[str, str]:
+    """One CSV row keyed by the header's ``columns``. A row with fewer cells than the
+    header leaves its last columns empty (spreadsheets drop trailing empty cells), and
+    empty cells past the header are ignored (``a,b,,``), but a row with text in a cell
+    past the last column fails: RFC 4180 rows all have the header's number of fields, and
+    no column says what that cell is, so importing the rest would lose it silently.
+
+    Raises:
+        ValueError: a cell past the last column holds text (the message says which).
+    """
+    extra = next((n for n in range(len(columns), len(cells)) if cells[n].strip()), None)
+    if extra is not None:
+        raise ValueError(f"the row has {len(cells)} cells but the header names "
+                         f"{len(columns)} columns: cell {extra + 1} "
+                         f"({cells[extra].strip()[:40]!r}) has no column")
+    return dict(zip(columns, cells, strict=False))
+
+
 def neutralise(cell: str) -> str:
     """``cell`` as written to CSV: ``'`` in front when it begins with a formula trigger, or
     with ``'`` followed by a trigger or ``'`` (so that :func:`restore` undoes it exactly)."""

@@ -45,9 +45,9 @@ from pydantic import ValidationError
 
 from contacts_core.contacts.bulk import bulk_upsert
 from contacts_core.contacts.csv_format import (
-    COLUMNS,
+    header_refusal,
     neutralise,
-    repeated_column,
+    row_fields,
     upsert_body,
 )
 from contacts_core.contacts.models import IDENTITY_FIELDS, Contact
@@ -212,17 +212,10 @@ class _Runner:
         if header is None:
             return self.write(_failed(self.job, "the file is empty: it needs a header row "
                                                 "naming its columns"))
+        refusal = header_refusal(header.cells, header.undecodable)
+        if refusal is not None:
+            return self.write(_failed(self.job, refusal))
         columns = [c.strip() for c in header.cells]
-        if header.undecodable or not set(columns) & set(COLUMNS):
-            seen = "not UTF-8" if header.undecodable else \
-                "names " + ", ".join(columns[:5])[:200]
-            return self.write(_failed(self.job, (
-                f"the first line ({seen}) is not a CSV header naming the export's columns "
-                "(UTF-8, lower case, e.g. phone,email,first_name): is this the right file?")))
-        twice = repeated_column(columns)
-        if twice is not None:
-            return self.write(_failed(self.job, (
-                f"the header names the column {twice[:100]!r} twice: which cell holds it?")))
         total = sum(1 for _ in records)
         return self.write(self.job.model_copy(update={
             "columns": columns, "rows_total": total, "offset": header.end,
@@ -252,8 +245,7 @@ class _Runner:
                 rows.append(_Row(record, error="the row is not valid UTF-8"))
             else:
                 try:
-                    rows.append(_Row(record, upsert_body(dict(zip(columns, record.cells,
-                                                                  strict=False)))))
+                    rows.append(_Row(record, upsert_body(row_fields(columns, record.cells))))
                 except ValueError as err:  # json.JSONDecodeError is a ValueError
                     rows.append(_Row(record, error=str(err)))
         return rows
