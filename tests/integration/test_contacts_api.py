@@ -233,6 +233,24 @@ def test_patch_empty_body_answers_no_valid_fields(api, org_id, sam):
     assert response.status == 400 and response.body["detail"].endswith("No valid fields to update")
 
 
+@pytest.mark.parametrize("body", [{"attributes": {}}, {"consent": {}},
+                                  {"attributes": {}, "country_code": "ZA"}])
+def test_patch_of_empty_merge_patches_answers_the_contact_unchanged(api, org_id, sam, body):
+    # Given a contact; When a PATCH names fields whose merge patch is empty (RFC 7396)
+    path = f"/v1/contacts/{sam['id']}"
+    response = api.request("PATCH", path, org_id=org_id, json_body=body)
+    # Then it answers the contact as it is: nothing written, same version (not a 400)
+    assert response.status == 200 and response.body == sam
+    assert api.request("GET", path, org_id=org_id).body == sam
+    # And If-Match and unknown ids still apply
+    stale = api.request("PATCH", path, org_id=org_id, json_body=body,
+                        headers={"If-Match": '"7"'})
+    assert stale.status == 412
+    missing = api.request("PATCH", "/v1/contacts/con_01JD8Q2M6W3YQ0V4C7N5T9KX2B",
+                          org_id=org_id, json_body=body)
+    assert missing.status == 404
+
+
 def test_patch_with_stale_if_match_answers_412_and_changes_nothing(api, org_id, sam):
     path = f"/v1/contacts/{sam['id']}"
     ok = api.request("PATCH", path, org_id=org_id, json_body={"language": "en-ZA"},

@@ -134,17 +134,25 @@ def update_contact(org_id: str, contact_id: str, body: ContactPatch, if_match: i
     ``unchanged`` upsert.
 
     Raises:
-        ValidationFailed: empty body ("No valid fields to update"), too many attributes, or
-            clearing the last identifier.
+        ValidationFailed: a body naming no field ("No valid fields to update"), too many
+            attributes, or clearing the last identifier. A body whose fields change nothing
+            (``{"attributes": {}}``, ``{"consent": {}}``: empty merge patches) answers the
+            contact as it is, after one read.
         ContactNotFound, PreconditionFailed (``if_match`` stale), IdentityConflict,
         ConcurrentModification (retry budget spent).
     """
     db = _store(store)
     changes = ContactChanges.from_request(body)
-    if changes.is_empty():
+    if not body.given():
         raise ValidationFailed.single("body", "No valid fields to update")
     if not is_resource_id(contact_id, CONTACT_PREFIX):
         raise ContactNotFound(contact_id)
+    if changes.is_empty():  # e.g. {"attributes": {}}: an empty merge patch (RFC 7396)
+        current = db.get(org_id, contact_id)
+        if current is None:
+            raise ContactNotFound(contact_id)
+        _expected_version(if_match, current)
+        return _patched(current, changed=False)
     known: list[ContactItem] = []
     if not changes.needs_read():
         outcome = db.update_fields(org_id, contact_id, changes, now(), expected_version=if_match,
