@@ -60,6 +60,22 @@ def by_name(call: Any) -> list[str]:
     return [c["name"] for c in page.body["data"]]
 
 
+def test_invisible_characters_in_a_name_neither_split_nor_hide_its_words(call, org_id):
+    # Given names pasted with a zero-width space, a soft hyphen and a bidirectional mark
+    ahmed = call.create({"first_name": "Ah\u200bmed", "last_name": "Has\u00adsan",
+                         "email": "ahmed@example.com"})
+    rtl = call.create({"name": "\u200fNour\u200e Ali", "email": "nour@example.com"})
+    # Then each is found by the words a user types (and by its own spelling)
+    assert found(call, "ahmed") == found(call, "hassan") == [ahmed["id"]]
+    assert found(call, "Ah\u200bme") == [ahmed["id"]]
+    assert found(call, "nour al") == [rtl["id"]]
+    # And the names are kept as sent, and sort as they read
+    assert call("GET", f"/v1/contacts/{ahmed['id']}").body["first_name"] == "Ah\u200bmed"
+    call.create({"first_name": "Ahab", "email": "ahab@example.com"})
+    assert by_name(call) == ["Ahab", "Ah\u200bmed Has\u00adsan", "\u200fNour\u200e Ali"]
+    assert_consistent(org_id)
+
+
 def test_letters_nfkd_keeps_whole_are_searched_by_their_base_letters(call, org_id):
     # Given Søren, Łukasz Đorđević, Æsa Kırık and Þóra, written by this version
     soren, lukasz = call.create(NORDIC), call.create(POLISH)

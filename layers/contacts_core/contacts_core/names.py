@@ -26,16 +26,22 @@ _LETTERS = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ð": "d", "ħ": "h",
 
 
 def search_fold(text: str) -> str:
-    """:func:`fold`, then the Latin letters NFKD does not take apart as their base letters:
-    ``ø``→``o``, ``ł``→``l``, ``đ``/``ð``→``d``, ``ı``→``i``, ``æ``→``ae``, ``œ``→``oe``,
-    ``þ``→``th`` (and ``ħ ŧ ŀ ƀ ƶ ɨ ʉ``). ``"Søren Łukasz"`` → ``"soren lukasz"``, so that
-    ``search=soren`` finds "Søren" as ``search=zoe`` finds "Zoë" (SPEC §9.3: accent-insensitive).
+    """:func:`fold` without invisible format characters, then the Latin letters NFKD does
+    not take apart as their base letters: ``ø``→``o``, ``ł``→``l``, ``đ``/``ð``→``d``,
+    ``ı``→``i``, ``æ``→``ae``, ``œ``→``oe``, ``þ``→``th`` (and ``ħ ŧ ŀ ƀ ƶ ɨ ʉ``).
+    ``"Søren Łukasz"`` → ``"soren lukasz"``, so that ``search=soren`` finds "Søren" as
+    ``search=zoe`` finds "Zoë" (SPEC §9.3: accent-insensitive).
+
+    Format characters (Unicode category ``Cf``: zero-width space and joiners, soft hyphen,
+    bidirectional marks, byte order mark) are dropped first: they show nothing, so a name
+    pasted with one (``"Ah\u200bmed"``) is the word a user types ("ahmed"), not two words.
 
     The fold of a contact's names: its search words and its ``name-index`` key. Audience
     names keep :func:`fold` (their uniqueness guards are keyed by it). Versions before
     this one indexed names with :func:`fold`; ``contacts-reindex-names`` re-indexes them.
     """
-    return fold(text).translate(_LETTERS)
+    visible = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return fold(visible).translate(_LETTERS)
 
 
 def check_foldable(value: str, limit: int) -> str:
