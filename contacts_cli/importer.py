@@ -48,12 +48,11 @@ from tqdm import tqdm
 from tqdm.utils import CallbackIOWrapper
 
 from contacts_core.contacts.csv_format import (
-    header_refusal,
     restore,
     row_fields,
     upsert_body,
 )
-from contacts_core.imports.csv_stream import CsvRecords, MalformedCsv
+from contacts_core.imports.csv_stream import NOT_UTF8, CsvRecords, MalformedCsv, refused_header
 from contacts_core.imports.operations import failure_reason
 
 CHUNK = 1000  # SPEC §7 bulk limit
@@ -156,7 +155,7 @@ def _read_rows(path: Path, summary: ImportSummary) -> list[Row] | None:
     (:class:`contacts_core.imports.csv_stream.CsvRecords`: strict RFC 4180, UTF-8 with an
     optional BOM, blank lines skipped but counted in line numbers, a row that is not UTF-8
     failed alone), each with the line it starts on; None when the header is refused
-    (:func:`contacts_core.contacts.csv_format.header_refusal`), with ``summary`` failed.
+    (:func:`contacts_core.imports.csv_stream.refused_header`), with ``summary`` failed.
 
     Raises:
         MalformedCsv: the file is not valid CSV from some line on (nothing is sent).
@@ -165,20 +164,17 @@ def _read_rows(path: Path, summary: ImportSummary) -> list[Row] | None:
         records = (r for r in CsvRecords(iter(partial(handle.read, 1 << 20), b""))
                    if not r.blank)
         header = next(records, None)
-        if header is None:
-            summary.status = "failed"
-            summary.failure_reason = "the file is empty: it needs a header row naming its columns"
-            return None
-        refusal = header_refusal(header.cells, header.undecodable)
+        refusal = refused_header(header)
         if refusal is not None:
             summary.status = "failed"
             summary.failure_reason = refusal
             return None
+        assert header is not None  # refused_header refuses a file without one
         columns = [c.strip() for c in header.cells]
         rows: list[Row] = []
         for record in records:
             if record.undecodable:
-                summary.fail(record.line, "the row is not valid UTF-8")
+                summary.fail(record.line, NOT_UTF8)
             else:
                 rows.append((record.line, (columns, record.cells)))
         return rows

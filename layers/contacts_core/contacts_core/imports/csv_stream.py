@@ -22,11 +22,12 @@ import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from contacts_core.contacts.csv_format import csv_error_reason
+from contacts_core.contacts.csv_format import csv_error_reason, header_refusal
 
 BOM = b"\xef\xbb\xbf"
 FIELD_LIMIT = 64 * 1024  # chars in one cell; a contact is ≤ 16 KB (SPEC §7)
 MAX_LINE_BYTES = 1024 * 1024  # a longer line is not a contact row: the file is refused
+NOT_UTF8 = "the row is not valid UTF-8"  # why an ``undecodable`` record's row failed
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,15 @@ class Record:
     def blank(self) -> bool:
         """True for a record with no text in any cell (a blank line)."""
         return not any(cell.strip() for cell in self.cells)
+
+
+def refused_header(header: Record | None) -> str | None:
+    """Why a file whose first non-blank record is ``header`` (None: it has none) cannot be
+    imported, or None — the rule both importers (the job and ``contacts-import``) apply
+    before any row (:func:`contacts_core.contacts.csv_format.header_refusal`)."""
+    if header is None:
+        return "the file is empty: it needs a header row naming its columns"
+    return header_refusal(header.cells, header.undecodable)
 
 
 class MalformedCsv(ValueError):

@@ -45,7 +45,6 @@ from pydantic import ValidationError
 
 from contacts_core.contacts.bulk import bulk_upsert
 from contacts_core.contacts.csv_format import (
-    header_refusal,
     neutralise,
     row_fields,
     upsert_body,
@@ -57,7 +56,13 @@ from contacts_core.errors import ImportNotFound
 from contacts_core.http.cursor import decode_cursor, encode_cursor
 from contacts_core.http.paging import PageQuery
 from contacts_core.ids import iso_timestamp, now
-from contacts_core.imports.csv_stream import CsvRecords, MalformedCsv, Record
+from contacts_core.imports.csv_stream import (
+    NOT_UTF8,
+    CsvRecords,
+    MalformedCsv,
+    Record,
+    refused_header,
+)
 from contacts_core.imports.files import UPLOAD_URL_SECONDS, FileChanged, ImportFiles, upload_key
 from contacts_core.imports.models import (
     IMPORT_PREFIX,
@@ -209,12 +214,10 @@ class _Runner:
         """Read the header and count the rows (once per job)."""
         records = (r for r in self.records() if not r.blank)
         header = next(records, None)
-        if header is None:
-            return self.write(_failed(self.job, "the file is empty: it needs a header row "
-                                                "naming its columns"))
-        refusal = header_refusal(header.cells, header.undecodable)
+        refusal = refused_header(header)
         if refusal is not None:
             return self.write(_failed(self.job, refusal))
+        assert header is not None  # refused_header refuses a file without one
         columns = [c.strip() for c in header.cells]
         total = sum(1 for _ in records)
         return self.write(self.job.model_copy(update={
@@ -242,7 +245,7 @@ class _Runner:
             if record.blank:
                 rows.append(_Row(record))
             elif record.undecodable:
-                rows.append(_Row(record, error="the row is not valid UTF-8"))
+                rows.append(_Row(record, error=NOT_UTF8))
             else:
                 try:
                     rows.append(_Row(record, upsert_body(row_fields(columns, record.cells))))
