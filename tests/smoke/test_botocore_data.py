@@ -12,6 +12,10 @@ import sys
 from pathlib import Path
 
 import botocore
+import botocore.exceptions
+import botocore.loaders
+import botocore.session
+import pytest
 
 from devstack.botocore_data import SERVICES, trim_botocore_data
 from devstack.stack import REPO_ROOT, build_is_fresh, sam_build
@@ -27,7 +31,8 @@ def _fake_build(root: Path, services: list[str]) -> Path:
     data = root / "ContactsCoreLayer" / "python" / "botocore" / "data"
     for service in services:
         shutil.copytree(BOTOCORE_DATA / service, data / service)
-    for name in ("endpoints.json", "partitions.json", "_retry.json"):
+    for name in ("endpoints.json", "partitions.json", "_retry.json",
+                 "sdk-default-configuration.json"):
         shutil.copy(BOTOCORE_DATA / name, data / name)
     return data
 
@@ -85,3 +90,44 @@ def test_the_trimmed_build_makes_a_client_of_every_kept_service() -> None:
     assert urls["dynamodb"] == "https://dynamodb.eu-west-1.amazonaws.com"
     assert urls["sqs"] == "https://sqs.eu-west-1.amazonaws.com"
     assert all("eu-west-1" in url for url in urls.values()), urls
+
+
+def _documentation_dropped(model: object) -> object:
+    """``model`` without any ``documentation`` key, except under ``clientContextParams``."""
+    if isinstance(model, dict):
+        return {key: (value if key == "clientContextParams" else _documentation_dropped(value))
+                for key, value in model.items() if key != "documentation"}
+    if isinstance(model, list):
+        return [_documentation_dropped(value) for value in model]
+    return model
+
+
+def test_kept_service_models_ship_without_their_documentation(tmp_path: Path) -> None:
+    # Given a build whose botocore has DynamoDB's and SQS's models as botocore ships them
+    data = _fake_build(tmp_path, ["dynamodb", "sqs"])
+    full = botocore.loaders.Loader().load_service_model("dynamodb", "service-2")
+    # When it is trimmed (twice: a second run changes nothing)
+    trim_botocore_data(tmp_path)
+    slim_files = sorted(p.relative_to(data) for p in data.glob("*/*/service-2.json*"))
+    trim_botocore_data(tmp_path)
+    # Then each model is one plain service-2.json, a fraction of the size
+    assert slim_files == sorted(p.relative_to(data) for p in data.glob("*/*/service-2.json*"))
+    assert all(p.name == "service-2.json" for p in slim_files), slim_files
+    dynamodb = next(data / p for p in slim_files if p.parts[0] == "dynamodb"
+                    and p.parts[1] == "2012-08-10")
+    slim = json.loads(dynamodb.read_text())
+    assert len(dynamodb.read_bytes()) < len(json.dumps(full)) / 3
+    # And it is botocore's model with only the documentation left out
+    assert slim == _documentation_dropped(full)
+    assert "documentation" in json.dumps(full["shapes"])
+    # And a client made from it validates and serializes requests as before
+    loader = botocore.loaders.Loader(extra_search_paths=[str(data)],
+                                     include_default_search_paths=False)
+    session = botocore.session.get_session()
+    session.register_component("data_loader", loader)
+    client = session.create_client("dynamodb", region_name="eu-west-1",
+                                   aws_access_key_id="testing", aws_secret_access_key="testing")
+    get_item = client.meta.service_model.operation_model("GetItem")
+    assert get_item.documentation == "" and get_item.input_shape.members  # the slim model
+    with pytest.raises(botocore.exceptions.ParamValidationError, match="TableName"):
+        client.get_item(Key={"pk": {"S": "x"}})
