@@ -136,6 +136,30 @@ def test_upsert_creates_then_updates_then_reports_unchanged(api, org_id):
     assert [c["id"] for c in listed.body["data"]] == [contact_id]
 
 
+@pytest.mark.parametrize(("sent", "stored"), [
+    ("EN-za", "en-ZA"), ("zh-hant-tw", "zh-Hant-TW"), ("de-ch-1996", "de-CH-1996"),
+    ("SR-latn-rs", "sr-Latn-RS"), ("es-419", "es-419"), ("haw", "haw")])
+def test_language_is_kept_in_bcp47_case_so_a_resync_in_other_case_is_unchanged(
+        api, org_id, sent, stored):
+    # Given a contact created with a language tag in any case
+    created = api.request("POST", "/v1/contacts/upsert", org_id=org_id,
+                          json_body={"email": "lang@example.com", "language": sent})
+    # Then it is stored and shown in BCP 47's canonical case (RFC 5646 §2.1.1)
+    assert created.status == 201 and created.body["contact"]["language"] == stored
+    # When the integrator syncs it again in another case
+    for again in (sent.upper(), sent.lower(), stored):
+        response = api.request("POST", "/v1/contacts/upsert", org_id=org_id,
+                               json_body={"email": "lang@example.com", "language": again})
+        # Then nothing changed
+        assert response.status == 200 and response.body["result"] == "unchanged", again
+        assert response.body["contact"]["version"] == 1
+    # And a PATCH takes the same rule
+    patched = api.request("PATCH", f"/v1/contacts/{created.body['contact']['id']}",
+                          org_id=org_id, json_body={"language": sent.upper()})
+    assert patched.status == 200 and patched.body["language"] == stored
+    assert patched.body["version"] == 1
+
+
 def test_upsert_adds_a_new_email_to_the_matched_contact(api, org_id, sam):
     response = api.request("POST", "/v1/contacts/upsert", org_id=org_id,
                            json_body={"phone": SAM["phone"], "email": "sam.new@example.com"})

@@ -75,7 +75,25 @@ ATTRIBUTE_VALUE_SCHEMA: dict[str, Any] = {"anyOf": [
 ]}
 AttributeInput = Annotated[Any, WithJsonSchema(ATTRIBUTE_VALUE_SCHEMA)]
 ShortText = Annotated[StrictStr, Field(max_length=256)]
-LanguageTag = Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]  # BCP 47
+
+
+def canonical_language_tag(tag: str) -> str:
+    """A BCP 47 language tag (as :data:`LanguageTag` accepts it: a 2–3 letter language,
+    then subtags of 2–8 letters or digits) in its canonical case, RFC 5646 §2.1.1:
+    lowercase, except a two-letter subtag (a region) in uppercase and a four-letter one (a
+    script) in title case: ``EN-za`` → ``en-ZA``, ``ZH-hant-tw`` → ``zh-Hant-TW``,
+    ``DE-CH-1996`` → ``de-CH-1996``. Tags
+    that differ only in case mean the same language (same section), so a re-sync sending
+    ``en-za`` for a stored ``en-ZA`` is ``unchanged``."""
+    language, *subtags = tag.split("-")
+    return "-".join([language.lower()] + [
+        subtag.upper() if len(subtag) == 2
+        else subtag.capitalize() if len(subtag) == 4 and subtag.isalpha()
+        else subtag.lower() for subtag in subtags])
+
+
+LanguageTag = Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"),
+                        AfterValidator(canonical_language_tag)]  # BCP 47
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
