@@ -7,6 +7,7 @@ checker runs on every org). Plus the re-sync and retry-budget outcomes of issue 
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -40,6 +41,14 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     "only the identifiers it holds": ({"phone": P, "email": E}, "unchanged"),
     "only one identifier it holds": ({"email": E}, "unchanged"),
     "values it already has": ({"phone": P, "first_name": "Sam", "tags": ["a"]}, "unchanged"),
+    # true is not 1 (JSON, DynamoDB's BOOL and N), though Python's == says it is
+    "a number attribute becomes a boolean": ({"phone": P, "attributes": {"x": True}},
+                                              "updated"),
+    "a boolean with another change": ({"phone": P, "first_name": "Y", "attributes": {"x": True}},
+                                      "updated"),
+    "a boolean with a new email": ({"phone": P, "email": E2, "attributes": {"x": True}},
+                                   "updated"),
+    "the same number as a float": ({"phone": P, "attributes": {"x": 1.0}}, "unchanged"),
 }
 _VOLATILE = {"id", "created_at", "updated_at"}
 
@@ -54,8 +63,9 @@ def _seed(api: Any, org: str) -> dict[str, Any]:
     return dict(created.body)
 
 
-def _comparable(contact: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in contact.items() if k not in _VOLATILE}
+def _comparable(contact: dict[str, Any]) -> str:
+    """The contact without its volatile fields, as JSON: ``true`` and ``1`` differ."""
+    return json.dumps({k: v for k, v in contact.items() if k not in _VOLATILE}, sort_keys=True)
 
 
 @pytest.mark.parametrize("body,expected", CASES.values(), ids=list(CASES))
@@ -84,6 +94,12 @@ def test_patch_upsert_and_bulk_leave_the_same_contact(api, body, expected):
     assert _comparable(patched.body) == _comparable(stored["patch"])
     assert _comparable(upserted.body["contact"]) == _comparable(stored["upsert"])
     assert _comparable(item["contact"]) == _comparable(stored["bulk"])
+    # ... holding the attribute values sent, booleans as booleans (a whole number may
+    # read back as an int)
+    sent = {k: (isinstance(v, bool), v) for k, v in (body.get("attributes") or {}).items()
+            if v is not None}
+    held = stored["patch"]["attributes"]
+    assert {k: (isinstance(held.get(k), bool), held.get(k)) for k in sent} == sent
     # ... a change bumps the version once, no change writes nothing
     assert stored["patch"]["version"] == (2 if expected == "updated" else 1)
     # ... and every guard follows its contact

@@ -18,7 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contacts_core.attribute_values import from_attribute_value, to_attribute_value
+from contacts_core.attribute_values import from_attribute_value, same_value, to_attribute_value
 from contacts_core.limits import MAX_INTEGER
 
 
@@ -104,3 +104,14 @@ def test_what_dynamodb_cannot_hold_is_a_type_error(value: Any) -> None:
 def test_a_malformed_attribute_value_is_a_type_error(raw: dict[str, Any]) -> None:
     with pytest.raises(TypeError):
         from_attribute_value(raw)
+
+
+@pytest.mark.parametrize(("a", "b", "same"), [
+    (1, True, False), (0, False, False), (0.0, False, False), (True, True, True),
+    (1, 1.0, True), ("1", 1, False), (None, False, False), (None, None, True),
+    ({"x": 1, "y": "k"}, {"y": "k", "x": 1}, True), ({"x": 1}, {"x": True}, False),
+    ({"x": 1}, {"x": 1, "y": None}, False), ([1, True], [1, 1], False), ([1], (1,), True)])
+def test_same_value_tells_booleans_from_numbers_as_dynamodb_does(a, b, same):
+    # DynamoDB's BOOL and N are different types (so are JSON's true and 1); Python's ==
+    # holds True == 1
+    assert same_value(a, b) is same and same_value(b, a) is same

@@ -46,6 +46,24 @@ def test_each_change_becomes_its_events_in_commit_order():
     assert "added_at#" not in json.dumps(deleted.data.object)
 
 
+@pytest.mark.parametrize(("before", "after", "old_value"), [
+    ({"N": "1"}, {"BOOL": True}, 1), ({"BOOL": False}, {"N": "0"}, False)])
+def test_a_value_changing_between_number_and_boolean_is_an_update(before, after, old_value):
+    # Given a write whose only change is an attribute from a number to a boolean (or back):
+    # Python's == holds 1 == True, JSON and DynamoDB do not
+    record = json.loads(json.dumps(RECORDS[1]))
+    image = record["dynamodb"]
+    image["OldImage"] |= {"first_name": image["NewImage"]["first_name"],
+                          "attributes": {"M": {"vip": before}}}
+    image["NewImage"]["attributes"] = {"M": {"vip": after}}
+    # When it is turned into events
+    events = webhook_events(record)
+    # Then it is one contact.updated whose previous_attributes hold the old value, typed
+    assert [e.type for e in events] == ["contact.updated"]
+    assert json.dumps(events[0].data.previous_attributes) \
+        == json.dumps({"attributes": {"vip": old_value}})
+
+
 def test_membership_changes_of_one_record_are_one_event_per_audience():
     # Given one write that moves a contact from audience A to B and C, without a kept time
     record = json.loads(json.dumps(RECORDS[2]))

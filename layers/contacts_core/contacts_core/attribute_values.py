@@ -137,3 +137,21 @@ def from_attribute_value(value: Mapping[str, Any]) -> Any:
         case "M":
             return {k: from_attribute_value(v) for k, v in inner.items()}
     raise TypeError(f"{kind!r} is not a DynamoDB type")
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """True when ``a`` and ``b`` are the same plain value as DynamoDB stores it.
+
+    Python's ``==`` holds ``True == 1`` and ``False == 0.0`` (``bool`` is an ``int``), but
+    DynamoDB's ``BOOL`` and ``N`` are different types, and so are JSON's ``true`` and ``1``:
+    an attribute changed from ``1`` to ``true`` is a change. Here a boolean equals only the
+    same boolean, at any depth of maps and lists; numbers compare by value (``1`` and
+    ``1.0`` are the same ``N``); maps compare by their keys, in any order.
+    """
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(same_value(a[key], b[key]) for key in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError
 
+from contacts_core.attribute_values import same_value
 from contacts_core.base_model import Model
 from contacts_core.contacts.changes import IDENTITY_FIELDS, ContactChanges
 from contacts_core.contacts.models import MAX_CONTACT_BYTES, Contact, ContactItem, json_size
@@ -282,9 +283,16 @@ class _Group:
     actions: list[dict[str, Any]]
 
 
+def _same_contact(before: ContactItem | None, after: ContactItem) -> bool:
+    """True when ``after`` is ``before`` unchanged (a value of another type is a change:
+    :func:`~contacts_core.attribute_values.same_value`); a new contact (no ``before``) is not."""
+    return before is not None and same_value(before.model_dump(), after.model_dump())
+
+
 def _groups(plan: _Plan, store: ContactStore) -> list[_Group]:
     """Net writes, grouped so contacts linked by a moved guard share a transaction."""
-    changed = {cid for cid, c in plan.contacts.items() if plan.originals.get(cid) != c}
+    changed = {cid for cid, c in plan.contacts.items()
+               if not _same_contact(plan.originals.get(cid), c)}
     parent = {cid: cid for cid in changed}
 
     def root(cid: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from contacts_core.attribute_values import same_value
 from contacts_core.contacts.models import (
     IDENTITY_FIELDS,
     MAX_ATTRIBUTES,
@@ -189,7 +190,8 @@ class ContactChanges:
         """True when applying these changes to ``item`` would leave every field as it is."""
         after = self.apply(item, item.updated_at)
         bookkeeping = {"version", "content_bytes"}
-        return after.model_dump(exclude=bookkeeping) == item.model_dump(exclude=bookkeeping)
+        return same_value(after.model_dump(exclude=bookkeeping),
+                          item.model_dump(exclude=bookkeeping))
 
     def growth_bound(self) -> int:
         """Bytes by which these changes can at most grow a contact's

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from contacts_core.attribute_values import same_value
 from contacts_core.contacts.changes import IDENTITY_FIELDS, ContactChanges
 from contacts_core.contacts.models import MAX_ATTRIBUTES, MAX_CONTACT_BYTES, ContactItem
 from contacts_core.dynamodb import (
@@ -506,7 +507,7 @@ class ContactStore:
         expr = _Expression()
         before, after = current.model_dump(), new.model_dump()
         sets = [f"{expr.name(k)} = {expr.value(v)}" for k, v in after.items()
-                if v is not None and v != before.get(k)]
+                if v is not None and not same_value(v, before.get(k))]
         sets += [f"{expr.name(k)} = {expr.value(v)}" for k, v in (bookkeeping or {}).items()]
         removes = [expr.name(k) for k, v in after.items()
                    if v is None and before.get(k) is not None]

@@ -45,6 +45,7 @@ from typing import Any
 
 from ulid import ULID
 
+from contacts_core.attribute_values import same_value
 from contacts_core.contacts.models import Contact, ContactItem
 from contacts_core.contacts.store import ADDED_AT_PREFIX, MERGED_FROM
 from contacts_core.dynamodb import deserialize
@@ -85,7 +86,8 @@ def _membership(contact: dict[str, Any], audience_id: str, fallback: str) -> dic
 
 
 def _changed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    return {k: old.get(k) for k in new if k not in _NOT_CHANGES and old.get(k) != new[k]}
+    return {k: old.get(k) for k in new
+            if k not in _NOT_CHANGES and not same_value(old.get(k), new[k])}
 
 
 def _image(raw: dict[str, Any]) -> dict[str, Any]:
