@@ -104,7 +104,8 @@ IDEMPOTENCY_KEY = {
     "description": "Any unique string (1–255 visible ASCII characters, e.g. a UUID). A "
                    "repeat within 24 h with the same method, path and body replays the first "
                    "response (`Idempotent-Replayed: true`); with anything else → 422; while "
-                   "the first is still running → 409 `idempotency_in_progress`",
+                   "the first is still running → 409 `idempotency_in_progress`; a key that "
+                   "is not 1–255 visible ASCII characters → 400 naming `Idempotency-Key`",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255,
                "pattern": "^[\\x21-\\x7e]+$"}}
 REPLAYED_HEADER = {"description": "`true` when this is the recorded response of an earlier "
@@ -376,7 +377,8 @@ def _errors(method: str, op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     writes = method in WRITE_METHODS
     conflicts = (*op.conflicts, IN_PROGRESS) if writes else op.conflicts
-    for status in sorted({*op.errors, 500, 503, *((409, 422) if writes else ())}):
+    # a write takes an Idempotency-Key: a malformed one is a 400 naming it
+    for status in sorted({*op.errors, 500, 503, *((400, 409, 422) if writes else ())}):
         if status == 409:
             text = "Conflict: " + "; ".join(_CONFLICT_TEXT[c] for c in conflicts)
             retried = [f"`{c}`" for c in conflicts if c in (CONCURRENT, IN_PROGRESS)]
