@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from contacts_core.contacts import requests
 from contacts_core.contacts.changes import ContactChanges
 from contacts_core.contacts.models import ContactItem
 from contacts_core.contacts.requests import ContactCreate, ContactPatch
@@ -127,6 +128,23 @@ def test_a_bad_attribute_key_names_attributes_and_quotes_the_key_short(key):
     (error,) = from_validation_error(err.value).errors
     assert error.field == "attributes"
     assert error.message.startswith(f'key "{key[:40]}') and len(error.message) < 120
+
+
+@pytest.mark.parametrize("model", ["ContactCreate", "ContactUpsert", "ContactPatch"])
+@pytest.mark.parametrize("keys", [("tier", "tier "), (" a", "a\t"), ("x", "\u3000x")])
+def test_attribute_keys_that_are_one_once_trimmed_are_refused_not_merged(model, keys):
+    # Given two attribute keys that differ only by surrounding whitespace
+    body = {"email": "a@b.co", "attributes": {keys[0]: "gold", keys[1]: "silver"}}
+    if model == "ContactPatch":
+        del body["email"]
+    # When a request body holds both, Then it is a 400 naming attributes (no value dropped)
+    with pytest.raises(ValidationError) as err:
+        getattr(requests, model).model_validate(body)
+    assert fields_of(err.value) == ["attributes"]
+    assert "same key once trimmed" in from_validation_error(err.value).errors[0].message
+    # ... while one such key alone is trimmed, as every string is
+    body["attributes"] = {keys[1]: "silver"}
+    assert getattr(requests, model).model_validate(body).attributes == {keys[1].strip(): "silver"}
 
 
 @pytest.mark.parametrize("code", ["ZZ", "UK", "XX"])

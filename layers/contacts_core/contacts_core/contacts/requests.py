@@ -217,6 +217,20 @@ class ContactFields(Model):
             raise ValueError(f"at most {MAX_TAGS} distinct tags")
         return unique
 
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _attribute_keys_distinct(cls, value: Any) -> Any:
+        """Keys are trimmed of surrounding whitespace like every string: two keys that are
+        one once trimmed (``"tier"`` and ``"tier "``) are a 400, not one value kept
+        silently (as for a JSON member named twice)."""
+        if isinstance(value, dict):
+            seen: dict[str, str] = {}
+            for key in value:
+                if isinstance(key, str) and seen.setdefault(key.strip(), key) != key:
+                    raise ValueError(f"keys {seen[key.strip()]!r:.40} and {key!r:.40} are the "
+                                     "same key once trimmed of surrounding whitespace")
+        return value
+
     @field_validator("attributes")
     @classmethod
     def _attributes_bounded(
