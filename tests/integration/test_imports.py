@@ -42,7 +42,7 @@ def test_an_import_is_bulk_upsert_of_its_rows_in_file_order(imports, call, api, 
     bulk_upsert(org_id, EXISTING)
     reference_org = org_id + "_ref"
     bulk_upsert(reference_org, EXISTING)
-    expected = bulk_upsert(reference_org, MIXED)
+    expected = bulk_upsert(reference_org, MIXED, source="import")
     # When the file is uploaded to a new import job and the job runs
     job = imports.create()
     assert job["status"] == "awaiting_upload" and job["id"].startswith("imp_")
@@ -60,6 +60,10 @@ def test_an_import_is_bulk_upsert_of_its_rows_in_file_order(imports, call, api, 
     # … the contacts are those bulk upsert leaves
     reference = type(call)(api, reference_org)
     assert people(call) == people(reference)
+    # … those it created have the source "import", those it updated keep theirs ("api")
+    sources = {r["email"] or r["external_id"]: r["source"] for r in people(call)}
+    assert sources["priya@example.com"] == sources["crm-4"] == "import"
+    assert sources["sam@example.com"] == sources["ahmed.new@example.com"] == "api"
     # … and the errors file names each failed row by its line (header = line 1)
     failed_lines = [str(r.index + 2) for r in expected.results if r.status == "failed"]
     errors = imports.errors(done)
@@ -110,7 +114,7 @@ def test_a_job_stops_before_the_time_limit_and_continues_from_its_checkpoint(
         assert 0 < status["progress"]["rows_done"] < 19
     # Then the job took several runs and ends as one bulk upsert of the rows would
     assert runs == 3
-    expected = bulk_upsert(org_id + "_ref", rows)
+    expected = bulk_upsert(org_id + "_ref", rows, source="import")
     assert (status["created"], status["updated"], status["unchanged"]) == (
         expected.created, expected.updated, expected.unchanged)
     assert people(call) == people(type(call)(api, org_id + "_ref"))

@@ -193,6 +193,7 @@ class _Plan:
     owners_before: dict[Pair, str]
     originals: dict[str, ContactItem]
     mode: UpsertMode = "upsert"
+    source: str = "api"
     owners: dict[Pair, str] = field(default_factory=dict)
     contacts: dict[str, ContactItem] = field(default_factory=dict)
     results: dict[int, BulkItemResult] = field(default_factory=dict)
@@ -235,7 +236,7 @@ class _Plan:
             self._defer(item, pairs, match.contact_id)  # decided on fresh reads instead
         check_mode(self.mode, dict(pairs), match)
         if match is None:
-            new = item.changes.new_item(self.org_id)
+            new = item.changes.new_item(self.org_id, self.source)
             self._claim(None, new)
             self._record(item, "created", new, None)
             return
@@ -395,10 +396,11 @@ def _write(store: ContactStore, batch: list[_Group]) -> list[_Group]:
 
 
 def bulk_upsert(org_id: str, raw_items: list[Any],
-                store: ContactStore | None = None, mode: UpsertMode = "upsert"
-                ) -> BulkUpsertResult:
+                store: ContactStore | None = None, mode: UpsertMode = "upsert",
+                source: str = "api") -> BulkUpsertResult:
     """Upsert up to 1000 contacts; the outcome equals upserting them one by one in order
-    (with the same ``mode``, see :class:`BulkUpsertRequest`).
+    (with the same ``mode``, see :class:`BulkUpsertRequest`). ``source`` is a created
+    contact's ``source`` when its item gives none (``"import"`` for an import's rows).
 
     Raises:
         ServiceUnavailable: the guards or contacts could not be read (throttled);
@@ -410,7 +412,7 @@ def bulk_upsert(org_id: str, raw_items: list[Any],
     pairs = list(dict.fromkeys(pair for item in items for pair in item.identities()))
     owners = db.guard_owners(org_id, pairs)
     originals = db.get_many(org_id, list(set(owners.values())))
-    plan = _Plan(org_id, owners, originals, mode)
+    plan = _Plan(org_id, owners, originals, mode, source)
     plan.distrust(pairs)
     retry_alone: list[_Item] = []
     stamp = now()
@@ -431,7 +433,7 @@ def bulk_upsert(org_id: str, raw_items: list[Any],
     retry_alone += [i for i in items if i.index in failed_items]
     last = LastUpserted()
     for item in sorted(retry_alone, key=lambda i: i.index):
-        plan.results[item.index] = _upsert_alone(org_id, item, db, mode, last)
+        plan.results[item.index] = _upsert_alone(org_id, item, db, mode, last, source)
     results = [r if isinstance(r, BulkItemResult) else plan.results[r.index] for r in parsed]
     _fit_contacts(results)
     counts = {s: sum(r.status == s for r in results)
@@ -461,12 +463,13 @@ def _fit_contacts(results: list[BulkItemResult]) -> None:
 
 
 def _upsert_alone(org_id: str, item: _Item, store: ContactStore, mode: UpsertMode,
-                  last: LastUpserted) -> BulkItemResult:
+                  last: LastUpserted, source: str) -> BulkItemResult:
     """The single upsert of one item; any failure becomes the item's outcome. ``last``
     carries the contact of the previous item upserted alone, so a run of items on one
     contact writes once per item instead of reading guards and the contact each time."""
     try:
-        outcome, _ = upsert_contact(org_id, item.body, store, mode, counted=False, last=last)
+        outcome, _ = upsert_contact(org_id, item.body, store, mode, counted=False, last=last,
+                                    source=source)
     except DomainError as err:
         return BulkItemResult(index=item.index, status="failed", error=_error(err))
     except Exception:

@@ -128,10 +128,11 @@ class ContactChanges:
             derived.assign["name_key"] = name_key(None, contact_id)
         return derived
 
-    def new_item(self, org_id: str) -> ContactItem:
-        """The item a create writes: version 1, ``name`` defaulting to ``first last``."""
+    def new_item(self, org_id: str, source: str = "api") -> ContactItem:
+        """The item a create writes: version 1, ``name`` defaulting to ``first last``,
+        ``source`` to ``source`` (``"api"``; ``"import"`` for an import's rows)."""
         contact_id, created_at = new_contact_id()
-        values = dict(self.assign)
+        values = {"source": source} | self.assign
         if "name" not in values:
             default = display_name(values.get("first_name"), values.get("last_name"))
             if default:

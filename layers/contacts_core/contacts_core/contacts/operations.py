@@ -288,7 +288,8 @@ class LastUpserted:
 
 def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None = None,
                    mode: UpsertMode = "upsert", *, counted: bool = True,
-                   last: LastUpserted | None = None) -> tuple[UpsertResult, bool]:
+                   last: LastUpserted | None = None, source: str = "api"
+                   ) -> tuple[UpsertResult, bool]:
     """Create, or update the contact matched by external id, else by phone and/or email
     (:func:`match_identities`; guards, consistent read).
 
@@ -303,7 +304,8 @@ def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None 
     ``mode`` (bulk's, :func:`check_mode`) can refuse to update or to create. The outcome
     is counted (``ContactsCreated``/``Updated``/``Unchanged``) unless ``counted`` is False
     (bulk counts its items itself). ``last`` (:class:`LastUpserted`) carries the contact
-    of the previous upsert of a run into this one, and this one's out.
+    of the previous upsert of a run into this one, and this one's out. ``source`` is a
+    created contact's ``source`` when the body gives none.
 
     Raises:
         AmbiguousMatch: the identifiers match two contacts (a 409 naming both and pointing
@@ -336,7 +338,7 @@ def upsert_contact(org_id: str, body: ContactUpsert, store: ContactStore | None 
         match = match_identities(identities, held)
         check_mode(mode, identities, match)
         if match is None:
-            item = changes.new_item(org_id)
+            item = changes.new_item(org_id, source)
             try:
                 db.create(item)
             except IdentityConflict as err:

@@ -81,6 +81,7 @@ CHUNK_ROWS = 1000  # rows per bulk upsert (SPEC §7 bulk limit) and per checkpoi
 RESERVE_SECONDS = 120.0  # a run stops starting chunks with less time than this left
 MAX_ATTEMPTS = 5  # deliveries of one run message before the job is failed
 ERRORS_HEADER = "line,reason\r\n"
+IMPORT_SOURCE = "import"  # the source of the contacts an import creates (when a row gives none)
 RunOutcome = Literal["done", "continue", "lost"]
 
 
@@ -283,7 +284,8 @@ class _Runner:
         bodies = [(r.record.line, r.body) for r in rows if r.body is not None]
         counts = Counter(failed=len(failures))
         if bodies:
-            result = bulk_upsert(job.org_id, [b for _, b in bodies], self.contacts, job.mode)
+            result = bulk_upsert(job.org_id, [b for _, b in bodies], self.contacts, job.mode,
+                                 source=IMPORT_SOURCE)
             seen: set[str] = set()
             for (line, _), item in zip(bodies, result.results, strict=True):
                 status: str = item.status

@@ -164,7 +164,7 @@ def _import_events(old: dict[str, Any] | None, new: dict[str, Any] | None,
     if new is None or new.get("status") not in TERMINAL or (old or {}).get("status") == \
             new.get("status"):
         return []
-    job = Import.from_item(ImportItem(**new)).model_dump(mode="json")
+    job = Import.from_item(ImportItem(**new)).model_dump(mode="json", exclude={"errors_url"})
     return [make(f"import.{new['status']}", job)]
 
 
