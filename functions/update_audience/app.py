@@ -7,5 +7,6 @@ from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, jso
 
 @api_handler
 def handler(request: ApiRequest) -> ApiResponse:
-    audience = update_audience(request.org_id, request.path("id"), request.body(AudiencePatch))
+    body = request.body(AudiencePatch, optional=True)  # none: "No valid fields to update"
+    audience = update_audience(request.org_id, request.path("id"), body)
     return json_response(200, audience)

@@ -7,6 +7,7 @@ from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, jso
 
 @api_handler
 def handler(request: ApiRequest) -> ApiResponse:
-    contact = update_contact(request.org_id, request.path("id"), request.body(ContactPatch),
-                             request.if_match())
+    # no body at all is a PATCH naming no field: "No valid fields to update", as for {}
+    body = request.body(ContactPatch, optional=True)
+    contact = update_contact(request.org_id, request.path("id"), body, request.if_match())
     return json_response(200, contact, contact.version)

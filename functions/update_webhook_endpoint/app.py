@@ -7,5 +7,6 @@ from contacts_core.webhooks.models import EndpointPatch
 
 @api_handler
 def handler(request: ApiRequest) -> ApiResponse:
-    endpoint = update_endpoint(request.org_id, request.path("id"), request.body(EndpointPatch))
+    body = request.body(EndpointPatch, optional=True)  # none: "No valid fields to update"
+    endpoint = update_endpoint(request.org_id, request.path("id"), body)
     return json_response(200, endpoint)

@@ -252,9 +252,25 @@ def test_patch_taking_another_contacts_email_answers_409(api, org_id, sam):
     assert api.request("GET", f"/v1/contacts/{other['id']}", org_id=org_id).body == other
 
 
-def test_patch_empty_body_answers_no_valid_fields(api, org_id, sam):
-    response = api.request("PATCH", f"/v1/contacts/{sam['id']}", org_id=org_id, json_body={})
+@pytest.mark.parametrize("path", ["/v1/contacts/{contact}", "/v1/audiences/{audience}",
+                                  "/v1/webhook-endpoints/{endpoint}"])
+@pytest.mark.parametrize("raw_body", ["{}", None, "", " \n"])
+def test_patch_empty_body_answers_no_valid_fields(api, org_id, sam, path, raw_body):
+    # Given a contact, an audience and a webhook endpoint
+    audience = api.request("POST", "/v1/audiences", org_id=org_id, json_body={"name": "VIP"})
+    endpoint = api.request("POST", "/v1/webhook-endpoints", org_id=org_id,
+                           json_body={"url": "https://hooks.example.com/in", "events": ["*"]})
+    target = path.format(contact=sam["id"], audience=audience.body["id"],
+                         endpoint=endpoint.body["id"])
+    before = api.request("GET", target, org_id=org_id).body
+    # When a PATCH has an empty object, or no body at all (SPEC §5: "empty body")
+    response = api.request("PATCH", target, org_id=org_id, raw_body=raw_body)
+    # Then it is a 400 "No valid fields to update", and nothing changed
     assert response.status == 400 and response.body["detail"].endswith("No valid fields to update")
+    assert api.request("GET", target, org_id=org_id).body == before
+    # ... while a body that is not an object is still refused as such
+    refused = api.request("PATCH", target, org_id=org_id, raw_body="null")
+    assert refused.status == 400 and "expected a JSON object" in refused.body["detail"]
 
 
 @pytest.mark.parametrize("body", [{"attributes": {}}, {"consent": {}},
