@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import botocore
 import botocore.exceptions
@@ -125,9 +126,11 @@ def test_kept_service_models_ship_without_their_documentation(tmp_path: Path) ->
                                      include_default_search_paths=False)
     session = botocore.session.get_session()
     session.register_component("data_loader", loader)
-    client = session.create_client("dynamodb", region_name="eu-west-1",
-                                   aws_access_key_id="testing", aws_secret_access_key="testing")
+    client: Any = session.create_client("dynamodb", region_name="eu-west-1",
+                                        aws_access_key_id="testing",
+                                        aws_secret_access_key="testing")
     get_item = client.meta.service_model.operation_model("GetItem")
-    assert get_item.documentation == "" and get_item.input_shape.members  # the slim model
+    assert get_item.documentation == ""  # the slim model
+    assert get_item.input_shape is not None and get_item.input_shape.members
     with pytest.raises(botocore.exceptions.ParamValidationError, match="TableName"):
         client.get_item(Key={"pk": {"S": "x"}})
