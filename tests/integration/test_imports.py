@@ -184,6 +184,21 @@ def test_rows_that_are_not_utf8_or_not_readable_fail_alone(imports):
     assert "UTF-8" in errors[1][1]
 
 
+def test_the_errors_file_names_the_files_columns_not_the_apis_fields(imports):
+    # Given a file whose rows have a bad consent cell, a bad phone and a tag over 64 chars
+    job = imports.create()
+    imports.upload(job, csv_text([
+        {"phone": "+27821230011", "consent_sms": "maybe", "tags": ""},
+        {"phone": "12", "consent_sms": "", "tags": ""},
+        {"phone": "+27821230012", "consent_sms": "", "tags": json.dumps(["x" * 65])},
+    ]))
+    # When it runs
+    imports.run(job["id"])
+    # Then each reason starts with the column the author has to fix, as the header names it
+    reasons = [row[1] for row in imports.errors(imports.get(job["id"]))[1:]]
+    assert [r.split(":")[0] for r in reasons] == ["consent_sms", "phone", "tags.0"], reasons
+
+
 def test_a_file_over_1_gb_fails_without_being_read(imports, call):
     from contacts_core.imports.files import ImportFiles, upload_key
     from tests.support.imports import s3_event

@@ -168,6 +168,17 @@ def _json_cell(column: str, value: str, expected: str) -> Any:
         raise ValueError(f"{column}: expected {expected} ({err})") from err
 
 
+def column_of(field: str) -> str:
+    """The CSV column an API field path comes from, for an importer's errors file:
+    ``consent.sms`` → ``consent_sms``; other paths start with their column already
+    (``phone``, ``tags.0``, ``attributes.tier``) and stay as they are."""
+    head, _, rest = field.partition(".")
+    if head == "consent" and rest:
+        channel, _, deeper = rest.partition(".")
+        return f"consent_{channel}" + (f".{deeper}" if deeper else "")
+    return field
+
+
 def upsert_body(row: dict[str, str]) -> dict[str, Any]:
     """An upsert body from one CSV row (keyed by header); unknown columns are kept so the
     API names them in its error. Cells are :func:`restore`-d after trimming.

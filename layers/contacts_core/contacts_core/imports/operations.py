@@ -45,6 +45,7 @@ from pydantic import ValidationError
 
 from contacts_core.contacts.bulk import bulk_upsert
 from contacts_core.contacts.csv_format import (
+    column_of,
     neutralise,
     row_fields,
     upsert_body,
@@ -386,10 +387,12 @@ def run_import_message(body: str, receive_count: int, time_left: Callable[[], fl
 
 
 def failure_reason(error: Mapping[str, Any]) -> str:
-    """A failed bulk item's ``error`` (as JSON) in one line: its field errors, or its message."""
+    """A failed bulk item's ``error`` (as JSON) in one line: its field errors, each named
+    by the file's column (:func:`column_of`: ``consent_sms``, not the API's
+    ``consent.sms``), or its message."""
     fields = error.get("errors") or []
     if fields:
-        return "; ".join(f"{e['field']}: {e['message']}" for e in fields)
+        return "; ".join(f"{column_of(e['field'])}: {e['message']}" for e in fields)
     return str(error.get("message") or error.get("detail") or error)
 
 
