@@ -19,7 +19,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from contacts_core.contacts.store import ContactStore
+from contacts_core.dynamodb import dynamodb_client
 from contacts_core.sqs import sqs_client
+from contacts_core.webhooks.events import webhook_events
 from tests.integration.conftest import _Context, function_code
 from tests.support.streams import read_stream
 
@@ -38,10 +41,13 @@ def _stream_arn() -> str:
 
 
 def _records(org_id: str) -> list[dict[str, Any]]:
-    """The org's Contacts stream records, in commit order, as Lambda hands them over."""
+    """The org's Contacts stream records, in commit order, as Lambda hands them over
+    (``ApproximateCreationDateTime`` in epoch seconds, not the datetime boto3 makes of it)."""
     arn = _stream_arn()
-    return [r | {"eventSourceARN": arn} for r in read_stream()
-            if r["dynamodb"]["Keys"]["org_id"]["S"] == org_id]
+    return [r | {"eventSourceARN": arn, "dynamodb": r["dynamodb"] | {
+                "ApproximateCreationDateTime":
+                    r["dynamodb"]["ApproximateCreationDateTime"].timestamp()}}
+            for r in read_stream() if r["dynamodb"]["Keys"]["org_id"]["S"] == org_id]
 
 
 def _write_history(call: Any) -> list[str]:
@@ -173,3 +179,68 @@ def test_sqs_failing_at_any_delivery_loses_repeats_and_reorders_nothing(
     groups = _per_group(queued)
     assert all(versions == sorted(versions) for versions in groups.values()), groups
     assert sum(len(v) for v in groups.values()) == DELIVERIES
+
+
+def _delete_three_and_merge_one(call: Any) -> tuple[list[str], str, str]:
+    """An endpoint wanting every event; contacts A–C deleted and D merged into T:
+    ``([A, B, C], D, T)``."""
+    created = call("POST", "/v1/webhook-endpoints",
+                   {"url": "https://hooks.example.com/h", "events": ["*"]})
+    assert created.status == 201, created.body
+    deleted = [call.create({"phone": f"+2782123{n:04d}"})["id"] for n in range(3)]
+    source = call.create({"email": "d@example.com"})["id"]
+    target = call.create({"email": "t@example.com"})["id"]
+    for contact_id in deleted:
+        assert call("DELETE", f"/v1/contacts/{contact_id}").status == 204
+    merged = call("POST", f"/v1/contacts/{target}/merge", {"source_id": source})
+    assert merged.status == 200, merged.body
+    return deleted, source, target
+
+
+def test_a_batch_of_removals_reads_the_merge_records_once(api, org_id, call, log):
+    # Given a batch with three deleted contacts and one merged into another
+    deleted, source, target = _delete_three_and_merge_one(call)
+    records = _records(org_id)
+    assert sum(r["eventName"] == "REMOVE" for r in records) == 4
+    # When the emitter gets it
+    failed, calls = log.during(lambda: _emit(api, records))
+    # Then it asked whether they were merged in one BatchGetItem (not a GetItem each) …
+    assert failed == []
+    assert calls == ["BatchGetItem", "Query"], calls  # merge records, then the endpoints
+    # … and the deleted ones are contact.deleted, the merged one a contact.merged only
+    events = [(d["event"]["type"], d["event"]["data"]["object"].get("id"))
+              for d in _drain(org_id)]
+    assert sorted(c for t, c in events if t == "contact.deleted") == sorted(deleted)
+    assert ("contact.merged", target) in events
+    assert ("contact.deleted", source) not in events
+
+
+def test_a_failed_merge_record_read_fails_the_batch_from_the_first_removal(
+        api, org_id, call, monkeypatch):
+    # Given the same batch, and the merge records' read failing once
+    _delete_three_and_merge_one(call)
+    records = _records(org_id)
+    client = dynamodb_client()
+    real, tripped = client.batch_get_item, []
+
+    def batch_get_item(**params: Any) -> Any:
+        if not tripped:
+            tripped.append(True)
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}},
+                              "BatchGetItem")
+        return real(**params)
+
+    monkeypatch.setattr(client, "batch_get_item", batch_get_item)
+    # When the emitter gets it, then the retry from its first failure
+    failed = _emit(api, records)
+    sequences = [r["dynamodb"]["SequenceNumber"] for r in records]
+    first_removal = next(n for n, r in enumerate(records) if r["eventName"] == "REMOVE")
+    # Then the records before the first removal went out, it and every later one failed …
+    assert failed == sequences[first_removal:]
+    assert _emit(api, records[first_removal:]) == []
+    # … and the queue holds every delivery once: what one clean run queues
+    queued = _drain(org_id)
+    keys = [(d["event"]["id"], d["endpoint_id"]) for d in queued]
+    assert len(keys) == len(set(keys))
+    assert len(keys) == sum(len(webhook_events(r, ContactStore().merged_into))
+                            for r in records)

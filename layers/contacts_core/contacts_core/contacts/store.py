@@ -709,12 +709,23 @@ class ContactStore:
 
     def merged_into(self, org_id: str, contact_id: str) -> str | None:
         """The contact that ``contact_id`` was merged into, or None when it was not merged
-        (one consistent ``GetItem`` of its merge record)."""
+        (one consistent ``GetItem`` of its merge record; :meth:`merges_of` for many)."""
         response = self.client.get_item(
             TableName=self.identities_table, ConsistentRead=True,
             Key={"identity": {"S": self.guard_id(org_id, MERGED_KEY, contact_id)}})
         item = response.get("Item")
         return item["contact_id"]["S"] if item else None
+
+    def merges_of(self, contacts: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """``{(org_id, contact_id): the contact it was merged into}`` for those of
+        ``contacts`` that were merged away; the others are absent. Consistent reads of their
+        merge records, 100 per ``BatchGetItem`` (the stream emitter asks once per batch,
+        not once per removed contact)."""
+        pair_of = {self.guard_id(org_id, MERGED_KEY, contact_id): (org_id, contact_id)
+                   for org_id, contact_id in contacts}
+        raw = batch_get(self.client, self.identities_table,
+                        [{"identity": {"S": key}} for key in pair_of])
+        return {pair_of[r["identity"]["S"]]: r["contact_id"]["S"] for r in raw}
 
     # ------------------------------------------------------------ diagnostics
     def scan_guards(self) -> Iterator[tuple[str, str]]:

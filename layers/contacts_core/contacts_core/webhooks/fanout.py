@@ -41,6 +41,8 @@ class Fanout:
         self._counts: list[int] = []
         self._failed_at: int | None = None
         self._failure: Exception | None = None
+        self._merges: dict[tuple[str, str], str] = {}
+        self._merges_failure: Exception | None = None
 
     def endpoints(self, org_id: str) -> list[EndpointItem]:
         """The org's endpoints (cached for this batch)."""
@@ -55,7 +57,7 @@ class Fanout:
         Raises:
             Exception: whatever reading endpoints or the merge record raised.
         """
-        events = webhook_events(record, self.contacts.merged_into)
+        events = webhook_events(record, self._merged_into)
         if not events:
             return []
         endpoints = self.endpoints(events[0].organization_id)
@@ -63,10 +65,29 @@ class Fanout:
                           event=event), object_key(event))
                 for event in events for e in endpoints if e.wants(event.type)]
 
+    def _read_merges(self, records: Sequence[dict[str, Any]]) -> None:
+        """Read at once whether each contact the batch removes was merged away (one
+        ``BatchGetItem`` per 100, not a ``GetItem`` per REMOVE: a bulk delete streams
+        batches of removals). A failed read fails the first record that needed it, as
+        reading record by record would."""
+        removed = [(keys["org_id"]["S"], keys["contact_id"]["S"]) for keys in (
+            (r.get("dynamodb") or {}).get("Keys") or {} for r in records
+            if r.get("eventName") == "REMOVE") if "org_id" in keys and "contact_id" in keys]
+        try:
+            self._merges = self.contacts.merges_of(removed) if removed else {}
+        except Exception as error:
+            self._merges_failure = error
+
+    def _merged_into(self, org_id: str, contact_id: str) -> str | None:
+        if self._merges_failure is not None:
+            raise self._merges_failure
+        return self._merges.get((org_id, contact_id))
+
     def send(self, records: Sequence[dict[str, Any]]) -> None:
         """Make and send the deliveries of ``records`` (a stream batch, in order); never
         raises: a failure is kept for :meth:`outcome`."""
         self._records = records
+        self._read_merges(records)
         planned: list[tuple[Delivery, str]] = []
         owners: list[int] = []
         for index, record in enumerate(records):
