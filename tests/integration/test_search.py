@@ -228,6 +228,17 @@ def test_tags_are_all_required_whether_repeated_or_comma_joined(call):
     assert ids(call("GET", "/v1/contacts", query={"tag": " a , b "})) == [both["id"]]
 
 
+def test_a_tag_matches_however_its_accents_were_encoded(call):
+    # Given contacts tagged "café" decomposed (e + U+0301) and composed (U+00E9)
+    decomposed = call.create({"email": "d@example.com", "tags": ["cafe\u0301"]})
+    composed = call.create({"email": "c@example.com", "tags": ["caf\u00e9"]})
+    assert decomposed["tags"] == composed["tags"] == ["caf\u00e9"]
+    # When either form is the filter, Then both contacts are found
+    for tag in ("cafe\u0301", "caf\u00e9"):
+        assert sorted(ids(call("GET", "/v1/contacts", query={"tag": tag}))) == \
+            sorted([decomposed["id"], composed["id"]])
+
+
 @pytest.mark.parametrize("path", ["/v1/contacts", "/v1/contacts/upsert"])
 def test_a_tag_cannot_hold_a_comma_the_filter_could_not_name_it(call, path):
     response = call("POST", path, {"email": "comma@example.com", "tags": ["ok", "x,y"]})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from pydantic import ValidationError
 
@@ -19,6 +21,33 @@ def fields_of(exc: ValidationError) -> list[str]:
 
 def test_tags_keep_order_and_drop_duplicates():
     assert ContactCreate(email="a@b.co", tags=["b", "a", "b"]).tags == ["b", "a"]
+
+
+def test_a_tag_typed_composed_or_decomposed_is_one_tag_stored_composed():
+    # Given "café" composed (U+00E9) and decomposed (e + U+0301), Then one tag, in NFC
+    tags = ContactCreate(email="a@b.co", tags=["cafe\u0301", "caf\u00e9", "x"]).tags
+    assert tags == ["caf\u00e9", "x"]
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t"])
+def test_a_blank_name_is_no_name(blank):
+    # Given empty or blank names, Then they are null: left out on create …
+    created = ContactCreate.model_validate(
+        {"email": "a@b.co", "first_name": blank, "last_name": blank, "name": blank})
+    assert (created.first_name, created.last_name, created.name) == (None, None, None)
+    # … and cleared by a PATCH (a blank name follows its parts again)
+    patch = ContactPatch.model_validate({"name": blank, "first_name": "Sam"})
+    changes = ContactChanges.from_request(patch)
+    assert changes.clear == {"name"} and changes.assign["first_name"] == "Sam"
+
+
+@pytest.mark.parametrize("phone", ["+27821234567 ext. 1234", "+27821234567 x12",
+                                   "082 123 4567 ext 9"])
+def test_a_phone_with_an_extension_is_refused_not_cut(phone):
+    with pytest.raises(ValidationError) as err:
+        ContactCreate.model_validate({"phone": phone, "country_code": "ZA"})
+    (error,) = from_validation_error(err.value).errors
+    assert error.field == "phone" and "extension" in error.message
 
 
 def test_sixty_tags_with_duplicates_down_to_fifty_are_fine():
@@ -131,7 +160,8 @@ def test_a_bad_attribute_key_names_attributes_and_quotes_the_key_short(key):
 
 
 @pytest.mark.parametrize("model", ["ContactCreate", "ContactUpsert", "ContactPatch"])
-@pytest.mark.parametrize("keys", [("tier", "tier "), (" a", "a\t"), ("x", "\u3000x")])
+@pytest.mark.parametrize("keys", [("tier", "tier "), (" a", "a\t"), ("x", "\u3000x"),
+                                  ("caf\u00e9", "cafe\u0301")])
 def test_attribute_keys_that_are_one_once_trimmed_are_refused_not_merged(model, keys):
     # Given two attribute keys that differ only by surrounding whitespace
     body = {"email": "a@b.co", "attributes": {keys[0]: "gold", keys[1]: "silver"}}
@@ -144,7 +174,8 @@ def test_attribute_keys_that_are_one_once_trimmed_are_refused_not_merged(model, 
     assert "same key once trimmed" in from_validation_error(err.value).errors[0].message
     # ... while one such key alone is trimmed, as every string is
     body["attributes"] = {keys[1]: "silver"}
-    assert getattr(requests, model).model_validate(body).attributes == {keys[1].strip(): "silver"}
+    assert getattr(requests, model).model_validate(body).attributes == {
+        unicodedata.normalize("NFC", keys[1].strip()): "silver"}
 
 
 @pytest.mark.parametrize("code", ["ZZ", "UK", "XX"])

@@ -3,6 +3,9 @@ audience names and descriptions, webhook endpoint descriptions)."""
 
 from __future__ import annotations
 
+import unicodedata
+from typing import Any
+
 
 def no_control_characters(value: str) -> str:
     """``value`` unchanged, or ValueError when it holds a C0 control character other than
@@ -12,3 +15,12 @@ def no_control_characters(value: str) -> str:
     if any((ord(char) < 0x20 and char not in "\t\n\r") or char == "\x7f" for char in value):
         raise ValueError("must not contain control characters other than tab and line breaks")
     return value
+
+
+def composed(value: Any) -> Any:
+    """A string in Unicode normalisation form NFC (UAX #15), anything else unchanged: text
+    that is matched or deduplicated as a label (tags, attribute keys) is one value however
+    the client's keyboard or platform encoded it — ``café`` typed composed (U+00E9) or
+    decomposed (``e`` + U+0301) is one tag. Identifiers the client owns
+    (``external_id``) are kept exactly as sent instead."""
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value

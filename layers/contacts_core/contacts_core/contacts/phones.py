@@ -45,7 +45,8 @@ def normalise_phone(raw: str, country_code: str | None = None) -> NormalisedPhon
     with ``+``. Validity is libphonenumber's ``is_valid_number``.
 
     Raises:
-        InvalidPhone: unparseable, impossible, or not valid for its region; the message says why.
+        InvalidPhone: unparseable, impossible, not valid for its region, or with an
+            extension (``ext. 12``, ``x12``); the message says why.
     """
     import phonenumbers
     from phonenumbers import NumberParseException
@@ -59,6 +60,11 @@ def normalise_phone(raw: str, country_code: str | None = None) -> NormalisedPhon
                 "not in E.164; give a leading + and country code, or a country_code"
             ) from err
         raise InvalidPhone(str(err.args[0] if err.args else err).rstrip(".").lower()) from err
+    if number.extension:
+        # E.164 has no extension, and no message reaches one: dropping it would store
+        # another number than the one sent, and make "ext. 2" and "ext. 3" one contact
+        raise InvalidPhone(f"has an extension ({number.extension}), which E.164 numbers "
+                           "cannot hold: send the number without it")
     if not phonenumbers.is_valid_number(number):
         reason = phonenumbers.is_possible_number_with_reason(number)
         why = _reasons().get(reason, "not a valid number for its region")

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -45,7 +46,7 @@ from contacts_core.contacts.models import (
 from contacts_core.contacts.phones import InvalidPhone, is_region, normalise_phone
 from contacts_core.limits import MAX_INTEGER, MAX_MAGNITUDE, MIN_MAGNITUDE
 from contacts_core.names import check_foldable
-from contacts_core.text import no_control_characters
+from contacts_core.text import composed, no_control_characters
 
 
 def _no_comma(tag: str) -> str:
@@ -56,9 +57,10 @@ def _no_comma(tag: str) -> str:
     return no_control_characters(tag)
 
 
-Tag = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TAG_LENGTH),
-                AfterValidator(_no_comma)]
-AttributeKey = Annotated[str, Field(min_length=1, max_length=MAX_ATTRIBUTE_KEY_LENGTH),
+Tag = Annotated[StrictStr, BeforeValidator(composed),
+                Field(min_length=1, max_length=MAX_TAG_LENGTH), AfterValidator(_no_comma)]
+AttributeKey = Annotated[str, BeforeValidator(composed),
+                         Field(min_length=1, max_length=MAX_ATTRIBUTE_KEY_LENGTH),
                          AfterValidator(no_control_characters)]
 # Checked by ContactFields._attributes_bounded (so errors name ``attributes.<key>``); the
 # schema says what that check accepts. Numbers are documented a little narrower than
@@ -74,7 +76,17 @@ ATTRIBUTE_VALUE_SCHEMA: dict[str, Any] = {"anyOf": [
     {"type": "null", "description": "removes the key (JSON Merge Patch)"},
 ]}
 AttributeInput = Annotated[Any, WithJsonSchema(ATTRIBUTE_VALUE_SCHEMA)]
+
+
+def _blank_is_null(value: str | None) -> str | None:
+    """An empty (or, once trimmed, blank) name is no name: ``null``, as Stripe reads an
+    empty string — it clears on an update, and a ``name`` of ``""`` follows the parts again
+    instead of pinning an empty display name."""
+    return value or None
+
+
 ShortText = Annotated[StrictStr, Field(max_length=256)]
+Name = Annotated[ShortText | None, AfterValidator(_blank_is_null)]
 
 
 def canonical_language_tag(tag: str) -> str:
@@ -146,9 +158,9 @@ class ContactFields(Model):
         description="The integrator's own id (e.g. a CRM id): 1–255 printable characters, "
                     "case-sensitive, unique per org; surrounding whitespace is trimmed.",
     )] | None = None
-    first_name: ShortText | None = None
-    last_name: ShortText | None = None
-    name: ShortText | None = None
+    first_name: Name = None
+    last_name: Name = None
+    name: Name = None
     language: LanguageTag | None = None
     tags: list[Tag] | None = None
     # Up to 50 values, and as many removals (null) again: a merge patch may remove each of
@@ -220,15 +232,18 @@ class ContactFields(Model):
     @field_validator("attributes", mode="before")
     @classmethod
     def _attribute_keys_distinct(cls, value: Any) -> Any:
-        """Keys are trimmed of surrounding whitespace like every string: two keys that are
-        one once trimmed (``"tier"`` and ``"tier "``) are a 400, not one value kept
-        silently (as for a JSON member named twice)."""
+        """Keys are trimmed of surrounding whitespace like every string, and composed
+        (NFC, :func:`~contacts_core.text.composed`): two keys that are one once trimmed and
+        composed (``"tier"`` and ``"tier "``; ``café`` composed and decomposed) are a 400,
+        not one value kept silently (as for a JSON member named twice)."""
         if isinstance(value, dict):
             seen: dict[str, str] = {}
             for key in value:
-                if isinstance(key, str) and seen.setdefault(key.strip(), key) != key:
-                    raise ValueError(f"keys {seen[key.strip()]!r:.40} and {key!r:.40} are the "
-                                     "same key once trimmed of surrounding whitespace")
+                if isinstance(key, str) and \
+                        seen.setdefault(composed(key.strip()), key) != key:
+                    raise ValueError(
+                        f"keys {seen[composed(key.strip())]!a:.40} and {key!a:.40} are the "
+                        "same key once trimmed of surrounding whitespace (and composed, NFC)")
         return value
 
     @field_validator("attributes")

@@ -49,6 +49,7 @@ from contacts_core.http.paging import MAX_CURSOR_LENGTH, PageLimit
 from contacts_core.http.responses import fitting
 from contacts_core.ids import CONTACT_PREFIX, id_bound, id_millis, iso_timestamp
 from contacts_core.names import MAX_NAME_WORDS, matches_words, name_words, words
+from contacts_core.text import composed
 
 READ_BUDGET = 1000  # index entries a page may examine before it answers with a cursor
 _CHUNK = 250  # entries per Query when filtering whole contacts (~250 KB at 1 KB each)
@@ -58,10 +59,12 @@ CHANNELS = ("whatsapp", "sms", "email", "voice")
 
 def _split_tags(value: Any) -> Any:
     """``tag`` arrives once per value, or (HTTP API payload 2.0) joined by commas (so a tag
-    holds no comma); each is trimmed as stored tags are, and an empty one (``tag=``,
-    ``tag=a,``) stays, for the 1-character minimum to refuse it."""
+    holds no comma); each is trimmed and composed (NFC) as stored tags are, and an empty
+    one (``tag=``, ``tag=a,``) stays, for the 1-character minimum to refuse it."""
     if isinstance(value, str):
-        return [tag.strip() for tag in value.split(",")]
+        return [composed(tag.strip()) for tag in value.split(",")]
+    if isinstance(value, list):
+        return [composed(tag) for tag in value]
     return value
 
 
