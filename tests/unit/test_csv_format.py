@@ -14,6 +14,7 @@ from contacts_core.contacts.csv_format import (
     contact_row,
     neutralise,
     restore,
+    row_fields,
     upsert_body,
     write_rows,
 )
@@ -123,3 +124,16 @@ def test_a_cell_that_cannot_be_read_is_named_in_the_rows_error(column, cell):
         upsert_body({"phone": "+27821234567", column: cell})
     # Then the reason (a line of the import's errors CSV) starts with the column's name
     assert str(refused.value).startswith(f"{column}: "), refused.value
+
+
+def test_text_under_a_column_the_header_leaves_unnamed_fails_the_row_naming_the_cell():
+    # Given a header with an unnamed second column
+    columns = ["phone", "", "first_name"]
+    # When a row has text under it, Then the row fails naming that cell and column
+    with pytest.raises(ValueError) as err:
+        row_fields(columns, ["+27821234567", "zz", "Sam"])
+    assert "cell 2 ('zz') has no column" in str(err.value)
+    assert "column 2 unnamed" in str(err.value)
+    # … while an empty cell there, or past the header, is no loss and is ignored
+    assert upsert_body(row_fields(columns, ["+27821234567", " ", "Sam", ""])) == {
+        "phone": "+27821234567", "first_name": "Sam"}

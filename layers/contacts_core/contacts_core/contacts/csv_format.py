@@ -97,18 +97,23 @@ def header_refusal(cells: list[str], undecodable: bool = False) -> str | None:
 def row_fields(columns: list[str], cells: list[str]) -> dict[str, str]:
     """One CSV row keyed by the header's ``columns``. A row with fewer cells than the
     header leaves its last columns empty (spreadsheets drop trailing empty cells), and
-    empty cells past the header are ignored (``a,b,,``), but a row with text in a cell
-    past the last column fails: RFC 4180 rows all have the header's number of fields, and
-    no column says what that cell is, so importing the rest would lose it silently.
+    empty cells past the header or under an unnamed column are ignored (``a,b,,``), but a
+    row with text in a cell that no column names — past the last column, or under one
+    the header leaves empty (``phone,,email``) — fails: RFC 4180 rows all have the
+    header's number of fields, and nothing says what that cell is, so importing the rest
+    would lose it silently.
 
     Raises:
-        ValueError: a cell past the last column holds text (the message says which).
+        ValueError: a cell no column names holds text (the message says which).
     """
-    extra = next((n for n in range(len(columns), len(cells)) if cells[n].strip()), None)
-    if extra is not None:
-        raise ValueError(f"the row has {len(cells)} cells but the header names "
-                         f"{len(columns)} columns: cell {extra + 1} "
-                         f"({cells[extra].strip()[:40]!r}) has no column")
+    orphan = next((n for n, cell in enumerate(cells) if cell.strip()
+                   and (n >= len(columns) or not columns[n].strip())), None)
+    if orphan is not None:
+        shown = f"cell {orphan + 1} ({cells[orphan].strip()[:40]!r}) has no column"
+        if orphan >= len(columns):
+            raise ValueError(f"the row has {len(cells)} cells but the header names "
+                             f"{len(columns)} columns: {shown}")
+        raise ValueError(f"{shown}: the header leaves column {orphan + 1} unnamed")
     return dict(zip(columns, cells, strict=False))
 
 
