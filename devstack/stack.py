@@ -67,8 +67,10 @@ from devstack.keys import (
     create_keys,
     create_secrets,
     endpoint_environment,
+    key_materials,
     rotate_secret,
     rotation_schedules,
+    secret_values,
 )
 from devstack.lambda_runtime import DEFAULT_RUNTIME_DIR, ensure_lambda_runtime
 from devstack.queues import create_queues
@@ -383,8 +385,10 @@ class LocalStack:
             self.sqs = SqsServer("127.0.0.1", cfg.sqs_port or 0)  # internal: loopback only
             self.sqs.start()
             self.queues = create_queues(cfg.template, self.sqs.endpoint_url)
-            self.keys = create_keys(cfg.template, self.sqs.endpoint_url)
-            self.secrets = create_secrets(cfg.template, self.sqs.endpoint_url)
+            kept = self._kept_keys()
+            self.keys = create_keys(cfg.template, self.sqs.endpoint_url, kept.get("keys"))
+            self.secrets = create_secrets(cfg.template, self.sqs.endpoint_url,
+                                          kept.get("secrets"))
             self.buckets = create_buckets(cfg.template, self.sqs.endpoint_url)
             self._sqs_client = local_client("sqs", self.sqs.endpoint_url)
             stacks = load_stacks(built, self.parameters)
@@ -405,6 +409,7 @@ class LocalStack:
             for secret, (function_id, at_once) in rotation_schedules(cfg.template).items():
                 if at_once and secret in self.secrets:  # as CloudFormation does on deploy
                     rotate_secret(self.secrets[secret], function_id, self.invoke_function)
+            self._keep_keys()
             self.server = ApiServer(
                 stacks, self.runner, cfg.host, cfg.port, cwd=self.served, stderr=self.log
             )
@@ -496,6 +501,30 @@ class LocalStack:
             if isinstance(variables.get(API_KEYS_ENV), str):
                 return str(variables[API_KEYS_ENV])
         raise LookupError(f"no function has {API_KEYS_ENV} in its environment")
+
+    @property
+    def _keys_file(self) -> Path | None:
+        """Where a ``--persist`` stack keeps its KMS keys and secrets, beside the tables
+        (moto, which serves them, keeps nothing across restarts)."""
+        persist = self.config.persist
+        return Path(persist) / "devstack-keys.json" if persist else None
+
+    def _kept_keys(self) -> dict[str, Any]:
+        """What :meth:`_keep_keys` saved last run: ``{"keys": …, "secrets": …}`` or ``{}``."""
+        path = self._keys_file
+        return json.loads(path.read_text()) if path and path.is_file() else {}
+
+    def _keep_keys(self) -> None:
+        """Save the keys' material and the secrets' values for the next ``--persist`` run,
+        so the webhook secrets and cursors the tables hold keep working after a restart."""
+        path = self._keys_file
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({
+            "keys": key_materials(self.keys),
+            "secrets": secret_values(self.secrets, self.sqs_endpoint)}))
+        path.chmod(0o600)
 
     def mint_key(self, org_id: str, name: str = "dev") -> str:
         """Mint and return a new API key for ``org_id`` in the stack's ApiKeys table."""
