@@ -75,6 +75,15 @@ def test_add_is_idempotent_and_reports_unknown_ids(api, org_id, people):
     # another org's audience or contacts are not found
     assert api.request("POST", path, org_id=org_id + "x",
                        json_body={"contact_ids": people}).status == 404
+    # nor are ids of any length or bytes: listed, not refused, as batch get does
+    odd = ["con_" + "A" * 300, "", "\u00e9" * 70]
+    for route, body in ((path, {}), ("/v1/contacts/add-to-audience", {"audience_id": vip["id"]})):
+        answer = api.request("POST", route, org_id=org_id,
+                             json_body=body | {"contact_ids": [people[5], *odd]})
+        assert answer.status == 200, answer.body
+        assert answer.body["not_found"] == odd and answer.body["already_members"] == 1
+    assert api.request("POST", "/v1/contacts/add-to-audience", org_id=org_id, json_body={
+        "audience_id": "aud_" + "A" * 300, "contact_ids": people}).status == 404
 
 
 def test_deleting_a_contact_leaves_its_audiences_with_exact_counts(api, org_id, people):
@@ -254,11 +263,18 @@ def test_a_large_audience_is_deleted_by_the_stream_when_the_request_leaves_it(
     assert store.get(org_id, big["id"]).contact_count == 51
     monkeypatch.setattr(audiences, "INLINE_DELETE_MEMBERS", 0)
     assert api.request("DELETE", f"/v1/audiences/{big['id']}", org_id=org_id).status == 204
-    # and the stream removes the rest, then the audience
+    # … and while it is deleting, its name answers a retryable 409 that says so
+    taken = api.request("POST", "/v1/audiences", org_id=org_id, json_body={"name": "big"})
+    assert taken.status == 409 and taken.body["conflicting_audience_id"] == big["id"]
+    assert taken.body["retryable"] is True and taken.headers["Retry-After"] == "1"
+    assert "being deleted" in taken.body["detail"]
+    # and the stream removes the rest, then the audience, freeing the name
     run_streams_until(pipeline, lambda: store.get(org_id, big["id"]) is None)
     assert store.member_page(big["id"], 1000, None) == ([], None)
     assert all("audience_ids" not in item for item in contact_items(store, org_id, ids))
     assert api.request("DELETE", f"/v1/audiences/{big['id']}", org_id=org_id).status == 404
+    assert api.request("POST", "/v1/audiences", org_id=org_id,
+                       json_body={"name": "big"}).status == 201
 
 
 def test_a_cleanup_run_short_of_time_stops_and_its_own_stream_record_resumes_it(
@@ -353,6 +369,18 @@ def test_adding_a_contact_over_the_audience_cap_adds_nobody(api, org_id):
     assert [e["field"] for e in response.body["errors"]] == ["contact_ids"]
     assert api.request("GET", f"/v1/audiences/{extra}", org_id=org_id).body["contact_count"] == 0
     assert api.request("GET", f"/v1/contacts/{free}/audiences", org_id=org_id).body["data"] == []
+
+
+def test_a_blank_description_is_none(api, org_id):
+    created = api.request("POST", "/v1/audiences", org_id=org_id,
+                          json_body={"name": "Blank", "description": "  "})
+    assert created.status == 201 and created.body["description"] is None
+    described = api.request("PATCH", f"/v1/audiences/{created.body['id']}", org_id=org_id,
+                            json_body={"description": "Some"})
+    assert described.body["description"] == "Some"
+    cleared = api.request("PATCH", f"/v1/audiences/{created.body['id']}", org_id=org_id,
+                          json_body={"description": ""})
+    assert cleared.status == 200 and cleared.body["description"] is None
 
 
 def test_a_patch_that_changes_nothing_writes_nothing(api, org_id):

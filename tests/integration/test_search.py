@@ -228,6 +228,23 @@ def test_tags_are_all_required_whether_repeated_or_comma_joined(call):
     assert ids(call("GET", "/v1/contacts", query={"tag": " a , b "})) == [both["id"]]
 
 
+def test_an_audience_filter_that_names_no_audience_is_an_empty_page_repeated_a_400(call):
+    contact = call.create({"email": "member@example.com"})
+    audience = call("POST", "/v1/audiences", {"name": "Filter"}).body["id"]
+    assert call("POST", f"/v1/audiences/{audience}/contacts",
+                {"contact_ids": [contact["id"]]}).status == 200
+    assert ids(call("GET", "/v1/contacts", query={"audience_id": audience})) == [contact["id"]]
+    # an id of any length or bytes is an audience with no members: an empty page
+    for odd in ("aud_" + "A" * 300, "x", "aud_nope"):
+        page = call("GET", "/v1/contacts", query={"audience_id": odd})
+        assert page.status == 200 and page.body == {"data": [], "next_cursor": None}
+    # a repeated parameter (payload 2.0 joins it with a comma) names none: 400, not a
+    # silently empty page
+    repeated = call("GET", "/v1/contacts", query={"audience_id": f"{audience},{audience}"})
+    assert repeated.status == 400
+    assert [e["field"] for e in repeated.body["errors"]] == ["audience_id"]
+
+
 def test_a_tag_matches_however_its_accents_were_encoded(call):
     # Given contacts tagged "café" decomposed (e + U+0301) and composed (U+00E9)
     decomposed = call.create({"email": "d@example.com", "tags": ["cafe\u0301"]})

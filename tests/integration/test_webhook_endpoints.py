@@ -56,6 +56,16 @@ def test_update_and_delete(api, org_id):
     assert api.request("DELETE", path, org_id=org_id).status == 404
 
 
+def test_a_blank_description_is_none(api, org_id):
+    hook = create(api, org_id, description=" ").body
+    assert hook["description"] is None
+    path = f"/v1/webhook-endpoints/{hook['id']}"
+    assert api.request("PATCH", path, org_id=org_id,
+                       json_body={"description": "CRM"}).body["description"] == "CRM"
+    assert api.request("PATCH", path, org_id=org_id,
+                       json_body={"description": ""}).body["description"] is None
+
+
 def test_repeated_event_types_are_kept_once_on_create_and_on_patch(api, org_id):
     twice = ["contact.created", "contact.created", "contact.updated"]
     hook = create(api, org_id, events=twice).body

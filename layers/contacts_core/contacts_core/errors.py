@@ -97,16 +97,29 @@ class ImportNotFound(NotFound):
 
 
 class AudienceNameTaken(DomainError):
-    """Another audience of the org already has this name (compared case- and accent-folded)."""
+    """Another audience of the org already has this name (compared case- and accent-folded).
+
+    ``releasing``: that audience is being deleted (it already answers 404); its name is
+    free once the delete finishes, in seconds, so the 409 is ``retryable`` with
+    ``Retry-After``, like ``concurrent_modification``.
+    """
 
     code = "audience_name_conflict"
+    retry_after = 1
 
-    def __init__(self, name: str, audience_id: str) -> None:
-        super().__init__(f"An audience named {name!r} already exists: {audience_id}")
-        self.audience_id = audience_id
+    def __init__(self, name: str, audience_id: str, releasing: bool = False) -> None:
+        super().__init__(
+            f"An audience named {name!r} is being deleted ({audience_id}); the name is free "
+            "once that finishes: retry in a few seconds" if releasing
+            else f"An audience named {name!r} already exists: {audience_id}")
+        self.name, self.audience_id, self.releasing = name, audience_id, releasing
 
     def extensions(self) -> dict[str, object]:
-        return {"field": "name", "conflicting_audience_id": self.audience_id}
+        return {"field": "name", "conflicting_audience_id": self.audience_id} | (
+            {"retryable": True} if self.releasing else {})
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)} if self.releasing else {}
 
 
 @dataclass

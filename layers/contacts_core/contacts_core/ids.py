@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 
 CONTACT_PREFIX = "con_"
+AUDIENCE_PREFIX = "aud_"
 # A ULID as python-ulid writes it: 26 characters of Crockford's base32 (upper case, no
 # I, L, O or U), the first at most 7 because a ULID is 128 bits (ulid/spec, "Encoding").
 _ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")

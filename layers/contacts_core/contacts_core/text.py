@@ -24,3 +24,9 @@ def composed(value: Any) -> Any:
     decomposed (``e`` + U+0301) is one tag. Identifiers the client owns
     (``external_id``) are kept exactly as sent instead."""
     return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+
+
+def blank_is_null(value: str | None) -> str | None:
+    """An empty (or, once trimmed, blank) optional text is ``null``, as Stripe reads an
+    empty string: left out on a create, cleared on an update — never stored as ``""``."""
+    return value or None

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, ConfigDict, Field, StrictStr, model_validat
 from contacts_core.base_model import Model
 from contacts_core.contacts.models import FieldRuleError
 from contacts_core.names import check_foldable
-from contacts_core.text import no_control_characters
+from contacts_core.text import blank_is_null, no_control_characters
 
 MAX_MEMBERS_PER_REQUEST = 1000  # SPEC §7
 # The name guard's sort key is "name#" + the folded name: at most 1,024 bytes on DynamoDB.
@@ -17,9 +17,12 @@ MAX_FOLDED_AUDIENCE_NAME_BYTES = 1000
 AudienceName = Annotated[
     StrictStr, Field(min_length=1, max_length=128), AfterValidator(no_control_characters),
     AfterValidator(lambda v: check_foldable(v, MAX_FOLDED_AUDIENCE_NAME_BYTES))]
-Description = Annotated[StrictStr, Field(max_length=1024), AfterValidator(no_control_characters)]
-ContactIds = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=64)]],
-                       Field(min_length=1, max_length=MAX_MEMBERS_PER_REQUEST)]
+Description = Annotated[StrictStr, Field(max_length=1024), AfterValidator(no_control_characters),
+                        AfterValidator(blank_is_null)]
+# Any string is taken as an id: one that is not a contact id (``con_`` + ULID) is listed
+# in ``not_found``, like an unknown one, as batch get and bulk delete do, and never reaches
+# DynamoDB (contacts_core.ids.is_resource_id).
+ContactIds = Annotated[list[StrictStr], Field(min_length=1, max_length=MAX_MEMBERS_PER_REQUEST)]
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -59,7 +62,7 @@ class MembersRequest(Model):
 class AddToAudienceRequest(MembersRequest):
     """Body of the seed route ``POST /v1/contacts/add-to-audience``."""
 
-    audience_id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    audience_id: StrictStr  # not an audience id → 404, as on the by-id routes
 
 
 class AudienceItem(Model):

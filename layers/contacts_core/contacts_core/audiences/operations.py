@@ -7,7 +7,8 @@ members, also under concurrent and repeated adds and removes (I5).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from itertools import batched
 
 from ulid import ULID
@@ -21,15 +22,20 @@ from contacts_core.audiences.models import (
     MembersAdded,
     MembersRemoved,
 )
-from contacts_core.audiences.store import AUDIENCE_PREFIX, MAX_AUDIENCES_PER_CONTACT, AudienceStore
+from contacts_core.audiences.store import MAX_AUDIENCES_PER_CONTACT, AudienceStore
 from contacts_core.contacts.models import Contact, ContactItem, ContactPage
 from contacts_core.contacts.store import ContactStore
 from contacts_core.dynamodb import MAX_ATTEMPTS, Contention, backoff, with_retries
-from contacts_core.errors import AudienceNotFound, ContactNotFound, ValidationFailed
+from contacts_core.errors import (
+    AudienceNameTaken,
+    AudienceNotFound,
+    ContactNotFound,
+    ValidationFailed,
+)
 from contacts_core.http.cursor import decode_cursor, encode_cursor
 from contacts_core.http.paging import PageQuery
 from contacts_core.http.responses import fitting
-from contacts_core.ids import CONTACT_PREFIX, is_resource_id, iso_timestamp, now
+from contacts_core.ids import AUDIENCE_PREFIX, CONTACT_PREFIX, is_resource_id, iso_timestamp, now
 from contacts_core.observability import logger
 
 MEMBERS_PER_TRANSACTION = 49  # 2 actions each + the audience's count: ≤ 100 actions
@@ -43,6 +49,19 @@ def _existing(store: AudienceStore, org_id: str, audience_id: str) -> AudienceIt
     return audience
 
 
+@contextmanager
+def _name_conflicts_explained(db: AudienceStore, org_id: str) -> Iterator[None]:
+    """An :class:`AudienceNameTaken` whose holder is being deleted (it answers 404 already,
+    its name guard goes when the delete finishes) says so, and is retryable."""
+    try:
+        yield
+    except AudienceNameTaken as err:
+        holder = db.get(org_id, err.audience_id)
+        if holder is None or holder.deleting:
+            raise AudienceNameTaken(err.name, err.audience_id, releasing=True) from err
+        raise
+
+
 def create_audience(org_id: str, body: AudienceCreate,
                     store: AudienceStore | None = None) -> Audience:
     """Create an audience. Raises AudienceNameTaken when the org has one of that name,
@@ -52,7 +71,8 @@ def create_audience(org_id: str, body: AudienceCreate,
     item = AudienceItem(org_id=org_id, audience_id=f"{AUDIENCE_PREFIX}{ulid}", name=body.name,
                         description=body.description, created_at=created, updated_at=created)
     db = store or AudienceStore()
-    with_retries(lambda: db.create(item))
+    with _name_conflicts_explained(db, org_id):
+        with_retries(lambda: db.create(item))
     return Audience.from_item(item)
 
 
@@ -92,7 +112,8 @@ def update_audience(org_id: str, audience_id: str, body: AudiencePatch,
             raise AudienceNotFound(audience_id)
         return Audience.from_item(new)
 
-    return with_retries(attempt, (Contention,))
+    with _name_conflicts_explained(db, org_id):
+        return with_retries(attempt, (Contention,))
 
 
 def _member_ids(contact_ids: list[str]) -> list[str]:

@@ -36,11 +36,10 @@ from contacts_core.dynamodb import (
     transact,
 )
 from contacts_core.errors import AudienceNameTaken
-from contacts_core.ids import is_resource_id
+from contacts_core.ids import AUDIENCE_PREFIX, is_resource_id
 from contacts_core.names import fold
 
 NAME_GUARD_PREFIX = "name#"
-AUDIENCE_PREFIX = "aud_"
 MAX_AUDIENCES_PER_CONTACT = 45  # so deleting a contact fits in one 100-action transaction
 
 

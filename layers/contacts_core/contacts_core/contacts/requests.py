@@ -46,7 +46,7 @@ from contacts_core.contacts.models import (
 from contacts_core.contacts.phones import InvalidPhone, is_region, normalise_phone
 from contacts_core.limits import MAX_INTEGER, MAX_MAGNITUDE, MIN_MAGNITUDE
 from contacts_core.names import check_foldable
-from contacts_core.text import composed, no_control_characters
+from contacts_core.text import blank_is_null, composed, no_control_characters
 
 
 def _no_comma(tag: str) -> str:
@@ -76,17 +76,10 @@ ATTRIBUTE_VALUE_SCHEMA: dict[str, Any] = {"anyOf": [
     {"type": "null", "description": "removes the key (JSON Merge Patch)"},
 ]}
 AttributeInput = Annotated[Any, WithJsonSchema(ATTRIBUTE_VALUE_SCHEMA)]
-
-
-def _blank_is_null(value: str | None) -> str | None:
-    """An empty (or, once trimmed, blank) name is no name: ``null``, as Stripe reads an
-    empty string — it clears on an update, and a ``name`` of ``""`` follows the parts again
-    instead of pinning an empty display name."""
-    return value or None
-
-
 ShortText = Annotated[StrictStr, Field(max_length=256)]
-Name = Annotated[ShortText | None, AfterValidator(_blank_is_null)]
+# a blank name is no name: a ``name`` of "" follows the parts again instead of pinning an
+# empty display name
+Name = Annotated[ShortText | None, AfterValidator(blank_is_null)]
 
 
 def canonical_language_tag(tag: str) -> str:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
 from contacts_core.base_model import Model
 from contacts_core.contacts.models import (
@@ -47,7 +47,14 @@ from contacts_core.errors import ValidationFailed
 from contacts_core.http.cursor import decode_cursor, encode_cursor
 from contacts_core.http.paging import MAX_CURSOR_LENGTH, PageLimit
 from contacts_core.http.responses import fitting
-from contacts_core.ids import CONTACT_PREFIX, id_bound, id_millis, iso_timestamp
+from contacts_core.ids import (
+    AUDIENCE_PREFIX,
+    CONTACT_PREFIX,
+    id_bound,
+    id_millis,
+    is_resource_id,
+    iso_timestamp,
+)
 from contacts_core.names import MAX_NAME_WORDS, matches_words, name_words, words
 from contacts_core.text import composed
 
@@ -65,6 +72,14 @@ def _split_tags(value: Any) -> Any:
         return [composed(tag.strip()) for tag in value.split(",")]
     if isinstance(value, list):
         return [composed(tag) for tag in value]
+    return value
+
+
+def _one_value(value: str) -> str:
+    """A parameter that takes one value: repeated, it arrives joined by commas (payload
+    2.0), and would silently name no audience instead of being refused."""
+    if "," in value:
+        raise ValueError("give one value (the parameter was repeated, or holds a comma)")
     return value
 
 
@@ -142,7 +157,7 @@ class ListQuery(Model):
     suppressed: QueryBool | None = None
     has_phone: QueryBool | None = None
     has_email: QueryBool | None = None
-    audience_id: str | None = Field(None, min_length=1, max_length=64)
+    audience_id: Annotated[str, Field(min_length=1), AfterValidator(_one_value)] | None = None
     source: str | None = Field(None, min_length=1, max_length=64)
     created_after: Moment | None = None
     created_before: Moment | None = None
@@ -251,8 +266,12 @@ class ContactFilter:
         return self == ContactFilter()
 
     def matches_nothing(self) -> bool:
-        """True when a time range is empty (after ≥ before)."""
-        return self.created.empty() or self.updated.empty()
+        """True when a time range is empty (after ≥ before), or ``audience_id`` is not an
+        audience id at all (``aud_`` + ULID): like an unknown one, it has no members, and it
+        never reaches a key (README: ids of any length or bytes)."""
+        return (self.created.empty() or self.updated.empty()
+                or (self.audience_id is not None
+                    and not is_resource_id(self.audience_id, AUDIENCE_PREFIX)))
 
     def accepts(self, item: ContactItem) -> bool:
         """True when ``item`` passes every filter."""

@@ -16,7 +16,7 @@ from pydantic import (
 
 from contacts_core.base_model import Model
 from contacts_core.contacts.models import FieldRuleError
-from contacts_core.text import no_control_characters
+from contacts_core.text import blank_is_null, no_control_characters
 
 EventType = Literal[
     "contact.created", "contact.updated", "contact.deleted", "contact.merged",
@@ -47,6 +47,12 @@ def _every_event() -> list[Subscription]:
     return ["*"]
 
 
+# a blank description is none (``null``), as for contact names and audience descriptions
+Description = Annotated[Annotated[StrictStr, Field(max_length=512),
+                                  AfterValidator(no_control_characters)] | None,
+                        AfterValidator(blank_is_null)]
+
+
 class EndpointCreate(Model):
     """Body of ``POST /v1/webhook-endpoints``. ``events`` lists event types or ``["*"]``.
 
@@ -60,8 +66,7 @@ class EndpointCreate(Model):
     url: Url
     events: list[Subscription] = Field(default_factory=_every_event, min_length=1,
                                        max_length=len(EVENT_TYPES))
-    description: Annotated[StrictStr, Field(max_length=512),
-                           AfterValidator(no_control_characters)] | None = None
+    description: Description = None
     enabled: StrictBool = True
 
     @model_validator(mode="after")
@@ -77,8 +82,7 @@ class EndpointPatch(Model):
 
     url: Url | None = None
     events: list[Subscription] | None = Field(None, min_length=1, max_length=len(EVENT_TYPES))
-    description: Annotated[StrictStr, Field(max_length=512),
-                           AfterValidator(no_control_characters)] | None = None
+    description: Description = None
     enabled: StrictBool | None = None
 
     @model_validator(mode="after")
