@@ -69,12 +69,15 @@ class History:
     def send(self, op: str, method: str, path: str, body: Any, key: str | None = None
              ) -> Response:
         """One request; with an ``Idempotency-Key`` it is sent twice, and the second must
-        replay the first (unless the first was not kept: 400/413/5xx)."""
+        replay the first (unless the first was not kept: 400/413/5xx, or a 409 marked
+        ``retryable``, whose retry runs again as the answer asks)."""
         headers = {"Idempotency-Key": key} if key else None
         response = self.api.request(method, path, org_id=self.org_id, json_body=body,
                                     headers=headers)
         code = response.body.get("code", "") if isinstance(response.body, dict) else ""
-        if key and response.status not in (400, 413) and response.status < 500:
+        retryable = isinstance(response.body, dict) and response.body.get("retryable") is True
+        if key and response.status not in (400, 413) and response.status < 500 \
+                and not retryable:
             again = self.api.request(method, path, org_id=self.org_id, json_body=body,
                                      headers=headers)
             if (again.status, again.body) != (response.status, response.body) or \

@@ -11,7 +11,8 @@ utility with its DynamoDB persistence layer (the ``Idempotency`` table, TTL on
   ``idempotency_key_reused``; a repeat while the first is still running → 409
   ``idempotency_in_progress`` (``Retry-After: 1``).
 - Like Stripe, only requests that ran are kept: a 400/413 (invalid input, the request did
-  nothing), a retryable 409 (``concurrent_modification``: nothing was written) and a 5xx
+  nothing), a retryable 409 (``concurrent_modification``, or an audience name held by an
+  audience being deleted: nothing was written) and a 5xx
   are not recorded, so the client can fix the request or retry it under the same key.
   Rate-limited requests (429) never reach this module. A response whose record would be
   over :data:`MAX_RECORDED_BYTES` (a large bulk result, :func:`recorded_size`) does not
@@ -56,7 +57,8 @@ _NOT_KEPT = frozenset({400, 413})  # refused before doing anything (plus every 5
 
 def _retryable(response: Rendered) -> bool:
     """True for a 409 problem marked ``"retryable": true`` (``concurrent_modification``:
-    other requests kept changing the same records, nothing was written). Like Stripe's
+    other requests kept changing the same records; ``audience_name_conflict`` with an
+    audience being deleted; nothing was written either way). Like Stripe's
     conflicts with a concurrent request, it is not kept: the retry the answer asks for runs
     under the same key instead of replaying the conflict for 24 hours."""
     if response["statusCode"] != 409:
