@@ -219,12 +219,38 @@ def test_membership_add_held_after_reading_contacts_keeps_counts_exact_when_one_
     assert call("DELETE", f"/v1/contacts/{doomed}").status == 204
     held.release.set()
     response = add.result()
-    # Then only the live contact joined, and the count says so
+    # Then only the live contact joined, the count says so, and the deleted one is reported
+    # as not found (never as already a member: it never was one)
     assert response.status == 200 and response.body["added"] == 1, response.body
     assert response.body["contact_count"] == 1
+    assert (response.body["already_members"], response.body["not_found"]) == (0, [doomed])
     snap = assert_consistent(org_id)
     assert snap.members == {(aud, kept)} and snap.audiences[aud]["contact_count"] == 1
     assert call("GET", f"/v1/audiences/{aud}").body["contact_count"] == 1
+
+
+def test_membership_remove_held_after_reading_contacts_reports_one_deleted_meanwhile(
+        call, hooks: Hooks, org_id):
+    # Given an audience with two members, and a remove of both held after it read them
+    kept = call("POST", "/v1/contacts", {"phone": P1}).body["id"]
+    doomed = call("POST", "/v1/contacts", {"phone": P2}).body["id"]
+    aud = call("POST", "/v1/audiences", {"name": "Donors"}).body["id"]
+    assert call("POST", f"/v1/audiences/{aud}/contacts",
+                {"contact_ids": [kept, doomed]}).body["added"] == 2
+    held = hooks.add(Pause("BatchGetItem", table="Contacts", actor="remove"))
+    remove = Background(lambda: call("POST", f"/v1/audiences/{aud}/contacts/remove",
+                                     {"contact_ids": [doomed, kept]}), "remove", hooks)
+    held.wait()
+    # When one contact is deleted meanwhile (which takes it out of the audience)
+    assert call("DELETE", f"/v1/contacts/{doomed}").status == 204
+    held.release.set()
+    response = remove.result()
+    # Then the live member was removed and the deleted one is not found, not "not a member"
+    assert response.status == 200, response.body
+    assert (response.body["removed"], response.body["not_members"],
+            response.body["not_found"], response.body["contact_count"]) == (1, 0, [doomed], 0)
+    snap = assert_consistent(org_id)
+    assert snap.members == set() and snap.audiences[aud]["contact_count"] == 0
 
 
 def test_contact_delete_held_after_its_read_still_leaves_an_audience_it_joined_meanwhile(

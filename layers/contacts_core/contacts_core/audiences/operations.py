@@ -174,6 +174,12 @@ def _change(org_id: str, audience_id: str, contact_ids: list[str], add: bool,
                                "nothing was added")
     change = _MemberChange(db, audience, add)
     change.run(todo)
+    if change.skipped:  # gone meanwhile (deleted or merged away), or became (not) members
+        still = (contacts or ContactStore()).get_many(
+            org_id, [c.contact_id for c in change.skipped])
+        gone = {c.contact_id for c in change.skipped if c.contact_id not in still}
+        change.skipped = [c for c in change.skipped if c.contact_id not in gone]
+        not_found = [i for i in wanted if i not in found or i in gone]
     unchanged = len(found) - len(todo)
     final = db.get(org_id, audience_id)
     return change, not_found, unchanged, final.contact_count if final else 0
@@ -192,8 +198,7 @@ def add_members(org_id: str, audience_id: str, contact_ids: list[str],
     """
     change, not_found, unchanged, count = _change(
         org_id, audience_id, contact_ids, True, store, contacts)
-    gone = [c.contact_id for c in change.skipped if c.contact_id not in not_found]
-    return MembersAdded(added=change.changed, already_members=unchanged + len(gone),
+    return MembersAdded(added=change.changed, already_members=unchanged + len(change.skipped),
                         not_found=not_found, contact_count=count)
 
 
