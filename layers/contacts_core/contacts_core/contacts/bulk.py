@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, ValidationError
 
@@ -53,6 +53,7 @@ from contacts_core.contacts.requests import ContactUpsert
 from contacts_core.contacts.store import ContactStore
 from contacts_core.dynamodb import Contention, backoff, transact
 from contacts_core.errors import ContactNotFound, DomainError, IdentityConflict, ValidationFailed
+from contacts_core.http.json_body import json_problem
 from contacts_core.http.problems import from_validation_error
 from contacts_core.http.responses import RESPONSE_BUDGET, fitting, model_size
 from contacts_core.ids import CONTACT_PREFIX, is_resource_id, now
@@ -74,8 +75,11 @@ class BulkUpsertRequest(Model):
 
     model_config = ConfigDict(extra="forbid")
 
-    # Items are checked one by one (``_parse``): one that is not even an object fails alone,
-    # as every other invalid item does (SPEC §5), so the list takes any JSON value.
+    # Items are checked one by one (``_parse``): one that is not even an object, or not
+    # I-JSON (a member named twice, an unpaired surrogate), fails alone, as every other
+    # invalid item does (SPEC §5), so the list takes any JSON value and the request's own
+    # I-JSON check leaves its items to ``_parse``.
+    ITEMS_CHECKED_ALONE: ClassVar[str] = "contacts"
     contacts: list[Any] = Field(min_length=1, max_length=MAX_BULK_ITEMS)
     mode: UpsertMode = "upsert"
 
@@ -158,11 +162,16 @@ class _Item:
 
 
 def _parse(raw: Any, index: int) -> _Item | BulkItemResult:
-    """Item ``index`` of the request, or its failure (not an object, over 16 KB, invalid)."""
+    """Item ``index`` of the request, or its failure (not an object, not I-JSON, over 16 KB,
+    invalid)."""
     if not isinstance(raw, dict):
         return BulkItemResult(index=index, status="failed", error=_error(
             ValidationFailed.single("body", "each item must be a JSON object: a contact "
                                             "upsert body")))
+    problem = json_problem(raw)
+    if problem is not None:
+        return BulkItemResult(index=index, status="failed",
+                              error=_error(ValidationFailed([problem])))
     if json_size(raw) > MAX_CONTACT_BYTES:  # UTF-8 bytes, as a single request body is measured
         return BulkItemResult(index=index, status="failed", error=BulkItemError(
             code="payload_too_large", message=f"contact is over {MAX_CONTACT_BYTES} bytes"))

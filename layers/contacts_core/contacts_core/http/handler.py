@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +22,6 @@ from contacts_core.aws import service_unavailable
 from contacts_core.contacts.models import MAX_CONTACT_BYTES
 from contacts_core.errors import (
     DomainError,
-    FieldError,
     IdentityConflict,
     PayloadTooLarge,
     ServiceUnavailable,
@@ -31,6 +29,12 @@ from contacts_core.errors import (
 )
 from contacts_core.http.headers import header_value
 from contacts_core.http.idempotency import Seal, respond_once
+from contacts_core.http.json_body import (
+    MAX_JSON_DEPTH,
+    json_problem,
+    parse_json,
+    unencodable,
+)
 from contacts_core.http.problems import domain_problem, from_validation_error, internal_problem
 from contacts_core.observability import Metric, bind_org, count, logger, observed
 from contacts_core.rate_limits import RateDecision, RatePolicy, rate_store
@@ -44,91 +48,9 @@ The 16 KB limit is on the contact, measured compact
 wrote it: ``\\uXXXX`` escapes (Python's ``json.dumps`` and ``requests`` default) spend 6
 bytes on a character of 2–3 UTF-8 bytes, up to 3×, plus whitespace. The raw bound only
 keeps parsing cheap."""
-MAX_JSON_DEPTH = 32  # the deepest body we take is 4 levels (bulk → contact → attributes)
 MAX_VERSION_DIGITS = 18  # versions grow by one per write: 18 digits are never reached
 # a version: 0 (never one: versions start at 1, so it is merely stale) or no leading zero
 _IF_MATCH = re.compile(r'(?:W/)?"(0|[1-9][0-9]*)"|(0|[1-9][0-9]*)')
-_INT_MAX_DIGITS = 4300  # Python's default limit on int("…") (sys.int_info)
-
-
-class _RepeatedMember(dict[str, Any]):
-    """A parsed JSON object that named the member ``repeated`` twice (the path is known
-    only once the whole body is parsed: :func:`_json_problem` reports it)."""
-
-    repeated: str
-
-
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``json.loads``' object hook: the object, or a :class:`_RepeatedMember` marking the
-    first member name it holds twice."""
-    data = dict(pairs)
-    if len(data) != len(pairs):
-        seen: set[str] = set()
-        for name, _ in pairs:
-            if name in seen:
-                marked = _RepeatedMember(data)
-                marked.repeated = name
-                return marked
-            seen.add(name)
-    return data
-
-
-def _parse_int(literal: str) -> int | float:
-    """JSON integers; one too long for ``int()`` becomes ±infinity, as ``json`` already
-    reads ``1e400``, so the models refuse it naming its field instead of the whole body
-    failing to parse."""
-    if len(literal.lstrip("-")) <= _INT_MAX_DIGITS:
-        return int(literal)
-    return float("-inf") if literal.startswith("-") else float("inf")
-
-
-def _parse_float(literal: str) -> float:
-    """JSON numbers with a fraction or exponent, as doubles (I-JSON, RFC 7493 §2.2: more
-    precision than a double is not interoperable). One too small for a double
-    (``1e-400``) would read as zero and be stored so: it becomes the smallest double of
-    its sign instead, which the models refuse naming its field, as they refuse ``1e-200``."""
-    value = float(literal)
-    mantissa = literal.lower().partition("e")[0]
-    if value == 0 and mantissa.strip("-+0.") != "":
-        return math.copysign(5e-324, value)
-    return value
-
-
-def _unencodable(text: str) -> bool:
-    """True when ``text`` holds an unpaired surrogate, which has no UTF-8 encoding."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def _json_problem(data: Any) -> FieldError | None:
-    """The first place where a parsed body is not I-JSON we can store (RFC 7493 §2.1):
-    nested deeper than :data:`MAX_JSON_DEPTH`, or a member name or string with an unpaired
-    surrogate (``"\\ud800"``), or an object naming a member twice (RFC 7493 §2.3: which
-    one a parser keeps is undefined), reported at the member's path
-    (``contacts.1.email``). Iterative, so no depth is too deep for the check itself."""
-    stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
-    while stack:
-        value, path = stack.pop()
-        where = ".".join(path) or "body"
-        if len(path) > MAX_JSON_DEPTH:
-            return FieldError("body", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        if isinstance(value, str) and _unencodable(value):
-            return FieldError(where, "not valid Unicode (unpaired surrogate)")
-        if isinstance(value, _RepeatedMember):
-            return FieldError(".".join((*path, value.repeated)),
-                              "this member appears twice in one object (I-JSON, RFC 7493 §2.3)")
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if _unencodable(key):
-                    return FieldError(where, "member name is not valid Unicode "
-                                             "(unpaired surrogate)")
-                stack.append((item, (*path, key)))
-        elif isinstance(value, list):
-            stack.extend((item, (*path, str(n))) for n, item in enumerate(value))
-    return None
 
 
 @dataclass
@@ -172,7 +94,7 @@ class ApiRequest:
         """
         params = self.event.get("queryStringParameters") or {}
         for name, value in params.items():
-            if _unencodable(name) or _unencodable(str(value)):
+            if unencodable(name) or unencodable(str(value)):
                 raise ValidationFailed.single(
                     name.encode(errors="replace").decode() or "query", "not valid Unicode")
         try:
@@ -224,9 +146,7 @@ class ApiRequest:
         if optional and not text.strip():
             text = "{}"  # no body; a JSON null is not "no body" and is refused below
         try:
-            data = (json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
-                               object_pairs_hook=_unique_members)
-                    if text.strip() else None)
+            data = parse_json(text) if text.strip() else None
         except RecursionError as err:
             raise ValidationFailed.single(
                 "body", f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from err
@@ -236,7 +156,7 @@ class ApiRequest:
             raise ValidationFailed.single("body", f"malformed JSON: {err}") from err
         if not isinstance(data, dict):
             raise ValidationFailed.single("body", "expected a JSON object")
-        problem = _json_problem(data)
+        problem = json_problem(data, getattr(model, "ITEMS_CHECKED_ALONE", None))
         if problem is not None:
             raise ValidationFailed([problem])
         try:
