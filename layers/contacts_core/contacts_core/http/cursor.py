@@ -32,7 +32,18 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes :func:`_b64` encoded as ``text``; only that spelling of them (RFC 4648 §3.5:
+    a decoder may ignore padding, unused trailing bits and characters outside the
+    alphabet, so ``c=``, a last character with other unused bits, or ``a!b`` would
+    otherwise read as the same cursor).
+
+    Raises:
+        ValueError: ``text`` is not what :func:`_b64` makes of any bytes.
+    """
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
 
 
 def _sign(secret: bytes, payload: bytes) -> bytes:
