@@ -159,8 +159,8 @@ def _change(org_id: str, audience_id: str, contact_ids: list[str], add: bool,
     db = store or AudienceStore()
     audience = _existing(db, org_id, audience_id)
     wanted = _member_ids(contact_ids)
-    found = (contacts or ContactStore()).get_many(
-        org_id, [i for i in wanted if is_resource_id(i, CONTACT_PREFIX)])
+    contacts = contacts or ContactStore()
+    found = contacts.get_many(org_id, [i for i in wanted if is_resource_id(i, CONTACT_PREFIX)])
     not_found = [i for i in wanted if i not in found]
     todo = [found[i] for i in wanted if i in found
             and (audience_id in found[i].audience_ids) != add]
@@ -175,8 +175,7 @@ def _change(org_id: str, audience_id: str, contact_ids: list[str], add: bool,
     change = _MemberChange(db, audience, add)
     change.run(todo)
     if change.skipped:  # gone meanwhile (deleted or merged away), or became (not) members
-        still = (contacts or ContactStore()).get_many(
-            org_id, [c.contact_id for c in change.skipped])
+        still = contacts.get_many(org_id, [c.contact_id for c in change.skipped])
         gone = {c.contact_id for c in change.skipped if c.contact_id not in still}
         change.skipped = [c for c in change.skipped if c.contact_id not in gone]
         not_found = [i for i in wanted if i not in found or i in gone]
@@ -189,7 +188,8 @@ def add_members(org_id: str, audience_id: str, contact_ids: list[str],
                 store: AudienceStore | None = None,
                 contacts: ContactStore | None = None) -> MembersAdded:
     """Add contacts (≤ 1000). Repeated adds are no-ops counted in ``already_members``;
-    ids that are not contacts of the org are listed in ``not_found``.
+    ids that are not contacts of the org (also those deleted or merged away while the
+    request ran) are listed in ``not_found``.
 
     Raises:
         AudienceNotFound: no such audience in the org (or it is being deleted).
@@ -205,7 +205,9 @@ def add_members(org_id: str, audience_id: str, contact_ids: list[str],
 def remove_members(org_id: str, audience_id: str, contact_ids: list[str],
                    store: AudienceStore | None = None,
                    contacts: ContactStore | None = None) -> MembersRemoved:
-    """Remove contacts (≤ 1000); ids that are not members are counted in ``not_members``.
+    """Remove contacts (≤ 1000); ids that are not members are counted in ``not_members``,
+    ids that are not contacts of the org (also those deleted or merged away while the
+    request ran) are listed in ``not_found``.
 
     Raises:
         AudienceNotFound: no such audience in the org.
