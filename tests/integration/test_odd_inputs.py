@@ -259,8 +259,33 @@ def test_odd_ids_in_member_lists_are_reported_like_unknown_ones(api, org_id, sam
     url = path.replace("{id}", audience.body["id"])
     for odd in ENCODABLE_ODD_IDS:
         response = api.request("POST", url, org_id=org_id, json_body={"contact_ids": [odd]})
-        assert_reported_unknown(response, [odd.strip()])
+        assert_reported_unknown(response, [odd])
     after = api.request("GET", f"/v1/audiences/{audience.body['id']}", org_id=org_id)
+    assert after.body["contact_count"] == 0
+
+
+@pytest.mark.parametrize("padded", [" {}", "{} ", "{}\t\n"])
+def test_ids_with_spaces_around_them_are_not_ids_on_member_routes(api, org_id, sam, padded):
+    # Given a live contact and an audience, and their ids with whitespace around them
+    audience = api.request("POST", "/v1/audiences", org_id=org_id, json_body={"name": "VIP"})
+    aud_id = audience.body["id"]
+    contact_id = padded.format(sam["id"])
+    # When they are sent to the member routes, as to batch get and bulk delete
+    added = api.request("POST", f"/v1/audiences/{aud_id}/contacts", org_id=org_id,
+                        json_body={"contact_ids": [contact_id]})
+    removed = api.request("POST", f"/v1/audiences/{aud_id}/contacts/remove", org_id=org_id,
+                          json_body={"contact_ids": [contact_id]})
+    seeded = api.request("POST", "/v1/contacts/add-to-audience", org_id=org_id,
+                         json_body={"contact_ids": [sam["id"]],
+                                    "audience_id": padded.format(aud_id)})
+    got = api.request("POST", "/v1/contacts/batch-get", org_id=org_id,
+                      json_body={"ids": [contact_id]})
+    # Then they are unknown ids everywhere (exact, as every id), and nothing was added
+    assert_reported_unknown(added, [contact_id])
+    assert_reported_unknown(removed, [contact_id])
+    assert (seeded.status, seeded.body["code"]) == (404, "not_found"), seeded.body
+    assert_reported_unknown(got, [contact_id])
+    after = api.request("GET", f"/v1/audiences/{aud_id}", org_id=org_id)
     assert after.body["contact_count"] == 0
 
 

@@ -25,6 +25,8 @@ Description = Annotated[StrictStr, Field(max_length=1024), AfterValidator(no_con
 ContactIds = Annotated[list[StrictStr], Field(min_length=1, max_length=MAX_MEMBERS_PER_REQUEST)]
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+# Ids are taken exactly as sent, as on every other route: " con_…" is not a contact id.
+_IDS = ConfigDict(extra="forbid")
 
 
 class AudienceCreate(Model):
@@ -52,9 +54,10 @@ class AudiencePatch(Model):
 
 
 class MembersRequest(Model):
-    """Body of ``POST /v1/audiences/{id}/contacts`` and ``…/contacts/remove`` (≤ 1000 ids)."""
+    """Body of ``POST /v1/audiences/{id}/contacts`` and ``…/contacts/remove`` (≤ 1000 ids,
+    taken exactly as sent: one with spaces around it is not a contact id)."""
 
-    model_config = _STRICT
+    model_config = _IDS
 
     contact_ids: ContactIds
 
