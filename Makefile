@@ -52,7 +52,7 @@ build: setup
 validate: setup
 	sam validate --lint
 
-## make lint: ruff, then mypy over the layer, functions, devstack, contacts_cli and tests
+## make lint: ruff, then mypy over the layer, functions, devstack, contacts_cli, tests and bench
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
@@ -65,7 +65,7 @@ openapi: setup
 ## API_KEYS_TABLE with your AWS configuration when that is set
 api-key: setup
 	@test -n "$(ORG)" || { echo "usage: make api-key ORG=<org_id> [NAME=<label>]"; exit 2; }
-	$(BIN)/contacts-api-key mint --org "$(ORG)" --name "$(NAME)"
+	@$(BIN)/contacts-api-key mint --org "$(ORG)" --name "$(NAME)"
 
 ## make api-keys ORG=acme: list an org's keys (id, created, revoked, name)
 api-keys: setup

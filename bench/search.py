@@ -52,6 +52,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from contacts_core.contacts.changes import ContactChanges  # noqa: E402
-from contacts_core.contacts.models import ContactUpsert  # noqa: E402
+from contacts_core.contacts.requests import ContactUpsert  # noqa: E402
 from contacts_core.contacts.search import _CHUNK, READ_BUDGET, ListQuery, list_contacts  # noqa: E402
 from contacts_core.contacts.store import ContactStore  # noqa: E402
 from contacts_core.dynamodb import ReadCost, dynamodb_client, serialize  # noqa: E402
@@ -275,6 +276,10 @@ def scenarios(org: Org, floors: _Floors) -> list[tuple[str, ListQuery, Callable[
     ]
 
 
+def _list(org_id: str, query: ListQuery) -> None:
+    list_contacts(org_id, query, store=ContactStore())
+
+
 def _timed(call: Callable[[], Any]) -> float:
     started = time.perf_counter()
     call()
@@ -296,8 +301,7 @@ def measure(org: Org, floors: _Floors, rounds: int) -> list[Result]:
         assert page.data, f"{name}: empty page"
     for _ in range(rounds):
         for result, (_, query, floor) in zip(results, plans, strict=True):
-            result.ours.append(_timed(
-                lambda q=query: list_contacts(org.org_id, q, store=ContactStore())))
+            result.ours.append(_timed(partial(_list, org.org_id, query)))
             result.floor.append(_timed(floor))
     return results
 

@@ -4,7 +4,9 @@ template function once with an event file, Docker-free, and print its result.
 The function runs as in the local stack (the same :class:`devstack.runner.ProcessLambdaRunner`
 worker: its ``sam build`` folder, the layer and boto3 only on ``sys.path``; its environment
 from template.yaml) against the running local stack's DynamoDB Local and SQS, found through
-``.dev/stack.json`` (:mod:`devstack.state`), with the stack's template parameters. Without a
+``.dev/stack.json`` (:mod:`devstack.state`), with the stack's template parameters. The code
+is this checkout's build (``.aws-sam/build``, which ``make invoke`` brings up to date
+first), not the copy the stack took when it started: an edit shows at the next invoke. Without a
 running stack it says so and exits 2. The result goes to stdout as JSON; the function's logs
 and the REPORT line go to stderr. Exit status 1 when the function fails (its error document
 is printed).
@@ -23,6 +25,7 @@ from samcli.lib.utils.name_utils import InvalidFunctionNameException
 from samcli.local.lambdafn.exceptions import FunctionNotFound
 
 from devstack.api import load_stacks
+from devstack.dynamodb_local import REPO_ROOT
 from devstack.lambda_runtime import ensure_lambda_runtime
 from devstack.runner import LambdaFunctionError, ProcessLambdaRunner
 from devstack.state import NoLocalStack, find_state, local_endpoints, local_references
@@ -32,16 +35,19 @@ class InvokeError(Exception):
     """The invocation could not be made (no stack, no build, unknown function, bad event)."""
 
 
+CHECKOUT_BUILD = REPO_ROOT / ".aws-sam" / "build"
+
+
 def invoke(function_id: str, event: Any, state: dict[str, Any],
-           log: TextIO | None = None) -> Any:
-    """Run ``function_id`` once with ``event`` (a JSON document) against the stack whose
-    ``state`` is given; return the function's result.
+           log: TextIO | None = None, build_dir: Path = CHECKOUT_BUILD) -> Any:
+    """Run ``function_id`` from ``build_dir`` (default: this checkout's ``sam build``
+    output) once with ``event`` (a JSON document) against the stack whose ``state`` is
+    given; return the function's result.
 
     Raises:
         InvokeError: no build output or no such function.
         LambdaFunctionError: the function failed.
     """
-    build_dir = Path(state["build_dir"])
     built = build_dir / "template.yaml"
     if not built.is_file():
         raise InvokeError(f"{built} missing: run `make build`")

@@ -40,10 +40,14 @@ Respond = Callable[[str, dict[str, Any], int], int]  # (path, event, nth request
 
 
 class WebhookReceiver:
-    """HTTP server on 127.0.0.1 that records every request and answers per ``respond``."""
+    """HTTP server on 127.0.0.1 that records every request and answers per ``respond``;
+    with ``secret``, a request whose Standard Webhooks signature does not verify against it
+    is answered 401 (as a real receiver must, so the sender retries it) and ``respond``
+    is not asked."""
 
     def __init__(self, port: int = 0, respond: Respond | None = None,
-                 on_request: Callable[[Received], None] | None = None) -> None:
+                 on_request: Callable[[Received], None] | None = None,
+                 secret: str | None = None) -> None:
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self.respond = respond or (lambda path, event, n: 200)
@@ -55,12 +59,13 @@ class WebhookReceiver:
                 body = self.rfile.read(length).decode()
                 with receiver._lock:
                     nth = len(receiver.received)
+                headers = {k.lower(): v for k, v in self.headers.items()}
                 try:
-                    status = receiver.respond(self.path, json.loads(body), nth)
+                    status = (401 if secret is not None and not _verifies(body, headers, secret)
+                              else receiver.respond(self.path, json.loads(body), nth))
                 except ValueError:
                     status = 400
-                record = Received(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                  body, status)
+                record = Received(self.path, headers, body, status)
                 with receiver._lock:
                     receiver.received.append(record)
                 if on_request:
@@ -96,6 +101,15 @@ class WebhookReceiver:
             return [r for r in self.received if r.path == path]
 
 
+def _verifies(body: str, headers: dict[str, str], secret: str) -> bool:
+    """True when standardwebhooks verifies the request (a malformed signature is False)."""
+    try:
+        Webhook(secret).verify(body, headers)
+    except (WebhookVerificationError, ValueError):  # ValueError: signature not base64
+        return False
+    return True
+
+
 def verify(received: Received, secret: str) -> dict[str, Any]:
     """The verified payload (standardwebhooks' ``Webhook.verify``).
 
@@ -115,12 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     def show(record: Received) -> None:
         try:
             event = verify(record, args.secret)
-        except WebhookVerificationError as err:
-            print(f"REJECTED {record.headers.get('webhook-id')}: {err}", flush=True)
+        except (WebhookVerificationError, ValueError) as err:
+            print(f"REJECTED {record.headers.get('webhook-id')} (answered 401): {err}",
+                  flush=True)
             return
         print(f"{event['type']} {event['id']} {json.dumps(event['data'])}", flush=True)
 
-    receiver = WebhookReceiver(args.port, on_request=show).start()
+    receiver = WebhookReceiver(args.port, on_request=show, secret=args.secret).start()
     print(f"receiving on {receiver.url}/ — register it as a webhook endpoint; Ctrl-C stops",
           flush=True)
     try:

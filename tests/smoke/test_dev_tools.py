@@ -192,6 +192,15 @@ def test_invoke_get_contact_with_the_sample_request(stack, state, workdir):
         SAMPLE_CONTACT, "Sam", "+27821234567")
 
 
+def test_invoke_runs_the_checkouts_fresh_build_not_the_stacks_copy(stack, state, tmp_path):
+    # Given the running stack's state, whose own copy of the build is gone (as if older)
+    stale = state | {"build_dir": str(tmp_path / "gone")}
+    # When a function is invoked the way `make invoke` does (after its `sam build`)
+    answer = invoke("GetContactFunction", event("http_api_proxy.json"), stale)
+    # Then it ran from the checkout's .aws-sam/build: a real answer of the function
+    assert answer["statusCode"] in (200, 404), answer
+
+
 def test_invoke_without_a_running_stack_says_so(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "devstack.invoke", "GetContactFunction",
@@ -364,3 +373,29 @@ def test_make_build_waits_for_a_build_in_progress():
         finally:
             waiting.kill()
             waiting.wait()
+
+
+# ---------------------------------------------------------------- make receiver
+
+def test_receiver_with_a_secret_answers_401_to_what_does_not_verify():
+    # Given the receiver `make receiver SECRET=…` runs, with its endpoint's secret
+    from datetime import UTC, datetime
+
+    from standardwebhooks import Webhook
+
+    secret = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
+    receiver = WebhookReceiver(secret=secret).start()
+    try:
+        body = json.dumps({"id": "evt_1", "type": "contact.created", "data": {}})
+        now = datetime.now(UTC)
+        signed = {"webhook-id": "evt_1", "webhook-timestamp": str(int(now.timestamp())),
+                  "webhook-signature": Webhook(secret).sign("evt_1", now, body)}
+        forged = signed | {"webhook-signature": "v1,abc"}
+        # When a delivery signed with it arrives, and one that is not
+        good = requests.post(receiver.url + "/", data=body, headers=signed, timeout=10)
+        bad = requests.post(receiver.url + "/", data=body, headers=forged, timeout=10)
+        # Then the first is taken (200) and the second refused (401), so a sender retries it
+        assert (good.status_code, bad.status_code) == (200, 401)
+        assert [r.status for r in receiver.received] == [200, 401]
+    finally:
+        receiver.stop()
