@@ -12,6 +12,8 @@ import pytest
 from contacts_core.audiences import operations as audiences
 from contacts_core.audiences.store import AudienceStore
 from contacts_core.contacts.store import ADDED_AT_PREFIX, ContactStore
+from contacts_core.names import audience_name_key, fold
+from tests.support.invariants import assert_consistent
 
 
 @pytest.fixture
@@ -434,3 +436,82 @@ def test_a_member_deleted_or_merged_away_moves_the_audience_updated_at(api, org_
     after_both = api.request("GET", path, org_id=org_id).body
     assert after_both["contact_count"] == 1
     assert after_both["updated_at"] > after_merge["updated_at"]
+
+
+INVISIBLE = ["\u200b", "\ufeff", "\u2060", "\u00ad", "\u200d", "\u200e", "\u202e", "\ufe0f"]
+
+
+@pytest.mark.parametrize("mark", INVISIBLE, ids=lambda m: f"U+{ord(m):04X}")
+def test_names_that_differ_only_by_invisible_characters_are_one_name(api, org_id, mark):
+    # Given an audience "Newsletter", and another one
+    first = new_audience(api, org_id, "Newsletter")
+    other = new_audience(api, org_id, "Other")
+    # When a name that looks the same (an invisible character inside or at the end) is
+    # created, or another audience is renamed to it
+    for name in (f"News{mark}letter", f"Newsletter{mark}"):
+        created = api.request("POST", "/v1/audiences", org_id=org_id, json_body={"name": name})
+        renamed = api.request("PATCH", f"/v1/audiences/{other['id']}", org_id=org_id,
+                              json_body={"name": name})
+        # Then both are the 409 of a taken name, naming the holder
+        for answer in (created, renamed):
+            assert answer.status == 409, answer.body
+            assert answer.body["conflicting_audience_id"] == first["id"]
+    # And the holder may respell its own name with one, keeping it
+    respelled = api.request("PATCH", f"/v1/audiences/{first['id']}", org_id=org_id,
+                            json_body={"name": f"NEWS{mark}LETTER"})
+    assert respelled.status == 200, respelled.body
+    assert api.request("POST", "/v1/audiences", org_id=org_id,
+                       json_body={"name": "newsletter"}).status == 409
+    assert_consistent(org_id)
+
+
+@pytest.mark.parametrize("name", ["\u200b", "\u00ad\u200b", "\ufe0f", "\U000e0001", "\u0301",
+                                  " \u200b "])
+def test_a_name_of_nothing_visible_answers_400(api, org_id, name):
+    created = api.request("POST", "/v1/audiences", org_id=org_id, json_body={"name": name})
+    assert created.status == 400, created.body
+    assert [e["field"] for e in created.body["errors"]] == ["name"]
+    assert api.request("GET", "/v1/audiences", org_id=org_id).body["data"] == []
+
+
+def test_an_audience_named_by_an_earlier_version_keeps_its_name_and_leaves_no_guard(
+        api, org_id):
+    # Given an audience whose name has an invisible character, guarded as versions before
+    # this one did (by fold alone: "name#news\u200bletter")
+    legacy = new_audience(api, org_id, "News\u200bletter")
+    store = AudienceStore()
+    key, earlier = f"name#{audience_name_key(legacy['name'])}", f"name#{fold(legacy['name'])}"
+    store.client.delete_item(TableName=store.audiences_table,
+                             Key={"org_id": {"S": org_id}, "audience_id": {"S": key}})
+    store.client.put_item(TableName=store.audiences_table, Item={
+        "org_id": {"S": org_id}, "audience_id": {"S": earlier},
+        "guard_for": {"S": legacy["id"]}})
+    # When the same spelling is created again, Then it is taken (the earlier key is checked)
+    again = api.request("POST", "/v1/audiences", org_id=org_id,
+                        json_body={"name": "News\u200bletter"})
+    assert again.status == 409 and again.body["conflicting_audience_id"] == legacy["id"]
+    # When it is renamed, Then its earlier guard goes with the old name
+    renamed = api.request("PATCH", f"/v1/audiences/{legacy['id']}", org_id=org_id,
+                          json_body={"name": "Digest\u200b"})
+    assert renamed.status == 200, renamed.body
+    assert_consistent(org_id)
+    assert api.request("POST", "/v1/audiences", org_id=org_id,
+                       json_body={"name": "News\u200bletter"}).status == 201
+
+
+def test_deleting_an_audience_of_an_earlier_version_releases_its_earlier_guard(api, org_id):
+    # Given an audience guarded the earlier way only
+    legacy = new_audience(api, org_id, "Promo\u00ad")
+    store = AudienceStore()
+    key, earlier = f"name#{audience_name_key(legacy['name'])}", f"name#{fold(legacy['name'])}"
+    store.client.delete_item(TableName=store.audiences_table,
+                             Key={"org_id": {"S": org_id}, "audience_id": {"S": key}})
+    store.client.put_item(TableName=store.audiences_table, Item={
+        "org_id": {"S": org_id}, "audience_id": {"S": earlier},
+        "guard_for": {"S": legacy["id"]}})
+    # When it is deleted
+    assert api.request("DELETE", f"/v1/audiences/{legacy['id']}", org_id=org_id).status == 204
+    # Then no guard of it is left, and its name is free in either spelling
+    assert_consistent(org_id)
+    assert api.request("POST", "/v1/audiences", org_id=org_id,
+                       json_body={"name": "Promo\u00ad"}).status == 201

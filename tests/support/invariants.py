@@ -49,7 +49,7 @@ from contacts_core.contacts.models import (
     content_size,
 )
 from contacts_core.contacts.store import MERGED_KEY
-from contacts_core.names import fold, name_key, name_words
+from contacts_core.names import audience_name_key, name_key, name_words
 
 _plain = TypeDeserializer()
 NAME_GUARD_PREFIX = "name#"
@@ -66,7 +66,7 @@ class Snapshot:
     contacts: dict[str, dict[str, Any]]
     guards: dict[str, str]  # identity key → contact_id
     audiences: dict[str, dict[str, Any]]
-    name_guards: dict[str, str]  # folded name → audience_id
+    name_guards: dict[str, str]  # audience_name_key → audience_id
     members: set[tuple[str, str]]  # (audience_id, contact_id)
     words: set[str]  # NameWords keys: "{word}#{contact_id}"
     imports: dict[str, dict[str, Any]] = field(default_factory=dict)  # import_id → job
@@ -200,11 +200,11 @@ def check(org_id: str, client: Any | None = None) -> Report:
             report.counts.append(f"{aud} contact_count {count} != {members_of[aud]} members")
         if audience.get("deleting"):
             report.pending.append(f"{aud} is still flagged deleting")
-        if snap.name_guards.get(fold(audience["name"])) != aud:
+        if snap.name_guards.get(audience_name_key(audience["name"])) != aud:
             report.name_guards.append(f"{aud} ({audience['name']!r}) has no name guard")
     for name, aud in sorted(snap.name_guards.items()):
         named = snap.audiences.get(aud)
-        if named is None or fold(named["name"]) != name:
+        if named is None or audience_name_key(named["name"]) != name:
             report.name_guards.append(f"name guard {name!r} → {aud}, which is not that audience")
     expected = {f"{w}#{cid}" for cid, c in snap.contacts.items()
                 for w in name_words(c.get("first_name"), c.get("last_name"), c.get("name"))}

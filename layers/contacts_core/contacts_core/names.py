@@ -36,12 +36,34 @@ def search_fold(text: str) -> str:
     bidirectional marks, byte order mark) are dropped first: they show nothing, so a name
     pasted with one (``"Ah\u200bmed"``) is the word a user types ("ahmed"), not two words.
 
-    The fold of a contact's names: its search words and its ``name-index`` key. Audience
-    names keep :func:`fold` (their uniqueness guards are keyed by it). Versions before
-    this one indexed names with :func:`fold`; ``contacts-reindex-names`` re-indexes them.
+    The fold of a contact's names: its search words and its ``name-index`` key (audience
+    names are keyed by :func:`audience_name_key`). Versions before this one indexed names
+    with :func:`fold`; ``contacts-reindex-names`` re-indexes them.
     """
-    visible = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    return fold(visible).translate(_LETTERS)
+    shown = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return fold(shown).translate(_LETTERS)
+
+
+def visible(text: str) -> str:
+    """``text`` without invisible format characters (Unicode category ``Cf``: zero-width
+    space, joiners, soft hyphen, bidirectional marks, byte order mark, word joiner,
+    language tags) and variation selectors (U+FE00–FE0F, U+E0100–E01EF), which show
+    nothing by themselves."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf"
+                   and not ("\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef"))
+
+
+def audience_name_key(name: str) -> str:
+    """The key that makes audience names unique per org: :func:`fold` (case, accents,
+    compatibility forms, whitespace) of the name's :func:`visible` characters, so names
+    that look the same are one name (``"News\u200bletter"`` is ``"Newsletter"``, and a
+    name copied from a file with a byte order mark is the name without it). Empty for a
+    name of nothing visible, which the request models refuse.
+
+    Versions before this one keyed the guards by :func:`fold` alone;
+    ``contacts-reindex-names`` re-keys them (README "Upgrading").
+    """
+    return fold(visible(name))
 
 
 def check_foldable(value: str, limit: int) -> str:

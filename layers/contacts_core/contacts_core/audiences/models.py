@@ -8,15 +8,35 @@ from pydantic import AfterValidator, ConfigDict, Field, StrictStr, model_validat
 
 from contacts_core.base_model import Model
 from contacts_core.contacts.models import FieldRuleError
-from contacts_core.names import check_foldable
+from contacts_core.names import audience_name_key
 from contacts_core.text import blank_is_null, no_control_characters
 
 MAX_MEMBERS_PER_REQUEST = 1000  # SPEC §7
-# The name guard's sort key is "name#" + the folded name: at most 1,024 bytes on DynamoDB.
+# The name guard's sort key is "name#" + the name's key: at most 1,024 bytes on DynamoDB.
 MAX_FOLDED_AUDIENCE_NAME_BYTES = 1000
+
+
+def _keyable(name: str) -> str:
+    """``name`` unchanged when its :func:`~contacts_core.names.audience_name_key` has
+    something visible and fits a DynamoDB sort key.
+
+    Raises:
+        ValueError: nothing visible (only format characters, marks or variation
+            selectors: it would look blank), or a key over
+            :data:`MAX_FOLDED_AUDIENCE_NAME_BYTES` bytes of UTF-8.
+    """
+    key = audience_name_key(name)
+    if not key:
+        raise ValueError("must have a visible character")
+    if len(key.encode(errors="surrogatepass")) > MAX_FOLDED_AUDIENCE_NAME_BYTES:
+        raise ValueError(f"too long to key by: over {MAX_FOLDED_AUDIENCE_NAME_BYTES} bytes "
+                         "of UTF-8 once case and accents are folded")
+    return name
+
+
 AudienceName = Annotated[
     StrictStr, Field(min_length=1, max_length=128), AfterValidator(no_control_characters),
-    AfterValidator(lambda v: check_foldable(v, MAX_FOLDED_AUDIENCE_NAME_BYTES))]
+    AfterValidator(_keyable)]
 Description = Annotated[StrictStr, Field(max_length=1024), AfterValidator(no_control_characters),
                         AfterValidator(blank_is_null)]
 # Any string is taken as an id: one that is not a contact id (``con_`` + ULID) is listed

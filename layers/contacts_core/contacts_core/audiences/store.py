@@ -1,8 +1,13 @@
 """DynamoDB access for audiences and memberships (with :mod:`contacts_core.dynamodb`).
 
 * Audiences ``AUDIENCES_TABLE``: PK ``org_id``, SK ``audience_id`` (``aud_…``). The same
-  table holds one name guard per audience, SK ``name#{folded name}`` with ``guard_for``,
-  so names are unique per org under concurrency; guards never reach the API or webhooks.
+  table holds one name guard per audience, SK ``name#{key}`` with ``guard_for``, the key
+  being :func:`~contacts_core.names.audience_name_key`, so names are unique per org under
+  concurrency; guards never reach the API or webhooks. Versions before this one keyed a
+  guard by :func:`~contacts_core.names.fold` alone, which differs for names with invisible
+  characters: until ``contacts-reindex-names`` has re-keyed such a guard, writes also
+  check (a new name) and release (an old name) the earlier key, so an earlier audience's
+  name stays taken and its guard never outlives it (:func:`_guard_keys`).
 * AudienceMembers ``MEMBERS_TABLE``: PK ``audience_id``, SK ``contact_id``; GSI
   ``contact-index``. Each contact also lists its audiences (``audience_ids``) and counts
   membership changes (``membership_rev``), so deleting a contact removes its memberships
@@ -37,7 +42,7 @@ from contacts_core.dynamodb import (
 )
 from contacts_core.errors import AudienceNameTaken
 from contacts_core.ids import AUDIENCE_PREFIX, is_resource_id
-from contacts_core.names import fold
+from contacts_core.names import audience_name_key, fold
 
 NAME_GUARD_PREFIX = "name#"
 MAX_AUDIENCES_PER_CONTACT = 45  # so deleting a contact fits in one 100-action transaction
@@ -45,6 +50,14 @@ MAX_AUDIENCES_PER_CONTACT = 45  # so deleting a contact fits in one 100-action t
 
 def _key(org_id: str, sort_key: str) -> dict[str, Any]:
     return {"org_id": {"S": org_id}, "audience_id": {"S": sort_key}}
+
+
+def _guard_keys(name: str) -> tuple[str, str]:
+    """``(key, earlier key)`` of the name guard of ``name``: ``name#`` + its
+    :func:`~contacts_core.names.audience_name_key`, and ``name#`` + the :func:`fold` that
+    versions before this one keyed it by — ``""`` when that is the same key."""
+    key, earlier = NAME_GUARD_PREFIX + audience_name_key(name), NAME_GUARD_PREFIX + fold(name)
+    return key, "" if earlier == key else earlier
 
 
 class AudienceStore:
@@ -73,23 +86,38 @@ class AudienceStore:
                  for r in batch_get(self.client, self.audiences_table, keys)]
         return {i.audience_id: i for i in items}
 
-    def _name_guard_put(self, item: AudienceItem) -> dict[str, Any]:
-        return {"Put": {
-            "TableName": self.audiences_table,
-            "Item": serialize({"org_id": item.org_id,
-                               "audience_id": NAME_GUARD_PREFIX + fold(item.name),
-                               "guard_for": item.audience_id}),
-            "ConditionExpression": "attribute_not_exists(audience_id)",
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }}
+    def _take_name(self, item: AudienceItem, kept: bool = False) -> list[dict[str, Any]]:
+        """Take ``item``'s name: put its guard (``kept``: or keep it, when the audience
+        holds it already), and check that no audience of an earlier version holds the
+        name under the earlier key. Each condition that fails means "name taken" and
+        returns the holder: in a transaction these actions come right after the first.
+        """
+        key, earlier = _guard_keys(item.name)
+        mine = {"ConditionExpression": "attribute_not_exists(guard_for) OR guard_for = :a",
+                "ExpressionAttributeValues": {":a": {"S": item.audience_id}},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        put = {"TableName": self.audiences_table,
+               "Item": serialize({"org_id": item.org_id, "audience_id": key,
+                                  "guard_for": item.audience_id}),
+               **(mine if kept else {"ConditionExpression": "attribute_not_exists(audience_id)",
+                                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"})}
+        actions: list[dict[str, Any]] = [{"Put": put}]
+        if earlier:
+            actions.append({"ConditionCheck": {"TableName": self.audiences_table,
+                                               "Key": _key(item.org_id, earlier), **mine}})
+        return actions
 
-    def _name_guard_delete(self, item: AudienceItem) -> dict[str, Any]:
-        return {"Delete": {
-            "TableName": self.audiences_table,
-            "Key": _key(item.org_id, NAME_GUARD_PREFIX + fold(item.name)),
+    def _release_name(self, item: AudienceItem, earlier_only: bool = False
+                      ) -> list[dict[str, Any]]:
+        """Release ``item``'s name: delete its guard, and the one under the earlier key
+        (``earlier_only``: just that one); either may be absent, and another audience's
+        guard is never deleted."""
+        key, earlier = _guard_keys(item.name)
+        return [{"Delete": {
+            "TableName": self.audiences_table, "Key": _key(item.org_id, k),
             "ConditionExpression": "attribute_not_exists(guard_for) OR guard_for = :a",
             "ExpressionAttributeValues": {":a": {"S": item.audience_id}},
-        }}
+        }} for k in ((earlier,) if earlier_only else (key, earlier)) if k]
 
     def _run_with_name_guard(self, actions: list[dict[str, Any]], guard_index: int | None,
                              name: str) -> list[str] | None:
@@ -108,10 +136,13 @@ class AudienceStore:
                 if retryable(err):
                     raise Contention(str(err)) from err
                 raise
-            if guard_index is not None and codes[guard_index] == "ConditionalCheckFailed":
+            taken = [] if guard_index is None else [
+                n for n in range(guard_index, guard_index + (2 if _guard_keys(name)[1] else 1))
+                if codes[n] == "ConditionalCheckFailed"]
+            if taken:
                 reasons: list[dict[str, Any]] = err.response.get(  # type: ignore[assignment]
                     "CancellationReasons", [])
-                holder = reasons[guard_index].get("Item", {}).get("guard_for", {}).get("S", "")
+                holder = reasons[taken[0]].get("Item", {}).get("guard_for", {}).get("S", "")
                 raise AudienceNameTaken(name, holder) from err
             if "ConditionalCheckFailed" not in codes:
                 raise Contention(str(err)) from err
@@ -128,7 +159,7 @@ class AudienceStore:
         actions = [{"Put": {"TableName": self.audiences_table,
                             "Item": serialize(item.model_dump(exclude={"deleting"})),
                             "ConditionExpression": "attribute_not_exists(audience_id)"}},
-                   self._name_guard_put(item)]
+                   *self._take_name(item)]
         if self._run_with_name_guard(actions, 1, item.name) is not None:
             raise Contention("audience id already taken")
 
@@ -154,9 +185,15 @@ class AudienceStore:
             "ConditionExpression": f"attribute_exists({expr.name('audience_id')}) AND "
                                    f"attribute_not_exists({expr.name('deleting')})",
             "ExpressionAttributeNames": expr.names, "ExpressionAttributeValues": expr.values}}
-        if fold(new.name) == fold(current.name):
+        if _guard_keys(new.name) == _guard_keys(current.name):
             return self._run_with_name_guard([update], None, new.name) is None
-        actions = [update, self._name_guard_put(new), self._name_guard_delete(current)]
+        if audience_name_key(new.name) == audience_name_key(current.name):
+            # the same name but for invisible characters: the guard stays (or, for an
+            # audience of an earlier version, moves from the old spelling's earlier key)
+            actions = [update, *self._take_name(new, kept=True),
+                       *self._release_name(current, earlier_only=True)]
+        else:
+            actions = [update, *self._take_name(new), *self._release_name(current)]
         return self._run_with_name_guard(actions, 1, new.name) is None
 
     def page(self, org_id: str, limit: int, start_key: dict[str, str] | None
@@ -197,7 +234,7 @@ class AudienceStore:
                                "ConditionExpression": "contact_count = :z AND deleting = :t",
                                "ExpressionAttributeValues": {":z": {"N": "0"},
                                                              ":t": {"BOOL": True}}}},
-                   self._name_guard_delete(audience)]
+                   *self._release_name(audience)]
         return transact(self.client, actions) is None
 
     def remove_orphans(self, audience: AudienceItem, contact_ids: list[str]) -> list[str] | None:
