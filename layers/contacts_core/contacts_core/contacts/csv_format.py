@@ -29,6 +29,7 @@ import json
 from typing import Any
 
 from contacts_core.contacts.models import CHANNELS, Contact
+from contacts_core.http.json_body import MAX_JSON_DEPTH, json_problem, parse_json
 
 COLUMNS = ["id", "first_name", "last_name", "name", "phone", "email", "external_id",
            "country_code",
@@ -162,15 +163,26 @@ def write_rows(rows: list[list[str]], header: bool) -> str:
 
 
 def _json_cell(column: str, value: str, expected: str) -> Any:
-    """The JSON in a ``tags``/``attributes`` cell.
+    """The JSON in a ``tags``/``attributes`` cell, read as a request body is
+    (:mod:`contacts_core.http.json_body`: I-JSON, at most 32 levels deep), so a row fails
+    where the same item would fail in a bulk upsert.
 
     Raises:
-        ValueError: not JSON; the message names the column and says what was expected.
+        ValueError: not JSON, nested too deep (also too deep for the parser itself), a
+            member named twice or an unpaired surrogate; the message names the column
+            (and the path inside the cell) and says what is wrong.
     """
     try:
-        return json.loads(value)
+        data = parse_json(value)
+    except RecursionError as err:
+        raise ValueError(f"{column}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from err
     except ValueError as err:
         raise ValueError(f"{column}: expected {expected} ({err})") from err
+    problem = json_problem(data)
+    if problem is not None:
+        where = column if problem.field == "body" else f"{column}.{problem.field}"
+        raise ValueError(f"{where}: {problem.message}")
+    return data
 
 
 def column_of(field: str) -> str:
