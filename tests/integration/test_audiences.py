@@ -474,18 +474,25 @@ def test_a_name_of_nothing_visible_answers_400(api, org_id, name):
     assert api.request("GET", "/v1/audiences", org_id=org_id).body["data"] == []
 
 
-def test_an_audience_named_by_an_earlier_version_keeps_its_name_and_leaves_no_guard(
-        api, org_id):
-    # Given an audience whose name has an invisible character, guarded as versions before
-    # this one did (by fold alone: "name#news\u200bletter")
-    legacy = new_audience(api, org_id, "News\u200bletter")
+def guarded_the_earlier_way(audience: dict, org_id: str) -> dict:
+    """``audience`` with its name guard moved to the key versions before this one used
+    (``fold`` alone: ``name#news\u200bletter``), as an upgraded table holds it."""
     store = AudienceStore()
-    key, earlier = f"name#{audience_name_key(legacy['name'])}", f"name#{fold(legacy['name'])}"
+    key = f"name#{audience_name_key(audience['name'])}"
+    earlier = f"name#{fold(audience['name'])}"
     store.client.delete_item(TableName=store.audiences_table,
                              Key={"org_id": {"S": org_id}, "audience_id": {"S": key}})
     store.client.put_item(TableName=store.audiences_table, Item={
         "org_id": {"S": org_id}, "audience_id": {"S": earlier},
-        "guard_for": {"S": legacy["id"]}})
+        "guard_for": {"S": audience["id"]}})
+    return audience
+
+
+def test_an_audience_named_by_an_earlier_version_keeps_its_name_and_leaves_no_guard(
+        api, org_id):
+    # Given an audience whose name has an invisible character, guarded as versions before
+    # this one did (by fold alone: "name#news\u200bletter")
+    legacy = guarded_the_earlier_way(new_audience(api, org_id, "News\u200bletter"), org_id)
     # When the same spelling is created again, Then it is taken (the earlier key is checked)
     again = api.request("POST", "/v1/audiences", org_id=org_id,
                         json_body={"name": "News\u200bletter"})
@@ -501,14 +508,7 @@ def test_an_audience_named_by_an_earlier_version_keeps_its_name_and_leaves_no_gu
 
 def test_deleting_an_audience_of_an_earlier_version_releases_its_earlier_guard(api, org_id):
     # Given an audience guarded the earlier way only
-    legacy = new_audience(api, org_id, "Promo\u00ad")
-    store = AudienceStore()
-    key, earlier = f"name#{audience_name_key(legacy['name'])}", f"name#{fold(legacy['name'])}"
-    store.client.delete_item(TableName=store.audiences_table,
-                             Key={"org_id": {"S": org_id}, "audience_id": {"S": key}})
-    store.client.put_item(TableName=store.audiences_table, Item={
-        "org_id": {"S": org_id}, "audience_id": {"S": earlier},
-        "guard_for": {"S": legacy["id"]}})
+    legacy = guarded_the_earlier_way(new_audience(api, org_id, "Promo\u00ad"), org_id)
     # When it is deleted
     assert api.request("DELETE", f"/v1/audiences/{legacy['id']}", org_id=org_id).status == 204
     # Then no guard of it is left, and its name is free in either spelling

@@ -45,7 +45,8 @@ PHONES = [f"+2782123456{i}" for i in range(6)]
 EMAILS = [f"person{i}@example.com" for i in range(6)]
 EXTERNAL_IDS = [f"crm-{i}" for i in range(6)]
 IDENTIFIERS = (("phone", PHONES, 0.3), ("email", EMAILS, 0.3), ("external_id", EXTERNAL_IDS, 0.5))
-AUDIENCE_NAMES = ["Donors", "Volunteers", "Board"]
+# the last two look like the first and third (an invisible character): one name each
+AUDIENCE_NAMES = ["Donors", "Volunteers", "Board", "Do\u200bnors", "board\ufeff"]
 CONFLICTS = {"identity_conflict", "concurrent_modification", "audience_name_conflict",
              "merge_refused"}
 OMIT = object()
