@@ -40,8 +40,12 @@ def search_fold(text: str) -> str:
     names are keyed by :func:`audience_name_key`). Versions before this one indexed names
     with :func:`fold`; ``contacts-reindex-names`` re-indexes them.
     """
-    shown = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    return fold(shown).translate(_LETTERS)
+    return fold(_without_format(text)).translate(_LETTERS)
+
+
+def _without_format(text: str) -> str:
+    """``text`` without Unicode format characters (category ``Cf``)."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
 
 
 def visible(text: str) -> str:
@@ -49,8 +53,8 @@ def visible(text: str) -> str:
     space, joiners, soft hyphen, bidirectional marks, byte order mark, word joiner,
     language tags) and variation selectors (U+FE00–FE0F, U+E0100–E01EF), which show
     nothing by themselves."""
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf"
-                   and not ("\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef"))
+    return "".join(ch for ch in _without_format(text)
+                   if not ("\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef"))
 
 
 def audience_name_key(name: str) -> str:
@@ -60,8 +64,8 @@ def audience_name_key(name: str) -> str:
     name copied from a file with a byte order mark is the name without it). Empty for a
     name of nothing visible, which the request models refuse.
 
-    Versions before this one keyed the guards by :func:`fold` alone;
-    ``contacts-reindex-names`` re-keys them (README "Upgrading").
+    Versions before this one keyed the guards by :func:`fold` alone; the audience store
+    checks and releases that earlier key too (README "Upgrading").
     """
     return fold(visible(name))
 

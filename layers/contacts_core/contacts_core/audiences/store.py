@@ -5,9 +5,9 @@
   being :func:`~contacts_core.names.audience_name_key`, so names are unique per org under
   concurrency; guards never reach the API or webhooks. Versions before this one keyed a
   guard by :func:`~contacts_core.names.fold` alone, which differs for names with invisible
-  characters: until ``contacts-reindex-names`` has re-keyed such a guard, writes also
-  check (a new name) and release (an old name) the earlier key, so an earlier audience's
-  name stays taken and its guard never outlives it (:func:`_guard_keys`).
+  characters: writes also check (a new name) and release (an old name) that earlier key,
+  so an earlier audience's name stays taken, its guard never outlives it, and a rename
+  moves it to the new key (:func:`_guard_keys`; no job re-keys guards otherwise).
 * AudienceMembers ``MEMBERS_TABLE``: PK ``audience_id``, SK ``contact_id``; GSI
   ``contact-index``. Each contact also lists its audiences (``audience_ids``) and counts
   membership changes (``membership_rev``), so deleting a contact removes its memberships

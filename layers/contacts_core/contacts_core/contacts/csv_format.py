@@ -29,7 +29,7 @@ import json
 from typing import Any
 
 from contacts_core.contacts.models import CHANNELS, Contact
-from contacts_core.http.json_body import MAX_JSON_DEPTH, json_problem, parse_json
+from contacts_core.http.json_body import TooDeep, json_problem, parse_json
 
 COLUMNS = ["id", "first_name", "last_name", "name", "phone", "email", "external_id",
            "country_code",
@@ -174,8 +174,8 @@ def _json_cell(column: str, value: str, expected: str) -> Any:
     """
     try:
         data = parse_json(value)
-    except RecursionError as err:
-        raise ValueError(f"{column}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from err
+    except TooDeep as err:
+        raise ValueError(f"{column}: {err}") from err
     except ValueError as err:
         raise ValueError(f"{column}: expected {expected} ({err})") from err
     problem = json_problem(data)

@@ -30,7 +30,7 @@ from contacts_core.errors import (
 from contacts_core.http.headers import header_value
 from contacts_core.http.idempotency import Seal, respond_once
 from contacts_core.http.json_body import (
-    MAX_JSON_DEPTH,
+    TooDeep,
     json_problem,
     parse_json,
     unencodable,
@@ -130,9 +130,9 @@ class ApiRequest:
 
         The body must be UTF-8 (RFC 8259 §8.1) I-JSON (RFC 7493): no unpaired surrogates,
         no member name twice in one object (which one a parser keeps is undefined),
-        nested at most :data:`MAX_JSON_DEPTH` levels. ``NaN``, ``Infinity`` and numbers
-        beyond a double are parsed and left to the model, which refuses them naming their
-        field (so one such item fails alone in a bulk request).
+        nested at most 32 levels (:mod:`contacts_core.http.json_body`). ``NaN``,
+        ``Infinity`` and numbers beyond a double are parsed and left to the model, which
+        refuses them naming their field (so one such item fails alone in a bulk request).
 
         Raises:
             PayloadTooLarge: over ``max_bytes`` (413).
@@ -147,9 +147,8 @@ class ApiRequest:
             text = "{}"  # no body; a JSON null is not "no body" and is refused below
         try:
             data = parse_json(text) if text.strip() else None
-        except RecursionError as err:
-            raise ValidationFailed.single(
-                "body", f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from err
+        except TooDeep as err:
+            raise ValidationFailed.single("body", str(err)) from err
         except json.JSONDecodeError as err:
             raise ValidationFailed.single("body", f"malformed JSON: {err.msg}") from err
         except ValueError as err:  # not raised by json today; kept a 400 all the same

@@ -57,16 +57,23 @@ def _parse_float(literal: str) -> float:
     return value
 
 
+class TooDeep(ValueError):
+    """JSON nested too deep for the parser itself (far beyond :data:`MAX_JSON_DEPTH`)."""
+
+
 def parse_json(text: str) -> Any:
     """``text`` parsed as JSON, objects naming a member twice marked for
     :func:`json_problem`, numbers as :func:`_parse_int` and :func:`_parse_float` read them.
 
     Raises:
+        TooDeep: nested too deep for the parser (Python's recursion limit).
         json.JSONDecodeError: malformed JSON.
-        RecursionError: nested too deep for the parser.
     """
-    return json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
-                      object_pairs_hook=_unique_members)
+    try:
+        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
+                          object_pairs_hook=_unique_members)
+    except RecursionError as err:
+        raise TooDeep(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from err
 
 
 def unencodable(text: str) -> bool:
