@@ -19,7 +19,8 @@ from contacts_core.webhooks.delivery import (
     delay_after,
     deliver,
 )
-from contacts_core.webhooks.queue import Delivery, dead_letter, postpone
+from contacts_core.webhooks.models import Delivery
+from contacts_core.webhooks.queue import dead_letter, postpone
 
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 # Report a batch whose records all failed as partial failures instead of raising (the

@@ -11,7 +11,8 @@ import pytest
 
 from contacts_core.audiences import operations as audiences
 from contacts_core.audiences.store import AudienceStore
-from contacts_core.contacts.store import ADDED_AT_PREFIX, ContactStore
+from contacts_core.contacts.records import ADDED_AT_PREFIX
+from contacts_core.contacts.store import ContactStore
 from contacts_core.names import audience_name_key, fold
 from tests.support.invariants import assert_consistent
 

@@ -18,8 +18,7 @@ import pytest
 
 from contacts_core.webhooks import delivery as delivery_module
 from contacts_core.webhooks.delivery import DeliveryFailed, Outcome, deliver
-from contacts_core.webhooks.models import EventData, WebhookEvent
-from contacts_core.webhooks.queue import Delivery
+from contacts_core.webhooks.models import Delivery, EventData, WebhookEvent
 
 HEADERS = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
 

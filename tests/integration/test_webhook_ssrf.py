@@ -24,8 +24,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from contacts_core.webhooks import urls as webhook_urls
 from contacts_core.webhooks.delivery import DeliveryFailed, Outcome, deliver
-from contacts_core.webhooks.models import EventData, WebhookEvent
-from contacts_core.webhooks.queue import Delivery
+from contacts_core.webhooks.models import Delivery, EventData, WebhookEvent
 from devstack.receiver import WebhookReceiver, verify
 
 PUBLIC = "93.184.215.14"  # a globally routable address; the tests route it to a local server

@@ -48,7 +48,7 @@ from contacts_core.contacts.models import (
     ContactItem,
     content_size,
 )
-from contacts_core.contacts.store import MERGED_KEY
+from contacts_core.contacts.records import MERGED_KEY
 from contacts_core.names import audience_name_key, name_key, name_words
 
 _plain = TypeDeserializer()

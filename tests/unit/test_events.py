@@ -7,12 +7,23 @@ from pathlib import Path
 
 import pytest
 
-from contacts_core.webhooks.events import object_key, webhook_events
+from contacts_core.webhooks.events import MergedInto, object_key, webhook_events
+from contacts_core.webhooks.models import WebhookEvent
 
 RECORDS = json.loads((Path(__file__).parents[2] / "events" / "dynamodb_stream_contacts.json")
                      .read_text())["Records"]
 CONTACT = "con_01JD8Q2M6W3YQ0V4C7N5T9KX2B"
 AUDIENCE = "aud_01JD8Q2M6W3YQ0V4C7N5T9KX2C"
+
+
+def events_of(record: dict, merged_into: MergedInto | None = None) -> list[WebhookEvent]:
+    """``webhook_events(record)`` as the deliverer reads them. The emitter builds plain
+    dicts; each must be in the shape of the ``WebhookEvent`` model: it validates, and dumps
+    back to exactly what was built."""
+    built = webhook_events(record, merged_into)
+    read = [WebhookEvent.model_validate(event) for event in built]
+    assert [event.model_dump(mode="json") for event in read] == built
+    return read
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +36,7 @@ def tables(monkeypatch):
 def test_each_change_becomes_its_events_in_commit_order():
     # Given a contact created, renamed, added to an audience and deleted (one record each)
     # When each record is turned into events
-    events = [webhook_events(r) for r in RECORDS]
+    events = [events_of(r) for r in RECORDS]
     # Then the membership change is told from the contact's own record, and the delete
     # first removes the contact from its audience, then deletes it
     assert [[e.type for e in es] for es in events] == [
@@ -41,7 +52,8 @@ def test_each_change_becomes_its_events_in_commit_order():
     assert added.data.object == removed.data.object == membership
     every = [e for es in events for e in es]
     assert all(e.organization_id == "org_example" for e in every)
-    assert {object_key(e) for e in every} == {CONTACT}, "one FIFO group per contact"
+    keys = {object_key(e) for r in RECORDS for e in webhook_events(r)}
+    assert keys == {CONTACT}, "one FIFO group per contact"
     assert "audience_ids" not in json.dumps(deleted.data.object)
     assert "added_at#" not in json.dumps(deleted.data.object)
 
@@ -57,7 +69,7 @@ def test_a_value_changing_between_number_and_boolean_is_an_update(before, after,
                           "attributes": {"M": {"vip": before}}}
     image["NewImage"]["attributes"] = {"M": {"vip": after}}
     # When it is turned into events
-    events = webhook_events(record)
+    events = events_of(record)
     # Then it is one contact.updated whose previous_attributes hold the old value, typed
     assert [e.type for e in events] == ["contact.updated"]
     assert json.dumps(events[0].data.previous_attributes) \
@@ -72,7 +84,7 @@ def test_membership_changes_of_one_record_are_one_event_per_audience():
     image["NewImage"]["audience_ids"] = {"SS": ["aud_C", "aud_B"]}
     del image["NewImage"][f"added_at#{AUDIENCE}"]
     # When it is turned into events
-    events = webhook_events(record)
+    events = events_of(record)
     # Then removals come before additions, each audience once, in id order, and added_at
     # falls back to the time the events are dated (the record's, never before the
     # contact's updated_at, which this sample sets later)
@@ -85,8 +97,8 @@ def test_membership_changes_of_one_record_are_one_event_per_audience():
 
 
 def test_event_ids_are_stable_per_record_and_event_and_distinct_between_them():
-    first = [e for r in RECORDS for e in webhook_events(r)]
-    again = [e for r in RECORDS for e in webhook_events(r)]
+    first = [e for r in RECORDS for e in events_of(r)]
+    again = [e for r in RECORDS for e in events_of(r)]
     ids = [e.id for e in first]
     assert ids == [e.id for e in again]
     assert len(set(ids)) == 5 and all(i.startswith("evt_") and len(i) == 30 for i in ids)
@@ -98,7 +110,7 @@ def test_an_event_is_dated_when_its_change_was_written():
     # and the delete as it would come an hour later
     late = json.loads(json.dumps(RECORDS[3]))
     late["dynamodb"]["ApproximateCreationDateTime"] += 3600
-    events = [[e.created_at for e in webhook_events(r)] for r in [*RECORDS, late]]
+    events = [[e.created_at for e in events_of(r)] for r in [*RECORDS, late]]
     # Then a write that set updated_at is dated by it, to the millisecond; a membership
     # change that left it alone, and a delete, by the record's time — but never before
     # the contact's last updated_at (the sample's times are out of step on purpose)
@@ -115,7 +127,7 @@ def test_a_membership_add_is_dated_by_when_the_contact_joined():
     added["dynamodb"]["NewImage"][f"added_at#{AUDIENCE}"] = {"S": "2026-05-22T11:30:05.678Z"}
     added["dynamodb"]["ApproximateCreationDateTime"] = 1779449400  # 11:30:00
     # Then its event is dated when the contact joined, to the millisecond
-    assert [e.created_at for e in webhook_events(added)] == ["2026-05-22T11:30:05.678Z"]
+    assert [e.created_at for e in events_of(added)] == ["2026-05-22T11:30:05.678Z"]
 
 
 def test_records_of_other_tables_name_guards_and_deleting_flags_are_not_events():
@@ -123,10 +135,10 @@ def test_records_of_other_tables_name_guards_and_deleting_flags_are_not_events()
     guard["eventSourceARN"] = guard["eventSourceARN"].replace("ContactsTable", "AudiencesTable")
     guard["dynamodb"]["NewImage"] = {"org_id": {"S": "o"}, "audience_id": {"S": "name#vip"},
                                      "guard_for": {"S": "aud_1"}}
-    assert webhook_events(guard) == []
+    assert events_of(guard) == []
     other = json.loads(json.dumps(RECORDS[0]))
     other["eventSourceARN"] = other["eventSourceARN"].replace("ContactsTable", "Elsewhere")
-    assert webhook_events(other) == []
+    assert events_of(other) == []
     audience = {"org_id": {"S": "o"}, "audience_id": {"S": "aud_1"}, "name": {"S": "VIP"},
                 "contact_count": {"N": "3"}, "created_at": {"S": "t"}, "updated_at": {"S": "t"}}
     flagged = json.loads(json.dumps(guard))
@@ -134,11 +146,11 @@ def test_records_of_other_tables_name_guards_and_deleting_flags_are_not_events()
     flagged["dynamodb"]["OldImage"] = audience
     flagged["dynamodb"]["NewImage"] = audience | {"deleting": {"BOOL": True},
                                                   "contact_count": {"N": "2"}}
-    assert webhook_events(flagged) == []
+    assert events_of(flagged) == []
     gone = json.loads(json.dumps(flagged))
     gone["eventName"] = "REMOVE"
     del gone["dynamodb"]["NewImage"]
-    (deleted,) = webhook_events(gone)
+    (deleted,) = events_of(gone)
     assert deleted.type == "audience.deleted" and deleted.data.object["id"] == "aud_1"
 
 
@@ -173,7 +185,7 @@ def test_an_import_job_reaching_its_end_is_one_event_and_only_then(monkeypatch, 
     ended = _import_record({"status": "running"}, {"status": status})
     # Then the record passes the filter and is one import.<status> event with the job
     assert mapping.filters.passes(ended)
-    (event,) = webhook_events(ended)
+    (event,) = events_of(ended)
     assert event.type == f"import.{status}"
     job = event.data.object
     assert (job["id"], job["status"], job["created"], job["failed"]) == (
@@ -186,4 +198,24 @@ def test_an_import_job_reaching_its_end_is_one_event_and_only_then(monkeypatch, 
     running = _import_record({"status": "running"}, {"status": "running"})
     again = _import_record({"status": status}, {"status": status})
     assert not mapping.filters.passes(created) and not mapping.filters.passes(running)
-    assert webhook_events(created) == webhook_events(running) == webhook_events(again) == []
+    assert events_of(created) == events_of(running) == events_of(again) == []
+
+
+def test_a_merge_is_one_merged_event_and_the_source_is_not_deleted():
+    # Given the target's record of a merge (its last_merged_id set, the source's email taken)
+    merge = json.loads(json.dumps(RECORDS[1]))
+    merge["dynamodb"]["NewImage"] |= {"last_merged_id": {"S": "con_source"},
+                                      "email": {"S": "sam@example.com"}}
+    # When it is turned into events
+    (merged,) = events_of(merge)
+    # Then it is contact.merged naming the source, with what the merge changed
+    assert (merged.type, merged.data.merged_contact_id) == ("contact.merged", "con_source")
+    assert merged.data.object["email"] == "sam@example.com"
+    assert merged.data.object["channels"]["has_email"] is True
+    assert merged.data.previous_attributes is not None
+    assert merged.data.previous_attributes["email"] is None
+    # And the source's REMOVE, merged into the target, is only its audience removals
+    removed = events_of(RECORDS[3], lambda org_id, contact_id: "con_target")
+    assert [e.type for e in removed] == ["audience.contact_removed"]
+    assert [e.type for e in events_of(RECORDS[3])] == ["audience.contact_removed",
+                                                       "contact.deleted"]

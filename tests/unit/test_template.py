@@ -87,7 +87,7 @@ def test_data_tables_are_on_demand_with_point_in_time_recovery():
 
 
 def test_merge_records_expire_by_ttl_in_the_identities_table():
-    from contacts_core.contacts.store import MERGE_RECORD_TTL_S
+    from contacts_core.contacts.records import MERGE_RECORD_TTL_S
 
     ttl = of_type("AWS::DynamoDB::Table")["ContactIdentitiesTable"]["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": "expires_at", "Enabled": True}

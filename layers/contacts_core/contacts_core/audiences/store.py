@@ -27,7 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from contacts_core.audiences.models import AudienceItem
-from contacts_core.contacts.store import ADDED_AT_PREFIX
+from contacts_core.contacts.records import ADDED_AT_PREFIX
 from contacts_core.dynamodb import (
     Contention,
     _Expression,

@@ -17,12 +17,11 @@ from contacts_core.contacts.models import (
     MAX_ATTRIBUTES,
     MAX_CONTACT_BYTES,
     MAX_TAGS,
-    ConsentStatus,
     ContactItem,
     content_size,
-    default_consent,
     json_size,
 )
+from contacts_core.contacts.output import ConsentStatus, default_consent
 from contacts_core.contacts.phones import normalise_phone
 from contacts_core.errors import FieldError, PayloadTooLarge, ValidationFailed
 from contacts_core.ids import new_contact_id

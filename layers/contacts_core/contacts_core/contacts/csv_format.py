@@ -28,7 +28,8 @@ import io
 import json
 from typing import Any
 
-from contacts_core.contacts.models import CHANNELS, Contact
+from contacts_core.contacts.models import Contact
+from contacts_core.contacts.output import CHANNELS
 from contacts_core.http.json_body import TooDeep, json_problem, parse_json
 
 COLUMNS = ["id", "first_name", "last_name", "name", "phone", "email", "external_id",

@@ -17,13 +17,8 @@ from pydantic import ConfigDict, Field
 from contacts_core.audiences.store import MAX_AUDIENCES_PER_CONTACT
 from contacts_core.base_model import Model
 from contacts_core.contacts.changes import within_limits
-from contacts_core.contacts.models import (
-    CHANNELS,
-    IDENTITY_FIELDS,
-    ConsentStatus,
-    Contact,
-    ContactItem,
-)
+from contacts_core.contacts.models import IDENTITY_FIELDS, Contact, ContactItem
+from contacts_core.contacts.output import CHANNELS, ConsentStatus
 from contacts_core.contacts.store import ContactStore, MergePlan
 from contacts_core.dynamodb import with_retries
 from contacts_core.errors import (

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from contacts_core.base_model import Model
+from contacts_core.contacts.output import ConsentStatus, contact_object, default_consent
 from contacts_core.limits import MAX_INTEGER, MAX_MAGNITUDE, MIN_MAGNITUDE
 from contacts_core.names import display_name
 
@@ -37,8 +38,6 @@ MAX_ATTRIBUTE_KEY_LENGTH = 100
 MAX_FOLDED_NAME_BYTES = 480
 MAX_CONTACT_BYTES = 16 * 1024  # SPEC §7: one contact is at most 16 KB
 
-ConsentStatus = Literal["opted_in", "opted_out", "unknown"]
-CHANNELS = ("whatsapp", "sms", "email", "voice")
 AttributeValue = StrictBool | StrictInt | StrictFloat | StrictStr
 # The identifiers a contact is found and kept unique by (each has a guard item, I1/I2).
 IDENTITY_FIELDS = ("phone", "email", "external_id")
@@ -92,11 +91,6 @@ def normalise_email(value: str) -> str:
     except EmailNotValidError as err:
         raise ValueError(str(err)) from err
     return checked.normalized.lower()
-
-
-def default_consent() -> dict[str, ConsentStatus]:
-    """Consent of a new contact: ``unknown`` on every channel."""
-    return dict.fromkeys(CHANNELS, "unknown")
 
 
 class ContactItem(Model):
@@ -213,33 +207,9 @@ class Contact(Model):
 
     @classmethod
     def from_item(cls, item: ContactItem) -> Contact:
-        """Render a stored item; ``channels`` follow from which identifiers are present."""
-        has_phone = item.phone is not None
-        return cls(
-            id=item.contact_id,
-            first_name=item.first_name,
-            last_name=item.last_name,
-            name=item.name,
-            phone=item.phone,
-            email=item.email,
-            external_id=item.external_id,
-            country_code=item.country_code,
-            language=item.language,
-            tags=item.tags,
-            attributes=item.attributes,
-            channels=Channels(
-                has_whatsapp=has_phone,
-                has_sms=has_phone,
-                has_voice=has_phone,
-                has_email=item.email is not None,
-            ),
-            consent=Consent(**item.consent),
-            suppressed=item.suppressed,
-            source=item.source,
-            version=item.version,
-            created_at=item.created_at,
-            updated_at=item.updated_at,
-        )
+        """Render a stored item (:func:`contacts_core.contacts.output.contact_object`, the
+        rule webhook events use too)."""
+        return cls.model_validate(contact_object(vars(item)))
 
 
 class UpsertResult(Model):

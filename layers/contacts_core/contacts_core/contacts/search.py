@@ -41,6 +41,7 @@ from contacts_core.contacts.models import (
     ContactPage,
     normalise_email,
 )
+from contacts_core.contacts.output import CHANNELS
 from contacts_core.contacts.phones import InvalidPhone, looks_like_phone, normalise_phone
 from contacts_core.contacts.store import ContactStore, Walk
 from contacts_core.errors import ValidationFailed
@@ -61,7 +62,6 @@ from contacts_core.text import composed
 READ_BUDGET = 1000  # index entries a page may examine before it answers with a cursor
 _CHUNK = 250  # entries per Query when filtering whole contacts (~250 KB at 1 KB each)
 _KEYS_CHUNK = 100  # entries per Query when contacts are then read by key (BatchGetItem)
-CHANNELS = ("whatsapp", "sms", "email", "voice")
 
 
 def _split_tags(value: Any) -> Any:

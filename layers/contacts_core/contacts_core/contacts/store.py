@@ -9,6 +9,7 @@ Tables (names from the environment set by template.yaml):
   ``{org_id}#email#{email}`` or ``{org_id}#external_id#{external_id}``; attribute
   ``contact_id``. A guard and the contact that holds
   its value are always written in the same ``TransactWriteItems`` (invariants I1, I2).
+  Merge records share the table (key layout and reads: :mod:`contacts_core.contacts.records`).
 * NameWords ``NAME_WORDS_TABLE``: PK ``org_id``, SK ``word_key`` = ``{word}#{contact_id}``,
   one item per folded word of a contact's names (:func:`contacts_core.names.name_words`),
   written in the same transaction as the contact, so word-prefix search reads a base
@@ -31,6 +32,14 @@ from botocore.exceptions import ClientError
 from contacts_core.attribute_values import same_value
 from contacts_core.contacts.changes import IDENTITY_FIELDS, ContactChanges
 from contacts_core.contacts.models import MAX_ATTRIBUTES, MAX_CONTACT_BYTES, ContactItem
+from contacts_core.contacts.records import (
+    ADDED_AT_PREFIX,
+    MERGE_RECORD_TTL_S,
+    MERGED_FROM,
+    MERGED_KEY,
+    MergeRecords,
+    guard_key,
+)
 from contacts_core.dynamodb import (
     Contention,
     ReadCost,
@@ -101,15 +110,6 @@ class Walk:
     def position(self, entry: dict[str, Any]) -> dict[str, str]:
         """Where a walk resumes after ``entry`` (its table and index keys)."""
         return {k: str(entry[k]) for k in _SOURCES[self.source].position}
-
-
-ADDED_AT_PREFIX = "added_at#"  # contact attribute: when it joined that audience
-MERGED_KEY = "merged"  # identities-table record of a merge: {org}#merged#{source_id}
-# How long a merge record is kept (DynamoDB TTL on ``expires_at``): far beyond the 24 h a
-# stream record lives (the emitter asks it whether a REMOVE was a merge) and long enough for
-# any retry of the merge to be answered 200; guards never carry ``expires_at``.
-MERGE_RECORD_TTL_S = 30 * 24 * 3600
-MERGED_FROM = "last_merged_id"  # contact attribute: the source of its latest merge
 
 
 def _words_of(item: ContactItem | None, folding: Callable[[str], str] | None = None
@@ -207,8 +207,8 @@ class ContactStore:
 
     @staticmethod
     def guard_id(org_id: str, field: str, value: str) -> str:
-        """The guard key of one identity value: ``{org_id}#{field}#{value}``."""
-        return f"{org_id}#{field}#{value}"
+        """The guard key of one identity value (``records.guard_key``)."""
+        return guard_key(org_id, field, value)
 
     def read_guards(self, org_id: str, identities: dict[str, str]) -> dict[str, str]:
         """Which contact holds each identity: ``{"phone": contact_id, ...}`` for held ones.
@@ -709,23 +709,8 @@ class ContactStore:
 
     def merged_into(self, org_id: str, contact_id: str) -> str | None:
         """The contact that ``contact_id`` was merged into, or None when it was not merged
-        (one consistent ``GetItem`` of its merge record; :meth:`merges_of` for many)."""
-        response = self.client.get_item(
-            TableName=self.identities_table, ConsistentRead=True,
-            Key={"identity": {"S": self.guard_id(org_id, MERGED_KEY, contact_id)}})
-        item = response.get("Item")
-        return item["contact_id"]["S"] if item else None
-
-    def merges_of(self, contacts: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        """``{(org_id, contact_id): the contact it was merged into}`` for those of
-        ``contacts`` that were merged away; the others are absent. Consistent reads of their
-        merge records, 100 per ``BatchGetItem`` (the stream emitter asks once per batch,
-        not once per removed contact)."""
-        pair_of = {self.guard_id(org_id, MERGED_KEY, contact_id): (org_id, contact_id)
-                   for org_id, contact_id in contacts}
-        raw = batch_get(self.client, self.identities_table,
-                        [{"identity": {"S": key}} for key in pair_of])
-        return {pair_of[r["identity"]["S"]]: r["contact_id"]["S"] for r in raw}
+        (:meth:`~contacts_core.contacts.records.MergeRecords.merged_into`)."""
+        return MergeRecords(self.client).merged_into(org_id, contact_id)
 
     # ------------------------------------------------------------ diagnostics
     def scan_guards(self) -> Iterator[tuple[str, str]]:

@@ -36,8 +36,7 @@ from standardwebhooks import Webhook
 
 from contacts_core.ids import now
 from contacts_core.keys import KeyUnavailable, decrypt_webhook_secret
-from contacts_core.webhooks.models import EndpointItem
-from contacts_core.webhooks.queue import Delivery
+from contacts_core.webhooks.models import Delivery, EndpointItem
 from contacts_core.webhooks.store import EndpointStore
 from contacts_core.webhooks.urls import Address, UnsafeTarget, WebhookTarget, parse_url, resolve
 

@@ -32,6 +32,11 @@ An event's ``created_at`` is when its change was written (:func:`_written_at`). 
 are ``evt_`` + a ULID whose time is that moment and whose randomness is a SHA-256 of the
 stream ARN, the record ``eventID`` and, for membership events, their type and audience:
 every retry of the same record gives the same ids, and the events of one record differ.
+
+Events are plain JSON-ready dicts in the shape of :class:`~contacts_core.webhooks.models.
+WebhookEvent` (its schema; the tests validate what is built here against it), and contacts
+are rendered by :func:`~contacts_core.contacts.output.contact_object`, the API's own rule:
+a batch of contact records builds no pydantic model (issue 11, cold start).
 """
 
 from __future__ import annotations
@@ -46,13 +51,13 @@ from typing import Any
 from ulid import ULID
 
 from contacts_core.attribute_values import same_value
-from contacts_core.contacts.models import Contact, ContactItem
-from contacts_core.contacts.store import ADDED_AT_PREFIX, MERGED_FROM
+from contacts_core.contacts.output import contact_object
+from contacts_core.contacts.records import ADDED_AT_PREFIX, MERGED_FROM
 from contacts_core.dynamodb import deserialize
 from contacts_core.ids import iso_timestamp
-from contacts_core.webhooks.models import EventData, WebhookEvent
 
 EVENT_PREFIX = "evt_"
+Event = dict[str, Any]  # a WebhookEvent payload: id, type, created_at, organization_id, data
 _NOT_CHANGES = {"version", "updated_at", "contact_count"}
 
 
@@ -66,10 +71,6 @@ def event_id(event_source_arn: str, record_id: str, created: datetime) -> str:
     digest = hashlib.sha256(f"{event_source_arn}|{record_id}".encode()).digest()
     millis = int(created.timestamp() * 1000)
     return EVENT_PREFIX + str(ULID.from_bytes(millis.to_bytes(6, "big") + digest[:10]))
-
-
-def _contact(image: dict[str, Any]) -> dict[str, Any]:
-    return Contact.from_item(ContactItem(**image)).model_dump(mode="json")
 
 
 def _audience(image: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +100,7 @@ MergedInto = Callable[[str, str], str | None]  # (org_id, contact_id) → merge 
 
 
 def webhook_events(record: dict[str, Any],
-                   merged_into: MergedInto | None = None) -> list[WebhookEvent]:
+                   merged_into: MergedInto | None = None) -> list[Event]:
     """The events of one raw stream record, in the order to emit them; empty when it is
     none (bookkeeping, a guard, a count-only change, a table we do not publish).
     ``merged_into`` tells a merged contact's REMOVE from a delete (asked on REMOVE only;
@@ -155,7 +156,7 @@ def _written_at(stream: dict[str, Any], old: dict[str, Any] | None,
 
 
 def _import_events(old: dict[str, Any] | None, new: dict[str, Any] | None,
-                   make: _Maker) -> list[WebhookEvent]:
+                   make: _Maker) -> list[Event]:
     """``import.completed`` / ``import.failed`` when a job reaches that status (once: the
     job never leaves it). ``data.object`` is the job as ``GET /v1/imports/{id}`` gives it,
     without ``errors_url`` (a presigned link would expire before late deliveries)."""
@@ -176,13 +177,14 @@ class _Maker:
         self.created, self.org_id = created, org_id
 
     def __call__(self, kind: str, obj: dict[str, Any], previous: dict[str, Any] | None = None,
-                 part: str = "", merged_id: str | None = None) -> WebhookEvent:
+                 part: str = "", merged_id: str | None = None) -> Event:
         record_id = f"{self.record_id}|{kind}|{part}" if part else self.record_id
-        return WebhookEvent(
-            id=event_id(self.arn, record_id, self.created), type=kind,
-            created_at=iso_timestamp(self.created), organization_id=self.org_id,
-            data=EventData(object=obj, previous_attributes=previous,
-                           merged_contact_id=merged_id))
+        data: dict[str, Any] = {"object": obj, "previous_attributes": previous}
+        if merged_id is not None:
+            data["merged_contact_id"] = merged_id
+        return {"id": event_id(self.arn, record_id, self.created), "type": kind,
+                "created_at": iso_timestamp(self.created), "organization_id": self.org_id,
+                "data": data}
 
 
 def _never(org_id: str, contact_id: str) -> None:
@@ -191,7 +193,7 @@ def _never(org_id: str, contact_id: str) -> None:
 
 def _change_event(kind: str, render: Callable[[dict[str, Any]], dict[str, Any]], name: str,
                   old: dict[str, Any] | None, new: dict[str, Any] | None,
-                  make: _Maker) -> WebhookEvent | None:
+                  make: _Maker) -> Event | None:
     if name == "INSERT":
         assert new is not None
         return make(f"{kind}.created", render(new))
@@ -207,21 +209,22 @@ def _change_event(kind: str, render: Callable[[dict[str, Any]], dict[str, Any]],
 
 
 def _contact_events(name: str, old: dict[str, Any] | None, new: dict[str, Any] | None,
-                    make: _Maker, merged_away: bool) -> list[WebhookEvent]:
+                    make: _Maker, merged_away: bool) -> list[Event]:
     at = iso_timestamp(make.created)
     removed = [make("audience.contact_removed", _membership(old, a, at), part=a)
                for a in sorted(_audiences(old) - _audiences(new))] if old else []
     added = [make("audience.contact_added", _membership(new, a, at), part=a)
              for a in sorted(_audiences(new) - _audiences(old))] if new else []
     if name == "REMOVE":
-        own = None if merged_away else _change_event("contact", _contact, name, old, new, make)
+        own = None if merged_away else _change_event("contact", contact_object, name, old,
+                                                     new, make)
         return [*removed, *([own] if own else [])]
     if old and new and new.get(MERGED_FROM) and new.get(MERGED_FROM) != old.get(MERGED_FROM):
-        after = _contact(new)
-        own = make("contact.merged", after, _changed(_contact(old), after),
+        after = contact_object(new)
+        own = make("contact.merged", after, _changed(contact_object(old), after),
                    merged_id=str(new[MERGED_FROM]))
     else:
-        own = _change_event("contact", _contact, name, old, new, make)
+        own = _change_event("contact", contact_object, name, old, new, make)
     return [*([own] if own else []), *removed, *added]
 
 
@@ -229,8 +232,8 @@ def _audiences(image: dict[str, Any] | None) -> set[str]:
     return set(image.get("audience_ids") or ()) if image else set()
 
 
-def object_key(event: WebhookEvent) -> str:
+def object_key(event: Event) -> str:
     """What per-object ordering is kept for: the contact or audience the event is about."""
-    obj = event.data.object
-    return str(obj.get("contact_id") if event.type.startswith("audience.contact_")
+    obj = event["data"]["object"]
+    return str(obj.get("contact_id") if event["type"].startswith("audience.contact_")
                else obj["id"])

@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from contacts_core.contacts.store import ContactStore
+from contacts_core.contacts.records import MergeRecords
 from contacts_core.webhooks.events import object_key, webhook_events
-from contacts_core.webhooks.models import EndpointItem
-from contacts_core.webhooks.queue import Delivery, NotQueued, enqueue
-from contacts_core.webhooks.store import EndpointStore
+from contacts_core.webhooks.queue import NotQueued, OutgoingDelivery, enqueue
+from contacts_core.webhooks.store import EndpointStore, Subscriber
 
 
 class EarlierRecordFailed(Exception):
@@ -28,14 +27,14 @@ class Fanout:
     deliveries SQS did not take fails, and so does every record after it, unprocessed or
     not: the mapping retries from the first failure, and SQS drops the deliveries already
     queued as duplicates (same ``MessageDeduplicationId``) within its 5-minute window.
-    Endpoints are read once per org.
+    Endpoints are read once per org. No pydantic model is built (issue 11, cold start).
     """
 
     def __init__(self, store: EndpointStore | None = None,
-                 contacts: ContactStore | None = None) -> None:
+                 merges: MergeRecords | None = None) -> None:
         self.store = store or EndpointStore()
-        self.contacts = contacts or ContactStore(self.store.client)
-        self._endpoints: dict[str, list[EndpointItem]] = {}
+        self.merges = merges or MergeRecords(self.store.client)
+        self._endpoints: dict[str, list[Subscriber]] = {}
         self._records: Sequence[dict[str, Any]] = ()
         self._next = 0
         self._counts: list[int] = []
@@ -44,15 +43,15 @@ class Fanout:
         self._merges: dict[tuple[str, str], str] = {}
         self._merges_failure: Exception | None = None
 
-    def endpoints(self, org_id: str) -> list[EndpointItem]:
+    def endpoints(self, org_id: str) -> list[Subscriber]:
         """The org's endpoints (cached for this batch)."""
         if org_id not in self._endpoints:
-            self._endpoints[org_id] = self.store.all_for(org_id)
+            self._endpoints[org_id] = self.store.subscribers(org_id)
         return self._endpoints[org_id]
 
-    def deliveries(self, record: dict[str, Any]) -> list[tuple[Delivery, str]]:
-        """``(delivery, ordering key)`` of every event of ``record`` for every endpoint
-        that wants it, in order.
+    def deliveries(self, record: dict[str, Any]) -> list[OutgoingDelivery]:
+        """The delivery of every event of ``record`` to every endpoint that wants it, in
+        order.
 
         Raises:
             Exception: whatever reading endpoints or the merge record raised.
@@ -60,10 +59,9 @@ class Fanout:
         events = webhook_events(record, self._merged_into)
         if not events:
             return []
-        endpoints = self.endpoints(events[0].organization_id)
-        return [(Delivery(org_id=event.organization_id, endpoint_id=e.endpoint_id,
-                          event=event), object_key(event))
-                for event in events for e in endpoints if e.wants(event.type)]
+        endpoints = self.endpoints(events[0]["organization_id"])
+        return [OutgoingDelivery(event["organization_id"], e.endpoint_id, event, object_key(event))
+                for event in events for e in endpoints if e.wants(event["type"])]
 
     def _read_merges(self, records: Sequence[dict[str, Any]]) -> None:
         """Read at once whether each contact the batch removes was merged away (one
@@ -74,7 +72,7 @@ class Fanout:
             (r.get("dynamodb") or {}).get("Keys") or {} for r in records
             if r.get("eventName") == "REMOVE") if "org_id" in keys and "contact_id" in keys]
         try:
-            self._merges = self.contacts.merges_of(removed) if removed else {}
+            self._merges = self.merges.merges_of(removed) if removed else {}
         except Exception as error:
             self._merges_failure = error
 
@@ -88,7 +86,7 @@ class Fanout:
         raises: a failure is kept for :meth:`outcome`."""
         self._records = records
         self._read_merges(records)
-        planned: list[tuple[Delivery, str]] = []
+        planned: list[OutgoingDelivery] = []
         owners: list[int] = []
         for index, record in enumerate(records):
             try:

@@ -119,10 +119,6 @@ class EndpointItem(Model):
     created_at: str
     updated_at: str
 
-    def wants(self, event_type: str) -> bool:
-        """True when enabled and subscribed to ``event_type``."""
-        return self.enabled and ("*" in self.events or event_type in self.events)
-
 
 class WebhookEndpoint(Model):
     """An endpoint as the API returns it (never with its secret)."""
@@ -179,3 +175,12 @@ class WebhookEvent(Model):
     created_at: str
     organization_id: str
     data: EventData
+
+
+class Delivery(Model):
+    """The body of a delivery message (SQS) as the deliverer reads it: which endpoint, and
+    the full event. Written by :func:`contacts_core.webhooks.queue.enqueue`."""
+
+    org_id: str
+    endpoint_id: str
+    event: WebhookEvent

@@ -12,28 +12,40 @@ entries of one message group in one call**: SQS reports each entry of a batch on
 so if one entry failed a later entry of its group could still be enqueued ahead of its
 retry. With one entry per group per call, an entry refused by SQS has nothing of its
 group after it in the call, and the calls after a failure are not made.
+
+A message body is the JSON of :class:`contacts_core.webhooks.models.Delivery`, the model the
+deliverer validates it with; it is written here from plain values, so the stream emitter
+builds no pydantic model (issue 11, cold start).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
-from contacts_core.base_model import Model
 from contacts_core.sqs import sqs_client
-from contacts_core.webhooks.models import WebhookEvent
 
 MAX_BATCH_ENTRIES = 10  # SendMessageBatch
 MAX_BATCH_BYTES = 262_144  # sum of the bodies of one SendMessageBatch (see the module doc)
 
 
-class Delivery(Model):
-    """The body of a delivery message: which endpoint, and the full event."""
+class OutgoingDelivery(NamedTuple):
+    """One delivery to queue: which endpoint, the full event (a ``WebhookEvent`` payload,
+    :func:`contacts_core.webhooks.events.webhook_events`), and ``key``, the object the event
+    is about (:func:`contacts_core.webhooks.events.object_key`), whose order is kept."""
 
     org_id: str
     endpoint_id: str
-    event: WebhookEvent
+    event: dict[str, Any]
+    key: str
+
+    def body(self) -> str:
+        """The message body: the JSON of a ``Delivery`` (compact, UTF-8 as it is)."""
+        return json.dumps({"org_id": self.org_id, "endpoint_id": self.endpoint_id,
+                           "event": self.event}, separators=(",", ":"), ensure_ascii=False)
 
 
 class NotQueued(Exception):
@@ -46,10 +58,10 @@ class NotQueued(Exception):
         self.first = first
 
 
-def _entry(n: int, delivery: Delivery, key: str) -> dict[str, str]:
-    dedupe = hashlib.sha256(f"{delivery.event.id}|{delivery.endpoint_id}".encode())
-    return {"Id": str(n), "MessageBody": delivery.model_dump_json(),
-            "MessageGroupId": f"{delivery.endpoint_id}.{key}"[:128],
+def _entry(n: int, delivery: OutgoingDelivery) -> dict[str, str]:
+    dedupe = hashlib.sha256(f"{delivery.event['id']}|{delivery.endpoint_id}".encode())
+    return {"Id": str(n), "MessageBody": delivery.body(),
+            "MessageGroupId": f"{delivery.endpoint_id}.{delivery.key}"[:128],
             "MessageDeduplicationId": dedupe.hexdigest()}
 
 
@@ -68,9 +80,9 @@ def _calls(entries: list[dict[str, str]]) -> Iterator[tuple[int, list[dict[str, 
         yield start, entries[start:]
 
 
-def enqueue(deliveries: Sequence[tuple[Delivery, str]], queue_url: str | None = None) -> None:
-    """Send each ``(delivery, ordering key)``, in order, in as few calls as the module
-    doc's packing allows (one call for up to 10 deliveries of different groups).
+def enqueue(deliveries: Sequence[OutgoingDelivery], queue_url: str | None = None) -> None:
+    """Send each delivery, in order, in as few calls as the module doc's packing allows
+    (one call for up to 10 deliveries of different groups).
 
     Raises:
         NotQueued: SQS refused an entry, or a call failed (a client error, throttling,
@@ -78,7 +90,7 @@ def enqueue(deliveries: Sequence[tuple[Delivery, str]], queue_url: str | None = 
             was made after it.
     """
     url = queue_url or os.environ["DELIVERY_QUEUE_URL"]
-    entries = [_entry(n, delivery, key) for n, (delivery, key) in enumerate(deliveries)]
+    entries = [_entry(n, delivery) for n, delivery in enumerate(deliveries)]
     for start, batch in _calls(entries):
         try:
             response = sqs_client().send_message_batch(QueueUrl=url, Entries=batch)

@@ -1,9 +1,14 @@
-"""DynamoDB access for webhook endpoints (WebhookEndpoints table, ``ENDPOINTS_TABLE``)."""
+"""DynamoDB access for webhook endpoints (WebhookEndpoints table, ``ENDPOINTS_TABLE``).
+
+The endpoint model is imported by the reads that return it, not with the module: the
+stream emitter reads :class:`Subscriber` rows only and builds no pydantic model (issue 11,
+cold start).
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -14,7 +19,27 @@ from contacts_core.dynamodb import (
     read_page,
     serialize,
 )
-from contacts_core.webhooks.models import EndpointItem
+
+if TYPE_CHECKING:
+    from contacts_core.webhooks.models import EndpointItem
+
+
+class Subscriber(NamedTuple):
+    """An endpoint as the stream emitter needs it: its id and what it gets."""
+
+    endpoint_id: str
+    enabled: bool
+    events: tuple[str, ...]  # event types, or "*": every type, present and future
+
+    def wants(self, event_type: str) -> bool:
+        """True when enabled and subscribed to ``event_type``."""
+        return self.enabled and ("*" in self.events or event_type in self.events)
+
+
+def _endpoint(raw: dict[str, Any]) -> EndpointItem:
+    from contacts_core.webhooks.models import EndpointItem
+
+    return EndpointItem(**deserialize(raw))
 
 
 class EndpointStore:
@@ -36,7 +61,7 @@ class EndpointStore:
         """One consistent ``GetItem``."""
         raw = self.client.get_item(TableName=self.table, Key=self._key(org_id, endpoint_id),
                                    ConsistentRead=True).get("Item")
-        return EndpointItem(**deserialize(raw)) if raw else None
+        return _endpoint(raw) if raw else None
 
     def count(self, org_id: str, up_to: int) -> int:
         """How many endpoints the org has, counting no further than ``up_to`` (one
@@ -47,14 +72,20 @@ class EndpointStore:
             ProjectionExpression="endpoint_id")
         return len(response["Items"])
 
-    def all_for(self, org_id: str) -> list[EndpointItem]:
-        """Every endpoint of the org, oldest first."""
-        items: list[EndpointItem] = []
+    def subscribers(self, org_id: str) -> list[Subscriber]:
+        """Every endpoint of the org, oldest first, as :class:`Subscriber` (a ``Query`` of
+        the attributes it needs; an endpoint written without ``enabled`` is enabled)."""
+        found: list[Subscriber] = []
         paginator = self.client.get_paginator("query")
         for page in paginator.paginate(TableName=self.table, KeyConditionExpression="org_id = :o",
-                                       ExpressionAttributeValues={":o": {"S": org_id}}):
-            items += [EndpointItem(**deserialize(raw)) for raw in page["Items"]]
-        return items
+                                       ExpressionAttributeValues={":o": {"S": org_id}},
+                                       ProjectionExpression="#i, #e, #v",
+                                       ExpressionAttributeNames={
+                                           "#i": "endpoint_id", "#e": "enabled", "#v": "events"}):
+            found += [Subscriber(str(item["endpoint_id"]), bool(item.get("enabled", True)),
+                                 tuple(item.get("events") or ()))
+                      for item in map(deserialize, page["Items"])]
+        return found
 
     def page(self, org_id: str, limit: int, start_key: dict[str, str] | None
              ) -> tuple[list[EndpointItem], dict[str, str] | None]:
@@ -65,7 +96,7 @@ class EndpointStore:
             "KeyConditionExpression": "org_id = :o",
             "ExpressionAttributeValues": {":o": {"S": org_id}}}
         raw, last = read_page(self.client, params, limit, start_key, ("org_id", "endpoint_id"))
-        return [EndpointItem(**deserialize(r)) for r in raw], last
+        return [_endpoint(r) for r in raw], last
 
     def update(self, org_id: str, endpoint_id: str, values: dict[str, Any],
                clear: set[str]) -> EndpointItem | None:
@@ -86,7 +117,7 @@ class EndpointStore:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return None
             raise
-        return EndpointItem(**deserialize(response["Attributes"]))
+        return _endpoint(response["Attributes"])
 
     def delete(self, org_id: str, endpoint_id: str) -> bool:
         """Delete; False when there was nothing to delete."""
