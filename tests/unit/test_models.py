@@ -115,6 +115,25 @@ def test_a_name_is_bounded_by_its_folded_search_key():
     assert ContactCreate(email="a@b.co", name="ﷺ" * 14).name == "ﷺ" * 14
 
 
+@pytest.mark.parametrize(("first", "last"), [("a" * 256, "b" * 256), ("ﷺ" * 14, "ﷺ" * 14)])
+def test_the_longest_default_name_can_be_sent_back_as_name(first, last):
+    # Given the longest parts (in characters; in folded bytes), whose default name is longer
+    # than either part may be
+    created = ContactCreate(email="a@b.co", first_name=first, last_name=last)
+    item = ContactChanges.from_request(created).apply(
+        ContactItem(org_id="o", contact_id="con_1", version=0, created_at="t", updated_at="t",
+                    name_key=""), "t")
+    # When a client sends the contact back as it reads it (a re-sync of a GET)
+    again = ContactCreate(email="a@b.co", first_name=first, last_name=last, name=item.name)
+    # Then the name is taken as it is, and its index key fits DynamoDB's 1,024 bytes
+    assert again.name == item.name == f"{first} {last}"
+    assert len(name_key(again.name, "con_01JD8Q2M6W3YQ0V4C7N5T9KX2B").encode()) <= 1024
+    # And a name longer than any default is still refused, naming it
+    with pytest.raises(ValidationError) as err:
+        ContactCreate(email="a@b.co", name="n" * 514)
+    assert fields_of(err.value) == ["name"]
+
+
 def test_booleans_are_attributes_not_out_of_range_numbers():
     assert ContactCreate(email="a@b.co", attributes={"vip": True, "n": -0.0}).attributes == {
         "vip": True, "n": 0.0}

@@ -57,3 +57,22 @@ def test_invalid_numbers_are_refused_with_a_reason(raw, region, reason):
     with pytest.raises(InvalidPhone) as refused:
         normalise_phone(raw, region)
     assert reason in str(refused.value)
+
+
+@pytest.mark.parametrize(("raw", "region"), [
+    ("+27 82 123 45O8", None),  # O typed for 0: libphonenumber drops it, +2782123458 is valid
+    ("082 l23 4599", "ZA"),  # l typed for 1
+    ("+27 82 765 OOO2", None),  # three letters: read as keypad digits
+    ("+1-800-FLOWERS", None),  # a vanity number
+])
+def test_a_number_with_letters_is_refused_not_stored_as_another_number(raw, region):
+    # Given a number with letters in it, When it is normalised, Then it is refused, naming them
+    with pytest.raises(InvalidPhone, match="has letters"):
+        normalise_phone(raw, region)
+
+
+@pytest.mark.parametrize("raw", ["tel:+27-82-123-4567", "TEL:+27821234567",
+                                 "tel:+27821234567;phone-context=example.com",
+                                 "+27\u00a082\u00a0123\u00a04567", "+\uff12\uff17821234567"])
+def test_tel_uris_and_other_digits_are_still_numbers(raw):
+    assert normalise_phone(raw).e164 == "+27821234567"

@@ -34,8 +34,10 @@ MAX_ATTRIBUTE_VALUE_BYTES = 1024
 MAX_ATTRIBUTE_KEY_LENGTH = 100
 # A name is searched by its folded form, a DynamoDB index sort key of at most 1,024 bytes
 # (folded name, "#", contact id). NFKD can grow a character into many ("ﷺ" folds to 18),
-# so each name field's folded form is held to 480 bytes: "first last" + "#con_…" fits.
+# so first_name's and last_name's folded forms are held to 480 bytes each, and ``name`` to
+# what their default "first last" can be: 961 bytes, + "#con_…" fits.
 MAX_FOLDED_NAME_BYTES = 480
+MAX_FOLDED_DISPLAY_NAME_BYTES = 2 * MAX_FOLDED_NAME_BYTES + 1
 MAX_CONTACT_BYTES = 16 * 1024  # SPEC §7: one contact is at most 16 KB
 
 AttributeValue = StrictBool | StrictInt | StrictFloat | StrictStr

@@ -28,6 +28,15 @@ class InvalidPhone(ValueError):
     """The input is not a valid phone number; ``str(err)`` is a human-readable reason."""
 
 
+def _letters(raw: str) -> str:
+    """The letters of a number as sent, leaving out a ``tel:`` URI's scheme and parameters
+    (RFC 3966: ``tel:+27-82-123-4567;phone-context=…``)."""
+    text = raw.strip()
+    if text[:4].lower() == "tel:":
+        text = text[4:].split(";", 1)[0]
+    return "".join(ch for ch in text if ch.isalpha())
+
+
 @dataclass(frozen=True)
 class NormalisedPhone:
     """A valid number: ``e164`` like ``"+27821234567"`` and its ISO 3166-1 alpha-2
@@ -45,8 +54,8 @@ def normalise_phone(raw: str, country_code: str | None = None) -> NormalisedPhon
     with ``+``. Validity is libphonenumber's ``is_valid_number``.
 
     Raises:
-        InvalidPhone: unparseable, impossible, not valid for its region, or with an
-            extension (``ext. 12``, ``x12``); the message says why.
+        InvalidPhone: unparseable, impossible, not valid for its region, with an
+            extension (``ext. 12``, ``x12``), or with letters; the message says why.
     """
     import phonenumbers
     from phonenumbers import NumberParseException
@@ -65,6 +74,11 @@ def normalise_phone(raw: str, country_code: str | None = None) -> NormalisedPhon
         # another number than the one sent, and make "ext. 2" and "ext. 3" one contact
         raise InvalidPhone(f"has an extension ({number.extension}), which E.164 numbers "
                            "cannot hold: send the number without it")
+    if letters := _letters(raw):
+        # libphonenumber drops a stray letter and reads three or more as keypad digits:
+        # "+27 82 123 45O8" (O for 0) would be stored as +2782123458, another number
+        raise InvalidPhone(f"has letters ({letters[:8]}): send the number in digits "
+                           "(letters are neither dropped nor read as keypad digits)")
     if not phonenumbers.is_valid_number(number):
         reason = phonenumbers.is_possible_number_with_reason(number)
         why = _reasons().get(reason, "not a valid number for its region")

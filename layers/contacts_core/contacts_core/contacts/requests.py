@@ -35,6 +35,7 @@ from contacts_core.contacts.models import (
     MAX_ATTRIBUTE_VALUE_BYTES,
     MAX_ATTRIBUTES,
     MAX_EXTERNAL_ID_LENGTH,
+    MAX_FOLDED_DISPLAY_NAME_BYTES,
     MAX_FOLDED_NAME_BYTES,
     MAX_TAG_LENGTH,
     MAX_TAGS,
@@ -76,10 +77,15 @@ ATTRIBUTE_VALUE_SCHEMA: dict[str, Any] = {"anyOf": [
     {"type": "null", "description": "removes the key (JSON Merge Patch)"},
 ]}
 AttributeInput = Annotated[Any, WithJsonSchema(ATTRIBUTE_VALUE_SCHEMA)]
-ShortText = Annotated[StrictStr, Field(max_length=256)]
+MAX_NAME_PART_LENGTH = 256
+ShortText = Annotated[StrictStr, Field(max_length=MAX_NAME_PART_LENGTH)]
 # a blank name is no name: a ``name`` of "" follows the parts again instead of pinning an
 # empty display name
 Name = Annotated[ShortText | None, AfterValidator(blank_is_null)]
+# ``name`` takes whatever its default, "first_name last_name", can be (513 characters), so
+# every contact reads back in a form the API takes again (a re-sync of a GET)
+DisplayName = Annotated[Annotated[StrictStr, Field(max_length=2 * MAX_NAME_PART_LENGTH + 1)]
+                        | None, AfterValidator(blank_is_null)]
 
 
 def canonical_language_tag(tag: str) -> str:
@@ -153,7 +159,7 @@ class ContactFields(Model):
     )] | None = None
     first_name: Name = None
     last_name: Name = None
-    name: Name = None
+    name: DisplayName = None
     language: LanguageTag | None = None
     tags: list[Tag] | None = None
     # Up to 50 values, and as many removals (null) again: a merge patch may remove each of
@@ -207,10 +213,12 @@ class ContactFields(Model):
 
     @field_validator("first_name", "last_name", "name")
     @classmethod
-    def _name_searchable(cls, value: str | None) -> str | None:
+    def _name_searchable(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
-        return check_foldable(no_control_characters(value), MAX_FOLDED_NAME_BYTES)
+        limit = MAX_FOLDED_DISPLAY_NAME_BYTES if info.field_name == "name" \
+            else MAX_FOLDED_NAME_BYTES
+        return check_foldable(no_control_characters(value), limit)
 
     @field_validator("tags")
     @classmethod
