@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 
@@ -13,6 +14,7 @@ from contacts_core.contacts.requests import ContactUpsert
 from contacts_core.contacts.store import ContactStore
 from contacts_core.dynamodb import dynamodb_client
 from contacts_core.errors import DomainError
+from contacts_core.http.responses import RESPONSE_BUDGET
 from tests.support.invariants import assert_consistent as assert_identity_invariants
 
 EXISTING = [
@@ -275,3 +277,32 @@ def test_a_contact_created_and_updated_in_one_request_is_never_updated_before_cr
         assert contact["updated_at"] >= contact["created_at"], contact
         stored = api.request("GET", f"/v1/contacts/{result['id']}", org_id=org_id).body
         assert stored["updated_at"] >= stored["created_at"], stored
+
+
+def test_items_naming_huge_unknown_members_get_an_answer_that_fits_lambda(api, org_id):
+    # Given 1000 items, each with an unknown member whose name is 5,500 characters
+    long_names = [{"email": f"z{i}@example.com", "x" * 5500: 1} for i in range(1000)]
+    # When they are bulk upserted
+    response = api.request("POST", "/v1/contacts/bulk", org_id=org_id,
+                           json_body={"contacts": long_names})
+    # Then each fails naming the member cut short, and the answer is small
+    assert response.status == 200 and response.body["failed"] == 1000
+    (error,) = response.body["results"][0]["error"]["errors"]
+    assert error == {"field": "x" * 64 + "…", "message": "unknown field"}
+    assert len(json.dumps(response.body)) < 1_000_000
+
+
+def test_items_failing_many_escaped_ways_still_fit_lambdas_response(api, org_id):
+    # Given items whose 30 unknown members each have a name of 64 control characters (six
+    # bytes apiece once JSON-escaped): listing their errors would answer over 6 MB
+    def item(i: int) -> dict[str, object]:
+        return {"email": f"y{i}@example.com",
+                **{chr(1 + k) + "\x01" * 63 + str(i): 1 for k in range(30)}}
+    body = {"contacts": [item(i) for i in range(480)]}
+    assert len(json.dumps(body)) < 6 * 1024 * 1024
+    # When they are bulk upserted
+    response = api.request("POST", "/v1/contacts/bulk", org_id=org_id, json_body=body)
+    # Then every item fails as invalid, and the whole answer fits Lambda's response budget
+    assert response.status == 200 and response.body["failed"] == 480
+    assert {r["error"]["code"] for r in response.body["results"]} == {"validation_error"}
+    assert len(json.dumps(response.body)) <= RESPONSE_BUDGET

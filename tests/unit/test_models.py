@@ -65,6 +65,13 @@ def test_missing_identity_names_phone():
     assert fields_of(err.value) == ["phone"]
 
 
+@pytest.mark.parametrize("field", ["email", "external_id"])
+def test_an_identifier_sent_as_null_alone_is_the_field_named(field):
+    with pytest.raises(ValidationError) as err:
+        ContactCreate.model_validate({field: None, "first_name": "x"})
+    assert fields_of(err.value) == [field]
+
+
 def test_patch_cannot_null_suppressed():
     with pytest.raises(ValidationError) as err:
         ContactPatch.model_validate({"suppressed": None})
@@ -204,3 +211,29 @@ def test_a_country_code_libphonenumber_does_not_know_is_named(code):
     assert fields_of(err.value) == ["country_code"]
     assert ContactCreate.model_validate({"phone": "082 123 4567", "country_code": "za"}
                                         ).phone == "+27821234567"
+
+
+@pytest.mark.parametrize(("body", "field", "message"), [
+    ({"tags": ["x" * 65]}, "tags.0", "must be at most 64 characters"),
+    ({"tags": [""]}, "tags.0", "must be at least 1 character"),
+    ({"first_name": "x" * 257}, "first_name", "must be at most 256 characters"),
+    ({"x" * 5500: 1}, "x" * 64 + "…", "unknown field"),
+])
+def test_length_errors_count_characters_and_unknown_members_are_named_short(body, field,
+                                                                            message):
+    # Given a body with a string of the wrong length, or an unknown member with a huge name
+    with pytest.raises(ValidationError) as err:
+        ContactCreate.model_validate({"email": "a@b.co", **body})
+    # Then the problem names the field (cut short) and says what is wrong in characters
+    (error,) = from_validation_error(err.value).errors
+    assert (error.field, error.message) == (field, message)
+
+
+def test_a_body_with_many_bad_members_lists_the_first_and_counts_the_rest():
+    # Given 45 unknown members
+    with pytest.raises(ValidationError) as err:
+        ContactCreate.model_validate({"email": "a@b.co", **{f"extra{n}": 1 for n in range(45)}})
+    # Then the problem lists 20 of them and says how many more there are
+    problem = from_validation_error(err.value)
+    assert [e.field for e in problem.errors] == [f"extra{n}" for n in range(20)]
+    assert problem.detail.endswith("; and 25 more")

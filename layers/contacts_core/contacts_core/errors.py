@@ -37,13 +37,19 @@ class DomainError(Exception):
 
 
 class ValidationFailed(DomainError):
-    """Input is malformed or breaks a rule; ``errors`` names every offending field."""
+    """Input is malformed or breaks a rule; ``errors`` names the offending fields: every
+    one up to :data:`MAX_LISTED`, then the first ones and how many more (a body of 6 MB
+    can hold a million unknown members, and an answer listing each would not fit Lambda's
+    6 MB response)."""
 
     code = "validation_error"
+    MAX_LISTED = 20
 
     def __init__(self, errors: list[FieldError], detail: str | None = None) -> None:
-        super().__init__(detail or "; ".join(f"{e.field}: {e.message}" for e in errors))
-        self.errors = errors
+        listed, more = errors[:self.MAX_LISTED], len(errors) - self.MAX_LISTED
+        super().__init__(detail or "; ".join(f"{e.field}: {e.message}" for e in listed)
+                         + (f"; and {more} more" if more > 0 else ""))
+        self.errors = listed
 
     def extensions(self) -> dict[str, object]:
         return {"errors": [{"field": e.field, "message": e.message} for e in self.errors]}

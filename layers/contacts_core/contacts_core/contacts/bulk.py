@@ -461,10 +461,25 @@ def _count_outcomes(counts: dict[str, int], results: list[BulkItemResult]) -> No
     count(Metric.IDENTITY_CONFLICTS, len(conflicts))
 
 
+MAX_SHORT_MESSAGE = 200  # characters of a failed item's message when every error is cut
+
+
 def _fit_contacts(results: list[BulkItemResult]) -> None:
     """Leave out ``contact`` from the results past Lambda's response budget (1000 large
-    contacts would not fit 6 MB); those results keep ``id``, ``status`` and ``matched_on``."""
+    contacts would not fit 6 MB); those results keep ``id``, ``status`` and ``matched_on``.
+
+    Should the results not fit even without contacts (failed items naming many members with
+    long names, each JSON-escaped six times over: a 6 MB body of them can answer more), each
+    failed item's error keeps its ``code`` and the start of its ``message`` only.
+    """
     rest = sum(model_size(r.model_copy(update={"contact": None})) for r in results)
+    if rest > RESPONSE_BUDGET:
+        for result in results:
+            if result.error is not None:
+                message = result.error.message
+                result.error = BulkItemError(code=result.error.code, message=message if len(
+                    message) <= MAX_SHORT_MESSAGE else message[:MAX_SHORT_MESSAGE] + "…")
+        rest = sum(model_size(r.model_copy(update={"contact": None})) for r in results)
     with_contact = [r for r in results if r.contact is not None]
     keep = fitting([r.contact for r in with_contact if r.contact], RESPONSE_BUDGET - rest)
     for result in with_contact[keep:]:

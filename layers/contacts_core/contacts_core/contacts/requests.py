@@ -276,7 +276,10 @@ class ContactFields(Model):
 
 def _require_identity(fields: ContactFields) -> None:
     if all(getattr(fields, name) is None for name in IDENTITY_FIELDS):
-        raise FieldRuleError("phone", "at least one of phone, email or external_id is required")
+        # names the identifier sent as null (or blank), else phone, the first of them
+        sent = [name for name in IDENTITY_FIELDS if name in fields.model_fields_set]
+        raise FieldRuleError(sent[0] if sent else "phone",
+                             "at least one of phone, email or external_id is required")
 
 
 # JSON Schema of "at least one identity": one of them is present and a string.

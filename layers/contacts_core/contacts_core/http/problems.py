@@ -87,7 +87,15 @@ def _field_of(error: Any) -> str:
     loc = list(error["loc"])
     if loc[-1:] == [_KEY]:  # a bad key names its dict: the key may be empty or huge
         loc = loc[:-2]
-    return ".".join(str(part) for part in loc) or "body"
+    # an unknown member is named as sent, cut short: its name may be megabytes
+    return ".".join(_shown(str(part)) for part in loc) or "body"
+
+
+def _shown(name: str, limit: int = 64) -> str:
+    return name if len(name) <= limit else name[:limit] + "…"
+
+
+_LENGTHS = ("too_long", "too_short", "string_too_long", "string_too_short")
 
 
 def _message_of(error: Any) -> str:
@@ -95,6 +103,12 @@ def _message_of(error: Any) -> str:
         return "unknown field"
     raised = (error.get("ctx") or {}).get("error")
     message = str(raised) if isinstance(raised, ValueError) else str(error["msg"])
+    if error["type"] in _LENGTHS and isinstance(error.get("input"), str):
+        # a length checked after a validator reads as a list's ("at most 64 items")
+        ctx = error.get("ctx") or {}
+        message = f"must be at most {ctx['max_length']} characters" if "max_length" in ctx \
+            else f"must be at least {ctx['min_length']} character" \
+            + ("s" if ctx.get("min_length") != 1 else "")
     if list(error["loc"])[-1:] == [_KEY]:
         key = str(error["loc"][-2])
         shown = json.dumps(key if len(key) <= 40 else key[:40] + "…", ensure_ascii=False)
