@@ -9,4 +9,5 @@ BODY_LIMIT = 128 * 1024  # 1000 ids
 @api_handler
 def handler(request: ApiRequest) -> ApiResponse:
     body = request.body(BulkDeleteRequest, BODY_LIMIT)
-    return json_response(200, bulk_delete(request.org_id, body.contact_ids))
+    return json_response(200, bulk_delete(request.org_id, body.contact_ids,
+                                          deadline=request.deadline))

@@ -9,4 +9,5 @@ BODY_LIMIT = 6 * 1024 * 1024  # Lambda's synchronous payload limit (SPEC §7)
 @api_handler
 def handler(request: ApiRequest) -> ApiResponse:
     body = request.body(BulkUpsertRequest, BODY_LIMIT)
-    return json_response(200, bulk_upsert(request.org_id, body.contacts, mode=body.mode))
+    return json_response(200, bulk_upsert(request.org_id, body.contacts, mode=body.mode,
+                                          deadline=request.deadline))

@@ -306,3 +306,47 @@ def test_items_failing_many_escaped_ways_still_fit_lambdas_response(api, org_id)
     assert response.status == 200 and response.body["failed"] == 480
     assert {r["error"]["code"] for r in response.body["results"]} == {"validation_error"}
     assert len(json.dumps(response.body)) <= RESPONSE_BUDGET
+
+
+def test_a_bulk_upsert_with_no_time_left_writes_nothing_and_says_so(api, org_id, monkeypatch):
+    # Given an invocation with less time left than a bulk request keeps for its answer
+    from tests.integration import conftest
+
+    monkeypatch.setattr(conftest._Context, "get_remaining_time_in_millis", lambda self: 4000)
+    # When five new contacts are bulk upserted
+    response = api.request("POST", "/v1/contacts/bulk", org_id=org_id, json_body={
+        "contacts": [{"email": f"late{i}@example.com"} for i in range(5)]})
+    # Then every item is reported not attempted, and none was written
+    assert response.status == 200 and response.body["failed"] == 5
+    assert {r["error"]["code"] for r in response.body["results"]} == {"not_attempted"}
+    assert comparable(org_id) == []
+    assert_identity_invariants(org_id)
+
+
+def test_a_bulk_delete_running_out_of_time_reports_each_contact_exactly(api, org_id,
+                                                                        monkeypatch):
+    # Given 150 contacts, 60 of them in an audience
+    ids = [api.request("POST", "/v1/contacts", org_id=org_id,
+                       json_body={"phone": f"+2782124{i:04d}"}).body["id"] for i in range(150)]
+    audience = api.request("POST", "/v1/audiences", org_id=org_id,
+                           json_body={"name": "Some"}).body
+    api.request("POST", f"/v1/audiences/{audience['id']}/contacts", org_id=org_id,
+                json_body={"contact_ids": ids[:60]})
+    # And a request whose time runs out after its first two checks (some batches start)
+    from contacts_core.contacts import bulk
+
+    checks = iter(range(10**6))
+    monkeypatch.setattr(bulk._Clock, "out_of_time", lambda self: next(checks) >= 2)
+    # When they are all bulk deleted
+    body = api.request("POST", "/v1/contacts/bulk-delete", org_id=org_id,
+                       json_body={"contact_ids": ids}).body
+    # Then each contact is either deleted or reported not attempted, and those still exist
+    late = [f["id"] for f in body["failed"]]
+    assert {f["error"]["code"] for f in body["failed"]} == {"not_attempted"}
+    assert 0 < body["deleted"] < 150 and body["deleted"] + len(late) == 150
+    assert {c.contact_id for c in ContactStore().scan_contacts(org_id)} == set(late)
+    # And guards, memberships and the audience count are exact
+    members = sum(1 for i in late if i in ids[:60])
+    assert api.request("GET", f"/v1/audiences/{audience['id']}", org_id=org_id
+                       ).body["contact_count"] == members
+    assert_identity_invariants(org_id)

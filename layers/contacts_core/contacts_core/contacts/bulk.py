@@ -29,6 +29,7 @@ reported on the item (``error.code``, e.g. ``concurrent_modification``).
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -145,6 +146,26 @@ class BulkDeleteResult(Model):
 # not have been written; upserting or deleting it again is safe either way.
 _UNCONFIRMED = BulkItemError(code="unconfirmed", message="the outcome could not be confirmed; "
                              "sending this item again is safe")
+
+
+# What an item the request had no time left for answers: nothing was written for it.
+_NOT_ATTEMPTED = BulkItemError(
+    code="not_attempted", message="not attempted: the request ran out of time (29 s) before "
+    "this item; nothing was written for it, send it again")
+# A bulk request stops starting writes this long before its deadline: time for the writes
+# in flight (a transaction retried with backoff, an item upserted alone) and the answer.
+DEADLINE_MARGIN_S = 5.0
+
+
+class _Clock:
+    """Whether a bulk request may still start a write (``deadline``: ``time.monotonic()``
+    by which the answer must be sent, None for none, as an import's run has)."""
+
+    def __init__(self, deadline: float | None) -> None:
+        self.stop_at = None if deadline is None else deadline - DEADLINE_MARGIN_S
+
+    def out_of_time(self) -> bool:
+        return self.stop_at is not None and time.monotonic() >= self.stop_at
 
 
 def _error(err: DomainError) -> BulkItemError:
@@ -371,17 +392,20 @@ def _transact_once(store: ContactStore, actions: list[dict[str, Any]]) -> list[s
         raise _GaveUp() from err
 
 
-def _write(store: ContactStore, batch: list[_Group]) -> list[_Group]:
+def _write(store: ContactStore, batch: list[_Group], clock: _Clock) -> list[_Group]:
     """Write one transaction; returns the groups that failed (the rest are written).
 
     Never raises: a group whose transaction could not be written (throttled, conflicting,
-    an unexpected error) is returned as failed, to be redone item by item.
+    an unexpected error, no time left to try) is returned as failed, to be redone item by
+    item (or answered ``not_attempted``).
     """
     failed: list[_Group] = []
     pending = list(batch)
     for attempt in range(8):
         if not pending:
             return failed
+        if clock.out_of_time():
+            return failed + pending
         actions = [a for g in pending for a in g.actions]
         if len(actions) > MAX_ACTIONS:
             return failed + pending  # one group too big for a transaction
@@ -406,10 +430,16 @@ def _write(store: ContactStore, batch: list[_Group]) -> list[_Group]:
 
 def bulk_upsert(org_id: str, raw_items: list[Any],
                 store: ContactStore | None = None, mode: UpsertMode = "upsert",
-                source: str = "api") -> BulkUpsertResult:
+                source: str = "api", deadline: float | None = None) -> BulkUpsertResult:
     """Upsert up to 1000 contacts; the outcome equals upserting them one by one in order
     (with the same ``mode``, see :class:`BulkUpsertRequest`). ``source`` is a created
     contact's ``source`` when its item gives none (``"import"`` for an import's rows).
+
+    ``deadline`` (``time.monotonic()``) is when the answer must be sent: no write starts in
+    the last :data:`DEADLINE_MARGIN_S` before it, and the items not written by then fail as
+    ``not_attempted`` (nothing written for them; each outcome is still reported, SPEC I6).
+    Writes are grouped by the contacts and guards they touch, so the groups written are
+    each as one-by-one upserts would have left them.
 
     Raises:
         ServiceUnavailable: the guards or contacts could not be read (throttled);
@@ -434,15 +464,18 @@ def bulk_upsert(org_id: str, raw_items: list[Any],
             plan.results[item.index] = BulkItemResult(index=item.index, status="failed",
                                                       error=_error(err))
     groups = _groups(plan, db)
+    clock = _Clock(deadline)
     with ThreadPoolExecutor(WRITERS) as pool:
-        failed_groups = [g for failed in pool.map(lambda b: _write(db, b), _pack(groups))
+        failed_groups = [g for failed in pool.map(lambda b: _write(db, b, clock), _pack(groups))
                          for g in failed]
     failed_items = {ix for g in failed_groups for cid in g.contact_ids
                     for ix in plan.items_of.get(cid, [])}
     retry_alone += [i for i in items if i.index in failed_items]
     last = LastUpserted()
     for item in sorted(retry_alone, key=lambda i: i.index):
-        plan.results[item.index] = _upsert_alone(org_id, item, db, mode, last, source)
+        plan.results[item.index] = _upsert_alone(org_id, item, db, mode, last, source) \
+            if not clock.out_of_time() else BulkItemResult(index=item.index, status="failed",
+                                                           error=_NOT_ATTEMPTED)
     results = [r if isinstance(r, BulkItemResult) else plan.results[r.index] for r in parsed]
     _fit_contacts(results)
     counts = {s: sum(r.status == s for r in results)
@@ -521,14 +554,17 @@ def _delete_batches(store: ContactStore, contacts: list[ContactItem]) -> list[li
     return batches
 
 
-def _delete_batch(store: ContactStore, org_id: str, batch: list[ContactItem]
+def _delete_batch(store: ContactStore, org_id: str, batch: list[ContactItem], clock: _Clock
                   ) -> list[ContactItem]:
     """Delete a batch in one transaction; returns the contacts that must be retried alone.
-    Never raises (a transaction that cannot be written leaves its contacts to be redone)."""
+    Never raises (a transaction that cannot be written, or not started in time, leaves its
+    contacts to be redone)."""
     pending = list(batch)
     for attempt in range(8):
         if not pending:
             return []
+        if clock.out_of_time():
+            return pending
         deltas: dict[str, int] = {}
         spans: list[tuple[int, int]] = []
         actions: list[dict[str, Any]] = []
@@ -555,16 +591,18 @@ def _delete_batch(store: ContactStore, org_id: str, batch: list[ContactItem]
             backoff(attempt)
         pending = [c for c in pending if c not in bad]
         if bad:
-            return bad + _delete_batch(store, org_id, pending)
+            return bad + _delete_batch(store, org_id, pending, clock)
     return pending
 
 
 def bulk_delete(org_id: str, contact_ids: list[str],
-                store: ContactStore | None = None) -> BulkDeleteResult:
+                store: ContactStore | None = None, deadline: float | None = None
+                ) -> BulkDeleteResult:
     """Delete up to 1000 contacts: their guards and memberships go with them, audience
     counts stay exact. Ids that are not contacts of the org are listed in ``not_found``;
     once anything is deleted nothing raises, a contact that could not be deleted is listed
-    in ``failed``.
+    in ``failed`` — ``not_attempted`` when the request had no time left for it
+    (``deadline``, as :func:`bulk_upsert`'s).
 
     Raises:
         ConcurrentModification: the contacts could not even be read (nothing deleted).
@@ -574,12 +612,16 @@ def bulk_delete(org_id: str, contact_ids: list[str],
     found = db.get_many(org_id, [i for i in wanted if is_resource_id(i, CONTACT_PREFIX)])
     not_found = [i for i in wanted if i not in found]
     contacts = [found[i] for i in wanted if i in found]
+    clock = _Clock(deadline)
     with ThreadPoolExecutor(WRITERS) as pool:
-        retry = [c for left in pool.map(lambda b: _delete_batch(db, org_id, b),
+        retry = [c for left in pool.map(lambda b: _delete_batch(db, org_id, b, clock),
                                         _delete_batches(db, contacts)) for c in left]
     deleted = len(contacts) - len(retry)
     failed: list[BulkDeleteFailure] = []
     for contact in retry:
+        if clock.out_of_time():
+            failed.append(BulkDeleteFailure(id=contact.contact_id, error=_NOT_ATTEMPTED))
+            continue
         try:
             delete_contact(org_id, contact.contact_id, store=db)
             deleted += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -65,6 +66,9 @@ class ApiRequest:
     event: Mapping[str, Any]
     org_id: str
     request_id: str
+    # ``time.monotonic()`` by which the answer must be on its way: the invocation's end
+    # (Lambda context), never more than API Gateway's 30 s integration timeout away
+    deadline: float | None = None
 
     @property
     def method(self) -> str:
@@ -250,6 +254,16 @@ def _take_rate(org_id: str, authorizer: dict[str, Any]) -> RateDecision | None:
         return None
 
 
+API_GATEWAY_TIMEOUT_S = 30  # HTTP API's integration timeout (its maximum, and default)
+
+
+def _deadline(context: Any) -> float | None:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return time.monotonic() + min(remaining() / 1000, API_GATEWAY_TIMEOUT_S)
+
+
 def api_handler(operation: Callable[[ApiRequest], ApiResponse] | None = None, *,
                 seal: Seal | None = None) -> Any:
     """Wrap ``operation`` as a Lambda handler for HTTP API proxy events (payload 2.0):
@@ -280,7 +294,7 @@ def api_handler(operation: Callable[[ApiRequest], ApiResponse] | None = None, *,
             logger.error("request reached a handler without an authorized org")
             return internal_problem(request_id)
         bind_org(str(org_id))
-        request = ApiRequest(event, str(org_id), request_id)
+        request = ApiRequest(event, str(org_id), request_id, _deadline(context))
         rate = _take_rate(request.org_id, lambda_context)
         try:
             if rate is not None:
