@@ -302,7 +302,7 @@ def test_unpaired_surrogates_in_id_lists_answer_400_naming_the_item(api, org_id,
 # ------------------------------------------------------------ If-Match
 @pytest.mark.parametrize("if_match", [
     "1" * 40, '"' + "9" * 40 + '"', 'W/"' + "1" * 19 + '"', "1" * 10_000, '"1', "٣", "\ud800",
-    "1, 2", '"01"', "000001", '"00"',
+    "1, 2", '"01"', "000001", '"00"', "", "   ",
 ], ids=lambda v: repr(v[:24]))
 def test_if_match_that_is_not_a_version_answers_400(api, org_id, sam, if_match):
     path = f"/v1/contacts/{sam['id']}"

@@ -168,7 +168,8 @@ class ApiRequest:
             raise from_validation_error(err) from err
 
     def if_match(self) -> int | None:
-        """The version in ``If-Match`` (``"3"``, ``W/"3"`` or ``3``); None if absent or ``*``.
+        """The version in ``If-Match`` (``"3"``, ``W/"3"`` or ``3``); None if absent or ``*``
+        (an empty or blank value is a 400, not an absent header).
 
         Versions are the ``ETag`` values this API issues: ASCII digits without leading
         zeros (``"01"`` is not ``"1"``: ETags compare as strings, RFC 9110 §8.8.3.2), at most
@@ -181,9 +182,15 @@ class ApiRequest:
         Raises:
             ValidationFailed: on ``If-Match`` when it is not a version ETag of this API.
         """
-        value = (self.header("if-match") or "").strip()
-        if not value or value == "*":
+        sent = self.header("if-match")
+        if sent is None:
             return None
+        value = sent.strip()
+        if value == "*":
+            return None
+        if not value:  # an empty template variable must not drop the lock silently
+            raise ValidationFailed.single("If-Match", 'is empty: send an ETag such as "3", '
+                                                      "or leave the header out")
         matched = _IF_MATCH.fullmatch(value)
         if not matched:
             raise ValidationFailed.single("If-Match", 'expected an ETag such as "3"')
