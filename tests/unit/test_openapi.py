@@ -169,3 +169,31 @@ def test_request_examples_are_accepted_by_their_models():
     assert set(REQUEST_EXAMPLES) == set(models)
     for name, example in REQUEST_EXAMPLES.items():
         models[name].model_validate(example)
+
+
+def _nullable(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "null" or any(b.get("type") == "null"
+                                               for b in schema.get("anyOf", []))
+
+
+@pytest.mark.parametrize("model_name", ["ContactPatch", "EndpointPatch", "AudiencePatch"])
+def test_a_patch_field_takes_null_exactly_when_the_document_says_so(document, model_name):
+    # Given a PATCH body model and its schema in the published document
+    from contacts_core.audiences.models import AudiencePatch
+    from contacts_core.contacts.requests import ContactPatch
+    from contacts_core.http.problems import from_validation_error
+    from contacts_core.webhooks.models import EndpointPatch
+    from pydantic import ValidationError
+
+    model = {"ContactPatch": ContactPatch, "EndpointPatch": EndpointPatch,
+             "AudiencePatch": AudiencePatch}[model_name]
+    properties = document["components"]["schemas"][model_name]["properties"]
+    for name, schema in properties.items():
+        # When the field alone is sent as null
+        try:
+            model.model_validate({name: None})
+            refused: list[str] = []
+        except ValidationError as err:
+            refused = [e.field for e in from_validation_error(err).errors]
+        # Then it is refused, naming the field, exactly when the document does not allow null
+        assert (name in refused) is not _nullable(schema), (model_name, name, refused)

@@ -7,6 +7,8 @@ function builds just the few models its requests use, not every model of the mod
 imports (issue 11, cold start). Validation and output are the same either way.
 """
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -15,3 +17,13 @@ class Model(BaseModel):
     with this one, so they keep ``defer_build``."""
 
     model_config = ConfigDict(defer_build=True)
+
+
+def without_null(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of a field that may be left out but not sent as ``null`` (its
+    model refuses it): the JSON Schema keeps the non-null branch, without the ``null``
+    default pydantic writes for "absent"."""
+    branches = [b for b in schema.pop("anyOf", []) if b.get("type") != "null"]
+    schema.pop("default", None)
+    if len(branches) == 1:
+        schema.update(branches[0])

@@ -6,7 +6,7 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, StrictStr, model_validator
 
-from contacts_core.base_model import Model
+from contacts_core.base_model import Model, without_null
 from contacts_core.contacts.models import FieldRuleError
 from contacts_core.names import audience_name_key
 from contacts_core.text import blank_is_null, no_control_characters
@@ -63,7 +63,7 @@ class AudiencePatch(Model):
 
     model_config = _STRICT
 
-    name: AudienceName | None = None
+    name: AudienceName | None = Field(None, json_schema_extra=without_null)
     description: Description | None = None
 
     @model_validator(mode="after")

@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from contacts_core.attribute_values import stored_number
-from contacts_core.base_model import Model
+from contacts_core.base_model import Model, without_null
 from contacts_core.contacts.models import (
     IDENTITY_FIELDS,
     MAX_ATTRIBUTE_KEY_LENGTH,
@@ -109,15 +109,6 @@ LanguageTag = Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-def _without_null(schema: dict[str, Any]) -> None:
-    """JSON Schema of a field that may be left out but not sent as ``null``: its non-null
-    branch, without the ``null`` default pydantic writes for "absent"."""
-    branches = [b for b in schema.pop("anyOf", []) if b.get("type") != "null"]
-    schema.pop("default", None)
-    if len(branches) == 1:
-        schema.update(branches[0])
-
-
 def _refuse_null(value: Any) -> Any:
     if value is None:
         raise ValueError("cannot be null")
@@ -130,10 +121,10 @@ class ConsentPatch(Model):
 
     model_config = _STRICT
 
-    whatsapp: ConsentStatus | None = Field(None, json_schema_extra=_without_null)
-    sms: ConsentStatus | None = Field(None, json_schema_extra=_without_null)
-    email: ConsentStatus | None = Field(None, json_schema_extra=_without_null)
-    voice: ConsentStatus | None = Field(None, json_schema_extra=_without_null)
+    whatsapp: ConsentStatus | None = Field(None, json_schema_extra=without_null)
+    sms: ConsentStatus | None = Field(None, json_schema_extra=without_null)
+    email: ConsentStatus | None = Field(None, json_schema_extra=without_null)
+    voice: ConsentStatus | None = Field(None, json_schema_extra=without_null)
 
     _not_null = field_validator("whatsapp", "sms", "email", "voice", mode="before")(
         _refuse_null)
@@ -173,10 +164,10 @@ class ContactFields(Model):
     )] | None = None
     # Absent → None, but never null: a contact always has consent, a suppressed flag and a
     # source (``_not_null``; the schema leaves null out).
-    consent: ConsentPatch | None = Field(None, json_schema_extra=_without_null)
-    suppressed: StrictBool | None = Field(None, json_schema_extra=_without_null)
+    consent: ConsentPatch | None = Field(None, json_schema_extra=without_null)
+    suppressed: StrictBool | None = Field(None, json_schema_extra=without_null)
     source: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = Field(
-        None, json_schema_extra=_without_null)
+        None, json_schema_extra=without_null)
 
     _not_null = field_validator("consent", "suppressed", "source", mode="before")(
         _refuse_null)

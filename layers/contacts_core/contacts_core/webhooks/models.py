@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from contacts_core.base_model import Model
+from contacts_core.base_model import Model, without_null
 from contacts_core.contacts.models import FieldRuleError
 from contacts_core.text import blank_is_null, no_control_characters
 
@@ -80,10 +80,11 @@ class EndpointPatch(Model):
 
     model_config = _STRICT
 
-    url: Url | None = None
-    events: list[Subscription] | None = Field(None, min_length=1, max_length=len(EVENT_TYPES))
+    url: Url | None = Field(None, json_schema_extra=without_null)
+    events: list[Subscription] | None = Field(None, min_length=1, max_length=len(EVENT_TYPES),
+                                              json_schema_extra=without_null)
     description: Description = None
-    enabled: StrictBool | None = None
+    enabled: StrictBool | None = Field(None, json_schema_extra=without_null)
 
     @model_validator(mode="after")
     def _check(self) -> Self:
