@@ -9,10 +9,15 @@ from typing import Any
 
 import pytest
 from openapi_spec_validator import validate
+from pydantic import ValidationError
 
+from contacts_core.audiences.models import AudiencePatch
+from contacts_core.contacts.requests import ContactPatch
 from contacts_core.http.cursor import encode_cursor
+from contacts_core.http.problems import from_validation_error
 from contacts_core.ids import new_contact_id
 from contacts_core.keys import KeyRing
+from contacts_core.webhooks.models import EndpointPatch
 from devstack.openapi import (
     DOCS_COPY_PATH,
     OPENAPI_PATH,
@@ -179,12 +184,6 @@ def _nullable(schema: dict[str, Any]) -> bool:
 @pytest.mark.parametrize("model_name", ["ContactPatch", "EndpointPatch", "AudiencePatch"])
 def test_a_patch_field_takes_null_exactly_when_the_document_says_so(document, model_name):
     # Given a PATCH body model and its schema in the published document
-    from contacts_core.audiences.models import AudiencePatch
-    from contacts_core.contacts.requests import ContactPatch
-    from contacts_core.http.problems import from_validation_error
-    from contacts_core.webhooks.models import EndpointPatch
-    from pydantic import ValidationError
-
     model = {"ContactPatch": ContactPatch, "EndpointPatch": EndpointPatch,
              "AudiencePatch": AudiencePatch}[model_name]
     properties = document["components"]["schemas"][model_name]["properties"]
