@@ -188,13 +188,21 @@ def test_a_known_contact_deleted_meanwhile_never_refuses_a_create_only_upsert(ap
     assert_identity_invariants(org_id)
 
 
-def test_bulk_delete_releases_guards_and_memberships(api, org_id):
+def contacts_in_audience(api, org_id: str, count: int, members: int, phones: str
+                         ) -> tuple[list[str], dict]:
+    """``count`` contacts (phones ``phones`` + 4 digits), the first ``members`` of them in
+    a new audience; their ids and the audience."""
     ids = [api.request("POST", "/v1/contacts", org_id=org_id,
-                       json_body={"phone": f"+2782123{i:04d}"}).body["id"] for i in range(120)]
+                       json_body={"phone": f"{phones}{i:04d}"}).body["id"] for i in range(count)]
     audience = api.request("POST", "/v1/audiences", org_id=org_id,
-                           json_body={"name": "Everyone"}).body
+                           json_body={"name": f"First {members}"}).body
     api.request("POST", f"/v1/audiences/{audience['id']}/contacts", org_id=org_id,
-                json_body={"contact_ids": ids[:80]})
+                json_body={"contact_ids": ids[:members]})
+    return ids, audience
+
+
+def test_bulk_delete_releases_guards_and_memberships(api, org_id):
+    ids, audience = contacts_in_audience(api, org_id, 120, 80, "+2782123")
     response = api.request("POST", "/v1/contacts/bulk-delete", org_id=org_id,
                            json_body={"contact_ids": [*ids[:100], "con_missing", ids[0]]})
     assert response.body == {"deleted": 100, "not_found": ["con_missing"], "failed": []}
@@ -326,12 +334,7 @@ def test_a_bulk_upsert_with_no_time_left_writes_nothing_and_says_so(api, org_id,
 def test_a_bulk_delete_running_out_of_time_reports_each_contact_exactly(api, org_id,
                                                                         monkeypatch):
     # Given 150 contacts, 60 of them in an audience
-    ids = [api.request("POST", "/v1/contacts", org_id=org_id,
-                       json_body={"phone": f"+2782124{i:04d}"}).body["id"] for i in range(150)]
-    audience = api.request("POST", "/v1/audiences", org_id=org_id,
-                           json_body={"name": "Some"}).body
-    api.request("POST", f"/v1/audiences/{audience['id']}/contacts", org_id=org_id,
-                json_body={"contact_ids": ids[:60]})
+    ids, audience = contacts_in_audience(api, org_id, 150, 60, "+2782124")
     # And a request whose time runs out after its first two checks (some batches start)
     from contacts_core.contacts import bulk
 

@@ -30,3 +30,9 @@ def blank_is_null(value: str | None) -> str | None:
     """An empty (or, once trimmed, blank) optional text is ``null``, as Stripe reads an
     empty string: left out on a create, cleared on an update — never stored as ``""``."""
     return value or None
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text`` as an error message shows it: whole up to ``limit`` characters, else its
+    first ``limit`` and "…" (a member name or message of a request may be megabytes)."""
+    return text if len(text) <= limit else text[:limit] + "…"

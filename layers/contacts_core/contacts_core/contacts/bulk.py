@@ -59,6 +59,7 @@ from contacts_core.http.problems import from_validation_error
 from contacts_core.http.responses import RESPONSE_BUDGET, fitting, model_size
 from contacts_core.ids import CONTACT_PREFIX, is_resource_id, now
 from contacts_core.observability import Metric, count, logger
+from contacts_core.text import shortened
 
 MAX_BULK_ITEMS = 1000  # SPEC §7
 MAX_ACTIONS = 100  # TransactWriteItems limit
@@ -509,9 +510,9 @@ def _fit_contacts(results: list[BulkItemResult]) -> None:
     if rest > RESPONSE_BUDGET:
         for result in results:
             if result.error is not None:
-                message = result.error.message
-                result.error = BulkItemError(code=result.error.code, message=message if len(
-                    message) <= MAX_SHORT_MESSAGE else message[:MAX_SHORT_MESSAGE] + "…")
+                result.error = BulkItemError(
+                    code=result.error.code,
+                    message=shortened(result.error.message, MAX_SHORT_MESSAGE))
         rest = sum(model_size(r.model_copy(update={"contact": None})) for r in results)
     with_contact = [r for r in results if r.contact is not None]
     keep = fitting([r.contact for r in with_contact if r.contact], RESPONSE_BUDGET - rest)

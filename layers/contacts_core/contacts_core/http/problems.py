@@ -24,6 +24,7 @@ from contacts_core.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
+from contacts_core.text import shortened
 
 PROBLEM_TYPE = "urn:contacts-api:problem:{code}"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -88,11 +89,7 @@ def _field_of(error: Any) -> str:
     if loc[-1:] == [_KEY]:  # a bad key names its dict: the key may be empty or huge
         loc = loc[:-2]
     # an unknown member is named as sent, cut short: its name may be megabytes
-    return ".".join(_shown(str(part)) for part in loc) or "body"
-
-
-def _shown(name: str, limit: int = 64) -> str:
-    return name if len(name) <= limit else name[:limit] + "…"
+    return ".".join(shortened(str(part), 64) for part in loc) or "body"
 
 
 _LENGTHS = ("too_long", "too_short", "string_too_long", "string_too_short")
@@ -111,7 +108,7 @@ def _message_of(error: Any) -> str:
             + ("s" if ctx.get("min_length") != 1 else "")
     if list(error["loc"])[-1:] == [_KEY]:
         key = str(error["loc"][-2])
-        shown = json.dumps(key if len(key) <= 40 else key[:40] + "…", ensure_ascii=False)
+        shown = json.dumps(shortened(key, 40), ensure_ascii=False)
         return f"key {shown}: {message}"
     return message
 
