@@ -4,6 +4,8 @@ DynamoDB Local: replay, another body (422), in flight (409), expiry, scope, faul
 from __future__ import annotations
 
 import json
+import random
+import string
 import time
 import uuid
 from collections.abc import Iterator
@@ -168,13 +170,35 @@ def test_a_retryable_conflict_is_not_kept_so_the_retry_runs(call, hooks: Hooks):
     assert contacts(call) == [retried.body]
 
 
-def test_a_bulk_answer_too_large_to_record_is_answered_and_a_retry_runs_again(call):
-    # Given a keyed bulk upsert of 1000 contacts (its answer is over a DynamoDB item)
+def test_a_retried_large_create_only_bulk_replays_its_first_answer(call):
+    # Given a keyed create_only bulk of 1000 new contacts (its answer, ≈ 1 MB, is far over
+    # one DynamoDB item as it is: the record keeps it compressed)
     headers = key()
-    body = {"contacts": [{"email": f"p{i}@example.com", "first_name": "P" * 40}
+    body = {"mode": "create_only",
+            "contacts": [{"email": f"p{i}@example.com", "first_name": "P" * 40}
                          for i in range(1000)]}
     first = call("POST", "/v1/contacts/bulk", body, headers=headers)
-    assert len(json.dumps(first.body).encode()) > idempotency.MAX_RECORDED_BYTES
+    assert len(json.dumps(first.body).encode()) > 2 * idempotency.MAX_RECORDED_BYTES
+    # When it is retried under the same key (say the first answer was lost)
+    again = call("POST", "/v1/contacts/bulk", body, headers=headers)
+    # Then the retry gets the first answer, all 1000 created, marked as a replay (before,
+    # it ran again and create_only reported every item as an identity conflict)
+    assert (first.status, first.body["created"]) == (200, 1000)
+    assert again.status == 200 and again.body == first.body
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert all(len(json.dumps(r)) < idempotency.MAX_RECORDED_BYTES
+               for r in idempotency_records())
+
+
+def test_an_incompressible_answer_too_large_to_record_is_answered_and_a_retry_runs(call):
+    # Given a keyed bulk upsert whose contacts carry random text (≈ 600 KB that no
+    # compression brings under one DynamoDB item)
+    rng = random.Random(11)
+    alphabet = string.ascii_letters + string.digits
+    headers = key()
+    body = {"contacts": [{"email": f"r{i}@example.com", "attributes": {
+        "noise": "".join(rng.choices(alphabet, k=600))}} for i in range(1000)]}
+    first = call("POST", "/v1/contacts/bulk", body, headers=headers)
     # When it is retried under the same key
     again = call("POST", "/v1/contacts/bulk", body, headers=headers)
     # Then both were answered (never a 5xx), and the retry ran again, changing nothing

@@ -14,10 +14,11 @@ utility with its DynamoDB persistence layer (the ``Idempotency`` table, TTL on
   nothing), a retryable 409 (``concurrent_modification``, or an audience name held by an
   audience being deleted: nothing was written) and a 5xx
   are not recorded, so the client can fix the request or retry it under the same key.
-  Rate-limited requests (429) never reach this module. A response whose record would be
-  over :data:`MAX_RECORDED_BYTES` (a large bulk result, :func:`recorded_size`) does not
-  fit one DynamoDB item: it is answered, not recorded, and a retry runs again (bulk upsert
-  and delete are idempotent by themselves, batch get only reads).
+  Rate-limited requests (429) never reach this module. A large response (a bulk result)
+  is recorded with its body compressed (:func:`packed`); one whose record would still be
+  over :data:`MAX_RECORDED_BYTES` (:func:`recorded_size`: bodies of random, incompressible
+  text) does not fit one DynamoDB item: it is answered, not recorded, and a retry runs
+  again (bulk upsert and delete are idempotent by themselves, batch get only reads).
 - A request that crashed mid-way (timeout, out of memory) holds its key until its Lambda
   time would have run out (Powertools' in-progress expiry), then the key runs again.
 """
@@ -30,6 +31,7 @@ import contextlib
 import json
 import os
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -79,6 +81,31 @@ def recorded_size(response: Rendered) -> int:
     ``"`` and ``\\`` escaped again and every non-ASCII character as ``\\uXXXX`` — a body of
     quotes or emoji takes two to three times its own size."""
     return len(json.dumps(response, sort_keys=True))
+# Bodies from this size on are recorded compressed: a bulk result of 1000 contacts
+# (≈ 1 MB, repetitive JSON) becomes a tenth of that; small answers stay readable.
+PACKED_FROM_BYTES = 32_000
+_PACKED_BODY = "body_zlib"  # the record's member for a compressed body (base64 of zlib)
+
+
+def packed(response: Rendered) -> Rendered:
+    """``response`` as recorded: a body of :data:`PACKED_FROM_BYTES` or more is replaced by
+    ``body_zlib``, the base64 of its zlib-compressed UTF-8 (RFC 1950; ASCII, so the record's
+    JSON escapes nothing in it). Smaller responses are returned as they are."""
+    body = response.get("body")
+    if not isinstance(body, str) or len(body) < PACKED_FROM_BYTES:
+        return response
+    squeezed = base64.b64encode(zlib.compress(body.encode(), 6)).decode("ascii")
+    return {**{k: v for k, v in response.items() if k != "body"}, _PACKED_BODY: squeezed}
+
+
+def unpacked(recorded: Rendered) -> Rendered:
+    """The response ``recorded`` was made from by :func:`packed` (itself when not packed)."""
+    if _PACKED_BODY not in recorded:
+        return recorded
+    body = zlib.decompress(base64.b64decode(recorded[_PACKED_BODY])).decode()
+    return {**{k: v for k, v in recorded.items() if k != _PACKED_BODY}, "body": body}
+
+
 _PREFIX = "contacts-api"  # one key space for every function
 DAY_SECONDS = 24 * 3600
 
@@ -200,11 +227,9 @@ def respond_once(request: ApiRequest, context: Any, respond: Callable[[], Render
         if response["statusCode"] >= 500 or response["statusCode"] in _NOT_KEPT or \
                 _retryable(response):
             raise _NotKept(response)
-        recorded = seal.seal(response, request.org_id) \
-            if seal is not None and response["statusCode"] < 300 else response
-        # a body longer than the limit is over it escaped too: no need to serialise it
-        if len(response.get("body") or "") > MAX_RECORDED_BYTES or \
-                recorded_size(recorded) > MAX_RECORDED_BYTES:
+        recorded = packed(seal.seal(response, request.org_id)
+                          if seal is not None and response["statusCode"] < 300 else response)
+        if recorded_size(recorded) > MAX_RECORDED_BYTES:
             raise _NotKept(response)
         fresh.append(response)
         return recorded
@@ -220,6 +245,7 @@ def respond_once(request: ApiRequest, context: Any, respond: Callable[[], Render
         raise IdempotencyInProgress() from err
     if fresh:
         return fresh[0]
+    result = unpacked(result)
     if seal is not None and result["statusCode"] < 300:
         return seal.unseal(result, request.org_id)
     return result
