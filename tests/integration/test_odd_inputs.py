@@ -35,6 +35,8 @@ ODD_NUMBERS = {  # JSON text → why DynamoDB cannot hold it
     "1e-400": "below a double: would read as 0",
     "-1e-324": "below a double, negative",
     "-1e126": "beyond 9.99E+125",
+    "1e50": "a whole number over 38 digits, in exponent notation",
+    "-1.5e40": "a whole number over 38 digits, with a fraction written",
     "1" * 5000: "over Python's 4,300-digit int limit",
 }
 PREFIX_OF = {"contacts": "con_", "audiences": "aud_", "webhook-endpoints": "whe_",
@@ -139,7 +141,7 @@ def test_a_bulk_item_with_an_unstorable_number_fails_alone(api, org_id, number):
     assert len(contacts_of(api, org_id)) == 19
 
 
-@pytest.mark.parametrize("value", [0, 1e-130, -9.99e125, 10**38 - 1, -(10**38 - 1), 0.5])
+@pytest.mark.parametrize("value", [0, 1e-130, -9.99e37, 10**38 - 1, -(10**38 - 1), 0.5])
 def test_numbers_at_dynamodb_edges_are_stored_and_read_back(api, org_id, value):
     created = api.request("POST", "/v1/contacts", org_id=org_id,
                           json_body={"email": "edge@example.com", "attributes": {"n": value}})
@@ -151,7 +153,7 @@ def test_numbers_at_dynamodb_edges_are_stored_and_read_back(api, org_id, value):
 
 
 NUMBER_SPELLINGS = ["1E2", "100.0", "-0.0", "-0", "1.50", "2.5e-3", "1e20",
-                    "12345678901234567890.0", "0.1", "-7", "1E+125", "3.0E-130"]
+                    "12345678901234567890.0", "0.1", "-7", "1E+37", "3.0E-130"]
 
 
 def test_every_write_answers_a_number_as_every_later_read_does(api, org_id, sam):

@@ -52,7 +52,8 @@ def number_problem(value: int | float) -> str | None:
     ``NaN``/``Infinity`` (which Python's JSON parser accepts) and ``1e400`` (parsed as
     infinity, as :mod:`contacts_core.http` also reads integers over 4,300 digits) are not
     finite; integers have at most 38 digits; other numbers are zero or of magnitude
-    1E-130 ≤ |x| < 1E+126.
+    1E-130 ≤ |x| < 1E+38 (so ``1e50`` is refused as its 51 digits are:
+    :mod:`contacts_core.limits`).
     """
     if isinstance(value, bool):
         return None
@@ -65,7 +66,8 @@ def number_problem(value: int | float) -> str | None:
     if math.isinf(value):
         return "must be a finite number (Infinity, or a number beyond ±1.8E+308)"
     if value != 0 and not MIN_MAGNITUDE <= abs(value) < MAX_MAGNITUDE:
-        return "number out of range: zero, or a magnitude from 1E-130 to below 1E+126"
+        return "number out of range: zero, or a magnitude from 1E-130 to below 1E+38 " \
+            "(whole numbers have at most 38 digits)"
     return None
 
 

@@ -64,8 +64,8 @@ AttributeKey = Annotated[str, BeforeValidator(composed),
                          Field(min_length=1, max_length=MAX_ATTRIBUTE_KEY_LENGTH),
                          AfterValidator(no_control_characters)]
 # Checked by ContactFields._attributes_bounded (so errors name ``attributes.<key>``); the
-# schema says what that check accepts. Numbers are documented a little narrower than
-# accepted: an integer-valued float beyond 38 digits (``1e40``) is taken but not described.
+# schema says what that check accepts (JSON Schema's "integer" is any whole value, so
+# ``1e40`` is an integer over the maximum, refused as its digits written out are).
 ATTRIBUTE_VALUE_SCHEMA: dict[str, Any] = {"anyOf": [
     {"type": "string", "maxLength": MAX_ATTRIBUTE_VALUE_BYTES,
      "description": f"at most {MAX_ATTRIBUTE_VALUE_BYTES} bytes of UTF-8"},
