@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -53,11 +54,13 @@ class Api:
         return self._modules[code_uri]
 
     def request(self, method: str, path: str, *, org_id: str, json_body: Any = None,
-                raw_body: str | None = None, query: dict[str, str] | None = None,
+                raw_body: str | None = None,
+                query: dict[str, str | list[str]] | None = None,
                 headers: dict[str, str] | None = None,
                 authorizer: dict[str, Any] | None = None) -> Response:
         """``authorizer``: more of the authorizer's context than ``org_id`` (e.g. the
-        org's rate policy, as the real authorizer returns it)."""
+        org's rate policy, as the real authorizer returns it). ``query``: a list value is
+        a repeated parameter, joined by commas as payload 2.0 joins it."""
         for route in self.routes:
             matched = route.pattern.match(path)
             if route.method == method and matched:
@@ -71,7 +74,10 @@ class Api:
         event["requestContext"]["requestId"] = str(uuid.uuid4())
         event["requestContext"]["authorizer"]["lambda"] = {**(authorizer or {}), "org_id": org_id}
         event["pathParameters"] = matched.groupdict() or None
-        event["queryStringParameters"] = query or None
+        event["queryStringParameters"] = {
+            name: ",".join(value) if isinstance(value, list) else value
+            for name, value in (query or {}).items()} or None
+        event["rawQueryString"] = urlencode(query or {}, doseq=True)
         event["headers"] |= {k.lower(): v for k, v in (headers or {}).items()}
         if json_body is not None:
             raw_body = json.dumps(json_body)
@@ -213,7 +219,7 @@ class OrgClient:
         self.api, self.org_id = api, org_id
 
     def __call__(self, method: str, path: str, body: Any = None,
-                 query: dict[str, str] | None = None,
+                 query: dict[str, str | list[str]] | None = None,
                  headers: dict[str, str] | None = None) -> Response:
         response = self.api.request(method, path, org_id=self.org_id, json_body=body,
                                     query=query, headers=headers)

@@ -587,3 +587,35 @@ def test_any_combination_of_filters_sort_and_paging_matches_the_model(call, org_
         assert ordered == sorted(ordered, reverse=not ascending), (params, sort, order)
 
     explore()
+
+
+def test_a_repeated_single_valued_parameter_is_a_400_a_repeated_tag_means_both(call):
+    # Given contacts with external ids "a" and "a,b", and one tagged both "x" and "y"
+    call.create({"external_id": "a"})
+    call.create({"external_id": "a,b"})
+    both = call.create({"email": "xy@example.com", "tags": ["x", "y"]})
+    call.create({"email": "x@example.com", "tags": ["x"]})
+    # When external_id is given twice (payload 2.0 joins the values: "a,b")
+    repeated = call("GET", "/v1/contacts", query={"external_id": ["a", "b"]})
+    # Then it is a 400 naming it, not the contact whose id happens to be "a,b"
+    assert repeated.status == 400, repeated.body
+    assert [e["field"] for e in repeated.body["errors"]] == ["external_id"]
+    # And so for any parameter that takes one value, on every listing
+    for path, name, value in [("/v1/contacts", "sort", "name"), ("/v1/contacts", "limit", "5"),
+                              ("/v1/audiences", "limit", "5"),
+                              ("/v1/contacts/export", "limit", "5")]:
+        answer = call("GET", path, query={name: [value, value]})
+        assert answer.status == 400 and answer.body["errors"][0]["field"] == name, (path, name)
+    # While a repeated tag asks for contacts holding every one of them
+    assert ids(call("GET", "/v1/contacts", query={"tag": ["x", "y"]})) == [both["id"]]
+
+
+@pytest.mark.parametrize("path", ["/v1/contacts", "/v1/contacts/export", "/v1/audiences",
+                                  "/v1/webhook-endpoints", "/v1/imports"])
+def test_an_empty_cursor_is_a_400_not_the_first_page(call, path):
+    # Given a listing and a client whose cursor variable went blank
+    # When it sends cursor= (empty)
+    answer = call("GET", path, query={"cursor": ""})
+    # Then it is told so, instead of silently starting over from the first page
+    assert answer.status == 400, answer.body
+    assert [e["field"] for e in answer.body["errors"]] == ["cursor"]

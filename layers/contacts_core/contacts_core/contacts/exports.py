@@ -13,14 +13,14 @@ the ``Link`` with its cursor. A part holds at least one contact, and one contact
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict
 
 from contacts_core.base_model import Model
 from contacts_core.contacts.csv_format import contact_row, write_rows
 from contacts_core.contacts.models import Contact, ContactItem
 from contacts_core.contacts.store import ContactStore, Walk
 from contacts_core.http.cursor import decode_cursor, encode_cursor
-from contacts_core.http.paging import MAX_CURSOR_LENGTH
+from contacts_core.http.paging import Cursor
 from contacts_core.http.responses import RESPONSE_BUDGET, encoded_size
 
 
@@ -29,7 +29,7 @@ class ExportQuery(Model):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cursor: str | None = Field(None, max_length=MAX_CURSOR_LENGTH)
+    cursor: Cursor | None = None
 
 
 EXPORT_BUDGET = RESPONSE_BUDGET  # of the JSON-encoded body, quotes included

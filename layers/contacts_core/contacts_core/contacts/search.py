@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
@@ -46,7 +46,7 @@ from contacts_core.contacts.phones import InvalidPhone, looks_like_phone, normal
 from contacts_core.contacts.store import ContactStore, Walk
 from contacts_core.errors import ValidationFailed
 from contacts_core.http.cursor import decode_cursor, encode_cursor
-from contacts_core.http.paging import MAX_CURSOR_LENGTH, PageLimit
+from contacts_core.http.paging import Cursor, PageLimit
 from contacts_core.http.responses import fitting
 from contacts_core.ids import (
     AUDIENCE_PREFIX,
@@ -138,9 +138,10 @@ class ListQuery(Model):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    REPEATABLE: ClassVar[frozenset[str]] = frozenset({"tag"})  # tag=a&tag=b: both held
 
     limit: PageLimit = 20
-    cursor: str | None = Field(None, max_length=MAX_CURSOR_LENGTH)
+    cursor: Cursor | None = None
     search: str | None = Field(None, description=(
         "any text: an exact phone, email or external id, else word-prefix name search; "
         "a long term is searched by its first 10 words, each cut to 64 characters"))

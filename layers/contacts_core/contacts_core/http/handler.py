@@ -11,9 +11,11 @@ import base64
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.logging import correlation_paths
 from botocore.exceptions import BotoCoreError, ClientError
@@ -90,12 +92,23 @@ class ApiRequest:
 
     def query_model(self, model: type[M]) -> M:
         """All query string parameters validated by ``model``. A repeated parameter arrives
-        as its values joined by commas (payload 2.0), which the model then judges.
+        as its values joined by commas (payload 2.0): the model judges that only for the
+        parameters it lists in ``REPEATABLE`` (``tag``); any other one given twice is
+        refused rather than read as one value holding a comma (``external_id=a&
+        external_id=b`` would look for ``"a,b"``).
 
         Raises:
-            ValidationFailed: naming each bad or unknown parameter, or one that is not
-                valid Unicode (400).
+            ValidationFailed: naming each bad or unknown parameter, one that is not
+                valid Unicode, or one given more than once (400).
         """
+        given = Counter(name for name, _ in parse_qsl(
+            self.event.get("rawQueryString") or "", keep_blank_values=True))
+        repeated = sorted(name for name, times in given.items() if times > 1
+                          and name in model.model_fields
+                          and name not in getattr(model, "REPEATABLE", ()))
+        if repeated:
+            raise ValidationFailed.single(
+                repeated[0], "given more than once: this parameter takes one value")
         params = self.event.get("queryStringParameters") or {}
         for name, value in params.items():
             if unencodable(name) or unencodable(str(value)):

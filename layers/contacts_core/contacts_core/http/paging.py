@@ -29,6 +29,11 @@ def _whole_number(value: Any) -> Any:
 PageLimit = Annotated[int, Field(ge=1, le=100), BeforeValidator(_whole_number)]
 """``limit`` of every listing (SPEC §4): 1–100, written as decimal digits."""
 
+Cursor = Annotated[str, Field(min_length=1, max_length=MAX_CURSOR_LENGTH)]
+"""``cursor`` of every listing: a ``next_cursor`` as issued. Empty (``cursor=``) is a 400,
+not the first page: a client whose own cursor variable went blank would otherwise start
+over silently and walk the same pages again (leave the parameter out for the first page)."""
+
 
 class PageQuery(Model):
     """``limit`` (1–100, default 20) and ``cursor`` of a paged listing (audiences, their
@@ -37,4 +42,4 @@ class PageQuery(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     limit: PageLimit = 20
-    cursor: str | None = Field(None, max_length=MAX_CURSOR_LENGTH)
+    cursor: Cursor | None = None
