@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -563,3 +564,25 @@ def test_a_time_bound_that_is_not_iso_8601_is_refused_not_read_as_epoch_seconds(
     assert response.status == 400, response.body
     assert [e["field"] for e in response.body["errors"]] == [bound]
     assert "ISO 8601" in response.body["errors"][0]["message"]
+
+
+DOCUMENT = json.loads((Path(__file__).resolve().parents[2] / "openapi.json").read_text())
+CREATE_BODIES = {"/v1/contacts": {"email": "patch@example.com"},
+                 "/v1/audiences": {"name": "Patched"},
+                 "/v1/webhook-endpoints": {"url": "https://hooks.example.com/patch"}}
+
+
+@pytest.mark.parametrize("collection", sorted(CREATE_BODIES))
+def test_an_empty_patch_is_a_400_as_the_document_says(api, org_id, collection):
+    # Given a resource, and the document's schema of its PATCH body
+    operation = DOCUMENT["paths"][f"{collection}/{{id}}"]["patch"]
+    reference = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = DOCUMENT["components"]["schemas"][reference.rsplit("/", 1)[1]]
+    created = api.request("POST", collection, org_id=org_id, json_body=CREATE_BODIES[collection])
+    assert created.status == 201, created.body
+    # When a PATCH names no field
+    patched = api.request("PATCH", f"{collection}/{created.body['id']}", org_id=org_id,
+                          json_body={})
+    # Then it is a 400, and the document says an empty body is invalid (minProperties)
+    assert_problem(patched, 400, "body")
+    assert schema["minProperties"] == 1

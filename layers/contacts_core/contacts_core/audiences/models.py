@@ -59,9 +59,11 @@ class AudienceCreate(Model):
 
 
 class AudiencePatch(Model):
-    """Body of ``PATCH /v1/audiences/{id}``: rename and/or describe (``null`` clears it)."""
+    """Body of ``PATCH /v1/audiences/{id}``: rename and/or describe (``null`` clears it);
+    ``{}`` is a 400 ("No valid fields to update"), as the document's ``minProperties``
+    says."""
 
-    model_config = _STRICT
+    model_config = ConfigDict(**_STRICT, json_schema_extra={"minProperties": 1})
 
     name: AudienceName | None = Field(None, json_schema_extra=without_null)
     description: Description | None = None

@@ -76,9 +76,11 @@ class EndpointCreate(Model):
 
 
 class EndpointPatch(Model):
-    """Body of ``PATCH /v1/webhook-endpoints/{id}``; re-enabling clears ``disabled_reason``."""
+    """Body of ``PATCH /v1/webhook-endpoints/{id}``; re-enabling clears ``disabled_reason``;
+    ``{}`` is a 400 ("No valid fields to update"), as the document's ``minProperties``
+    says."""
 
-    model_config = _STRICT
+    model_config = ConfigDict(**_STRICT, json_schema_extra={"minProperties": 1})
 
     url: Url | None = Field(None, json_schema_extra=without_null)
     events: list[Subscription] | None = Field(None, min_length=1, max_length=len(EVENT_TYPES),
