@@ -295,8 +295,9 @@ PUBLIC_ROUTES: dict[str, tuple[str, str, str]] = {
     "/openapi.json": ("GetOpenApiDocument", "This OpenAPI document, no API key",
                       "application/json"),
 }
-# Routes whose body differs from their function's default request model.
-PATH_REQUESTS: dict[str, type[BaseModel]] = {"/v1/audiences/{id}/contacts": MembersRequest}
+# Routes (method, path) whose body differs from their function's default request model.
+PATH_REQUESTS: dict[tuple[str, str], type[BaseModel]] = {
+    ("POST", "/v1/audiences/{id}/contacts"): MembersRequest}
 
 
 def _schemas(operations: Iterable[Operation]) -> dict[str, Any]:
@@ -426,7 +427,7 @@ def _operation(function_id: str, method: str, path: str, op: Operation) -> dict[
     spec: dict[str, Any] = {"operationId": operation_id,
                             "summary": op.summary, "parameters": _parameters(method, path, op),
                             "responses": dict(sorted(responses.items()))}
-    request = PATH_REQUESTS.get(path, op.request)
+    request = PATH_REQUESTS.get((method.upper(), path), op.request)
     if request:
         media: dict[str, Any] = {"schema": _ref(request.__name__)}
         if request.__name__ in REQUEST_EXAMPLES:

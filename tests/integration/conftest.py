@@ -77,7 +77,7 @@ class Api:
         event["queryStringParameters"] = {
             name: ",".join(value) if isinstance(value, list) else value
             for name, value in (query or {}).items()} or None
-        event["rawQueryString"] = urlencode(query or {}, doseq=True)
+        event["rawQueryString"] = urlencode(query or {}, doseq=True, errors="surrogatepass")
         event["headers"] |= {k.lower(): v for k, v in (headers or {}).items()}
         if json_body is not None:
             raw_body = json.dumps(json_body)

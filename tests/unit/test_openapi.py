@@ -7,7 +7,10 @@ import json
 import re
 from typing import Any
 
+import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from openapi_spec_validator import validate
 from pydantic import ValidationError
 
@@ -17,7 +20,7 @@ from contacts_core.http.cursor import encode_cursor
 from contacts_core.http.problems import from_validation_error
 from contacts_core.ids import new_contact_id
 from contacts_core.keys import KeyRing
-from contacts_core.webhooks.models import EndpointPatch
+from contacts_core.webhooks.models import EVENT_TYPES, EndpointPatch
 from devstack.openapi import (
     DOCS_COPY_PATH,
     OPENAPI_PATH,
@@ -196,3 +199,81 @@ def test_a_patch_field_takes_null_exactly_when_the_document_says_so(document, mo
             refused = [e.field for e in from_validation_error(err).errors]
         # Then it is refused, naming the field, exactly when the document does not allow null
         assert (name in refused) is not _nullable(schema), (model_name, name, refused)
+
+
+# Text as a client may send it: printable, control characters (C0, DEL), commas; no
+# surrounding whitespace (trimmed before the length checks, which the document cannot say).
+free_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]) |
+                    st.sampled_from([chr(c) for c in range(0x20)] + ["\x7f", ","]),
+                    min_size=1, max_size=20).filter(lambda t: t == t.strip())
+FREE_TEXT_FIELDS = [  # model, its schema, the field, a body holding the text
+    (ContactPatch, "ContactPatch", "first_name", lambda t: {"first_name": t}),
+    (ContactPatch, "ContactPatch", "tags", lambda t: {"tags": [t]}),
+    (ContactPatch, "ContactPatch", "attributes", lambda t: {"attributes": {t: 1}}),
+    # (a name must also show something once folded: "´" alone is refused, not said)
+    (AudiencePatch, "AudiencePatch", "name", lambda t: {"name": "n" + t}),
+    (AudiencePatch, "AudiencePatch", "description", lambda t: {"description": t}),
+    (EndpointPatch, "EndpointPatch", "description", lambda t: {"description": t}),
+]
+
+
+@pytest.mark.parametrize(("model", "schema_name", "field", "body"), FREE_TEXT_FIELDS,
+                         ids=[f"{f[1]}.{f[2]}" for f in FREE_TEXT_FIELDS])
+@given(text=free_text)
+def test_free_text_is_taken_exactly_when_the_document_takes_it(document, model, schema_name,
+                                                               field, body, text):
+    # Given a free-text field and its schema in the published document
+    schema = document["components"]["schemas"][schema_name]["properties"][field]
+    # When a text of control characters, commas or anything else is sent in it
+    try:
+        model.model_validate(body(text))
+        taken = True
+    except ValidationError as err:
+        assert [e.field.split(".")[0] for e in from_validation_error(err).errors] == [field]
+        taken = False
+    # Then the server takes it exactly when the document says it may
+    value = body(text)[field]
+    assert taken == jsonschema.Draft202012Validator(schema).is_valid(value), (field, text)
+
+
+def test_only_the_routes_that_read_a_body_declare_one(document):
+    # Given every operation of the document
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            # Then a GET declares no body (the member listing declared the POST's
+            # MembersRequest, required, so generated clients had to send one)
+            if method == "get":
+                assert "requestBody" not in operation, path
+    # and the member add, on the same path, still does
+    adding = document["paths"]["/v1/audiences/{id}/contacts"]["post"]["requestBody"]
+    assert adding["content"]["application/json"]["schema"]["$ref"].endswith("/MembersRequest")
+
+
+@given(events=st.lists(st.sampled_from([*EVENT_TYPES, "*"]), min_size=0, max_size=13))
+def test_events_are_taken_exactly_when_the_document_takes_them(document, events):
+    # Given a subscription list of event types and "*" in any mix
+    schema = document["components"]["schemas"]["EndpointPatch"]["properties"]["events"]
+    # When it is sent
+    try:
+        EndpointPatch.model_validate({"events": events})
+        taken = True
+    except ValidationError:
+        taken = False
+    # Then the server takes it exactly when the document does ("*" alone, or event types)
+    assert taken == jsonschema.Draft202012Validator(schema).is_valid(events), events
+
+
+@given(text=st.text(st.characters(exclude_categories=["Cs", "Cn"], max_codepoint=0xFFFF),
+                    min_size=1, max_size=12).filter(lambda t: t == t.strip()))
+def test_an_external_id_is_taken_exactly_when_the_document_takes_it(document, text):
+    # Given an external id of any assigned character of the BMP (the document's pattern
+    # names those the server refuses there; unassigned ones only in its description)
+    schema = document["components"]["schemas"]["ContactPatch"]["properties"]["external_id"]
+    # When it is sent
+    try:
+        ContactPatch.model_validate({"external_id": text})
+        taken = True
+    except ValidationError:
+        taken = False
+    # Then the server takes it exactly when the document does
+    assert taken == jsonschema.Draft202012Validator(schema).is_valid(text), ascii(text)

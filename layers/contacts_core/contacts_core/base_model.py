@@ -7,9 +7,14 @@ function builds just the few models its requests use, not every model of the mod
 imports (issue 11, cold start). Validation and output are the same either way.
 """
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic_core import CoreSchema, core_schema
+
+from contacts_core.text import NO_CONTROL_CHARACTERS_PATTERN, no_control_characters
 
 
 class Model(BaseModel):
@@ -27,3 +32,42 @@ def without_null(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
     if len(branches) == 1:
         schema.update(branches[0])
+
+
+@dataclass(frozen=True)
+class PlainText:
+    """``Annotated`` marker of a free-text string (names, tags, attribute keys,
+    descriptions): refuses control characters as sent, before trimming
+    (:func:`~contacts_core.text.no_control_characters`), and says so in the JSON Schema as
+    a ``pattern``, so the document and the server draw the same line. ``also``: characters
+    the field refuses besides (a tag's comma, refused by its own validator), added to the
+    pattern."""
+
+    also: str = ""
+
+    def __get_pydantic_core_schema__(self, source: Any,
+                                     handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(no_control_characters,
+                                                             handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        json_schema = handler(schema)
+        json_schema["pattern"] = NO_CONTROL_CHARACTERS_PATTERN.replace(
+            "[^", "[^" + re.sub(r"([\\\]^-])", r"\\\1", self.also), 1)
+        return json_schema
+
+
+class SchemaKeywords:
+    """``Annotated`` marker adding JSON Schema keywords that a validator enforces but
+    pydantic cannot derive from it (a URL's scheme, an email's ``format``): the document
+    then says what the server refuses. Validation is unchanged."""
+
+    def __init__(self, **keywords: Any) -> None:
+        self.keywords = keywords
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        json_schema = handler(schema)
+        json_schema.update(self.keywords)
+        return json_schema

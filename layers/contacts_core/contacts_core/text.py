@@ -6,13 +6,20 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+NO_CONTROL_CHARACTERS_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
+""":func:`no_control_characters` as a JSON Schema ``pattern`` (ECMA-262), for the document."""
 
-def no_control_characters(value: str) -> str:
-    """``value`` unchanged, or ValueError when it holds a C0 control character other than
-    tab, line feed and carriage return, or DEL (U+0000–U+0008, U+000B, U+000C,
+
+def no_control_characters(value: Any) -> Any:
+    """``value`` unchanged, or ValueError when it is a string holding a C0 control character
+    other than tab, line feed and carriage return, or DEL (U+0000–U+0008, U+000B, U+000C,
     U+000E–U+001F, U+007F): they cannot be typed, break terminals and spreadsheets, and
-    hide one value behind another. Line breaks stay (a CSV cell may hold them)."""
-    if any((ord(char) < 0x20 and char not in "\t\n\r") or char == "\x7f" for char in value):
+    hide one value behind another. Line breaks stay (a CSV cell may hold them). Checked on
+    the text as sent, before surrounding whitespace is trimmed (Python counts U+000B,
+    U+000C and U+001C–U+001F as whitespace), so the rule is the document's ``pattern``
+    exactly. Anything but a string is left to the type check."""
+    if isinstance(value, str) and any(
+            (ord(char) < 0x20 and char not in "\t\n\r") or char == "\x7f" for char in value):
         raise ValueError("must not contain control characters other than tab and line breaks")
     return value
 

@@ -6,10 +6,10 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, StrictStr, model_validator
 
-from contacts_core.base_model import Model, without_null
+from contacts_core.base_model import Model, PlainText, without_null
 from contacts_core.contacts.models import FieldRuleError
 from contacts_core.names import audience_name_key
-from contacts_core.text import blank_is_null, no_control_characters
+from contacts_core.text import blank_is_null
 
 MAX_MEMBERS_PER_REQUEST = 1000  # SPEC §7
 # The name guard's sort key is "name#" + the name's key: at most 1,024 bytes on DynamoDB.
@@ -35,10 +35,9 @@ def _keyable(name: str) -> str:
 
 
 AudienceName = Annotated[
-    StrictStr, Field(min_length=1, max_length=128), AfterValidator(no_control_characters),
-    AfterValidator(_keyable)]
-Description = Annotated[StrictStr, Field(max_length=1024), AfterValidator(no_control_characters),
-                        AfterValidator(blank_is_null)]
+    StrictStr, Field(min_length=1, max_length=128), AfterValidator(_keyable), PlainText()]
+Description = Annotated[StrictStr, Field(max_length=1024), AfterValidator(blank_is_null),
+                        PlainText()]
 # Any string is taken as an id: one that is not a contact id (``con_`` + ULID) is listed
 # in ``not_found``, like an unknown one, as batch get and bulk delete do, and never reaches
 # DynamoDB (contacts_core.ids.is_resource_id).

@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from contacts_core.attribute_values import stored_number
-from contacts_core.base_model import Model, without_null
+from contacts_core.base_model import Model, PlainText, SchemaKeywords, without_null
 from contacts_core.contacts.models import (
     IDENTITY_FIELDS,
     MAX_ATTRIBUTE_KEY_LENGTH,
@@ -47,7 +47,7 @@ from contacts_core.contacts.models import (
 from contacts_core.contacts.phones import InvalidPhone, is_region, normalise_phone
 from contacts_core.limits import MAX_INTEGER, MAX_MAGNITUDE, MIN_MAGNITUDE
 from contacts_core.names import check_foldable
-from contacts_core.text import blank_is_null, composed, no_control_characters
+from contacts_core.text import blank_is_null, composed
 
 
 def _no_comma(tag: str) -> str:
@@ -55,14 +55,14 @@ def _no_comma(tag: str) -> str:
     payload 2.0 joins a repeated query parameter with commas, so one cannot be escaped)."""
     if "," in tag:
         raise ValueError("must not contain a comma (the tag filter separates tags by commas)")
-    return no_control_characters(tag)
+    return tag
 
 
 Tag = Annotated[StrictStr, BeforeValidator(composed),
-                Field(min_length=1, max_length=MAX_TAG_LENGTH), AfterValidator(_no_comma)]
+                Field(min_length=1, max_length=MAX_TAG_LENGTH), AfterValidator(_no_comma),
+                PlainText(also=",")]
 AttributeKey = Annotated[str, BeforeValidator(composed),
-                         Field(min_length=1, max_length=MAX_ATTRIBUTE_KEY_LENGTH),
-                         AfterValidator(no_control_characters)]
+                         Field(min_length=1, max_length=MAX_ATTRIBUTE_KEY_LENGTH), PlainText()]
 # Checked by ContactFields._attributes_bounded (so errors name ``attributes.<key>``); the
 # schema says what that check accepts (JSON Schema's "integer" is any whole value, so
 # ``1e40`` is an integer over the maximum, refused as its digits written out are).
@@ -77,15 +77,33 @@ ATTRIBUTE_VALUE_SCHEMA: dict[str, Any] = {"anyOf": [
     {"type": "null", "description": "removes the key (JSON Merge Patch)"},
 ]}
 AttributeInput = Annotated[Any, WithJsonSchema(ATTRIBUTE_VALUE_SCHEMA)]
+
+
+def _key_rule_in_property_names(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of ``attributes``: pydantic writes a key ``pattern`` as
+    ``patternProperties``, which leaves other keys to ``additionalProperties`` — allowed
+    when that is absent. Said as ``propertyNames`` instead, a key the server refuses (one
+    holding a control character) is invalid in the document too."""
+    patterns = schema.pop("patternProperties", None)
+    if patterns:
+        ((pattern, values),) = patterns.items()
+        schema["additionalProperties"] = values
+        schema.setdefault("propertyNames", {})["pattern"] = pattern
+# Python's str.isprintable() (what _external_id_printable checks) refuses, in the BMP; the
+# rest of what it refuses (unassigned code points, planes 15-16) is in the description.
+EXTERNAL_ID_PATTERN = (
+    "^[^\\u0000-\\u001f\\u007f-\\u00a0\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f"
+    "\\u0890\\u0891\\u08e2\\u1680\\u180e\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u2064"
+    "\\u2066-\\u206f\\u3000\\ud800-\\udfff\\ue000-\\uf8ff\\ufeff\\ufff9-\\ufffb]+$")
 MAX_NAME_PART_LENGTH = 256
-ShortText = Annotated[StrictStr, Field(max_length=MAX_NAME_PART_LENGTH)]
+ShortText = Annotated[StrictStr, Field(max_length=MAX_NAME_PART_LENGTH), PlainText()]
 # a blank name is no name: a ``name`` of "" follows the parts again instead of pinning an
 # empty display name
 Name = Annotated[ShortText | None, AfterValidator(blank_is_null)]
 # ``name`` takes whatever its default, "first_name last_name", can be (513 characters), so
 # every contact reads back in a form the API takes again (a re-sync of a GET)
-DisplayName = Annotated[Annotated[StrictStr, Field(max_length=2 * MAX_NAME_PART_LENGTH + 1)]
-                        | None, AfterValidator(blank_is_null)]
+DisplayName = Annotated[Annotated[StrictStr, Field(max_length=2 * MAX_NAME_PART_LENGTH + 1),
+                                  PlainText()] | None, AfterValidator(blank_is_null)]
 
 
 def canonical_language_tag(tag: str) -> str:
@@ -142,12 +160,15 @@ class ContactFields(Model):
 
     country_code: Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{2}$")] | None = None
     phone: Annotated[StrictStr, Field(max_length=64)] | None = None
-    email: Annotated[StrictStr, Field(max_length=254)] | None = None
+    email: Annotated[StrictStr, Field(max_length=254),
+                     SchemaKeywords(format="email", pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     external_id: Annotated[StrictStr, Field(
-        min_length=1, max_length=MAX_EXTERNAL_ID_LENGTH, pattern=r"^[^\x00-\x1f\x7f]+$",
-        description="The integrator's own id (e.g. a CRM id): 1–255 printable characters, "
-                    "case-sensitive, unique per org; surrounding whitespace is trimmed.",
-    )] | None = None
+        min_length=1, max_length=MAX_EXTERNAL_ID_LENGTH,
+        description="The integrator's own id (e.g. a CRM id): 1–255 printable characters "
+                    "(no control, format, separator other than the space, private-use or "
+                    "unassigned code points), case-sensitive, unique per org; surrounding "
+                    "whitespace is trimmed.",
+    ), SchemaKeywords(pattern=EXTERNAL_ID_PATTERN)] | None = None
     first_name: Name = None
     last_name: Name = None
     name: DisplayName = None
@@ -161,6 +182,7 @@ class ContactFields(Model):
         description="Custom fields: at most 50 keys with a value (string, number, boolean); "
                     "on an existing contact they merge (RFC 7396) and null removes a key, "
                     "so up to 50 removals may come with them. A contact holds at most 50.",
+        json_schema_extra=_key_rule_in_property_names,
     )] | None = None
     # Absent → None, but never null: a contact always has consent, a suppressed flag and a
     # source (``_not_null``; the schema leaves null out).
@@ -209,7 +231,7 @@ class ContactFields(Model):
             return None
         limit = MAX_FOLDED_DISPLAY_NAME_BYTES if info.field_name == "name" \
             else MAX_FOLDED_NAME_BYTES
-        return check_foldable(no_control_characters(value), limit)
+        return check_foldable(value, limit)
 
     @field_validator("tags")
     @classmethod

@@ -14,9 +14,9 @@ from pydantic import (
     model_validator,
 )
 
-from contacts_core.base_model import Model, without_null
+from contacts_core.base_model import Model, PlainText, SchemaKeywords, without_null
 from contacts_core.contacts.models import FieldRuleError
-from contacts_core.text import blank_is_null, no_control_characters
+from contacts_core.text import blank_is_null
 
 EventType = Literal[
     "contact.created", "contact.updated", "contact.deleted", "contact.merged",
@@ -28,7 +28,8 @@ EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 Subscription = Literal[EventType, "*"]
 # Not stripped: a URL with whitespace or control characters is refused whole (webhook_urls).
 Url = Annotated[StrictStr, StringConstraints(strip_whitespace=False),
-                Field(min_length=8, max_length=2048)]
+                Field(min_length=8, max_length=2048),
+                SchemaKeywords(format="uri", pattern="^https://[!-~]+$")]
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -43,13 +44,25 @@ def _events_valid(events: list[Subscription] | None) -> list[Subscription] | Non
     return unique
 
 
+def _subscriptions_schema(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of ``events``: either ``"*"`` alone (repeats allowed, as
+    :func:`_events_valid` drops them) or event types, instead of one enum of both that
+    called ``["*", "contact.created"]`` valid; no ``null`` (:func:`without_null`)."""
+    without_null(schema)
+    bounds = {k: schema.pop(k) for k in ("minItems", "maxItems") if k in schema}
+    schema.pop("items", None)
+    schema.pop("type", None)
+    schema["anyOf"] = [{"type": "array", "items": {"const": "*"}, **bounds},
+                       {"type": "array", "items": {"enum": list(EVENT_TYPES)}, **bounds}]
+
+
 def _every_event() -> list[Subscription]:
     return ["*"]
 
 
 # a blank description is none (``null``), as for contact names and audience descriptions
 Description = Annotated[Annotated[StrictStr, Field(max_length=512),
-                                  AfterValidator(no_control_characters)] | None,
+                                  PlainText()] | None,
                         AfterValidator(blank_is_null)]
 
 
@@ -58,14 +71,16 @@ class EndpointCreate(Model):
 
     ``events`` left out subscribes to every event type (``["*"]``), as a Svix endpoint
     without ``filterTypes`` does; an empty list is refused (an endpoint that can never
-    receive anything is a mistake, not a choice).
+    receive anything is a mistake, not a choice). An org has at most 20 endpoints
+    (``MAX_ENDPOINTS``): the 21st create is a 400 naming ``url``.
     """
 
     model_config = _STRICT
 
     url: Url
     events: list[Subscription] = Field(default_factory=_every_event, min_length=1,
-                                       max_length=len(EVENT_TYPES))
+                                       max_length=len(EVENT_TYPES),
+                                       json_schema_extra=_subscriptions_schema)
     description: Description = None
     enabled: StrictBool = True
 
@@ -84,7 +99,7 @@ class EndpointPatch(Model):
 
     url: Url | None = Field(None, json_schema_extra=without_null)
     events: list[Subscription] | None = Field(None, min_length=1, max_length=len(EVENT_TYPES),
-                                              json_schema_extra=without_null)
+                                              json_schema_extra=_subscriptions_schema)
     description: Description = None
     enabled: StrictBool | None = Field(None, json_schema_extra=without_null)
 
