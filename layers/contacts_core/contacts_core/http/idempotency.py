@@ -53,7 +53,7 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 METHODS = frozenset({"POST", "PATCH", "DELETE"})
 MAX_KEY_LENGTH = 255  # Stripe's limit; a UUID v4 (36) or a ULID (26) fits easily
-_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")  # visible ASCII, no spaces
+KEY_FORMAT = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")  # visible ASCII, no spaces
 _NOT_KEPT = frozenset({400, 413})  # refused before doing anything (plus every 5xx)
 
 
@@ -143,7 +143,7 @@ def idempotency_key(request: ApiRequest) -> str | None:
     key = request.header(HEADER)
     if key is None:
         return None
-    if not _KEY.fullmatch(key):
+    if not KEY_FORMAT.fullmatch(key):
         raise ValidationFailed.single(
             HEADER, f"expected 1 to {MAX_KEY_LENGTH} visible ASCII characters, such as a UUID")
     return key
