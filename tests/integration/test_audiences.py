@@ -475,6 +475,18 @@ def test_a_name_of_nothing_visible_answers_400(api, org_id, name):
     assert api.request("GET", "/v1/audiences", org_id=org_id).body["data"] == []
 
 
+@pytest.mark.parametrize("accent", ["\u00b4", "\u00b8", "\u02dc", " \u00b4\u200b "])
+def test_a_name_of_a_spacing_accent_is_visible_and_unique(api, org_id, accent):
+    # Given an audience named by a spacing accent alone (it folds to a space, yet shows)
+    created = api.request("POST", "/v1/audiences", org_id=org_id, json_body={"name": accent})
+    # Then it is created, and the same accent again is the same name (409)
+    assert created.status == 201, created.body
+    again = api.request("POST", "/v1/audiences", org_id=org_id,
+                        json_body={"name": accent.strip()})
+    assert again.status == 409, again.body
+    assert_consistent(org_id)
+
+
 def guarded_the_earlier_way(audience: dict, org_id: str) -> dict:
     """``audience`` with its name guard moved to the key versions before this one used
     (``fold`` alone: ``name#news\u200bletter``), as an upgraded table holds it."""

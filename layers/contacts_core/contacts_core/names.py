@@ -64,10 +64,19 @@ def audience_name_key(name: str) -> str:
     name copied from a file with a byte order mark is the name without it). Empty for a
     name of nothing visible, which the request models refuse.
 
+    A name made only of spacing accents (``"´"``, ``"¸"``: they fold to a space, as their
+    compatibility forms are a space and a combining mark) is visible all the same: it is
+    keyed by its own characters (NFC, without combining marks, case-folded, trimmed)
+    instead of nothing; a combining mark alone stays nothing visible. Such names were
+    refused before, so no guard has that key yet.
+
     Versions before this one keyed the guards by :func:`fold` alone; the audience store
     checks and releases that earlier key too (README "Upgrading").
     """
-    return fold(visible(name))
+    shown = visible(name)
+    return fold(shown) or "".join(
+        char for char in unicodedata.normalize("NFC", shown)
+        if not unicodedata.category(char).startswith("M")).casefold().strip()
 
 
 def check_foldable(value: str, limit: int) -> str:
