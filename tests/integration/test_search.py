@@ -14,10 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contacts_core.audiences import operations as audiences
+from contacts_core.audiences.store import AudienceStore
 from contacts_core.contacts import search
 from contacts_core.contacts.search import ListQuery, list_contacts
 from contacts_core.contacts.store import ContactStore
 from contacts_core.ids import now
+from tests.integration.conftest import OrgClient
 
 
 def ids(response: Any) -> list[str]:
@@ -318,8 +321,41 @@ def test_audience_filter_reads_the_members_and_keeps_other_filters(call, log, or
     assert b["id"] not in ids(call("GET", "/v1/contacts", query=query | {"sort": "name"}))
     # served by the membership table, not by reading the whole org
     _, calls = log.during(lambda: list_contacts(org_id, ListQuery(audience_id=audience["id"])))
-    assert calls == ["Query", "BatchGetItem"]
-    assert log.requests[0][1]["TableName"].endswith("AudienceMembersTable")
+    assert calls == ["GetItem", "Query", "BatchGetItem"]  # the audience is the org's, live
+    assert log.requests[1][1]["TableName"].endswith("AudienceMembersTable")
+
+
+def test_another_orgs_audience_filters_like_an_unknown_one(api, call, log, org_id):
+    # Given another org's audience with members
+    other = OrgClient(api, f"{org_id}_other")
+    members = [other.create({"email": f"o{i}@example.com"})["id"] for i in range(3)]
+    theirs = other("POST", "/v1/audiences", {"name": "Theirs"}).body["id"]
+    other("POST", f"/v1/audiences/{theirs}/contacts", {"contact_ids": members})
+    call.create({"email": "mine@example.com"})
+    # When this org filters by it, under every plan
+    for query in ({}, {"sort": "name"}, {"sort": "updated_at"}, {"limit": "1"}):
+        page = call("GET", "/v1/contacts", query=query | {"audience_id": theirs})
+        # Then it is an empty last page, as for an id that does not exist (I4)
+        assert page.status == 200 and page.body == {"data": [], "next_cursor": None}, query
+    # without reading the other org's members (whose count its empty pages would show)
+    _, calls = log.during(lambda: list_contacts(org_id, ListQuery(audience_id=theirs)))
+    assert calls == ["GetItem"]
+
+
+def test_an_audience_being_deleted_filters_nothing(api, call, org_id, monkeypatch):
+    # Given an audience whose delete left members to the stream (it answers 404 already)
+    monkeypatch.setattr(audiences, "INLINE_DELETE_MEMBERS", 0)
+    members = [call.create({"email": f"d{i}@example.com"})["id"] for i in range(3)]
+    audience = call("POST", "/v1/audiences", {"name": "Going"}).body["id"]
+    call("POST", f"/v1/audiences/{audience}/contacts", {"contact_ids": members})
+    assert call("DELETE", f"/v1/audiences/{audience}").status == 204
+    assert call("GET", f"/v1/audiences/{audience}").status == 404
+    left = AudienceStore().get(org_id, audience)
+    assert left.deleting and left.contact_count > 0
+    # When contacts are filtered by it
+    page = call("GET", "/v1/contacts", query={"audience_id": audience})
+    # Then none are, as for a deleted audience
+    assert page.body == {"data": [], "next_cursor": None}
 
 
 def test_created_and_updated_ranges_are_inclusive_after_exclusive_before(call):

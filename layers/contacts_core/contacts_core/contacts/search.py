@@ -439,6 +439,21 @@ def _fit(found: _Found, cursor_key: dict[str, str] | None
     return contacts, cursor_key
 
 
+def _live_audience(org_id: str, audience_id: str | None) -> bool:
+    """True when there is no ``audience_id`` filter, or it names an audience of ``org_id``
+    that is not being deleted (one strongly consistent ``GetItem``). Another org's audience,
+    an unknown one and one being deleted (its members are still being removed) are all an
+    empty last page: the member walk never reads another org's partition (I4: a foreign id
+    answers as an unknown one, not with empty pages that count its members), and a deleted
+    audience filters nothing, as it already answers 404."""
+    if audience_id is None:
+        return True
+    from contacts_core.audiences.store import AudienceStore  # only this filter needs it
+
+    audience = AudienceStore().get(org_id, audience_id)
+    return audience is not None and not audience.deleting
+
+
 def list_contacts(org_id: str, query: ListQuery,
                   store: ContactStore | None = None) -> ContactPage:
     """One page of the org's contacts (see the module docstring for the plans).
@@ -459,7 +474,7 @@ def list_contacts(org_id: str, query: ListQuery,
     signed = query.signed()
     start = decode_cursor(query.cursor, org_id, signed) if query.cursor else None
     filters = ContactFilter.of(query)
-    if filters.matches_nothing():
+    if filters.matches_nothing() or not _live_audience(org_id, filters.audience_id):
         return ContactPage(data=[], next_cursor=None)
     term = (query.search or "").strip()
     if query.external_id:
