@@ -8,7 +8,6 @@ imports (issue 11, cold start). Validation and output are the same either way.
 """
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
@@ -34,30 +33,6 @@ def without_null(schema: dict[str, Any]) -> None:
         schema.update(branches[0])
 
 
-@dataclass(frozen=True)
-class PlainText:
-    """``Annotated`` marker of a free-text string (names, tags, attribute keys,
-    descriptions): refuses control characters as sent, before trimming
-    (:func:`~contacts_core.text.no_control_characters`), and says so in the JSON Schema as
-    a ``pattern``, so the document and the server draw the same line. ``also``: characters
-    the field refuses besides (a tag's comma, refused by its own validator), added to the
-    pattern."""
-
-    also: str = ""
-
-    def __get_pydantic_core_schema__(self, source: Any,
-                                     handler: GetCoreSchemaHandler) -> CoreSchema:
-        return core_schema.no_info_before_validator_function(no_control_characters,
-                                                             handler(source))
-
-    def __get_pydantic_json_schema__(self, schema: CoreSchema,
-                                     handler: GetJsonSchemaHandler) -> dict[str, Any]:
-        json_schema = handler(schema)
-        json_schema["pattern"] = NO_CONTROL_CHARACTERS_PATTERN.replace(
-            "[^", "[^" + re.sub(r"([\\\]^-])", r"\\\1", self.also), 1)
-        return json_schema
-
-
 class SchemaKeywords:
     """``Annotated`` marker adding JSON Schema keywords that a validator enforces but
     pydantic cannot derive from it (a URL's scheme, an email's ``format``): the document
@@ -71,3 +46,21 @@ class SchemaKeywords:
         json_schema = handler(schema)
         json_schema.update(self.keywords)
         return json_schema
+
+
+class PlainText(SchemaKeywords):
+    """``Annotated`` marker of a free-text string (names, tags, attribute keys,
+    descriptions): refuses control characters as sent, before trimming
+    (:func:`~contacts_core.text.no_control_characters`), and says so in the JSON Schema as
+    a ``pattern``, so the document and the server draw the same line. ``also``: characters
+    the field refuses besides (a tag's comma, refused by its own validator), added to the
+    pattern."""
+
+    def __init__(self, also: str = "") -> None:
+        super().__init__(pattern=NO_CONTROL_CHARACTERS_PATTERN.replace(
+            "[^", "[^" + re.sub(r"([\\\]^-])", r"\\\1", also), 1))
+
+    def __get_pydantic_core_schema__(self, source: Any,
+                                     handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(no_control_characters,
+                                                             handler(source))

@@ -89,12 +89,15 @@ def _key_rule_in_property_names(schema: dict[str, Any]) -> None:
         ((pattern, values),) = patterns.items()
         schema["additionalProperties"] = values
         schema.setdefault("propertyNames", {})["pattern"] = pattern
+
+
 # Python's str.isprintable() (what _external_id_printable checks) refuses, in the BMP; the
 # rest of what it refuses (unassigned code points, planes 15-16) is in the description.
 EXTERNAL_ID_PATTERN = (
     "^[^\\u0000-\\u001f\\u007f-\\u00a0\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f"
     "\\u0890\\u0891\\u08e2\\u1680\\u180e\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u2064"
     "\\u2066-\\u206f\\u3000\\ud800-\\udfff\\ue000-\\uf8ff\\ufeff\\ufff9-\\ufffb]+$")
+
 MAX_NAME_PART_LENGTH = 256
 ShortText = Annotated[StrictStr, Field(max_length=MAX_NAME_PART_LENGTH), PlainText()]
 # a blank name is no name: a ``name`` of "" follows the parts again instead of pinning an
