@@ -51,6 +51,7 @@ REQUEST_MODELS: list[type[BaseModel]] = [
     EndpointCreate, EndpointPatch, ListQuery, PageQuery, ExportQuery,
 ]
 CONTACT_MODELS: list[type[BaseModel]] = [ContactCreate, ContactUpsert, ContactPatch]
+PYTHON_WORDS = re.compile(r"dictionary|instance of|valid list|valid tuple|\b[A-Z][a-z]+[A-Z]\w*")
 
 # DynamoDB's Number type (Developer Guide, "Supported data types"): 38 digits of precision,
 # magnitudes 1E-130 .. 9.9999999999999999999999999999999999999E+125, and zero.
@@ -137,6 +138,8 @@ def validate_or_name_fields(model: type[BaseModel], data: Any) -> BaseModel | No
     for error in failed.errors:
         assert isinstance(error.field, str) and error.field, error
         assert isinstance(error.message, str) and error.message, error
+        # in the body's words (JSON), never Python's: no "dictionary", no model class
+        assert not PYTHON_WORDS.search(error.message), error
     json.dumps(failed.extensions())  # the problem body can be rendered
     return None
 

@@ -93,13 +93,24 @@ def _field_of(error: Any) -> str:
 
 
 _LENGTHS = ("too_long", "too_short", "string_too_long", "string_too_short")
+# pydantic's type errors in the words of JSON (RFC 8259), the body's language: its own
+# name a Python type ("a valid dictionary") or a model class ("instance of ConsentPatch")
+_JSON_TYPES = {
+    "model_type": "must be a JSON object", "model_attributes_type": "must be a JSON object",
+    "dict_type": "must be a JSON object", "dataclass_type": "must be a JSON object",
+    "list_type": "must be a JSON array", "tuple_type": "must be a JSON array",
+    "set_type": "must be a JSON array", "string_type": "must be a string",
+    "bool_type": "must be true or false", "int_type": "must be an integer",
+    "float_type": "must be a number",
+}
 
 
 def _message_of(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown field"
     raised = (error.get("ctx") or {}).get("error")
-    message = str(raised) if isinstance(raised, ValueError) else str(error["msg"])
+    message = str(raised) if isinstance(raised, ValueError) \
+        else _JSON_TYPES.get(error["type"], str(error["msg"]))
     if error["type"] in _LENGTHS and isinstance(error.get("input"), str):
         # a length checked after a validator reads as a list's ("at most 64 items")
         ctx = error.get("ctx") or {}
