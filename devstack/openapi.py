@@ -50,6 +50,7 @@ from contacts_core.contacts.models import UpsertResult as UpsertResultModel
 from contacts_core.contacts.operations import BatchGetRequest, BatchGetResult
 from contacts_core.contacts.requests import ContactCreate, ContactPatch, ContactUpsert
 from contacts_core.contacts.search import ListQuery
+from contacts_core.http.idempotency import KEY_CHARACTERS, KEY_RULE, MAX_KEY_LENGTH
 from contacts_core.imports.models import Import, ImportCreate, ImportCreated, ImportPage
 from contacts_core.webhooks.models import (
     EVENT_TYPES,
@@ -101,13 +102,14 @@ RATE_LIMIT_HEADERS: dict[str, Any] = {
 WRITE_METHODS = frozenset({"post", "patch", "delete"})
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
-    "description": "Any unique string (1–255 visible ASCII characters, e.g. a UUID). A "
+    "description": f"Any unique string ({KEY_RULE}, e.g. a UUID). A "
                    "repeat within 24 h with the same method, path and body replays the first "
                    "response (`Idempotent-Replayed: true`); with anything else → 422; while "
                    "the first is still running → 409 `idempotency_in_progress`; a key that "
-                   "is not 1–255 visible ASCII characters → 400 naming `Idempotency-Key`",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255,
-               "pattern": "^[\\x21-\\x7e]+$"}}
+                   f"is not {KEY_RULE} (or the header sent twice, which arrives joined by a "
+                   "comma) → 400 naming `Idempotency-Key`",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH,
+               "pattern": f"^{KEY_CHARACTERS}+$"}}
 REPLAYED_HEADER = {"description": "`true` when this is the recorded response of an earlier "
                                   "request with the same `Idempotency-Key`",
                    "schema": {"type": "string", "enum": ["true"]}}

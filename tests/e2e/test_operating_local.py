@@ -3,9 +3,12 @@ enforced there too, and Idempotency-Key replays a create."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -65,3 +68,27 @@ def test_a_retried_create_with_an_idempotency_key_is_replayed(stack):
     assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
     assert other.json()["code"] == "idempotency_key_reused"
     assert len(client.get("/v1/contacts").json()["data"]) == 1
+
+
+def test_an_idempotency_key_header_sent_twice_is_a_400_and_creates_nothing(stack):
+    # Given a create carrying two Idempotency-Key headers (HTTP joins them with a comma)
+    api_key = stack.mint_key(f"org_{uuid.uuid4().hex[:10]}")
+    base = urlsplit(stack.base_url)
+    connection = http.client.HTTPConnection(base.hostname or "", base.port, timeout=30)
+    body = json.dumps({"phone": "+27821234567"}).encode()
+    connection.putrequest("POST", "/v1/contacts")
+    for name, value in [("Authorization", f"Bearer {api_key}"),
+                        ("Content-Type", "application/json"),
+                        ("Content-Length", str(len(body))),
+                        ("Idempotency-Key", str(uuid.uuid4())),
+                        ("Idempotency-Key", str(uuid.uuid4()))]:
+        connection.putheader(name, value)
+    # When it is sent
+    connection.endheaders(body)
+    response = connection.getresponse()
+    problem = json.loads(response.read())
+    connection.close()
+    # Then 400 names the header, and nothing was created
+    assert response.status == 400
+    assert problem["errors"][0]["field"] == "Idempotency-Key"
+    assert stack.client(api_key).get("/v1/contacts").json()["data"] == []

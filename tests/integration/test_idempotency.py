@@ -252,9 +252,10 @@ def test_a_retried_delete_replays_its_204_instead_of_404(call):
     assert (first.status, again.status, unkeyed.status) == (204, 204, 404)
 
 
-@pytest.mark.parametrize("bad", ["", " ", "a b", "x" * 256, "clé"])
+@pytest.mark.parametrize("bad", ["", " ", "a b", "x" * 256, "clé", "k1,k2"])
 def test_a_malformed_key_is_a_400_naming_the_header(call, bad):
-    # When a create carries a key that is empty, has spaces, is too long or not ASCII
+    # When a create carries a key that is empty, has spaces, is too long, not ASCII, or two
+    # keys joined by a comma (the header sent twice)
     response = call("POST", "/v1/contacts", SAM, headers={"Idempotency-Key": bad})
     # Then 400 names the header, and nothing was created
     assert response.status == 400

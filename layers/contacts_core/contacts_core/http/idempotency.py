@@ -53,7 +53,12 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 METHODS = frozenset({"POST", "PATCH", "DELETE"})
 MAX_KEY_LENGTH = 255  # Stripe's limit; a UUID v4 (36) or a ULID (26) fits easily
-KEY_FORMAT = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")  # visible ASCII, no spaces
+# Visible ASCII, no space and no comma: HTTP joins a header sent twice into one value with
+# commas (RFC 9110 §5.3, as API Gateway's payload 2.0 does), so "k1,k2" is two keys sent at
+# once, which names no one request: refused rather than taken as a third key.
+KEY_CHARACTERS = r"[\x21-\x2b\x2d-\x7e]"
+KEY_FORMAT = re.compile(rf"{KEY_CHARACTERS}{{1,{MAX_KEY_LENGTH}}}")
+KEY_RULE = f"1 to {MAX_KEY_LENGTH} visible ASCII characters other than a comma"
 _NOT_KEPT = frozenset({400, 413})  # refused before doing anything (plus every 5xx)
 
 
@@ -136,7 +141,8 @@ def idempotency_key(request: ApiRequest) -> str | None:
 
     Raises:
         ValidationFailed: on ``Idempotency-Key`` when empty, longer than
-            :data:`MAX_KEY_LENGTH` or not visible ASCII (400).
+            :data:`MAX_KEY_LENGTH`, not visible ASCII, or holding a comma (the header
+            sent twice, joined) (400).
     """
     if request.method not in METHODS:
         return None
@@ -144,8 +150,8 @@ def idempotency_key(request: ApiRequest) -> str | None:
     if key is None:
         return None
     if not KEY_FORMAT.fullmatch(key):
-        raise ValidationFailed.single(
-            HEADER, f"expected 1 to {MAX_KEY_LENGTH} visible ASCII characters, such as a UUID")
+        raise ValidationFailed.single(HEADER, f"expected one key of {KEY_RULE}, such as a "
+                                      "UUID (a header sent twice arrives joined by a comma)")
     return key
 
 
