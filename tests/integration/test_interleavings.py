@@ -7,6 +7,7 @@ or retries onto the contact that holds the value now.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -293,3 +294,33 @@ def test_audience_delete_held_after_flagging_refuses_late_adds_and_finishes(
     assert (aud, late) not in snap.members
     assert all(a.get("deleting") for a in snap.audiences.values())
     assert call("GET", f"/v1/audiences/{aud}").status == 404
+
+
+@pytest.mark.parametrize("write", [
+    ("PATCH", "/v1/contacts/{id}", {"attributes": {"tier": "held"}}),
+    ("POST", "/v1/contacts/upsert", {"phone": P1, "attributes": {"tier": "held"}}),
+], ids=["patch", "upsert"])
+def test_a_write_stamped_before_a_faster_one_never_moves_updated_at_back(
+        call, hooks: Hooks, org_id, write):
+    # Given X, and a write to X (one UpdateItem, no read) that took its time stamp and is
+    # held before its UpdateItem
+    x = call("POST", "/v1/contacts", {"phone": P1}).body
+    held = hooks.add(Pause("UpdateItem", table="Contacts", when="before", actor="slow"))
+    method, path, body = write
+    slow = Background(lambda: call(method, path.format(id=x["id"]), body), "slow", hooks)
+    held.wait()
+    # When a later write (a later millisecond) commits first, and the held one resumes
+    time.sleep(0.003)
+    fast = call("PATCH", f"/v1/contacts/{x['id']}", {"last_name": "Fast"}).body
+    held.release.set()
+    response = slow.result()
+    # Then the held write is the next version, stamped no earlier than the one before it:
+    # a sync that saw version 2's updated_at still finds version 3 (SPEC §9.3)
+    assert response.status == 200, response.body
+    final = response.body.get("contact", response.body)
+    assert (fast["version"], final["version"]) == (2, 3)
+    assert final["updated_at"] >= fast["updated_at"], (fast, final)
+    assert (final["attributes"], final["last_name"]) == ({"tier": "held"}, "Fast")
+    assert call("GET", "/v1/contacts", query={
+        "sort": "updated_at", "updated_after": fast["updated_at"]}).body["data"][0]["id"] == x["id"]
+    assert_consistent(org_id)

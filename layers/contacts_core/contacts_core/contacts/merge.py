@@ -77,7 +77,7 @@ def merged_item(target: ContactItem, source: ContactItem, updated_at: str) -> Co
     data["audience_ids"] = target.audience_ids | source.audience_ids
     data["membership_rev"] = target.membership_rev + 1
     data["version"] = target.version + 1
-    data["updated_at"] = updated_at
+    data["updated_at"] = max(updated_at, target.updated_at)  # never back (as changes.apply)
     merged = within_limits(ContactItem(**data))
     _check_audiences(merged)
     return merged

@@ -442,8 +442,12 @@ class ContactStore:
         identities ({field: value}; an upsert's match, so a guard read that went stale
         cannot update the wrong contact), room for new attribute keys
         (``size(attributes)`` bound) and within 16 KB (``content_bytes``, an upper bound of
-        the contact's size, grown by ``changes.growth_bound()``), and with
-        ``only_if_changed`` that some value differs — so an unchanged write writes nothing.
+        the contact's size, grown by ``changes.growth_bound()``), a stored ``updated_at``
+        not later than ``updated_at`` (a write that raced ahead with a later stamp: the
+        caller then reads and stamps the later of the two, so a contact's ``updated_at``
+        never goes back as its ``version`` goes up — SPEC §9.3's sync walks by it), and
+        with ``only_if_changed`` that some value differs — so an unchanged write writes
+        nothing.
         On a failed condition the stored item comes back
         (``ReturnValuesOnConditionCheckFailure``).
 
@@ -459,7 +463,9 @@ class ContactStore:
         expr = _Expression()
         growth = changes.growth_bound()
         update = _update_clauses(expr, changes, updated_at, growth)
-        conditions = [f"attribute_exists({expr.name('contact_id')})"]
+        conditions = [f"attribute_exists({expr.name('contact_id')})",
+                      # API timestamps are fixed-width UTC: as strings they sort as times
+                      f"{expr.name('updated_at')} <= {expr.value(updated_at)}"]
         if expected_version is not None:
             conditions.append(f"{expr.name('version')} = {expr.value(expected_version)}")
         conditions += [f"{expr.name(f)} = {expr.value(v)}" for f, v in (holding or {}).items()]
