@@ -133,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BotoCoreError, ClientError) as exc:
         print(f"contacts-api-key: error: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # an org id mint_api_key refuses
+        print(f"contacts-api-key: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -116,3 +116,10 @@ def test_cli_mints_in_the_original_form_and_lists_and_revokes(api, org_id, capsy
     assert authorize(api, key) == {"isAuthorized": False}
     # And an unknown id is an error
     assert cli.main(["revoke", "key_0000000000000000"]) == 1
+
+
+def test_cli_refuses_an_org_id_with_a_separator_with_a_usage_error(api, capsys):
+    # When a key is minted for an org id holding "#", Then exit 2 with the rule, no key
+    assert cli.main(["--org", "acme#external_id"]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "letters, digits" in out.err

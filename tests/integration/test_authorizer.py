@@ -56,3 +56,25 @@ def test_only_the_sha256_of_a_key_is_stored(api, org_id, dynamodb):
     mine = [i for i in items if i["org_id"] == org_id]
     assert [i["key_hash"] for i in mine] == [hash_api_key(key)]
     assert key not in json.dumps(items)
+
+
+@pytest.mark.parametrize("org", ["acme#external_id", "acme/eu", "acme eu", "", "é", "x" * 65])
+def test_an_org_id_that_could_spell_another_orgs_keys_gets_no_key(api, dynamodb, org):
+    # Given an org id with a separator (guards are "<org>#<field>#<value>": "acme#external_id"
+    # and the external id "email#a@b.c" would spell acme's email guard), blank or too long
+    # When a key is minted for it, Then it is refused and nothing is stored
+    with pytest.raises(ValueError, match="letters, digits"):
+        mint_api_key(org)
+    store = ApiKeyStore()
+    assert not [i for i in store.client.scan(TableName=store.table)["Items"]
+                if deserialize(i)["org_id"] == org]
+
+
+def test_a_key_stored_for_such_an_org_by_other_means_authorizes_nothing(api, dynamodb):
+    # Given a key record written directly (not through mint_api_key) for "acme#external_id"
+    key = "ck_" + "H" * 43
+    ApiKeyStore().put({"key_hash": hash_api_key(key), "org_id": "acme#external_id",
+                       "name": "hand-written", "created_at": "2026-01-01T00:00:00.000Z",
+                       "revoked": False})
+    # When it is presented, Then the authorizer refuses it
+    assert authorize(api, f"Bearer {key}") == {"isAuthorized": False}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 from typing import Any
 
@@ -17,6 +18,11 @@ from contacts_core.dynamodb import deserialize, dynamodb_client, serialize
 from contacts_core.ids import now
 
 KEY_PREFIX = "ck_"
+# An org id is the tenant prefix of every key the org writes (identity guards are
+# ``<org_id>#<field>#<value>``, rate buckets, name guards): ``#`` or any other separator in
+# it would let one org's keys spell another's ("acme#external_id" + "email#a@b.c" is
+# "acme" + "external_id#email#a@b.c"), so it is letters, digits, ``_`` and ``-`` only.
+ORG_ID_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 KEY_ID_PREFIX = "key_"
 ORG_INDEX = "org-index"
 KEY_ID_INDEX = "key-id-index"
@@ -37,9 +43,13 @@ def mint_api_key(org_id: str, name: str = "default", store: ApiKeyStore | None =
 
     ``secrets.token_urlsafe(32)`` gives 43 characters (256 bits) after the ``ck_`` prefix.
     Its id is ``key_id_for(hash_api_key(key))``.
+
+    Raises:
+        ValueError: ``org_id`` is not 1–64 letters, digits, ``_`` or ``-``
+            (:data:`ORG_ID_FORMAT`).
     """
-    if not org_id:
-        raise ValueError("org_id is required")
+    if not ORG_ID_FORMAT.fullmatch(org_id or ""):
+        raise ValueError(f"org id {org_id!r} must be 1 to 64 letters, digits, '_' or '-'")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     key_hash = hash_api_key(key)
     (store or ApiKeyStore()).put({
@@ -76,7 +86,8 @@ def revoke_api_key(key_id: str, store: ApiKeyStore | None = None) -> dict[str, A
 
 
 def org_for_authorization(header: str | None, store: ApiKeyStore | None = None) -> str | None:
-    """The org of a ``Bearer ck_…`` header, or None when missing, malformed, unknown or revoked."""
+    """The org of a ``Bearer ck_…`` header, or None when missing, malformed, unknown,
+    revoked, or of an org id outside :data:`ORG_ID_FORMAT`."""
     if not header:
         return None
     scheme, _, key = header.strip().partition(" ")
@@ -86,7 +97,10 @@ def org_for_authorization(header: str | None, store: ApiKeyStore | None = None) 
     record = (store or ApiKeyStore()).get(hash_api_key(key))
     if not record or record.get("revoked"):
         return None
-    return str(record["org_id"])
+    org_id = str(record["org_id"])
+    # a key written by other means than mint_api_key with an org id that could spell
+    # another org's keys (see ORG_ID_FORMAT) opens nothing
+    return org_id if ORG_ID_FORMAT.fullmatch(org_id) else None
 
 
 class ApiKeyStore:
