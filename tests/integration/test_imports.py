@@ -159,6 +159,17 @@ def test_files_that_cannot_be_imported_fail_the_job_with_a_reason(imports):
         refused = imports.get(misread["id"])
         assert refused["status"] == "failed" and refused["created"] == 0, refused
         assert reason in refused["failure_reason"], refused
+    # A spreadsheet's "Unicode text" (UTF-16, with or without a byte order mark) or UTF-32
+    text = "phone,first_name\r\n+27821234567,José\r\n"
+    for content, encoding in ((text.encode("utf-16"), "UTF-16"),
+                              (text.encode("utf-16-le"), "UTF-16"),
+                              (text.encode("utf-32"), "UTF-32")):
+        unicode_text = imports.create()
+        imports.upload(unicode_text, content)
+        imports.run(unicode_text["id"])
+        refused = imports.get(unicode_text["id"])
+        assert refused["status"] == "failed" and refused["created"] == 0, refused
+        assert f"line 1: the file is {encoding}, not UTF-8" in refused["failure_reason"], refused
     # A line over 1 MB
     long = imports.create()
     imports.upload(long, "phone,first_name\n+27821234567," + "x" * (1024 * 1024 + 10) + "\n")

@@ -25,6 +25,12 @@ from dataclasses import dataclass
 from contacts_core.contacts.csv_format import csv_error_reason, header_refusal
 
 BOM = b"\xef\xbb\xbf"
+# Byte order marks of the encodings a spreadsheet's "Unicode text" export writes (Excel:
+# UTF-16 LE), longest first (UTF-32 LE begins like UTF-16 LE): such a file is refused at
+# its first line, naming its encoding, rather than read as UTF-8 into misleading errors
+# (its "\r\0\n\0" line ends look like lone carriage returns to a UTF-8 reader).
+OTHER_UNICODE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                      (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
 FIELD_LIMIT = 64 * 1024  # chars in one cell; a contact is ≤ 16 KB (SPEC §7)
 MAX_LINE_BYTES = 1024 * 1024  # a longer line is not a contact row: the file is refused
 NOT_UTF8 = "the row is not valid UTF-8"  # why an ``undecodable`` record's row failed
@@ -66,6 +72,22 @@ class MalformedCsv(ValueError):
         self.line = line
 
 
+def _refuse_other_encodings(first_line: bytes) -> None:
+    """Raise :class:`MalformedCsv` (line 1) for a file in UTF-16 or UTF-32: a byte order
+    mark of either, or a first line whose every other byte is NUL (ASCII text in UTF-16
+    without a mark)."""
+    for mark, encoding in OTHER_UNICODE_BOMS:
+        if first_line.startswith(mark):
+            break
+    else:
+        text = first_line.removesuffix(b"\n")
+        if len(text) < 4 or (any(text[0::2]) and any(text[1::2])):
+            return
+        encoding = "UTF-16"
+    raise MalformedCsv(1, f"the file is {encoding}, not UTF-8: save it as \"CSV UTF-8\" "
+                          "(comma delimited)")
+
+
 class CsvRecords:
     """The records of ``chunks`` (the bytes of a file from byte ``offset``, which is on
     line ``line + 1``): iterate to get :class:`Record` objects in file order."""
@@ -97,6 +119,7 @@ class CsvRecords:
         if self._at_start:
             self._at_start = False
             raw = raw.removeprefix(BOM)
+            _refuse_other_encodings(raw)
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
