@@ -76,14 +76,14 @@ def _refuse_other_encodings(first_line: bytes) -> None:
     """Raise :class:`MalformedCsv` (line 1) for a file in UTF-16 or UTF-32: a byte order
     mark of either, or a first line whose every other byte is NUL (ASCII text in UTF-16
     without a mark)."""
-    for mark, encoding in OTHER_UNICODE_BOMS:
-        if first_line.startswith(mark):
-            break
-    else:
-        text = first_line.removesuffix(b"\n")
-        if len(text) < 4 or (any(text[0::2]) and any(text[1::2])):
-            return
+    marked = [name for mark, name in OTHER_UNICODE_BOMS if first_line.startswith(mark)]
+    text = first_line.removesuffix(b"\n")
+    if marked:
+        encoding = marked[0]
+    elif len(text) >= 4 and not (any(text[0::2]) and any(text[1::2])):
         encoding = "UTF-16"
+    else:
+        return
     raise MalformedCsv(1, f"the file is {encoding}, not UTF-8: save it as \"CSV UTF-8\" "
                           "(comma delimited)")
 
