@@ -83,6 +83,9 @@ CURSOR_SCHEMA = {"type": "string", "maxLength": 2048,
 IF_MATCH_SCHEMA = {"type": "string",
                    "pattern": '^(\\*|(W/)?"(0|[1-9][0-9]{0,17})"|0|[1-9][0-9]{0,17})$',
                    "examples": ['"3"']}
+LOCATION_HEADER = {"description": "The path of what was created (`/v1/contacts/con_…`), "
+                                   "a relative reference (RFC 9110 §10.2.2)",
+                   "schema": {"type": "string"}}
 ETAG_HEADER = {"description": "The contact's version as a strong ETag (`\"3\"`); send it "
                               "back as `If-Match` to update or delete only that version",
                "required": True,
@@ -419,6 +422,8 @@ def _operation(function_id: str, method: str, path: str, op: Operation) -> dict[
                                " absent on the last part", "schema": {"type": "string"}}}
         if op.etag:
             answer["headers"] = {"ETag": ETAG_HEADER}
+        if status == 201:
+            answer["headers"] = {**answer.get("headers", {}), "Location": LOCATION_HEADER}
         answer["headers"] = {**answer.get("headers", {}), **RATE_LIMIT_HEADERS}
         if method in WRITE_METHODS:
             answer["headers"]["Idempotent-Replayed"] = REPLAYED_HEADER

@@ -2,9 +2,10 @@
 
 from contacts_core.audiences.models import AudienceCreate
 from contacts_core.audiences.operations import create_audience
-from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, json_response
+from contacts_core.http.handler import ApiRequest, ApiResponse, api_handler, created_response
 
 
 @api_handler
 def handler(request: ApiRequest) -> ApiResponse:
-    return json_response(201, create_audience(request.org_id, request.body(AudienceCreate)))
+    audience = create_audience(request.org_id, request.body(AudienceCreate))
+    return created_response(audience, f"/v1/audiences/{audience.id}")

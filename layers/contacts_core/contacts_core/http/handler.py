@@ -229,6 +229,14 @@ def json_response(status: int, body: BaseModel | None, version: int | None = Non
     return ApiResponse(status, body, {"ETag": f'"{version}"'} if version is not None else {})
 
 
+def created_response(body: BaseModel, location: str, version: int | None = None) -> ApiResponse:
+    """201 Created with ``Location``: the path of the new resource (``/v1/contacts/con_…``;
+    a relative reference, RFC 9110 §10.2.2 and §15.3.2), and its ``ETag`` when versioned."""
+    response = json_response(201, body, version)
+    response.headers["Location"] = location
+    return response
+
+
 def _render(response: ApiResponse) -> dict[str, Any]:
     rendered: dict[str, Any] = {"statusCode": response.status, "headers": dict(response.headers)}
     if response.body is not None:
