@@ -51,7 +51,8 @@ REQUEST_MODELS: list[type[BaseModel]] = [
     EndpointCreate, EndpointPatch, ListQuery, PageQuery, ExportQuery,
 ]
 CONTACT_MODELS: list[type[BaseModel]] = [ContactCreate, ContactUpsert, ContactPatch]
-PYTHON_WORDS = re.compile(r"dictionary|instance of|valid list|valid tuple|\b[A-Z][a-z]+[A-Z]\w*")
+PYTHON_WORDS = re.compile(r"dictionary|instance of|valid list|valid tuple|after validation|"
+                          r"\b[A-Z][a-z]+[A-Z]\w*")
 
 # DynamoDB's Number type (Developer Guide, "Supported data types"): 38 digits of precision,
 # magnitudes 1E-130 .. 9.9999999999999999999999999999999999999E+125, and zero.

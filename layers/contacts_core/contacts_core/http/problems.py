@@ -111,12 +111,15 @@ def _message_of(error: Any) -> str:
     raised = (error.get("ctx") or {}).get("error")
     message = str(raised) if isinstance(raised, ValueError) \
         else _JSON_TYPES.get(error["type"], str(error["msg"]))
-    if error["type"] in _LENGTHS and isinstance(error.get("input"), str):
-        # a length checked after a validator reads as a list's ("at most 64 items")
+    if error["type"] in _LENGTHS and isinstance(error.get("input"), str | list | dict):
+        # a length checked after a validator reads as a list's ("at most 64 items"), and
+        # pydantic's own says "after validation": counted in the body's terms instead
         ctx = error.get("ctx") or {}
-        message = f"must be at most {ctx['max_length']} characters" if "max_length" in ctx \
-            else f"must be at least {ctx['min_length']} character" \
-            + ("s" if ctx.get("min_length") != 1 else "")
+        verb, unit = ("be", ("character", "characters")) if isinstance(error["input"], str) \
+            else ("have", ("item", "items")) if isinstance(error["input"], list) \
+            else ("have", ("key", "keys"))
+        message = f"must {verb} at most {ctx['max_length']} {unit[1]}" if "max_length" in ctx \
+            else f"must {verb} at least {ctx['min_length']} " + unit[ctx.get("min_length") != 1]
     if list(error["loc"])[-1:] == [_KEY]:
         key = str(error["loc"][-2])
         shown = json.dumps(shortened(key, 40), ensure_ascii=False)
