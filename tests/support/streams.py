@@ -107,7 +107,8 @@ class Replay:
 
 def replay(records: list[dict[str, Any]], org_id: str, *, window: int = 100,
            together: set[frozenset[Key]] | None = None) -> Replay:
-    """Apply ``org_id``'s records in order; report duplicates that outlive a transaction."""
+    """Apply ``org_id``'s records in order; report duplicates that outlive a transaction,
+    lost or reordered records, and a contact's ``updated_at`` going back."""
     outcome = Replay()
     live: dict[Key, dict[str, str]] = {}
     images: dict[Key, dict[str, Any] | None] = {}
@@ -123,6 +124,10 @@ def replay(records: list[dict[str, Any]], org_id: str, *, window: int = 100,
         if key in images and images[key] != old:
             outcome.violations.append(f"record {index} of {key[1]}: OLD image is not the "
                                       "previous NEW image (lost or reordered record)")
+        stamps = [(image or {}).get("updated_at", {}).get("S") for image in (old, new)]
+        if None not in stamps and stamps[1] < stamps[0]:
+            outcome.violations.append(f"record {index} of {key[1]}: updated_at went back "
+                                      f"({stamps[0]} → {stamps[1]}) as the version went up")
         images[key] = new
         for pair in live.get(key, {}).items():
             holders.get(pair, set()).discard(key)
