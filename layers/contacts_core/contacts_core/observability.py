@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -37,6 +38,10 @@ SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE
 logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE,
                   namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE)
+# Powertools' Metrics keeps one process-wide set, not thread-safe: a bulk request counts
+# from its writer threads, and a process serving requests from threads (the in-process
+# test harness) must not flush a set while another thread adds to it or checks it.
+_metrics_lock = threading.Lock()
 
 
 class Metric(StrEnum):
@@ -56,7 +61,8 @@ class Metric(StrEnum):
 def count(metric: Metric, value: int = 1) -> None:
     """Add ``value`` to ``metric`` in this invocation's EMF line (nothing when 0)."""
     if value:
-        metrics.add_metric(name=metric.value, unit=MetricUnit.Count, value=value)
+        with _metrics_lock:
+            metrics.add_metric(name=metric.value, unit=MetricUnit.Count, value=value)
 
 
 def tracing_enabled() -> bool:
@@ -82,7 +88,8 @@ def bind_org(org_id: str) -> None:
     """Name the caller's org on every later log line of this invocation, on its EMF line
     (metadata, not a dimension) and on its trace (annotation, searchable)."""
     logger.append_keys(org_id=org_id)
-    metrics.add_metadata("org_id", org_id)
+    with _metrics_lock:
+        metrics.add_metadata("org_id", org_id)
     traced = tracer()
     if traced is not None:
         traced.put_annotation("org_id", org_id)
@@ -101,10 +108,11 @@ def record_context(org_id: str | None, correlation_id: str | None) -> Iterator[N
 
 
 def _flush_metrics() -> None:
-    if metrics.metric_set:
-        metrics.flush_metrics()
-    else:
-        metrics.clear_metrics()  # metadata of an invocation that counted nothing
+    with _metrics_lock:
+        if metrics.metric_set:
+            metrics.flush_metrics()
+        else:
+            metrics.clear_metrics()  # metadata of an invocation that counted nothing
 
 
 def observed(handler: Callable[..., Any] | None = None, *,
