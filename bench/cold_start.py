@@ -190,13 +190,18 @@ def _check(function_id: str, result: Any) -> None:
         raise RuntimeError(f"{function_id}: unexpected first call result {result!r}")
 
 
-def _code_dirs() -> tuple[dict[str, Path], Path]:
-    """Each function's directory in the ``sam build`` output, and the layer's ``python``."""
-    built = load_template(BUILD / "template.yaml")["Resources"]
-    functions = {name: BUILD / str(r["Properties"]["CodeUri"]) for name, r in built.items()
+def _code_dirs() -> tuple[dict[str, Path], Path, dict[str, str]]:
+    """Each function's directory in the ``sam build`` output, the layer's ``python``, and
+    each function's handler setting (``app.handler``)."""
+    template = load_template(BUILD / "template.yaml")
+    built = template["Resources"]
+    default = template.get("Globals", {}).get("Function", {}).get("Handler", "app.handler")
+    functions = {name: r for name, r in built.items()
                  if r.get("Type") == "AWS::Serverless::Function"
                  and "CodeUri" in r["Properties"]}
-    return functions, BUILD / str(built["ContactsCoreLayer"]["Properties"]["ContentUri"]) / "python"
+    return ({name: BUILD / str(r["Properties"]["CodeUri"]) for name, r in functions.items()},
+            BUILD / str(built["ContactsCoreLayer"]["Properties"]["ContentUri"]) / "python",
+            {name: str(r["Properties"].get("Handler", default)) for name, r in functions.items()})
 
 
 def _once(args: list[str], env: dict[str, str], python: tuple[str, ...] = ("-c", PROBE)
@@ -226,26 +231,28 @@ def main(argv: list[str] | None = None) -> int:
         with local_aws(TEMPLATE, queues=True):
             env = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
             env["PYTHONDONTWRITEBYTECODE"] = "1"
-            code, layer = _code_dirs()
-            probes = {name: [name] for name in REFERENCES} | {
-                function_id: [str(code[function_id]), str(event), str(layer)]
+            code, layer, handlers = _code_dirs()
+            # a handler's process has the variable Lambda's runtime sets: _HANDLER
+            probes = {name: ([name], env) for name in REFERENCES} | {
+                function_id: ([str(code[function_id]), str(event), str(layer)],
+                              env | {"_HANDLER": handlers[function_id]})
                 for function_id, event in _events(Path(tmp), _seed()).items()}
-            for name, probe in probes.items():  # warm-up (file cache), and check the result
-                *_, result = _once(probe, env)
+            for name, (probe, probe_env) in probes.items():  # warm-up (file cache), check
+                *_, result = _once(probe, probe_env)
                 if name not in REFERENCES:
                     _check(name, result)
             if args.profile:
                 script = Path(tmp) / "probe.py"
                 script.write_text(PROBE)
                 profile = Path(tempfile.gettempdir()) / "cold_start.prof"
-                _once(probes[args.profile], env, ("-m", "cProfile", "-o", str(profile),
-                                                  str(script)))
+                _once(probes[args.profile][0], probes[args.profile][1],
+                      ("-m", "cProfile", "-o", str(profile), str(script)))
                 print(f"saved {profile}")
                 return 0
             times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in probes}
             for _ in range(args.rounds):
-                for name, probe in probes.items():
-                    times[name].append(_once(probe, env)[:3])
+                for name, (probe, probe_env) in probes.items():
+                    times[name].append(_once(probe, probe_env)[:3])
     medians = {name: tuple(statistics.median(run[column] for run in runs) for column in range(3))
                for name, runs in times.items()}
     floor, floor_import, _ = medians.pop("floor")

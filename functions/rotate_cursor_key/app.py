@@ -5,14 +5,11 @@ with ``{"SecretId", "ClientRequestToken", "Step"}``
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from contacts_core.keys import rotation_step
+from contacts_core.observability import logger, observed
 
-logger = Logger()
 
-
-@logger.inject_lambda_context
+@observed
 def handler(event: dict[str, Any], context: Any) -> None:
     logger.info("rotation step", step=event["Step"], version=event["ClientRequestToken"])
     rotation_step(event["SecretId"], event["ClientRequestToken"], event["Step"])

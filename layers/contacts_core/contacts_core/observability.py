@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from contacts_core.runtime import resume_collection
+
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
@@ -119,7 +121,9 @@ def observed(handler: Callable[..., Any] | None = None, *,
              correlation_id_path: str | None = None) -> Any:
     """Decorate a Lambda handler: Powertools log context (cleared per invocation, correlation
     id from ``correlation_id_path`` when given), X-Ray capture of the handler where tracing is
-    on, and the invocation's metrics flushed as one EMF line when it ends (even on error)."""
+    on, and the invocation's metrics flushed as one EMF line when it ends (even on error).
+    The first invocation's end also ends the cold start's pause of cyclic garbage
+    collection (:func:`contacts_core.runtime.resume_collection`)."""
     if handler is None:
         return functools.partial(observed, correlation_id_path=correlation_id_path)
     inner: Callable[..., Any] = handler
@@ -139,5 +143,6 @@ def observed(handler: Callable[..., Any] | None = None, *,
             return traced(event, context)
         finally:
             _flush_metrics()
+            resume_collection()  # the cold start ends with the first invocation
 
     return wrapper
