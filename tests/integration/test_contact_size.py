@@ -180,3 +180,24 @@ def test_the_limit_is_on_the_contact_not_on_how_its_json_was_written(call, org_i
                                raw_body=json.dumps(over, separators=(",", ":")))
     assert refused.status == 413 and refused.body["code"] == "payload_too_large"
     assert_consistent(org_id)
+
+
+def test_a_bulk_item_over_16_kb_fails_as_the_same_single_request_would(call, org_id):
+    # Given a contact body over 16 KB on its own
+    over = {"email": "big@example.com", "attributes": _attributes("o", 17)}
+    # When it is sent alone and as one item of a bulk upsert, beside an item that fits
+    single = call("POST", "/v1/contacts/upsert", over)
+    bulk = call("POST", "/v1/contacts/bulk", {"contacts": [over, {"phone": P}]})
+    # Then the single request is refused 413 and the item fails alone, both naming the
+    # body and the limit; nothing of it is stored
+    assert single.status == 413 and single.body["code"] == "payload_too_large", single.body
+    assert bulk.status == 200, bulk.body
+    failed, fitted = bulk.body["results"]
+    assert failed["status"] == "failed" and fitted["status"] == "created"
+    assert failed["error"]["code"] == "payload_too_large"
+    assert [e["field"] for e in failed["error"]["errors"]] == ["body"]
+    assert [e["field"] for e in single.body["errors"]] == ["body"]
+    assert "16384" in failed["error"]["message"]
+    found = call("GET", "/v1/contacts", query={"search": "big@example.com"})
+    assert found.status == 200 and found.body["data"] == [], found.body
+    assert_consistent(org_id)

@@ -196,18 +196,24 @@ def test_rows_that_are_not_utf8_or_not_readable_fail_alone(imports):
 
 
 def test_the_errors_file_names_the_files_columns_not_the_apis_fields(imports):
-    # Given a file whose rows have a bad consent cell, a bad phone and a tag over 64 chars
+    # Given a file whose rows have a bad consent cell, a bad phone, a tag over 64 chars,
+    # and a row over a contact's 16 KB
     job = imports.create()
+    big = json.dumps({f"k{i}": "v" * 1000 for i in range(17)})
     imports.upload(job, csv_text([
-        {"phone": "+27821230011", "consent_sms": "maybe", "tags": ""},
-        {"phone": "12", "consent_sms": "", "tags": ""},
-        {"phone": "+27821230012", "consent_sms": "", "tags": json.dumps(["x" * 65])},
+        {"phone": "+27821230011", "consent_sms": "maybe", "tags": "", "attributes": ""},
+        {"phone": "12", "consent_sms": "", "tags": "", "attributes": ""},
+        {"phone": "+27821230012", "consent_sms": "", "tags": json.dumps(["x" * 65]),
+         "attributes": ""},
+        {"phone": "+27821230013", "consent_sms": "", "tags": "", "attributes": big},
     ]))
     # When it runs
     imports.run(job["id"])
-    # Then each reason starts with the column the author has to fix, as the header names it
+    # Then each reason starts with the column the author has to fix, as the header names
+    # it, and the row that is too large as a whole says so without naming the API's "body"
     reasons = [row[1] for row in imports.errors(imports.get(job["id"]))[1:]]
-    assert [r.split(":")[0] for r in reasons] == ["consent_sms", "phone", "tags.0"], reasons
+    assert [r.split(":")[0] for r in reasons[:3]] == ["consent_sms", "phone", "tags.0"], reasons
+    assert reasons[3].startswith("the contact is over 16384 bytes"), reasons
 
 
 def test_a_file_over_1_gb_fails_without_being_read(imports, call):

@@ -53,7 +53,13 @@ from contacts_core.contacts.operations import (
 from contacts_core.contacts.requests import ContactUpsert
 from contacts_core.contacts.store import ContactStore
 from contacts_core.dynamodb import Contention, backoff, transact
-from contacts_core.errors import ContactNotFound, DomainError, IdentityConflict, ValidationFailed
+from contacts_core.errors import (
+    ContactNotFound,
+    DomainError,
+    IdentityConflict,
+    PayloadTooLarge,
+    ValidationFailed,
+)
 from contacts_core.http.json_body import json_problem
 from contacts_core.http.problems import from_validation_error
 from contacts_core.http.responses import RESPONSE_BUDGET, fitting, model_size
@@ -195,8 +201,9 @@ def _parse(raw: Any, index: int) -> _Item | BulkItemResult:
         return BulkItemResult(index=index, status="failed",
                               error=_error(ValidationFailed([problem])))
     if json_size(raw) > MAX_CONTACT_BYTES:  # UTF-8 bytes, as a single request body is measured
-        return BulkItemResult(index=index, status="failed", error=BulkItemError(
-            code="payload_too_large", message=f"contact is over {MAX_CONTACT_BYTES} bytes"))
+        return BulkItemResult(index=index, status="failed", error=_error(PayloadTooLarge.single(
+            "body", f"the contact is over {MAX_CONTACT_BYTES} bytes (its JSON as UTF-8): "
+                    "remove or shorten attributes or tags")))
     try:
         body = ContactUpsert.model_validate(raw)
     except ValidationError as err:

@@ -389,10 +389,12 @@ def run_import_message(body: str, receive_count: int, time_left: Callable[[], fl
 def failure_reason(error: Mapping[str, Any]) -> str:
     """A failed bulk item's ``error`` (as JSON) in one line: its field errors, each named
     by the file's column (:func:`column_of`: ``consent_sms``, not the API's
-    ``consent.sms``), or its message."""
+    ``consent.sms``; an error on the whole row, the API's ``body``, by its message alone),
+    or its message."""
     fields = error.get("errors") or []
     if fields:
-        return "; ".join(f"{column_of(e['field'])}: {e['message']}" for e in fields)
+        return "; ".join(e["message"] if e["field"] == "body"
+                         else f"{column_of(e['field'])}: {e['message']}" for e in fields)
     return str(error.get("message") or error.get("detail") or error)
 
 
