@@ -655,3 +655,42 @@ def test_an_empty_cursor_is_a_400_not_the_first_page(call, path):
     # Then it is told so, instead of silently starting over from the first page
     assert answer.status == 400, answer.body
     assert [e["field"] for e in answer.body["errors"]] == ["cursor"]
+
+
+@pytest.mark.parametrize(("first", "then"), [
+    ({}, {"order": "desc"}),
+    ({"order": "desc"}, {"order": None}),  # None: the parameter left out
+    ({"sort": "updated_at", "updated_after": "2020-01-01"}, {"order": "asc"}),
+    ({"tag": "a,b"}, {"tag": "b,a"}),
+    ({"tag": "a,b"}, {"tag": "a,b,a"}),
+    ({"search": "sam"}, {"order": "asc"}),
+])
+def test_a_cursor_pages_on_when_the_query_is_written_another_way_that_asks_the_same(
+        call, first, then):
+    # Given contacts the query matches
+    for n in range(3):
+        call.create({"email": f"same{n}@example.com", "first_name": "Sam", "tags": ["a", "b"]})
+    # When the first page is read one way and the next with the default order spelled
+    # out or left out, or the same tags in another order or repeated
+    page = call("GET", "/v1/contacts", query=first | {"limit": "2"})
+    assert page.status == 200 and page.body["next_cursor"], page.body
+    rewritten = {k: v for k, v in (first | then).items() if v is not None}
+    following = call("GET", "/v1/contacts",
+                     query=rewritten | {"limit": "2", "cursor": page.body["next_cursor"]})
+    # Then the cursor is taken and the walk ends with every contact once
+    assert following.status == 200, following.body
+    walked = ids(page) + ids(following)
+    assert len(walked) == 3 == len(set(walked))
+
+
+def test_a_cursor_is_refused_with_the_other_order(call):
+    # Given a first page in the default (newest first) order
+    for n in range(3):
+        call.create({"email": f"order{n}@example.com"})
+    page = call("GET", "/v1/contacts", query={"limit": "2"})
+    # When its cursor is sent with the other order
+    following = call("GET", "/v1/contacts", query={"limit": "2", "order": "asc",
+                                                   "cursor": page.body["next_cursor"]})
+    # Then it is refused, naming the cursor
+    assert following.status == 400, following.body
+    assert [e["field"] for e in following.body["errors"]] == ["cursor"]

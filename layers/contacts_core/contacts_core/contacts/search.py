@@ -174,8 +174,19 @@ class ListQuery(Model):
         return self.sort == "updated_at" and self.updated_after is not None
 
     def signed(self) -> dict[str, Any]:
-        """The parameters a cursor is bound to (all but ``limit`` and ``cursor``)."""
-        return self.model_dump(mode="json", exclude={"limit", "cursor"}, exclude_none=True)
+        """The parameters a cursor is bound to (all but ``limit`` and ``cursor``), as they
+        select and order: the tags as a set (``tag=b&tag=a`` and ``tag=a,b,a`` ask the
+        same), and no ``order`` when it is the default one (given or not, as ``sort`` is
+        bound with its default either way). A cursor minted without them still binds the
+        same parameters."""
+        bound = self.model_dump(mode="json", exclude={"limit", "cursor"}, exclude_none=True)
+        if self.tag:
+            bound["tag"] = sorted(set(self.tag))
+        name_search = bool((self.search or "").strip())  # a name search is A to Z by default
+        default_ascending = name_search or (self.sort == "updated_at" and bool(self.updated_after))
+        if self.order is not None and (self.order == "asc") == default_ascending:
+            del bound["order"]
+        return bound
 
 
 # ---------------------------------------------------------------------- filters
