@@ -5,10 +5,12 @@ runs the first invocation, which builds pydantic validators and botocore's endpo
 Every object those allocate is tracked by CPython's cyclic garbage collector, and its
 collections, triggered by allocation counts (``gc.get_threshold()``), walk the whole growing
 heap again and again while it is nearly all live: measured here, ~10 ms of the upsert's
-~160 ms of imports, more with its first call (``bench/cold_start.py``). So, inside Lambda (its runtime sets ``_HANDLER``, the
-function's handler setting; see "Defined runtime environment variables" in the AWS Lambda
-Developer Guide), collection is switched off when :mod:`contacts_core` is first imported
-and switched back on when the first invocation ends (:func:`resume_collection`, called by
+~160 ms of imports, more with its first call (``bench/cold_start.py``).
+
+So, inside Lambda (its runtime sets ``_HANDLER``, the function's handler setting; see
+"Defined runtime environment variables" in the AWS Lambda Developer Guide), collection is
+switched off when :mod:`contacts_core` is first imported and switched back on when the
+first invocation ends (:func:`resume_collection`, called by
 :func:`contacts_core.observability.observed`), after :func:`gc.freeze` has moved what the
 cold start built to the permanent generation, so later collections never walk it again
 (the use the Python documentation gives for ``gc.freeze``). Reference counting frees
