@@ -168,10 +168,17 @@ class ListQuery(Model):
     order: Literal["asc", "desc"] | None = None
 
     def ascending(self) -> bool:
-        """The order: as given, else ascending only for the incremental-sync read."""
+        """The order: as given, else :meth:`ascending_by_default`."""
         if self.order is not None:
             return self.order == "asc"
-        return self.sort == "updated_at" and self.updated_after is not None
+        return self.ascending_by_default()
+
+    def ascending_by_default(self) -> bool:
+        """The default order: ascending for a name search (by matched word, A to Z) and
+        for the incremental-sync read (``sort=updated_at`` with ``updated_after``), else
+        descending (newest first)."""
+        name_search = bool((self.search or "").strip())
+        return name_search or (self.sort == "updated_at" and self.updated_after is not None)
 
     def signed(self) -> dict[str, Any]:
         """The parameters a cursor is bound to (all but ``limit`` and ``cursor``), as they
@@ -182,9 +189,7 @@ class ListQuery(Model):
         bound = self.model_dump(mode="json", exclude={"limit", "cursor"}, exclude_none=True)
         if self.tag:
             bound["tag"] = sorted(set(self.tag))
-        name_search = bool((self.search or "").strip())  # a name search is A to Z by default
-        default_ascending = name_search or (self.sort == "updated_at" and bool(self.updated_after))
-        if self.order is not None and (self.order == "asc") == default_ascending:
+        if self.order is not None and self.ascending() == self.ascending_by_default():
             del bound["order"]
         return bound
 
@@ -379,7 +384,6 @@ def _plan(org_id: str, query: ListQuery, filters: ContactFilter,
         return resolve
 
     if prefixes:
-        ascending = query.order != "desc"  # by matched word, A to Z unless asked otherwise
         driver = max(prefixes, key=len)
 
         def first_match(entry: dict[str, Any], item: ContactItem) -> bool:
