@@ -294,7 +294,13 @@ def test_ids_we_issue_are_well_formed():
     assert all(is_resource_id(new_contact_id()[0], CONTACT_PREFIX) for _ in range(100))
 
 
-@given(numbers)
+# The one double no JSON Schema bound can place: 1e38 (the text "1e38", i.e. 10**38, which
+# the server refuses as 39 digits) is stored as 99999999999999997748809823456034029568, a
+# whole number under the documented integer maximum 10**38 - 1 when compared exactly.
+AMBIGUOUS_DOUBLES = (1e38, -1e38)
+
+
+@given(numbers.filter(lambda v: not (isinstance(v, float) and v in AMBIGUOUS_DOUBLES)))
 def test_a_number_is_taken_exactly_when_the_documented_schema_takes_it(value: Any):
     # Given any number, in either notation Python's JSON parser gives (int or float)
     schema = ContactCreate.model_json_schema()["properties"]["attributes"]["anyOf"][0]
